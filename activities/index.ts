@@ -1,0 +1,101 @@
+import { ApplicationFailure, Context } from '@temporalio/activity';
+import type { MediaRepository } from '../services/shared/db/media-repository';
+import { detectMimeType, MAGIC_BYTES_NEEDED, matchesDeclaredType } from '../services/shared/magic-bytes';
+import { derivedPrefix, type MediaStatus } from '../services/shared/media-types';
+import type { Storage } from '../services/shared/storage';
+import type { ConfirmedPart } from '../workflows/media-upload.workflow';
+
+export interface ActivityDeps {
+  storage: Storage;
+  media: MediaRepository;
+  buckets: { incoming: string; media: string };
+}
+
+export interface InspectUploadResult {
+  complete: boolean;
+  parts?: ConfirmedPart[];
+}
+
+/**
+ * Builds the activities the light worker registers. Each reads its input, calls adapters and
+ * returns a small serializable result; bad content fails non-retryably, anything else is
+ * thrown as it is so Temporal retries it.
+ */
+export function createActivities({ storage, media, buckets }: ActivityDeps) {
+  return {
+    async recordStatus(input: { mediaId: string; status: MediaStatus; failureReason?: string }): Promise<void> {
+      await media.setStatus(input.mediaId, input.status, input.failureReason ?? null);
+    },
+
+    /** At the deadline: is the whole upload there even though nobody confirmed it? */
+    async inspectUpload(input: { storageKey: string; uploadId?: string; fileSize: number; partCount?: number }): Promise<InspectUploadResult> {
+      if (input.uploadId) {
+        const parts = await storage.listParts(buckets.incoming, input.storageKey, input.uploadId);
+        if (parts) {
+          const total = parts.reduce((sum, p) => sum + p.size, 0);
+          const complete = parts.length === input.partCount && total === input.fileSize;
+          return complete ? { complete, parts: parts.map(({ partNumber, etag }) => ({ partNumber, etag })) } : { complete: false };
+        }
+        // The multipart upload is gone: it was completed already if the object is there.
+      }
+      const head = await storage.head(buckets.incoming, input.storageKey);
+      return { complete: head?.size === input.fileSize };
+    },
+
+    /** Idempotent: after a crash between completing and returning, the object is simply there. */
+    async completeMultipartUpload(input: { storageKey: string; uploadId: string; parts?: ConfirmedPart[]; fileSize: number }): Promise<void> {
+      const listed = await storage.listParts(buckets.incoming, input.storageKey, input.uploadId);
+      if (!listed) {
+        const head = await storage.head(buckets.incoming, input.storageKey);
+        if (head) return;
+        throw ApplicationFailure.nonRetryable('multipart upload no longer exists and no object was assembled', 'UPLOAD_INCOMPLETE');
+      }
+      const total = listed.reduce((sum, p) => sum + p.size, 0);
+      if (total !== input.fileSize) {
+        throw ApplicationFailure.nonRetryable(`parts add up to ${total} bytes, declared ${input.fileSize}`, 'SIZE_MISMATCH');
+      }
+      await storage.completeMultipartUpload(buckets.incoming, input.storageKey, input.uploadId, listed);
+    },
+
+    /** HEAD: exists, size equals the declared size, content type; then the magic bytes. */
+    async verifyUpload(input: { storageKey: string; fileSize: number; mimeType: string }): Promise<{ detectedMimeType: string }> {
+      const head = await storage.head(buckets.incoming, input.storageKey);
+      if (!head) throw ApplicationFailure.nonRetryable('no object was uploaded', 'UPLOAD_INCOMPLETE');
+      if (head.size !== input.fileSize) {
+        throw ApplicationFailure.nonRetryable(`uploaded ${head.size} bytes, declared ${input.fileSize}`, 'SIZE_MISMATCH');
+      }
+      if (head.contentType && head.contentType !== input.mimeType) {
+        throw ApplicationFailure.nonRetryable(`stored as ${head.contentType}, declared ${input.mimeType}`, 'CONTENT_MISMATCH');
+      }
+      const detected = detectMimeType(await storage.readHead(buckets.incoming, input.storageKey, MAGIC_BYTES_NEEDED));
+      if (!matchesDeclaredType(input.mimeType, detected)) {
+        throw ApplicationFailure.nonRetryable(`content is ${detected ?? 'of an unknown type'}, declared ${input.mimeType}`, 'CONTENT_MISMATCH');
+      }
+      return { detectedMimeType: detected! };
+    },
+
+    /** Copies the scanned original to the media bucket, then removes it from incoming. */
+    async promoteOriginal(input: { mediaId: string; storageKey: string }): Promise<void> {
+      if (!(await storage.head(buckets.media, input.storageKey))) {
+        await storage.copy(buckets.incoming, input.storageKey, buckets.media);
+      }
+      await storage.delete(buckets.incoming, input.storageKey);
+    },
+
+    /**
+     * Leaves nothing behind: aborts the multipart upload, deletes the original from both
+     * buckets and everything derived from it. Safe to run any number of times.
+     */
+    async compensateUpload(input: { mediaId: string; storageKey: string; uploadId?: string }): Promise<{ derivedDeleted: number }> {
+      if (input.uploadId) await storage.abortMultipartUpload(buckets.incoming, input.storageKey, input.uploadId);
+      await storage.delete(buckets.incoming, input.storageKey);
+      await storage.delete(buckets.media, input.storageKey);
+      const derivedDeleted = await storage.deletePrefix(buckets.media, derivedPrefix(input.mediaId));
+      await media.deleteRenditions(input.mediaId);
+      Context.current().log.info('compensated upload', { mediaId: input.mediaId, derivedDeleted });
+      return { derivedDeleted };
+    },
+  };
+}
+
+export type Activities = ReturnType<typeof createActivities>;

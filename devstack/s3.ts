@@ -1,0 +1,79 @@
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { freePort } from './ports';
+import { startProcess, tcpOpen, waitFor, type ManagedProcess, type StartOptions } from './process';
+import { seaweedfs } from './tools';
+
+export interface S3ServerOptions {
+  dataDir: string;
+  /** S3 API port; the internal SeaweedFS ports are picked free at run time. */
+  port: number;
+  accessKeyId: string;
+  secretAccessKey: string;
+  logFile?: string;
+  inheritOutput?: boolean;
+}
+
+export interface S3Server {
+  endpoint: string;
+  process: ManagedProcess;
+}
+
+/**
+ * SeaweedFS (`weed server` with master, volume, filer and S3 gateway in one process).
+ * An identity is configured so that the gateway verifies SigV4 signatures and presigned
+ * URL expiry; without one it would accept anonymous writes.
+ */
+export async function startS3Server(options: S3ServerOptions): Promise<S3Server> {
+  mkdirSync(options.dataDir, { recursive: true });
+  const s3Config = join(options.dataDir, 's3-identities.json');
+  writeFileSync(
+    s3Config,
+    JSON.stringify({
+      identities: [
+        {
+          name: 'platform',
+          credentials: [{ accessKey: options.accessKeyId, secretKey: options.secretAccessKey }],
+          actions: ['Admin', 'Read', 'List', 'Tagging', 'Write'],
+        },
+      ],
+    }),
+  );
+  // Every listener gets a port picked at run time so that two runs never collide.
+  const [master, masterGrpc, volume, volumeGrpc, filer, filerGrpc, s3Grpc, iceberg, lance] = await Promise.all(
+    Array.from({ length: 9 }, () => freePort()),
+  );
+  const args = [
+    'server',
+    `-dir=${options.dataDir}`,
+    '-ip=127.0.0.1',
+    '-ip.bind=127.0.0.1',
+    `-master.port=${master}`,
+    `-master.port.grpc=${masterGrpc}`,
+    '-master.volumeSizeLimitMB=256',
+    '-master.telemetry=false',
+    `-volume.port=${volume}`,
+    `-volume.port.grpc=${volumeGrpc}`,
+    '-volume.max=0',
+    `-filer.port=${filer}`,
+    `-filer.port.grpc=${filerGrpc}`,
+    '-s3',
+    `-s3.port=${options.port}`,
+    `-s3.port.grpc=${s3Grpc}`,
+    `-s3.port.iceberg=${iceberg}`,
+    `-s3.port.lance=${lance}`,
+    `-s3.config=${s3Config}`,
+    '-s3.iam=false',
+  ];
+  const opts: StartOptions = { logFile: options.logFile, inheritOutput: options.inheritOutput, cwd: options.dataDir };
+  const proc = startProcess('s3', seaweedfs(), args, opts);
+  const endpoint = `http://127.0.0.1:${options.port}`;
+  await waitFor('S3 server (SeaweedFS)', async () => {
+    if (!(await tcpOpen(options.port))) return false;
+    // The gateway answers before the filer is wired; an authenticated-but-unsigned request
+    // gets 403 from a ready gateway and 503/500 from one still starting.
+    const res = await fetch(`${endpoint}/`);
+    return res.status === 403;
+  }, 90_000, proc);
+  return { endpoint, process: proc };
+}

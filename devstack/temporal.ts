@@ -1,0 +1,47 @@
+import { Connection } from '@temporalio/client';
+import { startProcess, waitFor, type ManagedProcess } from './process';
+import { temporalCli } from './tools';
+
+/** Custom search attributes of MediaUploadWorkflow, registered on every dev/test server. */
+export const searchAttributes = { MediaStatus: 'Keyword', MediaType: 'Keyword', MediaOwner: 'Keyword' } as const;
+
+export interface TemporalDevServerOptions {
+  port: number;
+  /** Web UI port; omitted → headless (tests). */
+  uiPort?: number;
+  /** SQLite file that keeps state across runs; omitted → in memory. */
+  dbFile?: string;
+  logFile?: string;
+}
+
+export interface TemporalDevServer {
+  address: string;
+  uiUrl?: string;
+  process: ManagedProcess;
+}
+
+export async function startTemporalDevServer(options: TemporalDevServerOptions): Promise<TemporalDevServer> {
+  const args = ['server', 'start-dev', '--ip', '127.0.0.1', '--port', String(options.port), '--log-level', 'warn'];
+  args.push(...(options.uiPort ? ['--ui-port', String(options.uiPort)] : ['--headless']));
+  if (options.dbFile) args.push('--db-filename', options.dbFile);
+  for (const [name, type] of Object.entries(searchAttributes)) args.push('--search-attribute', `${name}=${type}`);
+  // Surfaces workflows whose tasks keep failing as TemporalReportedProblems in the Web UI.
+  args.push('--dynamic-config-value', 'system.numConsecutiveWorkflowTaskProblemsToTriggerSearchAttribute=5');
+  const proc = startProcess('temporal', temporalCli(), args, { logFile: options.logFile });
+  const address = `127.0.0.1:${options.port}`;
+  await waitFor(
+    'Temporal dev server',
+    async () => {
+      const connection = await Connection.connect({ address, connectTimeout: 1000 });
+      try {
+        await connection.healthService.check({});
+        return true;
+      } finally {
+        await connection.close();
+      }
+    },
+    60_000,
+    proc,
+  );
+  return { address, uiUrl: options.uiPort ? `http://127.0.0.1:${options.uiPort}` : undefined, process: proc };
+}

@@ -1,0 +1,130 @@
+import cors from 'cors';
+import express, { type ErrorRequestHandler, type Express } from 'express';
+import { rateLimit } from 'express-rate-limit';
+import helmet from 'helmet';
+import { pinoHttp } from 'pino-http';
+import { randomUUID } from 'node:crypto';
+import { HeadBucketCommand } from '@aws-sdk/client-s3';
+import type { Connection } from '@temporalio/client';
+import type { Logger } from '../shared/logger';
+import { authenticate } from './auth';
+import { ApiError, errorBody } from './errors';
+import { openApiDocument } from './openapi';
+import { buildRoutes, toExpress, type ApiDeps } from './routes';
+
+/** Errors from the SDKs that mean a dependency is down, not that the request was wrong. */
+function isDependencyOutage(err: unknown): boolean {
+  const e = err as { name?: string; code?: string; $metadata?: { httpStatusCode?: number }; message?: string };
+  if (!e || typeof e !== 'object') return false;
+  if (['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EAI_AGAIN', '57P01', '57P03', '08006', '08001'].includes(e.code ?? '')) return true;
+  if (e.name === 'ServiceError' || e.name === 'ConnectionError' || e.name === 'TimeoutError') return true;
+  if ((e.$metadata?.httpStatusCode ?? 0) >= 500) return true;
+  return /ECONNREFUSED|Connection terminated|connect ETIMEDOUT|UNAVAILABLE|DEADLINE_EXCEEDED/.test(e.message ?? '');
+}
+
+export function createApp(deps: ApiDeps & { log: Logger }): Express {
+  const { config, log } = deps;
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('trust proxy', 1);
+  app.use(helmet());
+  app.use(
+    pinoHttp({
+      logger: log,
+      genReqId: (req, res) => {
+        const id = (req.headers['x-request-id'] as string | undefined) ?? randomUUID();
+        res.setHeader('x-request-id', id);
+        return id;
+      },
+      // Query strings may hold cursors; presigned URLs never appear in requests to us.
+      serializers: { req: (req: { id: string; method: string; url: string }) => ({ id: req.id, method: req.method, path: req.url.split('?')[0] }) },
+      customProps: (req) => ({ userId: req.user?.userId }),
+    }),
+  );
+  if (config.CORS_ORIGINS.length) app.use(cors({ origin: config.CORS_ORIGINS, allowedHeaders: ['authorization', 'content-type', 'idempotency-key'] }));
+
+  app.get('/healthz', (_req, res) => {
+    res.json({ status: 'ok' });
+  });
+  app.get('/readyz', (_req, res) => {
+    const checks = {
+      database: () => deps.media.dataSource.query('SELECT 1'),
+      temporal: () => (deps.temporal.connection as Connection).healthService.check({}),
+      s3: () => deps.storage.client.send(new HeadBucketCommand({ Bucket: config.S3_INCOMING_BUCKET })),
+    };
+    void Promise.all(
+      Object.entries(checks).map(async ([name, check]) => {
+        const timeout = new Promise((_, reject) => setTimeout(() => reject(new Error('timed out')), 2000).unref());
+        try {
+          await Promise.race([check(), timeout]);
+          return [name, 'ok'] as const;
+        } catch (err) {
+          return [name, `down: ${(err as Error).message}`] as const;
+        }
+      }),
+    ).then((results) => {
+      const ready = results.every(([, r]) => r === 'ok');
+      res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'not ready', checks: Object.fromEntries(results) });
+    });
+  });
+
+  const routes = buildRoutes(deps);
+  const document = openApiDocument(routes, '0.1.0');
+  app.get('/api/v1/openapi.json', (_req, res) => {
+    res.json(document);
+  });
+
+  const api = express.Router();
+  api.use(authenticate(config));
+  // Everything with a body is JSON; other content types are refused rather than ignored.
+  api.use((req, _res, next) => {
+    const hasBody = Number(req.headers['content-length'] ?? 0) > 0 || req.headers['transfer-encoding'] !== undefined;
+    if (hasBody && !req.is('application/json')) return next(new ApiError('UNSUPPORTED_CONTENT_TYPE', 'send application/json'));
+    next();
+  });
+  api.use(express.json({ limit: '256kb', strict: true }));
+  const sessionLimiter = rateLimit({
+    windowMs: 60_000,
+    limit: config.RATE_LIMIT_SESSIONS_PER_MINUTE,
+    standardHeaders: 'draft-7',
+    legacyHeaders: false,
+    keyGenerator: (req) => req.user!.userId,
+    handler: (req, res, next) => {
+      const reset = (req as typeof req & { rateLimit?: { resetTime?: Date } }).rateLimit?.resetTime;
+      res.setHeader('retry-after', String(reset ? Math.max(1, Math.ceil((reset.getTime() - Date.now()) / 1000)) : 60));
+      next(new ApiError('RATE_LIMITED', 'too many upload sessions; retry after the Retry-After seconds'));
+    },
+  });
+  for (const route of routes) {
+    const handlers = route.rateLimited ? [sessionLimiter, toExpress(route)] : [toExpress(route)];
+    api[route.method](route.path, ...handlers);
+  }
+  api.use((_req, _res, next) => next(new ApiError('NOT_FOUND', 'no such endpoint')));
+  app.use('/api/v1', api);
+  app.use((_req, _res, next) => next(new ApiError('NOT_FOUND', 'no such endpoint')));
+
+  const onError: ErrorRequestHandler = (err, req, res, _next) => {
+    let apiError: ApiError;
+    const bodyError = err as { type?: string; status?: number };
+    if (err instanceof ApiError) apiError = err;
+    else if (bodyError.type === 'entity.parse.failed') apiError = new ApiError('INVALID_JSON', 'request body is not valid JSON');
+    else if (bodyError.type === 'entity.too.large') apiError = new ApiError('PAYLOAD_TOO_LARGE', 'request body is too large');
+    else if (bodyError.type?.startsWith('encoding.') || bodyError.type === 'charset.unsupported') apiError = new ApiError('UNSUPPORTED_CONTENT_TYPE', 'unsupported body encoding');
+    else if (bodyError.status === 400 || bodyError.status === 413 || bodyError.status === 415) apiError = new ApiError('VALIDATION_FAILED', 'malformed request');
+    else if (isDependencyOutage(err)) {
+      req.log?.warn({ err }, 'dependency unavailable');
+      apiError = new ApiError('DEPENDENCY_UNAVAILABLE', 'a backing service is unavailable; retry shortly');
+      res.setHeader('retry-after', '5');
+    } else {
+      req.log?.error({ err }, 'unhandled error');
+      apiError = new ApiError('INTERNAL', 'internal error');
+    }
+    if (res.headersSent) {
+      res.end();
+      return;
+    }
+    res.status(apiError.status).json(errorBody(apiError.code, apiError.message, apiError.details));
+  };
+  app.use(onError);
+  return app;
+}

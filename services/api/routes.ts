@@ -1,0 +1,308 @@
+import type { Request, RequestHandler, Response } from 'express';
+import { z } from 'zod';
+import type { Client } from '@temporalio/client';
+import { WorkflowNotFoundError } from '@temporalio/client';
+import { randomUUID } from 'node:crypto';
+import type { Config } from '../shared/config';
+import { cdnBaseUrl } from '../shared/config';
+import type { MediaRow } from '../shared/db/entities';
+import { InvalidCursorError, type MediaRepository } from '../shared/db/media-repository';
+import { isTerminal, MEDIA_STATUSES, type MediaStatus } from '../shared/media-types';
+import type { Storage } from '../shared/storage';
+import { MediaDeletionWorkflow, mediaDeletionWorkflowId } from '../../workflows/media-delete.workflow';
+import { uploadConfirmedSignal, type ConfirmedPart } from '../../workflows/media-upload.workflow';
+import { ApiError } from './errors';
+import type { StatusNotifier } from './events';
+import { presentMedia } from './presenters';
+import * as s from './schemas';
+import { UploadService } from './upload-sessions';
+
+export interface ApiDeps {
+  config: Config;
+  storage: Storage;
+  media: MediaRepository;
+  temporal: Client;
+  notifier: StatusNotifier;
+}
+
+/** One route of the public API: registered on Express and described in the OpenAPI document. */
+export interface RouteSpec {
+  method: 'get' | 'post' | 'delete';
+  path: string;
+  summary: string;
+  request?: z.ZodType;
+  query?: z.ZodType;
+  responses: Record<number, { description: string; schema?: z.ZodType }>;
+  /** Session-creating routes are rate limited per user. */
+  rateLimited?: boolean;
+  handler: (req: Request, res: Response) => Promise<void>;
+}
+
+function parse<T extends z.ZodType>(schema: T, value: unknown): z.infer<T> {
+  const result = schema.safeParse(value);
+  if (!result.success) {
+    throw new ApiError('VALIDATION_FAILED', 'request is invalid', {
+      issues: result.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message })),
+    });
+  }
+  return result.data;
+}
+
+const idempotencyKey = z.string().min(1).max(200).regex(/^[\x21-\x7e]+$/, 'printable ASCII');
+
+export function buildRoutes(deps: ApiDeps): RouteSpec[] {
+  const { config, storage, media, temporal, notifier } = deps;
+  const uploads = new UploadService({ config, storage, media, temporal });
+  const cdn = cdnBaseUrl(config);
+  const userOf = (req: Request) => req.user!.userId;
+
+  async function owned(req: Request): Promise<MediaRow> {
+    const id = String(req.params.id);
+    const row = s.mediaIdParam.safeParse(id).success ? await media.findOwned(id, userOf(req)) : null;
+    if (!row) throw new ApiError('MEDIA_NOT_FOUND', 'no such media');
+    return row;
+  }
+  const present = async (row: MediaRow) => presentMedia(row, await media.renditions(row.id), cdn);
+
+  const notFound = { description: 'not found or not yours', schema: s.errorResponse };
+  const invalid = { description: 'validation failed', schema: s.errorResponse };
+
+  return [
+    {
+      method: 'post',
+      path: '/media/upload-session',
+      summary: 'Create an upload session: media row, workflow and presigned upload',
+      request: s.uploadSessionRequest,
+      rateLimited: true,
+      responses: {
+        201: { description: 'session created', schema: s.uploadSessionResponse },
+        400: invalid,
+        413: { description: 'file too large', schema: s.errorResponse },
+        415: { description: 'type not accepted', schema: s.errorResponse },
+        429: { description: 'rate limited', schema: s.errorResponse },
+      },
+      async handler(req, res) {
+        const body = parse(s.uploadSessionRequest, req.body);
+        const key = req.header('idempotency-key');
+        const session = await uploads.create(userOf(req), body, { idempotencyKey: key === undefined ? undefined : parse(idempotencyKey, key) });
+        res.status(201).json(session);
+      },
+    },
+    {
+      method: 'post',
+      path: '/media/upload-sessions',
+      summary: 'Create up to 100 upload sessions at once; each item succeeds or carries its own error',
+      request: s.batchRequest,
+      rateLimited: true,
+      responses: { 201: { description: 'batch created' }, 400: invalid },
+      async handler(req, res) {
+        const { files } = parse(s.batchRequest, req.body);
+        const userId = userOf(req);
+        const batchId = randomUUID();
+        await media.insertBatch({ id: batchId, userId, itemCount: files.length });
+        const items: unknown[] = new Array(files.length);
+        // A few sessions at a time: each holds a DB connection while its workflow starts.
+        const concurrency = 8;
+        let next = 0;
+        await Promise.all(
+          Array.from({ length: concurrency }, async () => {
+            while (next < files.length) {
+              const index = next++;
+              try {
+                const file = parse(s.uploadSessionRequest, files[index]);
+                items[index] = { index, ...(await uploads.create(userId, file, { batchId })) };
+              } catch (err) {
+                if (!(err instanceof ApiError)) throw err;
+                items[index] = { index, error: { code: err.code, message: err.message, ...(err.details ? { details: err.details } : {}) } };
+              }
+            }
+          }),
+        );
+        res.status(201).json({ batchId, items });
+      },
+    },
+    {
+      method: 'post',
+      path: '/media/:id/complete',
+      summary: 'Confirm the upload; the workflow takes over (multipart: with the part list)',
+      request: s.completeRequest,
+      responses: {
+        202: { description: 'confirmation sent to the workflow' },
+        404: notFound,
+        409: { description: 'not uploaded yet, parts missing, or the media is finished', schema: s.errorResponse },
+      },
+      async handler(req, res) {
+        const row = await owned(req);
+        const body = parse(s.completeRequest, req.body ?? {});
+        if (row.status !== 'AWAITING_UPLOAD') {
+          // Confirming twice is harmless; confirming a finished upload is not.
+          if (['VERIFYING', 'SCANNING', 'PROCESSING', 'READY'].includes(row.status)) {
+            res.status(202).json({ mediaId: row.id, status: row.status });
+            return;
+          }
+          throw new ApiError('INVALID_STATE', `media is ${row.status}`, { status: row.status });
+        }
+        const parts = row.uploadId ? await confirmedParts(row, body.parts) : undefined;
+        if (!row.uploadId && !(await storage.head(config.S3_INCOMING_BUCKET, row.storageKey))) {
+          throw new ApiError('UPLOAD_NOT_FOUND', 'nothing has been uploaded to the presigned URL yet');
+        }
+        try {
+          await temporal.workflow.getHandle(row.workflowId).signal(uploadConfirmedSignal, { source: 'client', parts });
+        } catch (err) {
+          if (err instanceof WorkflowNotFoundError) throw new ApiError('INVALID_STATE', 'the upload is no longer in progress');
+          throw err;
+        }
+        res.status(202).json({ mediaId: row.id, status: row.status });
+      },
+    },
+    {
+      method: 'post',
+      path: '/media/:id/parts',
+      summary: 'Presign (again) the URLs of some parts: lazy issuance and resume',
+      request: s.partsRequest,
+      responses: { 200: { description: 'fresh part URLs' }, 404: notFound, 409: { description: 'not a multipart upload in progress', schema: s.errorResponse } },
+      async handler(req, res) {
+        const row = await owned(req);
+        const body = parse(s.partsRequest, req.body);
+        if (!row.uploadId || row.status !== 'AWAITING_UPLOAD') throw new ApiError('INVALID_STATE', 'not a multipart upload awaiting parts');
+        res.json({ mediaId: row.id, uploadId: row.uploadId, parts: await uploads.partUrls(row, [...new Set(body.partNumbers)], body.checksums ?? {}) });
+      },
+    },
+    {
+      method: 'get',
+      path: '/media/:id/parts',
+      summary: 'Parts already in S3 (resume after a crash)',
+      responses: { 200: { description: 'uploaded parts' }, 404: notFound, 409: { description: 'not a multipart upload in progress', schema: s.errorResponse } },
+      async handler(req, res) {
+        const row = await owned(req);
+        if (!row.uploadId) throw new ApiError('INVALID_STATE', 'not a multipart upload');
+        const parts = row.status === 'AWAITING_UPLOAD' ? await storage.listParts(config.S3_INCOMING_BUCKET, row.storageKey, row.uploadId) : undefined;
+        if (!parts) throw new ApiError('INVALID_STATE', `media is ${row.status}; its multipart upload is closed`, { status: row.status });
+        res.json({ mediaId: row.id, uploadId: row.uploadId, partSize: row.partSize, partCount: row.partCount, parts });
+      },
+    },
+    {
+      method: 'get',
+      path: '/media/:id',
+      summary: 'One media with its status, URLs and metadata',
+      responses: { 200: { description: 'the media', schema: s.mediaResponse }, 404: notFound },
+      async handler(req, res) {
+        res.json(await present(await owned(req)));
+      },
+    },
+    {
+      method: 'get',
+      path: '/media',
+      summary: 'Own media, newest first',
+      query: s.listQuery,
+      responses: { 200: { description: 'a page of media' }, 400: invalid },
+      async handler(req, res) {
+        const q = parse(s.listQuery, req.query);
+        try {
+          const page = await media.list(userOf(req), { status: q.status, cursor: q.cursor, limit: q.limit });
+          res.json({ items: await Promise.all(page.items.map(present)), nextCursor: page.nextCursor });
+        } catch (err) {
+          if (err instanceof InvalidCursorError) throw new ApiError('INVALID_CURSOR', 'cursor is not one this API issued');
+          throw err;
+        }
+      },
+    },
+    {
+      method: 'get',
+      path: '/media/:id/events',
+      summary: 'Server-Sent Events: one `status` event per status change until terminal',
+      responses: { 200: { description: 'text/event-stream' }, 404: notFound },
+      async handler(req, res) {
+        const row = await owned(req);
+        res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-accel-buffering': 'no' });
+        let last: MediaStatus | undefined;
+        let closed = false;
+        const send = async () => {
+          const current = await media.findById(row.id);
+          if (!current || closed || current.status === last) return;
+          last = current.status;
+          res.write(`event: status\ndata: ${JSON.stringify(await present(current))}\n\n`);
+          if (isTerminal(current.status)) finish();
+        };
+        const heartbeat = setInterval(() => res.write(': keep-alive\n\n'), 15_000);
+        const unsubscribe = notifier.subscribe(row.id, () => void send().catch(() => finish()));
+        function finish() {
+          if (closed) return;
+          closed = true;
+          clearInterval(heartbeat);
+          unsubscribe();
+          res.end();
+        }
+        req.on('close', finish);
+        await send();
+      },
+    },
+    {
+      method: 'get',
+      path: '/batches/:id',
+      summary: 'Counts per status and the items of a batch',
+      responses: { 200: { description: 'the batch' }, 404: notFound },
+      async handler(req, res) {
+        const id = String(req.params.id);
+        const batch = s.mediaIdParam.safeParse(id).success ? await media.findBatch(id, userOf(req)) : null;
+        if (!batch) throw new ApiError('BATCH_NOT_FOUND', 'no such batch');
+        const rows = await media.findByBatch(batch.id, batch.userId);
+        const counts = Object.fromEntries(MEDIA_STATUSES.map((st) => [st, rows.filter((r) => r.status === st).length]));
+        res.json({ batchId: batch.id, itemCount: batch.itemCount, createdAt: batch.createdAt.toISOString(), counts, items: await Promise.all(rows.map(present)) });
+      },
+    },
+    {
+      method: 'delete',
+      path: '/media/:id',
+      summary: 'Cancel an upload in flight (the workflow compensates) or delete a finished media',
+      responses: { 202: { description: 'cancellation or deletion under way' }, 404: notFound },
+      async handler(req, res) {
+        const row = await owned(req);
+        if (!isTerminal(row.status)) {
+          await temporal.workflow.getHandle(row.workflowId).cancel().catch((err: unknown) => {
+            if (!(err instanceof WorkflowNotFoundError)) throw err;
+          });
+          res.status(202).json({ mediaId: row.id, status: row.status, action: 'CANCELLING' });
+          return;
+        }
+        if (row.status !== 'DELETED') {
+          await temporal.workflow
+            .start(MediaDeletionWorkflow, {
+              taskQueue: config.TASK_QUEUE_LIGHT,
+              workflowId: mediaDeletionWorkflowId(row.id),
+              args: [{ mediaId: row.id, storageKey: row.storageKey, uploadId: row.uploadId ?? undefined }],
+            })
+            .catch((err: unknown) => {
+              // A deletion already under way is the same request again.
+              if ((err as Error).name !== 'WorkflowExecutionAlreadyStartedError') throw err;
+            });
+        }
+        res.status(202).json({ mediaId: row.id, status: row.status, action: 'DELETING' });
+      },
+    },
+  ];
+
+  /** The parts to assemble: S3's own list, checked against what the client says it sent. */
+  async function confirmedParts(row: MediaRow, claimed: ConfirmedPart[] | undefined): Promise<ConfirmedPart[]> {
+    const listed = await storage.listParts(config.S3_INCOMING_BUCKET, row.storageKey, row.uploadId!);
+    if (!listed) throw new ApiError('UPLOAD_NOT_FOUND', 'the multipart upload no longer exists');
+    const missing = Array.from({ length: row.partCount! }, (_, i) => i + 1).filter((n) => !listed.some((p) => p.partNumber === n));
+    if (missing.length) throw new ApiError('PARTS_MISMATCH', `${missing.length} part(s) not uploaded yet`, { missing: missing.slice(0, 100) });
+    if (claimed) {
+      const etags = new Map(listed.map((p) => [p.partNumber, p.etag.replace(/"/g, '')]));
+      const wrong = claimed.filter((p) => etags.get(p.partNumber) !== p.etag.replace(/"/g, '')).map((p) => p.partNumber);
+      const numbers = new Set(claimed.map((p) => p.partNumber));
+      if (wrong.length || numbers.size !== claimed.length || numbers.size !== row.partCount) {
+        throw new ApiError('PARTS_MISMATCH', 'the part list does not match the uploaded parts', { wrongEtag: wrong.slice(0, 100) });
+      }
+    }
+    return listed.map(({ partNumber, etag }) => ({ partNumber, etag }));
+  }
+}
+
+/** Wraps a route handler so that its rejection reaches the error middleware. */
+export function toExpress(route: RouteSpec): RequestHandler {
+  return (req, res, next) => {
+    route.handler(req, res).catch(next);
+  };
+}

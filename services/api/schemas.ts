@@ -1,0 +1,94 @@
+import { z } from 'zod';
+import { MEDIA_STATUSES, MEDIA_TYPES } from '../shared/media-types';
+
+/** Request and response shapes; the OpenAPI document is generated from these same schemas. */
+
+// Path separators, control characters and bidi overrides have no place in a display name.
+const unsafeFileName = /[\u0000-\u001f\u007f/\\\u202a-\u202e\u2066-\u2069]/;
+
+export const checksumSha256 = z
+  .string()
+  .regex(/^([A-Za-z0-9+/]{43}=|[0-9a-fA-F]{64})$/, 'base64 or hex SHA-256')
+  .transform((v) => (v.length === 64 ? Buffer.from(v, 'hex').toString('base64') : v));
+
+export const uploadSessionRequest = z
+  .object({
+    fileName: z
+      .string()
+      .min(1)
+      .max(255)
+      .refine((n) => !unsafeFileName.test(n) && n !== '.' && n !== '..', 'file name has path separators or control characters'),
+    fileType: z.string().min(3).max(100),
+    fileSize: z.number().int().positive(),
+    mediaType: z.enum(MEDIA_TYPES),
+    checksumSha256: checksumSha256.optional(),
+  })
+  .strict();
+export type UploadSessionRequest = z.infer<typeof uploadSessionRequest>;
+
+export const batchRequest = z.object({ files: z.array(z.unknown()).min(1).max(100) }).strict();
+
+export const completeRequest = z
+  .object({
+    parts: z
+      .array(z.object({ partNumber: z.number().int().min(1).max(10000), etag: z.string().min(1).max(200) }).strict())
+      .max(10000)
+      .optional(),
+  })
+  .strict();
+
+export const partsRequest = z
+  .object({
+    partNumbers: z.array(z.number().int().min(1).max(10000)).min(1).max(1000),
+    /** Optional per-part SHA-256 (base64 or hex), keyed by part number. */
+    checksums: z.record(z.string().regex(/^\d+$/), checksumSha256).optional(),
+  })
+  .strict();
+
+export const listQuery = z.object({
+  status: z.enum(MEDIA_STATUSES).optional(),
+  cursor: z.string().max(200).optional(),
+  limit: z.coerce.number().int().min(1).max(100).default(20),
+});
+
+export const mediaIdParam = z.string().uuid();
+
+const presignedPut = z.object({ method: z.literal('PUT'), url: z.string(), headers: z.record(z.string(), z.string()) });
+const presignedPart = z.object({ partNumber: z.number().int(), url: z.string(), headers: z.record(z.string(), z.string()) });
+const multipart = z.object({
+  method: z.literal('MULTIPART'),
+  uploadId: z.string(),
+  partSize: z.number().int(),
+  partCount: z.number().int(),
+  parts: z.array(presignedPart),
+});
+
+export const uploadSessionResponse = z.object({
+  mediaId: z.string().uuid(),
+  status: z.enum(MEDIA_STATUSES),
+  storageKey: z.string(),
+  expiresAt: z.string(),
+  upload: z.union([presignedPut, multipart]),
+});
+
+export const errorResponse = z.object({
+  error: z.object({ code: z.string(), message: z.string(), details: z.record(z.string(), z.unknown()).optional() }),
+});
+
+export const mediaResponse = z.object({
+  mediaId: z.string().uuid(),
+  status: z.enum(MEDIA_STATUSES),
+  mediaType: z.enum(MEDIA_TYPES),
+  fileName: z.string(),
+  fileSize: z.number().int(),
+  mimeType: z.string(),
+  createdAt: z.string(),
+  updatedAt: z.string(),
+  cdnUrl: z.string().nullable(),
+  thumbnails: z.array(z.object({ width: z.number().nullable(), height: z.number().nullable(), format: z.string(), url: z.string() })),
+  poster: z.object({ url: z.string(), width: z.number().nullable(), height: z.number().nullable() }).nullable(),
+  hls: z.object({ masterUrl: z.string(), renditions: z.array(z.object({ name: z.string(), width: z.number().nullable(), height: z.number().nullable(), url: z.string() })) }).nullable(),
+  metadata: z.record(z.string(), z.unknown()),
+  failureReason: z.string().nullable(),
+  batchId: z.string().nullable(),
+});

@@ -1,0 +1,46 @@
+import { Client, Connection } from '@temporalio/client';
+import type { Server } from 'node:http';
+import type { Config } from '../shared/config';
+import { createDataSource } from '../shared/db/data-source';
+import { MediaRepository } from '../shared/db/media-repository';
+import { createLogger } from '../shared/logger';
+import { Storage } from '../shared/storage';
+import { temporalConnectionOptions } from '../shared/temporal';
+import { createApp } from './app';
+import { StatusNotifier } from './events';
+
+export interface RunningApi {
+  url: string;
+  server: Server;
+  stop(): Promise<void>;
+}
+
+/** Wires adapters into the Express app and listens; used by main.ts, `npm run dev` and tests. */
+export async function startApi(config: Config, options: { host?: string; s3Credentials?: { accessKeyId: string; secretAccessKey: string } } = {}): Promise<RunningApi> {
+  const log = createLogger('api', config.LOG_LEVEL);
+  const dataSource = await createDataSource(config.DATABASE_URL).initialize();
+  const connection = await Connection.connect(temporalConnectionOptions(config));
+  const temporal = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE });
+  const storage = new Storage(config, options.s3Credentials);
+  const notifier = new StatusNotifier(config.DATABASE_URL, log);
+  await notifier.start();
+  const app = createApp({ config, storage, media: new MediaRepository(dataSource), temporal, notifier, log });
+  const server = await new Promise<Server>((resolve, reject) => {
+    const s = app.listen(config.PORT, options.host ?? '0.0.0.0', () => resolve(s));
+    s.once('error', reject);
+  });
+  const address = server.address();
+  const port = typeof address === 'object' && address ? address.port : config.PORT;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    server,
+    async stop() {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await notifier.stop();
+      await connection.close();
+      await dataSource.destroy();
+      storage.client.destroy();
+    },
+  };
+}

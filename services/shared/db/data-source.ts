@@ -1,0 +1,28 @@
+import { DataSource } from 'typeorm';
+import { BatchEntity, MediaEntity, RenditionEntity } from './entities';
+import { InitialSchema1764000000000 } from './migrations/1764000000000-initial-schema';
+
+/** Schema changes go through migrations only; `synchronize` stays off everywhere. */
+export function createDataSource(databaseUrl: string, poolSize = 10): DataSource {
+  return new DataSource({
+    type: 'postgres',
+    url: databaseUrl,
+    entities: [MediaEntity, RenditionEntity, BatchEntity],
+    migrations: [InitialSchema1764000000000],
+    migrationsTransactionMode: 'each',
+    synchronize: false,
+    logging: false,
+    extra: { max: poolSize, connectionTimeoutMillis: 5000 },
+  });
+}
+
+export async function runMigrations(databaseUrl: string): Promise<string[]> {
+  const ds = createDataSource(databaseUrl, 1);
+  await ds.initialize();
+  try {
+    const applied = await ds.runMigrations();
+    return applied.map((m) => m.name);
+  } finally {
+    await ds.destroy();
+  }
+}

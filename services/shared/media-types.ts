@@ -1,0 +1,72 @@
+/**
+ * The media domain: types, limits and statuses (SPEC.md §4). Pure data, imported by the
+ * API, the activities and the workflow alike.
+ */
+export const MEDIA_TYPES = ['PROFILE_IMAGE', 'POST_IMAGE', 'POST_VIDEO'] as const;
+export type MediaType = (typeof MEDIA_TYPES)[number];
+
+const MiB = 1024 * 1024;
+
+export interface MediaTypeRule {
+  allowedMimeTypes: readonly string[];
+  maxBytes: number;
+  kind: 'image' | 'video';
+  /** Thumbnail widths; never upscaled. */
+  thumbnailWidths: readonly number[];
+}
+
+export const MEDIA_TYPE_RULES: Record<MediaType, MediaTypeRule> = {
+  PROFILE_IMAGE: { allowedMimeTypes: ['image/jpeg', 'image/png'], maxBytes: 5 * MiB, kind: 'image', thumbnailWidths: [150, 300] },
+  POST_IMAGE: {
+    allowedMimeTypes: ['image/jpeg', 'image/png', 'image/webp', 'image/gif'],
+    maxBytes: 25 * MiB,
+    kind: 'image',
+    thumbnailWidths: [150, 300, 600, 1200],
+  },
+  POST_VIDEO: {
+    allowedMimeTypes: ['video/mp4', 'video/quicktime', 'video/webm'],
+    maxBytes: 5 * 1024 * MiB,
+    kind: 'video',
+    thumbnailWidths: [150, 300, 600],
+  },
+};
+
+export const FILE_EXTENSIONS: Record<string, string> = {
+  'image/jpeg': 'jpg',
+  'image/png': 'png',
+  'image/webp': 'webp',
+  'image/gif': 'gif',
+  'video/mp4': 'mp4',
+  'video/quicktime': 'mov',
+  'video/webm': 'webm',
+};
+
+export const MEDIA_STATUSES = [
+  'AWAITING_UPLOAD',
+  'VERIFYING',
+  'SCANNING',
+  'PROCESSING',
+  'READY',
+  'FAILED',
+  'REJECTED',
+  'EXPIRED',
+  'CANCELLED',
+  'DELETED',
+] as const;
+export type MediaStatus = (typeof MEDIA_STATUSES)[number];
+
+export const TERMINAL_STATUSES: readonly MediaStatus[] = ['READY', 'FAILED', 'REJECTED', 'EXPIRED', 'CANCELLED', 'DELETED'];
+
+export function isTerminal(status: MediaStatus): boolean {
+  return TERMINAL_STATUSES.includes(status);
+}
+
+/** `{mediaType-lowercase}/{userId}/{timestamp}-{uuid}.{ext}` (SPEC.md §4). */
+export function originalKey(mediaType: MediaType, userId: string, mediaId: string, mimeType: string, now: Date): string {
+  return `${mediaType.toLowerCase()}/${encodeURIComponent(userId)}/${now.getTime()}-${mediaId}.${FILE_EXTENSIONS[mimeType] ?? 'bin'}`;
+}
+
+/** Every object derived from a media lives below this prefix in the media bucket. */
+export function derivedPrefix(mediaId: string): string {
+  return `derived/${mediaId}/`;
+}

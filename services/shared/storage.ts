@@ -1,0 +1,238 @@
+import {
+  AbortMultipartUploadCommand,
+  CompleteMultipartUploadCommand,
+  CopyObjectCommand,
+  CreateMultipartUploadCommand,
+  DeleteObjectCommand,
+  DeleteObjectsCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  ListObjectsV2Command,
+  ListPartsCommand,
+  PutObjectCommand,
+  S3Client,
+  S3ServiceException,
+} from '@aws-sdk/client-s3';
+import { S3RequestPresigner } from '@aws-sdk/s3-request-presigner';
+import { formatUrl } from '@aws-sdk/util-format-url';
+import { HttpRequest } from '@smithy/protocol-http';
+import type { Readable } from 'node:stream';
+import type { Config } from './config';
+
+export interface PresignedRequest {
+  url: string;
+  /** Headers the client must send exactly as given (they are part of the signature). */
+  headers: Record<string, string>;
+}
+
+export interface UploadedPart {
+  partNumber: number;
+  etag: string;
+  size: number;
+  /** Base64 SHA-256, present when the upload was created with per-part checksums. */
+  checksumSha256?: string;
+}
+
+export interface ObjectHead {
+  size: number;
+  contentType?: string;
+}
+
+/**
+ * One S3 client per process and one presigner built from it: endpoint and credential
+ * provider are resolved once here, so presigning a URL is a local HMAC, not an SDK round trip
+ * through the middleware stack.
+ */
+export class Storage {
+  readonly client: S3Client;
+  private readonly presigner: S3RequestPresigner;
+  private readonly endpoint: URL | undefined;
+
+  constructor(
+    private readonly options: Pick<Config, 'S3_ENDPOINT' | 'S3_REGION' | 'S3_FORCE_PATH_STYLE'>,
+    credentials?: { accessKeyId: string; secretAccessKey: string },
+  ) {
+    this.client = new S3Client({
+      region: options.S3_REGION,
+      endpoint: options.S3_ENDPOINT,
+      forcePathStyle: options.S3_FORCE_PATH_STYLE,
+      credentials,
+      // A default presigned PutObject would carry a CRC32 of an empty body, which S3-compatible
+      // servers then enforce against the real upload.
+      requestChecksumCalculation: 'WHEN_REQUIRED',
+      responseChecksumValidation: 'WHEN_REQUIRED',
+    });
+    this.presigner = new S3RequestPresigner({
+      service: 's3',
+      region: options.S3_REGION,
+      credentials: this.client.config.credentials,
+      sha256: this.client.config.sha256,
+    });
+    this.endpoint = options.S3_ENDPOINT ? new URL(options.S3_ENDPOINT) : undefined;
+  }
+
+  private request(method: string, bucket: string, key: string, query: Record<string, string>, headers: Record<string, string>) {
+    const encodedKey = key.split('/').map(encodeURIComponent).join('/');
+    const base = this.endpoint ?? new URL(`https://s3.${this.options.S3_REGION}.amazonaws.com`);
+    const pathStyle = this.options.S3_FORCE_PATH_STYLE || !!this.endpoint;
+    const hostname = pathStyle ? base.hostname : `${bucket}.${base.hostname}`;
+    const port = base.port ? Number(base.port) : undefined;
+    return new HttpRequest({
+      method,
+      protocol: base.protocol,
+      hostname,
+      port,
+      path: pathStyle ? `${base.pathname.replace(/\/$/, '')}/${bucket}/${encodedKey}` : `/${encodedKey}`,
+      query,
+      headers: { host: port ? `${hostname}:${port}` : hostname, ...headers },
+    });
+  }
+
+  private async presign(
+    method: string,
+    bucket: string,
+    key: string,
+    expiresIn: number,
+    query: Record<string, string>,
+    headers: Record<string, string>,
+  ): Promise<PresignedRequest> {
+    const signed = await this.presigner.presign(this.request(method, bucket, key, query, headers), {
+      expiresIn,
+      signableHeaders: new Set(Object.keys(headers)),
+      // Checksum headers must be sent by the client, not moved into the query string.
+      unhoistableHeaders: new Set(Object.keys(headers).filter((h) => h.startsWith('x-amz-'))),
+    });
+    const clientHeaders = Object.fromEntries(Object.entries(headers).filter(([name]) => name !== 'content-length'));
+    return { url: formatUrl(signed), headers: clientHeaders };
+  }
+
+  /** A PUT URL that S3 honours only for this exact type, length and (optional) SHA-256. */
+  presignPut(bucket: string, key: string, o: { contentType: string; contentLength: number; checksumSha256?: string; expiresIn: number }) {
+    const headers: Record<string, string> = { 'content-type': o.contentType, 'content-length': String(o.contentLength) };
+    if (o.checksumSha256) headers['x-amz-checksum-sha256'] = o.checksumSha256;
+    return this.presign('PUT', bucket, key, o.expiresIn, {}, headers);
+  }
+
+  presignPart(bucket: string, key: string, o: { uploadId: string; partNumber: number; contentLength: number; checksumSha256?: string; expiresIn: number }) {
+    const headers: Record<string, string> = { 'content-length': String(o.contentLength) };
+    if (o.checksumSha256) headers['x-amz-checksum-sha256'] = o.checksumSha256;
+    return this.presign('PUT', bucket, key, o.expiresIn, { partNumber: String(o.partNumber), uploadId: o.uploadId }, headers);
+  }
+
+  presignGet(bucket: string, key: string, expiresIn: number) {
+    return this.presign('GET', bucket, key, expiresIn, {}, {});
+  }
+
+  /**
+   * Part checksums, when the client gives them, are signed into each part URL and enforced by
+   * S3 on UploadPart; the upload itself is created without a checksum algorithm because
+   * S3-compatible servers differ in completing uploads that declare one.
+   */
+  async createMultipartUpload(bucket: string, key: string, contentType: string): Promise<string> {
+    const out = await this.client.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: key, ContentType: contentType }));
+    if (!out.UploadId) throw new Error('S3 returned no UploadId');
+    return out.UploadId;
+  }
+
+  /** Parts already uploaded, in order; undefined when the multipart upload no longer exists. */
+  async listParts(bucket: string, key: string, uploadId: string): Promise<UploadedPart[] | undefined> {
+    const parts: UploadedPart[] = [];
+    let marker: string | undefined;
+    try {
+      do {
+        const out = await this.client.send(new ListPartsCommand({ Bucket: bucket, Key: key, UploadId: uploadId, PartNumberMarker: marker }));
+        for (const p of out.Parts ?? []) parts.push({ partNumber: p.PartNumber!, etag: p.ETag!, size: p.Size ?? 0, checksumSha256: p.ChecksumSHA256 });
+        marker = out.IsTruncated ? out.NextPartNumberMarker : undefined;
+      } while (marker);
+    } catch (err) {
+      if (isS3Error(err, 'NoSuchUpload', 404)) return undefined;
+      throw err;
+    }
+    return parts.sort((a, b) => a.partNumber - b.partNumber);
+  }
+
+  /** Parts created with checksums must be completed with them (S3 rejects the list otherwise). */
+  async completeMultipartUpload(bucket: string, key: string, uploadId: string, parts: Array<Pick<UploadedPart, 'partNumber' | 'etag' | 'checksumSha256'>>) {
+    await this.client.send(
+      new CompleteMultipartUploadCommand({
+        Bucket: bucket,
+        Key: key,
+        UploadId: uploadId,
+        MultipartUpload: { Parts: parts.map((p) => ({ PartNumber: p.partNumber, ETag: p.etag, ChecksumSHA256: p.checksumSha256 })) },
+      }),
+    );
+  }
+
+  /** Idempotent: an upload that is already gone counts as aborted. */
+  async abortMultipartUpload(bucket: string, key: string, uploadId: string): Promise<void> {
+    try {
+      await this.client.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: uploadId }));
+    } catch (err) {
+      if (!isS3Error(err, 'NoSuchUpload', 404)) throw err;
+    }
+  }
+
+  async head(bucket: string, key: string): Promise<ObjectHead | undefined> {
+    try {
+      const out = await this.client.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
+      return { size: out.ContentLength ?? 0, contentType: out.ContentType };
+    } catch (err) {
+      if (isS3Error(err, 'NotFound', 404) || isS3Error(err, 'NoSuchKey', 404)) return undefined;
+      throw err;
+    }
+  }
+
+  /** The first `length` bytes of an object (magic-number checks). */
+  async readHead(bucket: string, key: string, length: number): Promise<Buffer> {
+    const out = await this.client.send(new GetObjectCommand({ Bucket: bucket, Key: key, Range: `bytes=0-${length - 1}` }));
+    return Buffer.from(await out.Body!.transformToByteArray());
+  }
+
+  async getStream(bucket: string, key: string): Promise<Readable> {
+    const out = await this.client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+    return out.Body as Readable;
+  }
+
+  async put(bucket: string, key: string, body: Buffer | Readable, contentType: string, cacheControl?: string, contentLength?: number) {
+    await this.client.send(
+      new PutObjectCommand({ Bucket: bucket, Key: key, Body: body, ContentType: contentType, CacheControl: cacheControl, ContentLength: contentLength }),
+    );
+  }
+
+  async copy(fromBucket: string, key: string, toBucket: string, toKey = key): Promise<void> {
+    const source = `${fromBucket}/${key.split('/').map(encodeURIComponent).join('/')}`;
+    await this.client.send(new CopyObjectCommand({ Bucket: toBucket, Key: toKey, CopySource: source }));
+  }
+
+  /** Idempotent: deleting a missing key succeeds. */
+  async delete(bucket: string, key: string): Promise<void> {
+    await this.client.send(new DeleteObjectCommand({ Bucket: bucket, Key: key }));
+  }
+
+  async listKeys(bucket: string, prefix: string): Promise<string[]> {
+    const keys: string[] = [];
+    let token: string | undefined;
+    do {
+      const out = await this.client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token }));
+      for (const o of out.Contents ?? []) if (o.Key) keys.push(o.Key);
+      token = out.IsTruncated ? out.NextContinuationToken : undefined;
+    } while (token);
+    return keys;
+  }
+
+  /** Deletes every object below `prefix`; returns how many were deleted. */
+  async deletePrefix(bucket: string, prefix: string): Promise<number> {
+    const keys = await this.listKeys(bucket, prefix);
+    for (let i = 0; i < keys.length; i += 1000) {
+      const chunk = keys.slice(i, i + 1000);
+      await this.client.send(new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: chunk.map((Key) => ({ Key })), Quiet: true } }));
+    }
+    return keys.length;
+  }
+}
+
+export function isS3Error(err: unknown, name: string, status?: number): boolean {
+  if (!(err instanceof S3ServiceException) && !(err instanceof Error)) return false;
+  const e = err as S3ServiceException;
+  return e.name === name || (status !== undefined && e.$metadata?.httpStatusCode === status);
+}

@@ -1,0 +1,27 @@
+import { readFileSync } from 'node:fs';
+import type { Config } from './config';
+
+/** Connection options for a dev server, a TLS cluster (mTLS) or Temporal Cloud (API key). */
+export interface TemporalConnectionOptions {
+  address: string;
+  tls?: { clientCertPair?: { crt: Buffer; key: Buffer }; serverRootCACertificate?: Buffer };
+  apiKey?: string;
+  metadata?: Record<string, string>;
+}
+
+export function temporalConnectionOptions(config: Config): TemporalConnectionOptions {
+  const mtls = config.TEMPORAL_TLS_CERT_PATH && config.TEMPORAL_TLS_KEY_PATH;
+  const tls =
+    mtls || config.TEMPORAL_API_KEY || config.TEMPORAL_TLS_CA_PATH
+      ? {
+          clientCertPair: mtls ? { crt: readFileSync(config.TEMPORAL_TLS_CERT_PATH!), key: readFileSync(config.TEMPORAL_TLS_KEY_PATH!) } : undefined,
+          serverRootCACertificate: config.TEMPORAL_TLS_CA_PATH ? readFileSync(config.TEMPORAL_TLS_CA_PATH) : undefined,
+        }
+      : undefined;
+  return {
+    address: config.TEMPORAL_ADDRESS,
+    tls,
+    apiKey: config.TEMPORAL_API_KEY,
+    metadata: config.TEMPORAL_API_KEY ? { 'temporal-namespace': config.TEMPORAL_NAMESPACE } : undefined,
+  };
+}

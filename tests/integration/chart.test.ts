@@ -1,0 +1,339 @@
+import { execFileSync, spawnSync } from 'node:child_process';
+import { readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { parse, parseAllDocuments } from 'yaml';
+import { helm, projectRoot } from '../../devstack/tools';
+
+/* eslint-disable @typescript-eslint/no-explicit-any -- rendered manifests are untyped YAML */
+
+const chartDir = join(projectRoot, 'charts', 'media-upload');
+const ciDir = join(chartDir, 'ci');
+const release = 'media-upload';
+const pools = ['light', 'video'] as const;
+
+interface K8sObject {
+  apiVersion: string;
+  kind: string;
+  metadata: { name: string; labels?: Record<string, string>; annotations?: Record<string, string> };
+  spec?: any;
+  data?: Record<string, string> | null;
+}
+
+interface Scenario {
+  name: string;
+  valuesFiles: string[];
+}
+
+const scenarios: Scenario[] = [
+  { name: 'default values', valuesFiles: [] },
+  ...readdirSync(ciDir)
+    .filter((f) => f.endsWith('.yaml'))
+    .sort()
+    .map((f) => ({ name: `ci/${f}`, valuesFiles: [join(ciDir, f)] })),
+];
+
+function runHelm(args: string[]): { status: number | null; output: string } {
+  const res = spawnSync(helm(), args, { encoding: 'utf8' });
+  return { status: res.status, output: `${res.stdout}${res.stderr}` };
+}
+
+function valuesArgs(files: string[]): string[] {
+  return files.flatMap((f) => ['-f', f]);
+}
+
+function render(valuesFiles: string[], extraArgs: string[] = []): K8sObject[] {
+  const out = execFileSync(helm(), ['template', release, chartDir, ...valuesArgs(valuesFiles), ...extraArgs], {
+    encoding: 'utf8',
+  });
+  return parseAllDocuments(out)
+    .map((doc) => {
+      if (doc.errors.length > 0) throw doc.errors[0];
+      return doc.toJS() as K8sObject | null;
+    })
+    .filter((o): o is K8sObject => o !== null);
+}
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** Helm's merge of values files: maps merge key by key, everything else is replaced. */
+function mergeValues(base: any, override: any): any {
+  if (!isPlainObject(base) || !isPlainObject(override)) return override;
+  const merged: Record<string, unknown> = { ...base };
+  for (const [key, value] of Object.entries(override)) merged[key] = mergeValues(base[key], value);
+  return merged;
+}
+
+function effectiveValues(valuesFiles: string[]): any {
+  return valuesFiles.reduce(
+    (acc, f) => mergeValues(acc, parse(readFileSync(f, 'utf8'))),
+    parse(readFileSync(join(chartDir, 'values.yaml'), 'utf8')),
+  );
+}
+
+function ofKind(objects: K8sObject[], kind: string): K8sObject[] {
+  return objects.filter((o) => o.kind === kind);
+}
+
+function get(objects: K8sObject[], kind: string, name: string): K8sObject {
+  const found = objects.find((o) => o.kind === kind && o.metadata.name === name);
+  if (!found) throw new Error(`${kind}/${name} not rendered; have ${objects.map((o) => `${o.kind}/${o.metadata.name}`).join(', ')}`);
+  return found;
+}
+
+function podSpec(workload: K8sObject): any {
+  return workload.spec.template.spec;
+}
+
+/** Environment a container sees: ConfigMaps from envFrom, then its own env (plain values only). */
+function containerEnv(objects: K8sObject[], container: any): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const source of container.envFrom ?? []) {
+    if (source.configMapRef) Object.assign(env, get(objects, 'ConfigMap', source.configMapRef.name).data ?? {});
+  }
+  for (const entry of container.env ?? []) if (entry.value !== undefined) env[entry.name] = entry.value;
+  return env;
+}
+
+function workloads(objects: K8sObject[]): K8sObject[] {
+  return objects.filter((o) => o.kind === 'Deployment' || o.kind === 'Job');
+}
+
+describe('media-upload Helm chart', () => {
+  describe.each(scenarios)('with $name', ({ valuesFiles }) => {
+    const values = effectiveValues(valuesFiles);
+    let objects: K8sObject[];
+
+    beforeAll(() => {
+      objects = render(valuesFiles);
+    });
+
+    it('passes helm lint --strict', () => {
+      const { status, output } = runHelm(['lint', chartDir, '--strict', ...valuesArgs(valuesFiles)]);
+      expect(output).toContain('1 chart(s) linted, 0 chart(s) failed');
+      expect(status).toBe(0);
+    });
+
+    it('runs one worker Deployment per task queue, each with its queue and entry point', () => {
+      for (const pool of pools) {
+        const deployment = get(objects, 'Deployment', `${release}-worker-${pool}`);
+        const [container] = podSpec(deployment).containers;
+        const env = containerEnv(objects, container);
+        const queueVar = pool === 'light' ? 'TASK_QUEUE_LIGHT' : 'TASK_QUEUE_VIDEO';
+        expect(env[queueVar]).toBe(values.workers[pool].taskQueue);
+        expect(container.args).toEqual(['node', `dist/services/worker/${pool}-worker.js`]);
+        expect(env.WORKFLOW_BUNDLE_PATH).toBe('/app/dist/workflow-bundle.js');
+        expect(container.envFrom).toContainEqual({ secretRef: { name: values.secrets.existingSecret || release } });
+      }
+      expect(values.workers.light.taskQueue).not.toBe(values.workers.video.taskQueue);
+    });
+
+    it('gives a stopping worker its shutdown grace time plus a margin before the kill', () => {
+      for (const pool of pools) {
+        const spec = podSpec(get(objects, 'Deployment', `${release}-worker-${pool}`));
+        const env = containerEnv(objects, spec.containers[0]);
+        const grace = values.workers[pool].shutdownGraceSeconds;
+        expect(env.WORKER_SHUTDOWN_GRACE_SECONDS).toBe(String(grace));
+        expect(spec.terminationGracePeriodSeconds).toBe(grace + values.workers.terminationGraceMarginSeconds);
+        expect(spec.terminationGracePeriodSeconds).toBeGreaterThan(grace);
+      }
+    });
+
+    it('scales each worker pool with at most one autoscaler: KEDA when enabled, else a CPU HPA', () => {
+      const hpas = ofKind(objects, 'HorizontalPodAutoscaler');
+      const scaledObjects = ofKind(objects, 'ScaledObject');
+      if (!values.keda.enabled) expect(scaledObjects).toHaveLength(0);
+      for (const pool of pools) {
+        const target = `${release}-worker-${pool}`;
+        const hpaTargets = hpas.filter((h) => h.spec.scaleTargetRef.name === target);
+        const kedaTargets = scaledObjects.filter((s) => s.spec.scaleTargetRef.name === target);
+        const autoscaled = values.workers[pool].autoscaling.enabled;
+        expect(kedaTargets).toHaveLength(autoscaled && values.keda.enabled ? 1 : 0);
+        expect(hpaTargets).toHaveLength(autoscaled && !values.keda.enabled ? 1 : 0);
+        const deployment = get(objects, 'Deployment', target);
+        // An autoscaled Deployment leaves replicas to its autoscaler, or every upgrade resets them.
+        expect(deployment.spec.replicas).toBe(autoscaled ? undefined : values.workers[pool].replicaCount);
+        for (const hpa of hpaTargets) {
+          expect(hpa.spec.metrics[0].resource).toEqual({
+            name: 'cpu',
+            target: { type: 'Utilization', averageUtilization: values.workers[pool].autoscaling.targetCPUUtilizationPercentage },
+          });
+        }
+      }
+    });
+
+    it('points every ScaledObject at the Temporal backlog of its own task queue', () => {
+      const kedaPools = pools.filter((p) => values.keda.enabled && values.workers[p].autoscaling.enabled);
+      const scaledObjects = ofKind(objects, 'ScaledObject');
+      expect(scaledObjects.map((s) => s.spec.scaleTargetRef.name).sort()).toEqual(
+        kedaPools.map((p) => `${release}-worker-${p}`),
+      );
+      expect(ofKind(objects, 'TriggerAuthentication')).toHaveLength(
+        kedaPools.length > 0 && values.temporal.auth !== 'none' ? 1 : 0,
+      );
+      for (const scaledObject of scaledObjects) {
+        const pool = pools.find((p) => scaledObject.spec.scaleTargetRef.name === `${release}-worker-${p}`);
+        expect(pool).toBeDefined();
+        const [trigger] = scaledObject.spec.triggers;
+        expect(trigger.type).toBe('temporal');
+        expect(trigger.metadata).toMatchObject({
+          endpoint: values.temporal.address,
+          namespace: values.temporal.namespace,
+          taskQueue: values.workers[pool!].taskQueue,
+          targetQueueSize: String(values.workers[pool!].keda.targetQueueSize),
+          activationTargetQueueSize: String(values.workers[pool!].keda.activationTargetQueueSize),
+        });
+        if (values.temporal.auth === 'none') {
+          expect(trigger.authenticationRef).toBeUndefined();
+        } else {
+          const auth = get(objects, 'TriggerAuthentication', trigger.authenticationRef.name);
+          const parameters = auth.spec.secretTargetRef.map((r: any) => r.parameter).sort();
+          expect(parameters).toEqual(values.temporal.auth === 'apiKey' ? ['apiKey'] : values.temporal.mtls.hasCA ? ['ca', 'cert', 'key'] : ['cert', 'key']);
+        }
+      }
+    });
+
+    it('annotates the ServiceAccount with the IRSA role and runs the API and workers under it', () => {
+      const serviceAccount = get(objects, 'ServiceAccount', release);
+      const annotation = serviceAccount.metadata.annotations?.['eks.amazonaws.com/role-arn'];
+      expect(annotation).toBe(values.serviceAccount.irsaRoleArn || undefined);
+      for (const name of ['api', 'worker-light', 'worker-video']) {
+        expect(podSpec(get(objects, 'Deployment', `${release}-${name}`)).serviceAccountName).toBe(release);
+      }
+    });
+
+    it('probes the API on /readyz and /healthz and the workers on /healthz of their metrics port', () => {
+      const [api] = podSpec(get(objects, 'Deployment', `${release}-api`)).containers;
+      expect(api.readinessProbe.httpGet).toEqual({ path: '/readyz', port: 'http' });
+      expect(api.livenessProbe.httpGet).toEqual({ path: '/healthz', port: 'http' });
+      expect(api.ports).toContainEqual({ name: 'http', containerPort: values.api.port, protocol: 'TCP' });
+      for (const pool of pools) {
+        const [worker] = podSpec(get(objects, 'Deployment', `${release}-worker-${pool}`)).containers;
+        expect(worker.readinessProbe.httpGet).toEqual({ path: '/healthz', port: 'metrics' });
+        expect(worker.livenessProbe.httpGet).toEqual({ path: '/healthz', port: 'metrics' });
+        expect(worker.ports).toContainEqual({ name: 'metrics', containerPort: values.workers.metricsPort, protocol: 'TCP' });
+      }
+    });
+
+    it('runs every container as non-root, without capabilities, on a read-only root filesystem', () => {
+      const all = workloads(objects);
+      expect(all.length).toBeGreaterThanOrEqual(4);
+      for (const workload of all) {
+        const spec = podSpec(workload);
+        expect(spec.securityContext.runAsNonRoot).toBe(true);
+        expect(spec.securityContext.runAsUser).toBeGreaterThan(0);
+        for (const container of spec.containers) {
+          expect(container.securityContext).toMatchObject({
+            runAsNonRoot: true,
+            allowPrivilegeEscalation: false,
+            readOnlyRootFilesystem: true,
+            capabilities: { drop: ['ALL'] },
+          });
+          // A read-only root still needs a writable /tmp.
+          const tmp = container.volumeMounts.find((m: any) => m.mountPath === '/tmp');
+          expect(spec.volumes.find((v: any) => v.name === tmp.name).emptyDir).toBeDefined();
+        }
+      }
+    });
+
+    it('runs the DB migration as a pre-install and pre-upgrade hook with DATABASE_URL from a Secret', () => {
+      const job = get(objects, 'Job', `${release}-migrate`);
+      expect(job.metadata.annotations?.['helm.sh/hook']).toBe('pre-install,pre-upgrade');
+      const [container] = podSpec(job).containers;
+      expect(container.args).toEqual(['node', 'dist/services/shared/db/migrate.js']);
+      const databaseUrl = container.env.find((e: any) => e.name === 'DATABASE_URL');
+      const secretName = databaseUrl.valueFrom.secretKeyRef.name;
+      if (values.secrets.existingSecret) {
+        expect(secretName).toBe(values.secrets.existingSecret);
+      } else {
+        // Hooks run before the release's own Secret exists, so the Job's Secret is a hook too
+        // and is created first.
+        const secret = get(objects, 'Secret', secretName);
+        expect(secret.metadata.annotations?.['helm.sh/hook']).toBe('pre-install,pre-upgrade');
+        expect(Number(secret.metadata.annotations?.['helm.sh/hook-weight'])).toBeLessThan(
+          Number(job.metadata.annotations?.['helm.sh/hook-weight']),
+        );
+      }
+    });
+
+    it('labels every object with the app.kubernetes.io labels', () => {
+      for (const object of objects) {
+        expect(object.metadata.labels).toMatchObject({
+          'app.kubernetes.io/name': 'media-upload',
+          'app.kubernetes.io/instance': release,
+          'app.kubernetes.io/managed-by': 'Helm',
+        });
+      }
+    });
+  });
+
+  describe('existing Secret (production scenario)', () => {
+    it('creates no Secret of its own and wires the pods and the KEDA API key to the existing one', () => {
+      const objects = render([join(ciDir, 'production-keda-irsa-values.yaml')]);
+      expect(ofKind(objects, 'Secret')).toHaveLength(0);
+      const [api] = podSpec(get(objects, 'Deployment', `${release}-api`)).containers;
+      expect(api.envFrom).toContainEqual({ secretRef: { name: 'media-upload-secrets' } });
+      const auth = get(objects, 'TriggerAuthentication', `${release}-temporal`);
+      expect(auth.spec.secretTargetRef).toEqual([{ parameter: 'apiKey', name: 'media-upload-secrets', key: 'TEMPORAL_API_KEY' }]);
+    });
+  });
+
+  describe('Temporal mTLS', () => {
+    it('mounts the client certificate Secret and points the TLS paths at it', () => {
+      const objects = render([join(ciDir, 'temporal-mtls-values.yaml')]);
+      const spec = podSpec(get(objects, 'Deployment', `${release}-worker-video`));
+      const env = containerEnv(objects, spec.containers[0]);
+      expect(spec.volumes).toContainEqual(
+        expect.objectContaining({ name: 'temporal-tls', secret: expect.objectContaining({ secretName: 'temporal-client-tls' }) }),
+      );
+      const mount = spec.containers[0].volumeMounts.find((m: any) => m.name === 'temporal-tls');
+      expect(env.TEMPORAL_TLS_CERT_PATH).toBe(`${mount.mountPath}/tls.crt`);
+      expect(env.TEMPORAL_TLS_KEY_PATH).toBe(`${mount.mountPath}/tls.key`);
+      expect(env.TEMPORAL_TLS_CA_PATH).toBe(`${mount.mountPath}/ca.crt`);
+    });
+
+    it('refuses temporal.auth=mtls without a certificate Secret', () => {
+      const { status, output } = runHelm(['template', release, chartDir, '--set', 'temporal.auth=mtls']);
+      expect(status).not.toBe(0);
+      expect(output).toContain('temporal.mtls.secretName is required');
+    });
+  });
+
+  describe('worker shutdown grace time', () => {
+    it('derives the pod grace period and the worker setting from the one value', () => {
+      const objects = render([], ['--set', 'workers.video.shutdownGraceSeconds=1200']);
+      const spec = podSpec(get(objects, 'Deployment', `${release}-worker-video`));
+      expect(containerEnv(objects, spec.containers[0]).WORKER_SHUTDOWN_GRACE_SECONDS).toBe('1200');
+      expect(spec.terminationGracePeriodSeconds).toBe(1215);
+    });
+  });
+
+  describe('values.schema.json', () => {
+    it.each([
+      ['a string where an integer belongs', ['--set-string', 'workers.video.shutdownGraceSeconds=soon'], /shutdownGraceSeconds.*want integer/],
+      ['an unknown Temporal auth mode', ['--set', 'temporal.auth=password'], /temporal\/auth/],
+      ['a misspelled key', ['--set', 'workers.light.taskQeue=x'], /taskQeue/],
+    ])('makes helm template and helm lint fail on %s', (_what, args, message) => {
+      const template = runHelm(['template', release, chartDir, ...args]);
+      expect(template.status).not.toBe(0);
+      expect(template.output).toMatch(message);
+      const lint = runHelm(['lint', chartDir, ...args]);
+      expect(lint.status).not.toBe(0);
+      expect(lint.output).toMatch(message);
+    });
+  });
+
+  describe('Tilt dev values', () => {
+    it('render on top of the dev scenario with tsx watch and a writable root for live update', () => {
+      const files = [join(ciDir, 'dev-minimal-values.yaml'), join(projectRoot, 'k8s', 'tilt-values.yaml')];
+      expect(runHelm(['lint', chartDir, '--strict', ...valuesArgs(files)]).status).toBe(0);
+      const objects = render(files);
+      const [api] = podSpec(get(objects, 'Deployment', `${release}-api`)).containers;
+      expect(api.args).toEqual(['node_modules/.bin/tsx', 'watch', 'services/api/main.ts']);
+      expect(api.securityContext.readOnlyRootFilesystem).toBe(false);
+      const [video] = podSpec(get(objects, 'Deployment', `${release}-worker-video`)).containers;
+      expect(containerEnv(objects, video).WORKFLOW_BUNDLE_PATH).toBeUndefined();
+    });
+  });
+});

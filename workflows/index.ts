@@ -1,0 +1,3 @@
+/** Every workflow the light worker runs; the bundle is built from this file. */
+export { MediaUploadWorkflow } from './media-upload.workflow';
+export { MediaDeletionWorkflow } from './media-delete.workflow';

@@ -1,0 +1,176 @@
+import {
+  type ActivityOptions,
+  ApplicationFailure,
+  CancellationScope,
+  condition,
+  defineQuery,
+  defineSignal,
+  isCancellation,
+  log,
+  proxyActivities,
+  setCurrentDetails,
+  setHandler,
+  upsertSearchAttributes,
+} from '@temporalio/workflow';
+import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
+import type { Activities } from '../activities';
+import type { MediaStatus, MediaType } from '../services/shared/media-types';
+
+/** Workflow id of the one workflow per media file. */
+export const mediaWorkflowId = (mediaId: string) => `media-upload/${mediaId}`;
+
+export interface ConfirmedPart {
+  partNumber: number;
+  etag: string;
+}
+
+export interface UploadConfirmation {
+  /** Multipart only: the parts to assemble, as S3 listed them at confirmation. */
+  parts?: ConfirmedPart[];
+  /** `client` when sent through `complete`, `storage` when found at the deadline. */
+  source: 'client' | 'storage';
+}
+
+export interface MediaUploadInput {
+  mediaId: string;
+  userId: string;
+  mediaType: MediaType;
+  mimeType: string;
+  fileSize: number;
+  storageKey: string;
+  /** S3 multipart upload id; absent for a single PUT. */
+  uploadId?: string;
+  partCount?: number;
+  /** Epoch ms after which, without confirmation, the workflow looks at storage once and gives up. */
+  confirmDeadline: number;
+}
+
+export interface MediaUploadResult {
+  status: MediaStatus;
+  failureReason?: string;
+}
+
+export interface MediaWorkflowState {
+  status: MediaStatus;
+  failureReason?: string;
+  confirmed: boolean;
+}
+
+export const uploadConfirmedSignal = defineSignal<[UploadConfirmation]>('uploadConfirmed');
+export const statusQuery = defineQuery<MediaWorkflowState>('status');
+
+/** Custom search attributes (Keyword), registered on the Temporal namespace. */
+export const MediaStatusKey = defineSearchAttributeKey('MediaStatus', SearchAttributeType.KEYWORD);
+export const MediaTypeKey = defineSearchAttributeKey('MediaType', SearchAttributeType.KEYWORD);
+export const MediaOwnerKey = defineSearchAttributeKey('MediaOwner', SearchAttributeType.KEYWORD);
+
+/** ApplicationFailure types that mean the content itself is unacceptable → REJECTED. */
+export const REJECTION_TYPES = ['CONTENT_MISMATCH', 'SIZE_MISMATCH', 'MALWARE', 'UNDECODABLE_MEDIA', 'UPLOAD_INCOMPLETE'] as const;
+
+// S3, database and metadata calls: seconds each; transient faults (S3 5xx, network, DB
+// restarts) retry with backoff for up to 10 minutes so an outage is ridden out, not failed.
+const storageActivity: ActivityOptions = {
+  startToCloseTimeout: '1 minute',
+  scheduleToCloseTimeout: '10 minutes',
+  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '30 seconds', nonRetryableErrorTypes: [...REJECTION_TYPES] },
+};
+// Compensation must finish whatever the outage: it keeps retrying far longer.
+const compensationActivity: ActivityOptions = {
+  startToCloseTimeout: '2 minutes',
+  scheduleToCloseTimeout: '1 day',
+  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '5 minutes' },
+};
+
+const storage = proxyActivities<Activities>(storageActivity);
+const cleanup = proxyActivities<Activities>(compensationActivity);
+
+/**
+ * One upload, end to end: wait for the client's confirmation (or find the bytes at the
+ * deadline), verify, [scan, process], promote to the media bucket. Every failure path,
+ * cancellation included, compensates so nothing is left behind in storage.
+ */
+export async function MediaUploadWorkflow(input: MediaUploadInput): Promise<MediaUploadResult> {
+  const state: MediaWorkflowState = { status: 'AWAITING_UPLOAD', confirmed: false };
+  let confirmation: UploadConfirmation | undefined;
+
+  setHandler(uploadConfirmedSignal, (c) => {
+    // The first confirmation wins; a second `complete` is harmless.
+    confirmation ??= c;
+  });
+  setHandler(statusQuery, () => ({ ...state, confirmed: !!confirmation }));
+
+  async function moveTo(status: MediaStatus, details: string, failureReason?: string): Promise<void> {
+    state.status = status;
+    state.failureReason = failureReason;
+    upsertSearchAttributes([{ key: MediaStatusKey, value: status }]);
+    setCurrentDetails(`**${status}** — ${details}`);
+    await cleanup.recordStatus.executeWithOptions({ ...storageActivity, summary: `status → ${status}` }, [
+      { mediaId: input.mediaId, status, failureReason },
+    ]);
+  }
+
+  setCurrentDetails(`**AWAITING_UPLOAD** — waiting for the client to upload \`${input.storageKey}\` and call complete`);
+  try {
+    const confirmedInTime = await condition(() => confirmation !== undefined, Math.max(0, input.confirmDeadline - Date.now()));
+    if (!confirmedInTime) {
+      // A client that crashed after uploading still gets its media.
+      const found = await storage.inspectUpload.executeWithOptions({ ...storageActivity, summary: 'deadline: look for the upload' }, [
+        { storageKey: input.storageKey, uploadId: input.uploadId, fileSize: input.fileSize, partCount: input.partCount },
+      ]);
+      if (!found.complete) {
+        await compensate(input, 'confirmation deadline passed');
+        await moveTo('EXPIRED', 'no upload before the deadline; storage cleaned up', 'UPLOAD_EXPIRED');
+        return { status: 'EXPIRED', failureReason: 'UPLOAD_EXPIRED' };
+      }
+      confirmation = { source: 'storage', parts: found.parts };
+      log.info('upload found in storage at the deadline', { mediaId: input.mediaId });
+    }
+
+    await moveTo('VERIFYING', 'checking size, type and magic bytes');
+    if (input.uploadId) {
+      await storage.completeMultipartUpload.executeWithOptions({ ...storageActivity, summary: 'assemble multipart upload' }, [
+        { storageKey: input.storageKey, uploadId: input.uploadId, parts: confirmation?.parts, fileSize: input.fileSize },
+      ]);
+    }
+    await storage.verifyUpload.executeWithOptions({ ...storageActivity, summary: 'HEAD + magic bytes' }, [
+      { storageKey: input.storageKey, fileSize: input.fileSize, mimeType: input.mimeType },
+    ]);
+
+    // Seam for the virus scan (SCANNING) and processing (PROCESSING) steps; see issue #4.
+
+    await moveTo('PROCESSING', 'publishing to the media bucket');
+    await storage.promoteOriginal.executeWithOptions({ ...storageActivity, summary: 'copy incoming → media' }, [
+      { mediaId: input.mediaId, storageKey: input.storageKey },
+    ]);
+    await moveTo('READY', 'published');
+    return { status: 'READY' };
+  } catch (err) {
+    const cancelled = isCancellation(err);
+    const failure = cancelled ? undefined : applicationFailureOf(err);
+    const rejected = failure?.type !== undefined && (REJECTION_TYPES as readonly string[]).includes(failure.type ?? '');
+    const status: MediaStatus = cancelled ? 'CANCELLED' : rejected ? 'REJECTED' : 'FAILED';
+    const reason = cancelled ? 'CANCELLED_BY_USER' : failure ? `${failure.type ?? 'ERROR'}: ${failure.message}` : String(err);
+    // Cleanup runs even when the workflow itself was cancelled.
+    await CancellationScope.nonCancellable(async () => {
+      await compensate(input, reason);
+      await moveTo(status, `compensated after ${cancelled ? 'cancellation' : 'failure'}`, reason);
+    });
+    throw err;
+  }
+}
+
+async function compensate(input: MediaUploadInput, reason: string): Promise<void> {
+  await cleanup.compensateUpload.executeWithOptions({ ...compensationActivity, summary: `compensate: ${reason}` }, [
+    { mediaId: input.mediaId, storageKey: input.storageKey, uploadId: input.uploadId },
+  ]);
+}
+
+/** The innermost ApplicationFailure of an activity or child failure chain. */
+function applicationFailureOf(err: unknown): ApplicationFailure | undefined {
+  let current: unknown = err;
+  while (current instanceof Error) {
+    if (current instanceof ApplicationFailure) return current;
+    current = (current as { cause?: unknown }).cause;
+  }
+  return undefined;
+}
