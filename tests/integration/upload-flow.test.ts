@@ -1,0 +1,275 @@
+import { bytesOfType, jpegHeader, pngHeader, sha256Base64 } from '../fixtures/media';
+import { startPlatform, uniqueUser, waitForStatus, type Platform } from '../harness/platform';
+
+const MiB = 1024 * 1024;
+
+async function putTo(upload: { url: string; headers: Record<string, string> }, body: Buffer, extraHeaders: Record<string, string> = {}) {
+  return fetch(upload.url, { method: 'PUT', body, headers: { ...upload.headers, ...extraHeaders } });
+}
+
+async function objectExists(p: Platform, bucket: string, key: string) {
+  return (await p.storage.head(bucket, key)) !== undefined;
+}
+
+describe('upload sessions on the real stack', () => {
+  let p: Platform;
+  beforeAll(async () => {
+    // Small multipart settings so multipart paths run with a few MiB.
+    p = await startPlatform({ MULTIPART_THRESHOLD_BYTES: String(6 * MiB), PART_SIZE_BYTES: String(5 * MiB) });
+  });
+  afterAll(() => p?.stop());
+
+  it('takes a single-PUT image to READY and publishes it only in the media bucket', async () => {
+    const user = uniqueUser('alice');
+    const body = bytesOfType(jpegHeader, 4096);
+    const res = await p.call(user, '/media/upload-session', {
+      body: { fileName: 'me.jpg', fileType: 'image/jpeg', fileSize: body.length, mediaType: 'PROFILE_IMAGE', checksumSha256: sha256Base64(body) },
+    });
+    expect(res.status).toBe(201);
+    expect(res.body.upload.method).toBe('PUT');
+    expect(res.body.status).toBe('AWAITING_UPLOAD');
+    expect(res.body.storageKey).toMatch(new RegExp(`^profile_image/${user}/\\d+-${res.body.mediaId}\\.jpg$`));
+    expect((await putTo(res.body.upload, body)).status).toBe(200);
+    const done = await p.call(user, `/media/${res.body.mediaId}/complete`, { body: {} });
+    expect(done.status).toBe(202);
+    const media = await waitForStatus(p, user, res.body.mediaId, ['READY', 'FAILED', 'REJECTED']);
+    expect(media.status).toBe('READY');
+    expect(media.cdnUrl).toContain(res.body.storageKey.split('/').pop());
+    expect(await objectExists(p, p.config.S3_MEDIA_BUCKET, res.body.storageKey)).toBe(true);
+    expect(await objectExists(p, p.config.S3_INCOMING_BUCKET, res.body.storageKey)).toBe(false);
+    const served = await fetch(media.cdnUrl);
+    expect(Buffer.from(await served.arrayBuffer()).equals(body)).toBe(true);
+  });
+
+  it('lets S3 refuse a body of another size, type or checksum than the one signed', async () => {
+    const user = uniqueUser('mallory');
+    const body = bytesOfType(jpegHeader, 2048);
+    const res = await p.call(user, '/media/upload-session', {
+      body: { fileName: 'x.jpg', fileType: 'image/jpeg', fileSize: body.length, mediaType: 'POST_IMAGE', checksumSha256: sha256Base64(body) },
+    });
+    expect(res.status).toBe(201);
+    expect((await putTo(res.body.upload, bytesOfType(jpegHeader, 4096))).status).toBeGreaterThanOrEqual(400);
+    expect((await putTo(res.body.upload, body, { 'content-type': 'image/png' })).status).toBe(403);
+    const corrupted = Buffer.from(body);
+    corrupted[100] = 0;
+    expect((await putTo(res.body.upload, corrupted)).status).toBeGreaterThanOrEqual(400);
+    const tampered = { ...res.body.upload, url: res.body.upload.url.replace(/X-Amz-Signature=[0-9a-f]{6}/, 'X-Amz-Signature=000000') };
+    expect((await putTo(tampered, body)).status).toBe(403);
+    expect(await objectExists(p, p.config.S3_INCOMING_BUCKET, res.body.storageKey)).toBe(false);
+  });
+
+  it('assembles a multipart upload, resumed after a crash with re-signed part URLs', async () => {
+    const user = uniqueUser('bob');
+    const body = bytesOfType(jpegHeader, 11 * MiB);
+    const res = await p.call(user, '/media/upload-session', {
+      body: { fileName: 'big.jpg', fileType: 'image/jpeg', fileSize: body.length, mediaType: 'POST_IMAGE' },
+    });
+    expect(res.status).toBe(201);
+    const upload = res.body.upload;
+    expect(upload).toMatchObject({ method: 'MULTIPART', partSize: 5 * MiB, partCount: 3 });
+    expect(upload.parts).toHaveLength(3);
+    const slice = (n: number) => body.subarray((n - 1) * upload.partSize, n * upload.partSize);
+    expect((await putTo(upload.parts[0], slice(1))).status).toBe(200);
+
+    // The client "crashes"; on restart it asks what S3 has and for fresh URLs for the rest.
+    const listed = await p.call(user, `/media/${res.body.mediaId}/parts`);
+    expect(listed.status).toBe(200);
+    expect(listed.body.parts.map((x: { partNumber: number }) => x.partNumber)).toEqual([1]);
+    const early = await p.call(user, `/media/${res.body.mediaId}/complete`, { body: {} });
+    expect(early.status).toBe(409);
+    expect(early.body.error.code).toBe('PARTS_MISMATCH');
+    const resigned = await p.call(user, `/media/${res.body.mediaId}/parts`, {
+      body: { partNumbers: [2, 3], checksums: { '2': sha256Base64(slice(2)), '3': sha256Base64(slice(3)) } },
+    });
+    expect(resigned.status).toBe(200);
+    const etags: Array<{ partNumber: number; etag: string }> = [{ partNumber: 1, etag: listed.body.parts[0].etag }];
+    for (const part of resigned.body.parts) {
+      const put = await putTo(part, slice(part.partNumber));
+      expect(put.status).toBe(200);
+      etags.push({ partNumber: part.partNumber, etag: put.headers.get('etag')! });
+    }
+    const wrong = await p.call(user, `/media/${res.body.mediaId}/complete`, { body: { parts: etags.map((e) => ({ ...e, etag: '"deadbeef"' })) } });
+    expect(wrong.status).toBe(409);
+    // Out of order is fine: the server sorts.
+    const done = await p.call(user, `/media/${res.body.mediaId}/complete`, { body: { parts: etags.reverse() } });
+    expect(done.status).toBe(202);
+    const media = await waitForStatus(p, user, res.body.mediaId, ['READY', 'FAILED', 'REJECTED']);
+    expect(media.status).toBe('READY');
+    expect((await p.storage.head(p.config.S3_MEDIA_BUCKET, res.body.storageKey))?.size).toBe(body.length);
+  });
+
+  it('rejects content that does not match its declared type and deletes the object', async () => {
+    const user = uniqueUser('carol');
+    const body = bytesOfType(pngHeader, 3000);
+    const res = await p.call(user, '/media/upload-session', {
+      body: { fileName: 'fake.jpg', fileType: 'image/jpeg', fileSize: body.length, mediaType: 'POST_IMAGE' },
+    });
+    expect((await putTo(res.body.upload, body)).status).toBe(200);
+    await p.call(user, `/media/${res.body.mediaId}/complete`, { body: {} });
+    const media = await waitForStatus(p, user, res.body.mediaId, ['READY', 'FAILED', 'REJECTED']);
+    expect(media.status).toBe('REJECTED');
+    expect(media.failureReason).toMatch(/^CONTENT_MISMATCH/);
+    expect(await objectExists(p, p.config.S3_INCOMING_BUCKET, res.body.storageKey)).toBe(false);
+    expect(await objectExists(p, p.config.S3_MEDIA_BUCKET, res.body.storageKey)).toBe(false);
+  });
+
+  it('cancels an upload in flight and leaves nothing in either bucket', async () => {
+    const user = uniqueUser('dave');
+    const body = bytesOfType(jpegHeader, 7 * MiB);
+    const res = await p.call(user, '/media/upload-session', { body: { fileName: 'c.jpg', fileType: 'image/jpeg', fileSize: body.length, mediaType: 'POST_IMAGE' } });
+    const upload = res.body.upload;
+    expect((await putTo(upload.parts[0], body.subarray(0, upload.partSize))).status).toBe(200);
+    const del = await p.call(user, `/media/${res.body.mediaId}`, { method: 'DELETE' });
+    expect(del.status).toBe(202);
+    const media = await waitForStatus(p, user, res.body.mediaId, ['CANCELLED']);
+    expect(media.failureReason).toBe('CANCELLED_BY_USER');
+    expect(await p.storage.listParts(p.config.S3_INCOMING_BUCKET, res.body.storageKey, upload.uploadId)).toBeUndefined();
+    expect(await objectExists(p, p.config.S3_INCOMING_BUCKET, res.body.storageKey)).toBe(false);
+    const after = await p.call(user, `/media/${res.body.mediaId}/complete`, { body: {} });
+    expect(after.status).toBe(409);
+    expect(after.body.error.code).toBe('INVALID_STATE');
+  });
+
+  it('answers 404 to another user on every endpoint of a media', async () => {
+    const owner = uniqueUser('erin');
+    const other = uniqueUser('frank');
+    const res = await p.call(owner, '/media/upload-session', { body: { fileName: 'a.png', fileType: 'image/png', fileSize: 100, mediaType: 'POST_IMAGE' } });
+    const id = res.body.mediaId;
+    const attempts = [
+      p.call(other, `/media/${id}`),
+      p.call(other, `/media/${id}/complete`, { body: {} }),
+      p.call(other, `/media/${id}/parts`),
+      p.call(other, `/media/${id}/parts`, { body: { partNumbers: [1] } }),
+      p.call(other, `/media/${id}/events`),
+      p.call(other, `/media/${id}`, { method: 'DELETE' }),
+    ];
+    for (const r of await Promise.all(attempts)) {
+      expect(r.status).toBe(404);
+      expect(r.body.error.code).toBe('MEDIA_NOT_FOUND');
+    }
+    expect((await p.call(other, '/media')).body.items).toEqual([]);
+    expect((await p.call(owner, `/media/${id}`)).body.status).toBe('AWAITING_UPLOAD');
+  });
+
+  it('treats a second confirmation as harmless', async () => {
+    const user = uniqueUser('gina');
+    const body = bytesOfType(jpegHeader, 1000);
+    const res = await p.call(user, '/media/upload-session', { body: { fileName: 'd.jpg', fileType: 'image/jpeg', fileSize: body.length, mediaType: 'POST_IMAGE' } });
+    const early = await p.call(user, `/media/${res.body.mediaId}/complete`, { body: {} });
+    expect(early.status).toBe(409);
+    expect(early.body.error.code).toBe('UPLOAD_NOT_FOUND');
+    await putTo(res.body.upload, body);
+    const [a, b] = await Promise.all([
+      p.call(user, `/media/${res.body.mediaId}/complete`, { body: {} }),
+      p.call(user, `/media/${res.body.mediaId}/complete`, { body: {} }),
+    ]);
+    expect([a.status, b.status]).toEqual([202, 202]);
+    expect((await waitForStatus(p, user, res.body.mediaId, ['READY', 'FAILED'])).status).toBe('READY');
+    expect((await p.call(user, `/media/${res.body.mediaId}/complete`, { body: {} })).status).toBe(202);
+  });
+
+  it('returns the same session for the same Idempotency-Key and starts one workflow', async () => {
+    const user = uniqueUser('hank');
+    const req = { body: { fileName: 'i.jpg', fileType: 'image/jpeg', fileSize: 500, mediaType: 'POST_IMAGE' }, headers: { 'idempotency-key': 'key-1' } };
+    const [a, b] = await Promise.all([p.call(user, '/media/upload-session', req), p.call(user, '/media/upload-session', req)]);
+    expect(a.status).toBe(201);
+    expect(b.status).toBe(201);
+    expect(b.body.mediaId).toBe(a.body.mediaId);
+    expect((await p.call(user, '/media')).body.items).toHaveLength(1);
+    const conflict = await p.call(user, '/media/upload-session', { ...req, body: { ...req.body, fileSize: 501 } });
+    expect(conflict.status).toBe(409);
+    expect(conflict.body.error.code).toBe('IDEMPOTENCY_CONFLICT');
+  });
+
+  it('creates a batch with per-item errors and counts its items by status', async () => {
+    const user = uniqueUser('ivy');
+    const files = [
+      { fileName: 'a.jpg', fileType: 'image/jpeg', fileSize: 800, mediaType: 'POST_IMAGE' },
+      { fileName: 'b.exe', fileType: 'application/x-msdownload', fileSize: 800, mediaType: 'POST_IMAGE' },
+      { fileName: 'c.jpg', fileType: 'image/jpeg', fileSize: 800, mediaType: 'POST_IMAGE' },
+    ];
+    const res = await p.call(user, '/media/upload-sessions', { body: { files } });
+    expect(res.status).toBe(201);
+    expect(res.body.items[1].error.code).toBe('UNSUPPORTED_MEDIA_TYPE');
+    const first = res.body.items[0];
+    await putTo(first.upload, bytesOfType(jpegHeader, 800));
+    await p.call(user, `/media/${first.mediaId}/complete`, { body: {} });
+    await waitForStatus(p, user, first.mediaId, ['READY']);
+    const batch = await p.call(user, `/batches/${res.body.batchId}`);
+    expect(batch.status).toBe(200);
+    expect(batch.body.counts.READY).toBe(1);
+    expect(batch.body.counts.AWAITING_UPLOAD).toBe(1);
+    expect(batch.body.items).toHaveLength(2);
+    expect((await p.call(uniqueUser('other'), `/batches/${res.body.batchId}`)).status).toBe(404);
+  });
+
+  it('streams status changes over SSE until the media is terminal', async () => {
+    const user = uniqueUser('jack');
+    const body = bytesOfType(jpegHeader, 1200);
+    const res = await p.call(user, '/media/upload-session', { body: { fileName: 'e.jpg', fileType: 'image/jpeg', fileSize: body.length, mediaType: 'POST_IMAGE' } });
+    const stream = await fetch(`${p.api.url}/api/v1/media/${res.body.mediaId}/events`, { headers: { authorization: `Bearer ${await p.token(user)}` } });
+    expect(stream.headers.get('content-type')).toContain('text/event-stream');
+    await putTo(res.body.upload, body);
+    await p.call(user, `/media/${res.body.mediaId}/complete`, { body: {} });
+    const text = await stream.text(); // ends when the media is terminal
+    const statuses = [...text.matchAll(/"status":"(\w+)"/g)].map((m) => m[1]);
+    expect(statuses[0]).toBe('AWAITING_UPLOAD');
+    expect(statuses[statuses.length - 1]).toBe('READY');
+  });
+
+  it('answers bad input with stable error codes and the right status', async () => {
+    const user = uniqueUser('kim');
+    const cases: Array<[unknown, number, string]> = [
+      [{ fileName: 'a.gif', fileType: 'image/gif', fileSize: 10, mediaType: 'PROFILE_IMAGE' }, 415, 'UNSUPPORTED_MEDIA_TYPE'],
+      [{ fileName: 'a.jpg', fileType: 'image/jpeg', fileSize: 6 * MiB, mediaType: 'PROFILE_IMAGE' }, 413, 'FILE_TOO_LARGE'],
+      [{ fileName: 'a.jpg', fileType: 'image/jpeg', fileSize: 0, mediaType: 'POST_IMAGE' }, 400, 'VALIDATION_FAILED'],
+      [{ fileName: '../../etc/passwd', fileType: 'image/jpeg', fileSize: 10, mediaType: 'POST_IMAGE' }, 400, 'VALIDATION_FAILED'],
+      [{ fileName: 'a.jpg', fileType: 'image/jpeg', fileSize: 10, mediaType: 'BANNER' }, 400, 'VALIDATION_FAILED'],
+      ['{"fileName": ', 400, 'INVALID_JSON'],
+    ];
+    for (const [body, status, code] of cases) {
+      const res = await p.call(user, '/media/upload-session', { body });
+      expect({ status: res.status, code: res.body.error?.code }).toEqual({ status, code });
+      expect(JSON.stringify(res.body)).not.toMatch(/at .*\.ts:\d+/);
+    }
+    const noToken = await fetch(`${p.api.url}/api/v1/media`);
+    expect(noToken.status).toBe(401);
+    expect((await noToken.json()).error.code).toBe('UNAUTHENTICATED');
+  });
+});
+
+describe('upload deadlines', () => {
+  let p: Platform;
+  beforeAll(async () => {
+    p = await startPlatform({ UPLOAD_URL_TTL_SECONDS: '2', PROFILE_IMAGE_URL_TTL_SECONDS: '2', CONFIRM_GRACE_SECONDS: '1', MULTIPART_THRESHOLD_BYTES: String(6 * MiB), PART_SIZE_BYTES: String(5 * MiB) });
+  });
+  afterAll(() => p?.stop());
+
+  it('expires an unconfirmed multipart upload: aborted, nothing stored', async () => {
+    const user = uniqueUser('lee');
+    const body = bytesOfType(jpegHeader, 7 * MiB);
+    const res = await p.call(user, '/media/upload-session', { body: { fileName: 'x.jpg', fileType: 'image/jpeg', fileSize: body.length, mediaType: 'POST_IMAGE' } });
+    expect((await putTo(res.body.upload.parts[0], body.subarray(0, 5 * MiB))).status).toBe(200);
+    const media = await waitForStatus(p, user, res.body.mediaId, ['EXPIRED', 'READY', 'FAILED'], 30_000);
+    expect(media.status).toBe('EXPIRED');
+    expect(await p.storage.listParts(p.config.S3_INCOMING_BUCKET, res.body.storageKey, res.body.upload.uploadId)).toBeUndefined();
+    expect(await objectExists(p, p.config.S3_INCOMING_BUCKET, res.body.storageKey)).toBe(false);
+  });
+
+  it('finishes an upload whose client never confirmed but whose bytes are all there', async () => {
+    const user = uniqueUser('max');
+    const body = bytesOfType(jpegHeader, 900);
+    const res = await p.call(user, '/media/upload-session', { body: { fileName: 'y.jpg', fileType: 'image/jpeg', fileSize: body.length, mediaType: 'POST_IMAGE' } });
+    expect((await putTo(res.body.upload, body)).status).toBe(200);
+    const media = await waitForStatus(p, user, res.body.mediaId, ['EXPIRED', 'READY', 'FAILED'], 30_000);
+    expect(media.status).toBe('READY');
+  });
+
+  it('refuses a presigned URL used after it expired', async () => {
+    const user = uniqueUser('ned');
+    const body = bytesOfType(jpegHeader, 900);
+    const res = await p.call(user, '/media/upload-session', { body: { fileName: 'z.jpg', fileType: 'image/jpeg', fileSize: body.length, mediaType: 'POST_IMAGE' } });
+    await new Promise((r) => setTimeout(r, 3000));
+    expect((await putTo(res.body.upload, body)).status).toBe(403);
+  });
+});
