@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# `npm test`: provisions what is missing, type-checks, lints, then runs every jest test
+# (unit + integration on real servers, chart tests with helm) and prints one summary line.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+export AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED=true
+bash scripts/provision.sh || exit 1
+npx tsc --noEmit -p tsconfig.json || { echo "typecheck failed"; exit 1; }
+npx eslint . || { echo "lint failed"; exit 1; }
+mkdir -p test-artifacts
+npx jest --runInBand --json --outputFile=test-artifacts/jest-results.json "$@"
+status=$?
+node -e '
+  const r = require("./test-artifacts/jest-results.json");
+  const skipped = r.numPendingTests + r.numTodoTests;
+  console.log(`${r.numPassedTests} passed, ${r.numFailedTests} failed` + (skipped ? `, ${skipped} skipped` : ""));
+' || true
+exit $status

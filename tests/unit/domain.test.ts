@@ -1,0 +1,83 @@
+import { planUpload, partLength } from '../../services/api/upload-sessions';
+import { detectMimeType, matchesDeclaredType } from '../../services/shared/magic-bytes';
+import { originalKey } from '../../services/shared/media-types';
+import { loadConfig } from '../../services/shared/config';
+import { uploadSessionRequest } from '../../services/api/schemas';
+
+const MiB = 1024 * 1024;
+
+describe('planUpload', () => {
+  it('uses one PUT up to the threshold and parts above it', () => {
+    expect(planUpload(8 * MiB, 8 * MiB, 8 * MiB)).toEqual({ multipart: false, partSize: 8 * MiB, partCount: 1 });
+    expect(planUpload(8 * MiB + 1, 8 * MiB, 8 * MiB)).toEqual({ multipart: true, partSize: 8 * MiB, partCount: 2 });
+  });
+  it('grows the part size so that a 5 GiB video needs at most 10,000 parts', () => {
+    const plan = planUpload(5 * 1024 * MiB, 8 * MiB, 5 * MiB);
+    expect(plan.partCount).toBeLessThanOrEqual(10_000);
+    const huge = planUpload(100 * 1024 * MiB, 8 * MiB, 5 * MiB);
+    expect(huge.partCount).toBeLessThanOrEqual(10_000);
+    expect(huge.partSize % MiB).toBe(0);
+  });
+  it('gives the last part the remainder', () => {
+    const row = { fileSize: 11 * MiB, partSize: 5 * MiB, partCount: 3 };
+    expect([1, 2, 3].map((n) => partLength(row, n))).toEqual([5 * MiB, 5 * MiB, MiB]);
+  });
+});
+
+describe('content sniffing', () => {
+  it.each([
+    [[0xff, 0xd8, 0xff, 0xe0], 'image/jpeg'],
+    [[0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a], 'image/png'],
+    [[...Buffer.from('GIF89a')], 'image/gif'],
+    [[...Buffer.from('RIFF'), 0, 0, 0, 0, ...Buffer.from('WEBP')], 'image/webp'],
+    [[0x1a, 0x45, 0xdf, 0xa3], 'video/webm'],
+    [[0, 0, 0, 0x20, ...Buffer.from('ftypisom')], 'video/mp4'],
+    [[0, 0, 0, 0x14, ...Buffer.from('ftypqt  ')], 'video/quicktime'],
+    [[...Buffer.from('<html>')], undefined],
+  ])('detects %j as %s', (bytes, mime) => {
+    expect(detectMimeType(Uint8Array.from(bytes as number[]))).toBe(mime);
+  });
+  it('treats MP4 and QuickTime as one container family and nothing else', () => {
+    expect(matchesDeclaredType('video/mp4', 'video/quicktime')).toBe(true);
+    expect(matchesDeclaredType('image/jpeg', 'image/png')).toBe(false);
+    expect(matchesDeclaredType('image/jpeg', undefined)).toBe(false);
+  });
+});
+
+describe('storage keys', () => {
+  it('follows {mediaType}/{userId}/{timestamp}-{uuid}.{ext}', () => {
+    const key = originalKey('POST_VIDEO', 'user 1', '0f8e', 'video/quicktime', new Date(1700000000000));
+    expect(key).toBe('post_video/user%201/1700000000000-0f8e.mov');
+  });
+});
+
+describe('request validation', () => {
+  const valid = { fileName: 'a.jpg', fileType: 'image/jpeg', fileSize: 10, mediaType: 'POST_IMAGE' };
+  it.each([
+    ['../etc/passwd'],
+    ['a\u0000b.jpg'],
+    ['evil\u202egpj.exe'],
+    ['x'.repeat(256)],
+    ['..'],
+  ])('refuses the file name %j', (fileName) => {
+    expect(uploadSessionRequest.safeParse({ ...valid, fileName }).success).toBe(false);
+  });
+  it('accepts hex or base64 SHA-256 and stores base64', () => {
+    const hex = 'a'.repeat(64);
+    expect(uploadSessionRequest.parse({ ...valid, checksumSha256: hex }).checksumSha256).toBe(Buffer.from(hex, 'hex').toString('base64'));
+  });
+  it('refuses unknown fields', () => {
+    expect(uploadSessionRequest.safeParse({ ...valid, admin: true }).success).toBe(false);
+  });
+});
+
+describe('config', () => {
+  it('applies the documented defaults', () => {
+    const c = loadConfig({ DATABASE_URL: 'postgres://x', JWT_SECRET: 's' });
+    expect(c).toMatchObject({ PORT: 8080, UPLOAD_URL_TTL_SECONDS: 900, CONFIRM_GRACE_SECONDS: 300, MULTIPART_THRESHOLD_BYTES: 8 * MiB, PART_SIZE_BYTES: 8 * MiB, S3_INCOMING_BUCKET: 'incoming' });
+  });
+  it('names every missing or bad setting in one error', () => {
+    expect(() => loadConfig({ PART_SIZE_BYTES: '1024' })).toThrow(/DATABASE_URL[\s\S]*PART_SIZE_BYTES/);
+    expect(() => loadConfig({ DATABASE_URL: 'postgres://x' })).toThrow(/JWT_SECRET/);
+  });
+});
