@@ -70,8 +70,10 @@ provision_helm() {
 
 provision_node() {
   if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-    say "npm ci"
-    npm ci --no-audit --no-fund --loglevel=error || die "npm ci failed"
+    # `npm install` with the committed lock installs exactly the locked versions; `npm ci`
+    # (npm 11) refuses locks that omit other platforms' optional binaries (@swc/core-*).
+    say "npm install (from package-lock.json)"
+    npm install --no-audit --no-fund --loglevel=error || die "npm install failed (is the npm registry reachable?)"
   fi
 }
 

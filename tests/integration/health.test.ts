@@ -15,7 +15,7 @@ describe('health, readiness and the OpenAPI document', () => {
   });
 
   it('serves an OpenAPI 3.1 document that lists every route the API answers', async () => {
-    const doc = await (await fetch(`${p.api.url}/api/v1/openapi.json`)).json();
+    const doc: any = await (await fetch(`${p.api.url}/api/v1/openapi.json`)).json();
     expect(doc.openapi).toBe('3.1.0');
     const expected = [
       'post /api/v1/media/upload-session',

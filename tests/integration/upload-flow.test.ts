@@ -234,7 +234,7 @@ describe('upload sessions on the real stack', () => {
     }
     const noToken = await fetch(`${p.api.url}/api/v1/media`);
     expect(noToken.status).toBe(401);
-    expect((await noToken.json()).error.code).toBe('UNAUTHENTICATED');
+    expect(((await noToken.json()) as any).error.code).toBe('UNAUTHENTICATED');
   });
 });
 
