@@ -4,6 +4,7 @@ import { detectMimeType, MAGIC_BYTES_NEEDED, matchesDeclaredType } from '../serv
 import { derivedPrefix, type MediaStatus } from '../services/shared/media-types';
 import type { Storage } from '../services/shared/storage';
 import type { ConfirmedPart } from '../workflows/media-upload.workflow';
+import type { createImageActivities, createScanActivities, createVideoActivities } from './processing';
 
 export interface ActivityDeps {
   storage: Storage;
@@ -98,4 +99,9 @@ export function createActivities({ storage, media, buckets }: ActivityDeps) {
   };
 }
 
-export type Activities = ReturnType<typeof createActivities>;
+export type LightActivities = ReturnType<typeof createActivities> &
+  ReturnType<typeof createScanActivities> &
+  ReturnType<typeof createImageActivities>;
+export type VideoActivities = ReturnType<typeof createVideoActivities>;
+/** Everything the workflows call, on whichever task queue it runs. */
+export type Activities = LightActivities & VideoActivities;

@@ -1,3 +1,4 @@
+import { Client, Connection } from '@temporalio/client';
 import { bundleWorkflowCode, DefaultLogger, Runtime } from '@temporalio/worker';
 import { randomUUID } from 'node:crypto';
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -9,6 +10,7 @@ import { mintDevToken } from '../scripts/token';
 import { startApi, type RunningApi } from '../services/api/server';
 import { loadConfig, type Config } from '../services/shared/config';
 import { Storage } from '../services/shared/storage';
+import { temporalConnectionOptions } from '../services/shared/temporal';
 import { createWorker, type WorkerHandle } from '../services/worker/worker';
 
 // Worker state changes at INFO would drown the results table.
@@ -27,9 +29,11 @@ export interface BenchContext {
   worker: WorkerHandle;
   /** A Storage of our own on the stack's S3, for sections that sign or upload directly. */
   storage: Storage;
+  /** A Temporal client of our own on the stack's dev server. */
+  temporal: Client;
   workflowBundlePath: string;
   token(userId: string): Promise<string>;
-  /** Stops what the context started, newest first; safe to call twice. */
+  /** Stops what the context started, newest first, and removes the temp dir (unless KEEP_BENCH_DATA); safe to call twice. */
   stop(): Promise<void>;
 }
 
@@ -50,13 +54,14 @@ export async function startBenchPlatform(options: BenchOptions = {}): Promise<Be
   // PostgreSQL runs as its own system user when we are root: it must be able to enter the dir.
   chmodSync(dataDir, 0o755);
   const stops: Array<() => Promise<void>> = [];
-  let stopped = false;
-  const stop = async () => {
-    if (stopped) return;
-    stopped = true;
-    for (const s of stops.reverse()) await s().catch((err: unknown) => console.error('bench: stop failed:', err));
-    if (!process.env.KEEP_BENCH_DATA) rmSync(dataDir, { recursive: true, force: true });
-  };
+  let stopping: Promise<void> | undefined;
+  // Every caller (the signal handler, the run's finally) waits for the same single stop.
+  const stop = () =>
+    (stopping ??= (async () => {
+      for (const s of stops.reverse()) { console.error("DBG stopping", s.toString().slice(0, 60)); await s().catch((err: unknown) => console.error("bench: stop failed:", err)); }
+      console.error("DBG rm");
+      if (!process.env.KEEP_BENCH_DATA) rmSync(dataDir, { recursive: true, force: true });
+    })());
   try {
     const [stack, bundle] = await Promise.all([
       startStack({ dataDir, persistent: false, clamd: options.clamd ?? false }).then((s) => {
@@ -91,7 +96,10 @@ export async function startBenchPlatform(options: BenchOptions = {}): Promise<Be
     });
     const storage = new Storage(config, devS3Credentials);
     stops.push(async () => storage.client.destroy());
-    return { dataDir, stack, config, api, worker, storage, workflowBundlePath, token: (userId) => mintDevToken(benchJwtSecret, userId), stop };
+    const connection = await Connection.connect(temporalConnectionOptions(config));
+    stops.push(() => connection.close());
+    const temporal = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE });
+    return { dataDir, stack, config, api, worker, storage, temporal, workflowBundlePath, token: (userId) => mintDevToken(benchJwtSecret, userId), stop };
   } catch (err) {
     await stop();
     throw err;

@@ -8,7 +8,11 @@ import { clamd } from './tools';
  * local database is generated and detects at least the standard antivirus test file.
  */
 export const eicarSignatureName = 'Eicar-Test-File';
-const localSignatures = `44d88612fea8a8f36de82e1278abb02f:68:${eicarSignatureName}\n`;
+const eicarString = 'X5O!P%@AP[4\\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*';
+/** Whole-file MD5 of the 68-byte EICAR file (.hdb). */
+const hashSignatures = `44d88612fea8a8f36de82e1278abb02f:68:${eicarSignatureName}\n`;
+/** The EICAR string anywhere in any file (.ndb body signature), e.g. behind an image header. */
+const bodySignatures = `${eicarSignatureName}-Embedded:0:*:${Buffer.from(eicarString, 'latin1').toString('hex')}\n`;
 
 export interface ClamdOptions {
   dataDir: string;
@@ -29,7 +33,8 @@ export async function startClamd(options: ClamdOptions): Promise<ClamdServer> {
   const tmpDir = join(options.dataDir, 'tmp');
   mkdirSync(dbDir, { recursive: true });
   mkdirSync(tmpDir, { recursive: true });
-  writeFileSync(join(dbDir, 'local-eicar.hdb'), localSignatures);
+  writeFileSync(join(dbDir, 'local-eicar.hdb'), hashSignatures);
+  writeFileSync(join(dbDir, 'local-eicar.ndb'), bodySignatures);
   const conf = join(options.dataDir, 'clamd.conf');
   writeFileSync(
     conf,

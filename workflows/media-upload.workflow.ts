@@ -14,7 +14,7 @@ import {
 } from '@temporalio/workflow';
 import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
 import type { Activities } from '../activities';
-import type { MediaStatus, MediaType } from '../services/shared/media-types';
+import { MEDIA_TYPE_RULES, type MediaStatus, type MediaType } from '../services/shared/media-types';
 
 /** Workflow id of the one workflow per media file. */
 export const mediaWorkflowId = (mediaId: string) => `media-upload/${mediaId}`;
@@ -43,6 +43,8 @@ export interface MediaUploadInput {
   partCount?: number;
   /** Epoch ms after which, without confirmation, the workflow looks at storage once and gives up. */
   confirmDeadline: number;
+  /** Task queue of the video workers (transcoding scales on its own). */
+  videoTaskQueue: string;
 }
 
 export interface MediaUploadResult {
@@ -65,7 +67,7 @@ export const MediaTypeKey = defineSearchAttributeKey('MediaType', SearchAttribut
 export const MediaOwnerKey = defineSearchAttributeKey('MediaOwner', SearchAttributeType.KEYWORD);
 
 /** ApplicationFailure types that mean the content itself is unacceptable → REJECTED. */
-export const REJECTION_TYPES = ['CONTENT_MISMATCH', 'SIZE_MISMATCH', 'MALWARE', 'UNDECODABLE_MEDIA', 'UPLOAD_INCOMPLETE'] as const;
+export const REJECTION_TYPES = ['CONTENT_MISMATCH', 'SIZE_MISMATCH', 'MALWARE', 'UNDECODABLE_MEDIA', 'UPLOAD_INCOMPLETE', 'TOO_LARGE_TO_SCAN'] as const;
 
 // S3, database and metadata calls: seconds each; transient faults (S3 5xx, network, DB
 // restarts) retry with backoff for up to 10 minutes so an outage is ridden out, not failed.
@@ -79,6 +81,18 @@ const compensationActivity: ActivityOptions = {
   startToCloseTimeout: '2 minutes',
   scheduleToCloseTimeout: '1 day',
   retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '5 minutes' },
+};
+
+// clamd scans at ~180 MB/s: a 1 GB video takes seconds, a slow scanner minutes.
+const scanActivity: ActivityOptions = { ...storageActivity, startToCloseTimeout: '15 minutes', scheduleToCloseTimeout: '1 hour' };
+// Thumbnails of an image ≤ 25 MiB: well under a minute even on a busy pod.
+const imageActivity: ActivityOptions = { ...storageActivity, startToCloseTimeout: '5 minutes', scheduleToCloseTimeout: '30 minutes' };
+// A long transcode heartbeats its progress; a silent minute means the worker died and
+// another one takes over (the activity starts clean).
+const transcodeActivity: ActivityOptions = {
+  startToCloseTimeout: '6 hours',
+  heartbeatTimeout: '1 minute',
+  retry: { initialInterval: '5 seconds', backoffCoefficient: 2, maximumInterval: '2 minutes', maximumAttempts: 5, nonRetryableErrorTypes: [...REJECTION_TYPES] },
 };
 
 const storage = proxyActivities<Activities>(storageActivity);
@@ -136,9 +150,17 @@ export async function MediaUploadWorkflow(input: MediaUploadInput): Promise<Medi
       { storageKey: input.storageKey, fileSize: input.fileSize, mimeType: input.mimeType },
     ]);
 
-    // Seam for the virus scan (SCANNING) and processing (PROCESSING) steps; see issue #4.
+    await moveTo('SCANNING', 'clamd INSTREAM');
+    const processing = { mediaId: input.mediaId, storageKey: input.storageKey, mediaType: input.mediaType, fileSize: input.fileSize };
+    await storage.scanOriginal.executeWithOptions({ ...scanActivity, summary: 'virus scan (clamd)' }, [processing]);
 
-    await moveTo('PROCESSING', 'publishing to the media bucket');
+    if (MEDIA_TYPE_RULES[input.mediaType].kind === 'image') {
+      await moveTo('PROCESSING', 'thumbnails and metadata (sharp)');
+      await storage.processImage.executeWithOptions({ ...imageActivity, summary: 'thumbnails (sharp)' }, [processing]);
+    } else {
+      await moveTo('PROCESSING', `poster and HLS ladder on ${input.videoTaskQueue}`);
+      await storage.transcodeVideo.executeWithOptions({ ...transcodeActivity, taskQueue: input.videoTaskQueue, summary: 'poster + HLS (ffmpeg)' }, [processing]);
+    }
     await storage.promoteOriginal.executeWithOptions({ ...storageActivity, summary: 'copy incoming → media' }, [
       { mediaId: input.mediaId, storageKey: input.storageKey },
     ]);

@@ -1,4 +1,5 @@
 import express from 'express';
+import { randomUUID } from 'node:crypto';
 import type { Server } from 'node:http';
 import { closedLoop, ms, ratio, summarize, type LoadResult } from '../measure';
 import { postJson, type BenchContext } from '../platform';
@@ -49,6 +50,19 @@ async function load(url: string, tokens: string[], o: UploadSessionLoadOptions):
   return closedLoop(o.clients, o.requests, call);
 }
 
+/**
+ * The Temporal share of a session: client.workflow.start under the same load, of a workflow
+ * type no worker polls for (the dev server's own cost, without HTTP, PostgreSQL or signing).
+ */
+async function loadWorkflowStart(ctx: BenchContext, o: UploadSessionLoadOptions): Promise<LoadResult> {
+  const taskQueue = `bench-unpolled-${randomUUID().slice(0, 8)}`;
+  const call = async () => {
+    await ctx.temporal.workflow.start('BenchUnpolledWorkflow', { taskQueue, workflowId: `bench-start/${randomUUID()}`, args: [{ fileName: 'photo.jpg' }] });
+  };
+  await closedLoop(o.clients, o.warmup, call);
+  return closedLoop(o.clients, o.requests, call);
+}
+
 function rowsFor(label: string, r: LoadResult): Row[] {
   const s = summarize(r.latencies);
   const rows: Row[] = [
@@ -61,8 +75,9 @@ function rowsFor(label: string, r: LoadResult): Row[] {
 
 /**
  * SPEC.md §9: `POST /media/upload-session` p95 under 50 ms with 50 concurrent clients, beside a
- * bare Express endpoint under the same load. The bare endpoint runs first, so the API's
- * workflows (started by the light worker in this process) do not weigh on it.
+ * bare Express endpoint and a bare Temporal workflow start under the same load. The bare
+ * endpoint runs first, so the API's workflows (run by the light worker in this process) do not
+ * weigh on it.
  */
 export async function measureUploadSession(ctx: BenchContext, options: Partial<UploadSessionLoadOptions> = {}): Promise<Row[]> {
   const o = { ...defaults, ...options };
@@ -75,12 +90,14 @@ export async function measureUploadSession(ctx: BenchContext, options: Partial<U
     await bare.close();
   }
   const apiResult = await load(`${ctx.api.url}/api/v1/media/upload-session`, tokens, o);
+  const startResult = await loadWorkflowStart(ctx, o);
   const api = summarize(apiResult.latencies);
   const base = summarize(bareResult.latencies);
   return [
     { metric: 'load', value: `${o.clients} concurrent clients, ${o.requests} requests after ${o.warmup} warm-up` },
     ...rowsFor('upload-session', apiResult),
     ...rowsFor('bare express', bareResult),
+    ...rowsFor('workflow.start alone', startResult),
     { metric: 'ratio upload-session / bare (p50, p95)', value: `${ratio(api.p50, base.p50)}, ${ratio(api.p95, base.p95)}` },
     { metric: 'upload-session p95', value: ms(api.p95), target: '< 50 ms', met: api.p95 < 50 && apiResult.failures === 0 },
   ];

@@ -126,6 +126,7 @@ export class UploadService {
       uploadId: uploadId ?? undefined,
       partCount: row.partCount ?? undefined,
       confirmDeadline: expiresAt.getTime() + config.CONFIRM_GRACE_SECONDS * 1000,
+      videoTaskQueue: config.TASK_QUEUE_VIDEO,
     };
     try {
       // The row commits only once the workflow has started: no half-created session.

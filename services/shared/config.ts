@@ -70,6 +70,27 @@ const configSchema = z
     MULTIPART_THRESHOLD_BYTES: int(8 * MiB),
     /** Multipart part size (S3 minimum 5 MiB). Default 8 MiB. */
     PART_SIZE_BYTES: z.coerce.number().int().min(5 * MiB).default(8 * MiB),
+    /**
+     * Largest object sent to clamd; must not exceed clamd's StreamMaxLength. Default 1000 MiB
+     * (the dev clamd and the chart's clamd are configured to match).
+     */
+    CLAMD_STREAM_MAX_BYTES: int(1000 * MiB),
+    /**
+     * What happens to a file larger than CLAMD_STREAM_MAX_BYTES: `reject` (default; REJECTED
+     * with TOO_LARGE_TO_SCAN) or `skip` (published, recorded as unscanned in metadata.scan).
+     */
+    SCAN_OVERSIZE_ACTION: z.enum(['reject', 'skip']).default('reject'),
+    /** Activities one light worker runs at once. Default 8. */
+    LIGHT_MAX_CONCURRENT_ACTIVITIES: int(8),
+    /** Transcodes one video worker runs at once (each uses every core). Default 1. */
+    VIDEO_MAX_CONCURRENT_ACTIVITIES: int(1),
+    /** x264 preset of the HLS ladder. Default veryfast. */
+    HLS_X264_PRESET: z.enum(['ultrafast', 'superfast', 'veryfast', 'faster', 'fast', 'medium']).default('veryfast'),
+    /** HLS segment length in seconds. Default 4. */
+    HLS_SEGMENT_SECONDS: z.coerce.number().int().min(1).max(30).default(4),
+    /** ffmpeg / ffprobe binaries. Default: found on PATH. */
+    FFMPEG_PATH: z.string().default('ffmpeg'),
+    FFPROBE_PATH: z.string().default('ffprobe'),
     /** Upload sessions one user may create per minute. Default 120. */
     RATE_LIMIT_SESSIONS_PER_MINUTE: int(120),
     /** Browser origins allowed by CORS, comma separated; empty → CORS off. */

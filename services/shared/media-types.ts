@@ -66,6 +66,9 @@ export function originalKey(mediaType: MediaType, userId: string, mediaId: strin
   return `${mediaType.toLowerCase()}/${encodeURIComponent(userId)}/${now.getTime()}-${mediaId}.${FILE_EXTENSIONS[mimeType] ?? 'bin'}`;
 }
 
+/** Long-lived, content-addressed-by-key renditions: CDNs and browsers may cache them forever. */
+export const DERIVED_CACHE_CONTROL = 'public, max-age=31536000, immutable';
+
 /** Every object derived from a media lives below this prefix in the media bucket. */
 export function derivedPrefix(mediaId: string): string {
   return `derived/${mediaId}/`;

@@ -188,6 +188,12 @@ export class Storage {
     return Buffer.from(await out.Body!.transformToByteArray());
   }
 
+  /** Whole object in memory: only for objects bounded by a media type limit (images). */
+  async getBuffer(bucket: string, key: string): Promise<Buffer> {
+    const out = await this.client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+    return Buffer.from(await out.Body!.transformToByteArray());
+  }
+
   async getStream(bucket: string, key: string): Promise<Readable> {
     const out = await this.client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
     return out.Body as Readable;

@@ -1,6 +1,8 @@
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import { existsSync } from 'node:fs';
 import { createActivities } from '../../activities';
+import { createImageActivities, createScanActivities, createVideoActivities } from '../../activities/processing';
+import { ClamdScanner } from '../shared/scanner';
 import type { Config } from '../shared/config';
 import { createDataSource } from '../shared/db/data-source';
 import { MediaRepository } from '../shared/db/media-repository';
@@ -22,16 +24,30 @@ export interface CreateWorkerOptions {
   s3Credentials?: { accessKeyId: string; secretAccessKey: string };
 }
 
-/** Light worker: the workflows plus orchestration, S3, DB, scan and image activities. */
+/**
+ * Light worker: the workflows plus orchestration, S3, DB, scan and image activities.
+ * Video worker: transcoding only, on its own queue, so each Deployment scales on its own.
+ */
 export async function createWorker(kind: WorkerKind, config: Config, options: CreateWorkerOptions = {}): Promise<WorkerHandle> {
   const connection = await NativeConnection.connect(temporalConnectionOptions(config));
   const dataSource = await createDataSource(config.DATABASE_URL, 5).initialize();
   const storage = new Storage(config, options.s3Credentials);
-  const activities = createActivities({
-    storage,
-    media: new MediaRepository(dataSource),
-    buckets: { incoming: config.S3_INCOMING_BUCKET, media: config.S3_MEDIA_BUCKET },
-  });
+  const deps = { storage, media: new MediaRepository(dataSource), buckets: { incoming: config.S3_INCOMING_BUCKET, media: config.S3_MEDIA_BUCKET } };
+  const activities =
+    kind === 'light'
+      ? {
+          ...createActivities(deps),
+          ...createScanActivities(deps, new ClamdScanner({ host: config.CLAMD_HOST, port: config.CLAMD_PORT }), {
+            maxBytes: config.CLAMD_STREAM_MAX_BYTES,
+            oversizeAction: config.SCAN_OVERSIZE_ACTION,
+          }),
+          ...createImageActivities(deps),
+        }
+      : createVideoActivities(deps, {
+          ffmpeg: { ffmpeg: config.FFMPEG_PATH, ffprobe: config.FFPROBE_PATH },
+          preset: config.HLS_X264_PRESET,
+          segmentSeconds: config.HLS_SEGMENT_SECONDS,
+        });
   const bundlePath = options.workflowBundlePath;
   const workflows: Pick<WorkerOptions, 'workflowBundle' | 'workflowsPath'> =
     bundlePath && existsSync(bundlePath) ? { workflowBundle: { codePath: bundlePath } } : { workflowsPath: require.resolve('../../workflows') };
@@ -41,6 +57,7 @@ export async function createWorker(kind: WorkerKind, config: Config, options: Cr
     taskQueue: kind === 'light' ? config.TASK_QUEUE_LIGHT : config.TASK_QUEUE_VIDEO,
     ...(kind === 'light' ? workflows : {}),
     activities,
+    maxConcurrentActivityTaskExecutions: kind === 'light' ? config.LIGHT_MAX_CONCURRENT_ACTIVITIES : config.VIDEO_MAX_CONCURRENT_ACTIVITIES,
     shutdownGraceTime: `${config.WORKER_SHUTDOWN_GRACE_SECONDS} seconds`,
   });
   const release = async () => {

@@ -48,6 +48,7 @@ export interface Platform {
   config: Config;
   api: RunningApi;
   worker: WorkerHandle;
+  videoWorker: WorkerHandle;
   storage: Storage;
   media: MediaRepository;
   temporal: Client;
@@ -62,7 +63,8 @@ export async function startPlatform(overrides: Record<string, string> = {}): Pro
   const config = testConfig(overrides);
   const api = await startApi(config, { host: '127.0.0.1', s3Credentials: devS3Credentials });
   const worker = await createWorker('light', config, { workflowBundlePath: stackState().workflowBundlePath, s3Credentials: devS3Credentials });
-  const running = worker.run();
+  const videoWorker = await createWorker('video', config, { s3Credentials: devS3Credentials });
+  const running = Promise.all([worker.run(), videoWorker.run()]);
   const dataSource = await createDataSource(config.DATABASE_URL, 2).initialize();
   const connection = await Connection.connect({ address: config.TEMPORAL_ADDRESS });
   const temporal = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE });
@@ -71,6 +73,7 @@ export async function startPlatform(overrides: Record<string, string> = {}): Pro
     config,
     api,
     worker,
+    videoWorker,
     storage,
     media: new MediaRepository(dataSource),
     temporal,
@@ -94,6 +97,7 @@ export async function startPlatform(overrides: Record<string, string> = {}): Pro
     },
     async stop() {
       await worker.close();
+      await videoWorker.close();
       await running;
       await api.stop();
       await connection.close();

@@ -4,7 +4,6 @@ import { join } from 'node:path';
 import { parse, parseAllDocuments } from 'yaml';
 import { helm, projectRoot } from '../../devstack/tools';
 
-/* eslint-disable @typescript-eslint/no-explicit-any -- rendered manifests are untyped YAML */
 
 const chartDir = join(projectRoot, 'charts', 'media-upload');
 const ciDir = join(chartDir, 'ci');

@@ -14,8 +14,8 @@ type Calls = Array<{ name: string; input: unknown }>;
 
 /** Fake activities: record calls; `overrides` replace single activities. */
 function fakeActivities(calls: Calls, overrides: Partial<Record<keyof Activities, (input: any) => Promise<unknown>>> = {}): Activities {
-  const names: Array<keyof Activities> = ['recordStatus', 'inspectUpload', 'completeMultipartUpload', 'verifyUpload', 'promoteOriginal', 'compensateUpload'];
-  const defaults: Record<string, unknown> = { inspectUpload: { complete: false }, verifyUpload: { detectedMimeType: 'image/jpeg' }, compensateUpload: { derivedDeleted: 0 } };
+  const names: Array<keyof Activities> = ['recordStatus', 'inspectUpload', 'completeMultipartUpload', 'verifyUpload', 'scanOriginal', 'processImage', 'transcodeVideo', 'promoteOriginal', 'compensateUpload'];
+  const defaults: Record<string, unknown> = { inspectUpload: { complete: false }, verifyUpload: { detectedMimeType: 'image/jpeg' }, scanOriginal: { verdict: 'CLEAN' }, processImage: { thumbnails: 8 }, transcodeVideo: { renditions: ['360p'] }, compensateUpload: { derivedDeleted: 0 } };
   return Object.fromEntries(
     names.map((name) => [
       name,
@@ -62,6 +62,7 @@ describe('MediaUploadWorkflow', () => {
       fileSize: 1000,
       storageKey: 'post_image/u1/1-x.jpg',
       confirmDeadline: serverNow + 20 * 60_000,
+      videoTaskQueue: 'unused-video-queue',
       ...overrides,
     };
   }
@@ -93,7 +94,7 @@ describe('MediaUploadWorkflow', () => {
     );
     expect(result.status).toBe('READY');
     expect(calls.find((c) => c.name === 'completeMultipartUpload')?.input).toMatchObject({ uploadId: 'up-1', parts });
-    expect(statuses(calls)).toEqual(['VERIFYING', 'PROCESSING', 'READY']);
+    expect(statuses(calls)).toEqual(['VERIFYING', 'SCANNING', 'PROCESSING', 'READY']);
     expect(count(calls, 'compensateUpload')).toBe(0);
   });
 
@@ -169,7 +170,46 @@ describe('MediaUploadWorkflow', () => {
     expect(count(calls, 'compensateUpload')).toBe(0);
   });
 
-  it.each([['completeMultipartUpload'], ['verifyUpload'], ['promoteOriginal']] as const)(
+  it('rejects malware after the scan, compensates, and never promotes', async () => {
+    const calls: Calls = [];
+    const activities = fakeActivities(calls, {
+      scanOriginal: async () => {
+        throw ApplicationFailure.nonRetryable('malware found: Eicar-Test-File.UNOFFICIAL', 'MALWARE');
+      },
+    });
+    const err = await run(activities, async (taskQueue) => {
+      const handle = await env.client.workflow.start(MediaUploadWorkflow, { taskQueue, workflowId: randomUUID(), args: [input()] });
+      await handle.signal(uploadConfirmedSignal, { source: 'client' });
+      return handle.result().catch((e: unknown) => e);
+    });
+    expect(((err as WorkflowFailedError).cause?.cause as ApplicationFailure).type).toBe('MALWARE');
+    expect(count(calls, 'promoteOriginal')).toBe(0);
+    expect(count(calls, 'processImage')).toBe(0);
+    expect(statuses(calls)).toEqual(['VERIFYING', 'SCANNING', 'REJECTED']);
+  });
+
+  it('sends a video to the video task queue and an image stays on the light one', async () => {
+    const lightCalls: Calls = [];
+    const videoCalls: Calls = [];
+    const videoQueue = `video-${randomUUID()}`;
+    const videoWorker = await Worker.create({ connection: env.nativeConnection, taskQueue: videoQueue, activities: { transcodeVideo: fakeActivities(videoCalls).transcodeVideo } });
+    const result = await videoWorker.runUntil(
+      run(fakeActivities(lightCalls), async (taskQueue) => {
+        const handle = await env.client.workflow.start(MediaUploadWorkflow, {
+          taskQueue,
+          workflowId: randomUUID(),
+          args: [input({ mediaType: 'POST_VIDEO', mimeType: 'video/mp4', videoTaskQueue: videoQueue })],
+        });
+        await handle.signal(uploadConfirmedSignal, { source: 'client' });
+        return handle.result();
+      }),
+    );
+    expect(result.status).toBe('READY');
+    expect(count(videoCalls, 'transcodeVideo')).toBe(1);
+    expect(count(lightCalls, 'processImage')).toBe(0);
+  });
+
+  it.each([['completeMultipartUpload'], ['verifyUpload'], ['scanOriginal'], ['processImage'], ['promoteOriginal']] as const)(
     'compensates once when %s fails for good',
     async (step) => {
       const calls: Calls = [];

@@ -1,4 +1,4 @@
-import { bytesOfType, jpegHeader, pngHeader, sha256Base64 } from '../fixtures/media';
+import { bytesOfType, pngHeader, realJpeg, sha256Base64 } from '../fixtures/media';
 import { startPlatform, uniqueUser, waitForStatus, type Platform } from '../harness/platform';
 
 const MiB = 1024 * 1024;
@@ -21,7 +21,7 @@ describe('upload sessions on the real stack', () => {
 
   it('takes a single-PUT image to READY and publishes it only in the media bucket', async () => {
     const user = uniqueUser('alice');
-    const body = bytesOfType(jpegHeader, 4096);
+    const body = await realJpeg(4096);
     const res = await p.call(user, '/media/upload-session', {
       body: { fileName: 'me.jpg', fileType: 'image/jpeg', fileSize: body.length, mediaType: 'PROFILE_IMAGE', checksumSha256: sha256Base64(body) },
     });
@@ -43,12 +43,12 @@ describe('upload sessions on the real stack', () => {
 
   it('lets S3 refuse a body of another size, type or checksum than the one signed', async () => {
     const user = uniqueUser('mallory');
-    const body = bytesOfType(jpegHeader, 2048);
+    const body = await realJpeg(2048);
     const res = await p.call(user, '/media/upload-session', {
       body: { fileName: 'x.jpg', fileType: 'image/jpeg', fileSize: body.length, mediaType: 'POST_IMAGE', checksumSha256: sha256Base64(body) },
     });
     expect(res.status).toBe(201);
-    expect((await putTo(res.body.upload, bytesOfType(jpegHeader, 4096))).status).toBeGreaterThanOrEqual(400);
+    expect((await putTo(res.body.upload, await realJpeg(4096))).status).toBeGreaterThanOrEqual(400);
     expect((await putTo(res.body.upload, body, { 'content-type': 'image/png' })).status).toBe(403);
     const corrupted = Buffer.from(body);
     corrupted[100] = 0;
@@ -60,7 +60,7 @@ describe('upload sessions on the real stack', () => {
 
   it('assembles a multipart upload, resumed after a crash with re-signed part URLs', async () => {
     const user = uniqueUser('bob');
-    const body = bytesOfType(jpegHeader, 11 * MiB);
+    const body = await realJpeg(11 * MiB);
     const res = await p.call(user, '/media/upload-session', {
       body: { fileName: 'big.jpg', fileType: 'image/jpeg', fileSize: body.length, mediaType: 'POST_IMAGE' },
     });
@@ -115,7 +115,7 @@ describe('upload sessions on the real stack', () => {
 
   it('cancels an upload in flight and leaves nothing in either bucket', async () => {
     const user = uniqueUser('dave');
-    const body = bytesOfType(jpegHeader, 7 * MiB);
+    const body = await realJpeg(7 * MiB);
     const res = await p.call(user, '/media/upload-session', { body: { fileName: 'c.jpg', fileType: 'image/jpeg', fileSize: body.length, mediaType: 'POST_IMAGE' } });
     const upload = res.body.upload;
     expect((await putTo(upload.parts[0], body.subarray(0, upload.partSize))).status).toBe(200);
@@ -153,7 +153,7 @@ describe('upload sessions on the real stack', () => {
 
   it('treats a second confirmation as harmless', async () => {
     const user = uniqueUser('gina');
-    const body = bytesOfType(jpegHeader, 1000);
+    const body = await realJpeg(1000);
     const res = await p.call(user, '/media/upload-session', { body: { fileName: 'd.jpg', fileType: 'image/jpeg', fileSize: body.length, mediaType: 'POST_IMAGE' } });
     const early = await p.call(user, `/media/${res.body.mediaId}/complete`, { body: {} });
     expect(early.status).toBe(409);
@@ -192,7 +192,7 @@ describe('upload sessions on the real stack', () => {
     expect(res.status).toBe(201);
     expect(res.body.items[1].error.code).toBe('UNSUPPORTED_MEDIA_TYPE');
     const first = res.body.items[0];
-    await putTo(first.upload, bytesOfType(jpegHeader, 800));
+    await putTo(first.upload, await realJpeg(800));
     await p.call(user, `/media/${first.mediaId}/complete`, { body: {} });
     await waitForStatus(p, user, first.mediaId, ['READY']);
     const batch = await p.call(user, `/batches/${res.body.batchId}`);
@@ -205,7 +205,7 @@ describe('upload sessions on the real stack', () => {
 
   it('streams status changes over SSE until the media is terminal', async () => {
     const user = uniqueUser('jack');
-    const body = bytesOfType(jpegHeader, 1200);
+    const body = await realJpeg(1200);
     const res = await p.call(user, '/media/upload-session', { body: { fileName: 'e.jpg', fileType: 'image/jpeg', fileSize: body.length, mediaType: 'POST_IMAGE' } });
     const stream = await fetch(`${p.api.url}/api/v1/media/${res.body.mediaId}/events`, { headers: { authorization: `Bearer ${await p.token(user)}` } });
     expect(stream.headers.get('content-type')).toContain('text/event-stream');
@@ -247,7 +247,7 @@ describe('upload deadlines', () => {
 
   it('expires an unconfirmed multipart upload: aborted, nothing stored', async () => {
     const user = uniqueUser('lee');
-    const body = bytesOfType(jpegHeader, 7 * MiB);
+    const body = await realJpeg(7 * MiB);
     const res = await p.call(user, '/media/upload-session', { body: { fileName: 'x.jpg', fileType: 'image/jpeg', fileSize: body.length, mediaType: 'POST_IMAGE' } });
     expect((await putTo(res.body.upload.parts[0], body.subarray(0, 5 * MiB))).status).toBe(200);
     const media = await waitForStatus(p, user, res.body.mediaId, ['EXPIRED', 'READY', 'FAILED'], 30_000);
@@ -258,7 +258,7 @@ describe('upload deadlines', () => {
 
   it('finishes an upload whose client never confirmed but whose bytes are all there', async () => {
     const user = uniqueUser('max');
-    const body = bytesOfType(jpegHeader, 900);
+    const body = await realJpeg(900);
     const res = await p.call(user, '/media/upload-session', { body: { fileName: 'y.jpg', fileType: 'image/jpeg', fileSize: body.length, mediaType: 'POST_IMAGE' } });
     expect((await putTo(res.body.upload, body)).status).toBe(200);
     const media = await waitForStatus(p, user, res.body.mediaId, ['EXPIRED', 'READY', 'FAILED'], 30_000);
@@ -267,7 +267,7 @@ describe('upload deadlines', () => {
 
   it('refuses a presigned URL used after it expired', async () => {
     const user = uniqueUser('ned');
-    const body = bytesOfType(jpegHeader, 900);
+    const body = await realJpeg(900);
     const res = await p.call(user, '/media/upload-session', { body: { fileName: 'z.jpg', fileType: 'image/jpeg', fileSize: body.length, mediaType: 'POST_IMAGE' } });
     await new Promise((r) => setTimeout(r, 3000));
     expect((await putTo(res.body.upload, body)).status).toBe(403);

@@ -1,0 +1,73 @@
+// First: sets AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED before any AWS SDK module loads.
+import './env';
+import { cpus } from 'node:os';
+import { performance } from 'node:perf_hooks';
+import { startBenchPlatform, type BenchContext } from './platform';
+import { formatTable, type SectionResult } from './report';
+import type { Section } from './section';
+import { apiMemorySection } from './sections/api-memory';
+import { presignSection } from './sections/presign';
+import { uploadBatchSection } from './sections/upload-batch';
+import { uploadSessionSection } from './sections/upload-session';
+
+/**
+ * `npm run bench` (SPEC.md §9): one throw-away stack, every section in turn on it, one table.
+ * A section that fails is reported as not measured; the others still run.
+ * BENCH_ONLY=<substring> runs only the sections whose name contains it.
+ */
+const sections: Section[] = [uploadSessionSection, uploadBatchSection, presignSection, apiMemorySection];
+
+let interrupted = false;
+
+async function runSections(ctx: BenchContext, list: Section[]): Promise<SectionResult[]> {
+  const results: SectionResult[] = [];
+  for (const section of list) {
+    if (interrupted) break;
+    console.log(`bench: ${section.name} …`);
+    const t0 = performance.now();
+    try {
+      results.push({ name: section.name, rows: await section.run(ctx), seconds: (performance.now() - t0) / 1000 });
+    } catch (err) {
+      console.error(`bench: ${section.name} failed:`, err);
+      results.push({ name: section.name, rows: [], error: (err as Error).message, seconds: (performance.now() - t0) / 1000 });
+    }
+  }
+  return results;
+}
+
+async function main(): Promise<number> {
+  const only = process.env.BENCH_ONLY;
+  const list = only ? sections.filter((s) => s.name.toLowerCase().includes(only.toLowerCase())) : sections;
+  const t0 = performance.now();
+  console.log(`bench: starting the stack (Node ${process.version}, ${cpus().length} cores) …`);
+  const ctx = await startBenchPlatform();
+  const stopOnSignal = () => {
+    console.error('bench: interrupted, stopping the stack');
+    interrupted = true;
+    void ctx.stop().then(() => process.exit(130));
+  };
+  process.once('SIGINT', stopOnSignal);
+  process.once('SIGTERM', stopOnSignal);
+  let results: SectionResult[];
+  try {
+    console.log(`bench: stack up in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+    results = await runSections(ctx, list);
+  } finally {
+    await ctx.stop();
+  }
+  if (interrupted) return 130;
+  console.log(`\nResults (${new Date().toISOString()}, total ${((performance.now() - t0) / 1000).toFixed(0)} s)\n`);
+  console.log(formatTable(results));
+  const missed = results.flatMap((r) => r.rows).filter((row) => row.met === false).length;
+  const errored = results.filter((r) => r.error).length;
+  console.log(`\n${results.flatMap((r) => r.rows).filter((row) => row.met !== undefined).length - missed} targets met, ${missed} missed, ${errored} sections not measured`);
+  return 0;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    console.error('bench failed:', err);
+    process.exit(1);
+  },
+);
