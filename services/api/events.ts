@@ -20,6 +20,7 @@ export class StatusNotifier {
   }
 
   async start(): Promise<void> {
+    if (this.stopped) return;
     const client = new Client({ connectionString: this.databaseUrl });
     client.on('notification', (msg) => msg.payload && this.emitter.emit(msg.payload));
     client.on('error', (err) => {

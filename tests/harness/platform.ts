@@ -48,7 +48,8 @@ export interface Platform {
   config: Config;
   api: RunningApi;
   worker: WorkerHandle;
-  videoWorker: WorkerHandle;
+  /** Absent when the test runs its own video worker (e.g. in a child process it kills). */
+  videoWorker?: WorkerHandle;
   storage: Storage;
   media: MediaRepository;
   temporal: Client;
@@ -59,12 +60,12 @@ export interface Platform {
 }
 
 /** The API and a light worker in this process, on the shared real stack. */
-export async function startPlatform(overrides: Record<string, string> = {}): Promise<Platform> {
+export async function startPlatform(overrides: Record<string, string> = {}, options: { videoWorker?: boolean } = {}): Promise<Platform> {
   const config = testConfig(overrides);
   const api = await startApi(config, { host: '127.0.0.1', s3Credentials: devS3Credentials });
   const worker = await createWorker('light', config, { workflowBundlePath: stackState().workflowBundlePath, s3Credentials: devS3Credentials });
-  const videoWorker = await createWorker('video', config, { s3Credentials: devS3Credentials });
-  const running = Promise.all([worker.run(), videoWorker.run()]);
+  const videoWorker = options.videoWorker === false ? undefined : await createWorker('video', config, { s3Credentials: devS3Credentials });
+  const running = Promise.all([worker.run(), videoWorker?.run()]);
   const dataSource = await createDataSource(config.DATABASE_URL, 2).initialize();
   const connection = await Connection.connect({ address: config.TEMPORAL_ADDRESS });
   const temporal = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE });
@@ -97,7 +98,7 @@ export async function startPlatform(overrides: Record<string, string> = {}): Pro
     },
     async stop() {
       await worker.close();
-      await videoWorker.close();
+      await videoWorker?.close();
       await running;
       await api.stop();
       await connection.close();

@@ -1,0 +1,94 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { join } from 'node:path';
+import { devS3Credentials } from '../../devstack/credentials';
+import { ffmpeg as ffmpegTools, projectRoot } from '../../devstack/tools';
+import { derivedPrefix } from '../../services/shared/media-types';
+import { createWorker } from '../../services/worker/worker';
+import { testVideo } from '../fixtures/media';
+import { startPlatform, stackState, testJwtSecret, uniqueUser, waitForStatus, type Platform } from '../harness/platform';
+
+/** A video worker in its own process group, so SIGKILL takes ffmpeg down with it. */
+function spawnVideoWorker(p: Platform): ChildProcess {
+  const env = {
+    ...process.env,
+    ...stackState().env,
+    JWT_SECRET: testJwtSecret,
+    TASK_QUEUE_LIGHT: p.config.TASK_QUEUE_LIGHT,
+    TASK_QUEUE_VIDEO: p.config.TASK_QUEUE_VIDEO,
+    FFMPEG_PATH: p.config.FFMPEG_PATH,
+    FFPROBE_PATH: p.config.FFPROBE_PATH,
+    HLS_X264_PRESET: p.config.HLS_X264_PRESET,
+    LOG_LEVEL: 'warn',
+  };
+  return spawn(process.execPath, [join(projectRoot, 'node_modules/tsx/dist/cli.mjs'), join(projectRoot, 'services/worker/video-worker.ts')], {
+    env,
+    cwd: projectRoot,
+    detached: true,
+    stdio: 'ignore',
+  });
+}
+
+describe('a video worker killed during a transcode', () => {
+  let p: Platform;
+  let child: ChildProcess | undefined;
+  beforeAll(async () => {
+    const { ffmpeg, ffprobe } = ffmpegTools();
+    p = await startPlatform({ FFMPEG_PATH: ffmpeg, FFPROBE_PATH: ffprobe, HLS_X264_PRESET: 'veryfast', MULTIPART_THRESHOLD_BYTES: String(100 * 1024 * 1024) }, { videoWorker: false });
+  });
+  afterAll(async () => {
+    if (child?.pid && child.exitCode === null && child.signalCode === null) {
+      try {
+        process.kill(-child.pid, 'SIGKILL');
+      } catch {
+        // the process group is already gone
+      }
+    }
+    await p?.stop();
+  });
+
+  it('is replaced by a new worker and the media still ends READY with no duplicate or orphan objects', async () => {
+    const user = uniqueUser('crash');
+    const clip = await testVideo(p.config.FFMPEG_PATH, 12, 720);
+    const res = await p.call(user, '/media/upload-session', { body: { fileName: 'long.mp4', fileType: 'video/mp4', fileSize: clip.length, mediaType: 'POST_VIDEO' } });
+    expect((await fetch(res.body.upload.url, { method: 'PUT', body: clip, headers: res.body.upload.headers })).status).toBe(200);
+    child = spawnVideoWorker(p);
+    await p.call(user, `/media/${res.body.mediaId}/complete`, { body: {} });
+
+    // Kill once the transcode has reported progress (ffmpeg is mid-ladder).
+    const handle = p.temporal.workflow.getHandle(`media-upload/${res.body.mediaId}`);
+    const deadline = Date.now() + 90_000;
+    let heartbeat: unknown;
+    while (!heartbeat && Date.now() < deadline) {
+      const described = await handle.describe();
+      heartbeat = described.raw.pendingActivities?.find((a) => a.activityType?.name === 'transcodeVideo' && a.heartbeatDetails);
+      if (!heartbeat) await new Promise((r) => setTimeout(r, 250));
+    }
+    expect(heartbeat).toBeTruthy();
+    process.kill(-child.pid!, 'SIGKILL');
+    await new Promise((r) => child!.once('exit', r));
+
+    const replacement = await createWorker('video', p.config, { s3Credentials: devS3Credentials });
+    const running = replacement.run();
+    try {
+      const media = await waitForStatus(p, user, res.body.mediaId, ['READY', 'FAILED', 'REJECTED'], 150_000);
+      expect(media.status).toBe('READY');
+      expect(media.hls.renditions.map((r: { name: string }) => r.name)).toEqual(['360p', '720p']);
+
+      const keys = await p.storage.listKeys(p.config.S3_MEDIA_BUCKET, derivedPrefix(res.body.mediaId));
+      const prefix = derivedPrefix(res.body.mediaId);
+      for (const rung of ['360p', '720p']) {
+        const playlist = await (await fetch(media.hls.renditions.find((r: { name: string }) => r.name === rung).url)).text();
+        const listed = playlist.split('\n').filter((l) => l.endsWith('.ts')).map((l) => `${prefix}hls/${rung}/${l}`).sort();
+        const stored = keys.filter((k) => k.startsWith(`${prefix}hls/${rung}/`) && k.endsWith('.ts')).sort();
+        // Every stored segment is referenced and every referenced one is stored: no leftovers of the killed attempt.
+        expect(stored).toEqual(listed);
+      }
+      const rows = await p.media.renditions(res.body.mediaId);
+      expect(new Set(rows.map((r) => `${r.kind}/${r.label}`)).size).toBe(rows.length);
+      expect((await handle.describe()).raw.pendingActivities ?? []).toHaveLength(0);
+    } finally {
+      await replacement.close();
+      await running;
+    }
+  });
+});
