@@ -3,11 +3,15 @@ import './env';
 import { cpus } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { startBenchPlatform, type BenchContext } from './platform';
+import { childProcesses, leftoverChildren } from './procs';
 import { formatTable, type SectionResult } from './report';
 import type { Section } from './section';
 import { apiMemorySection } from './sections/api-memory';
+import { hlsSection } from './sections/hls';
 import { presignSection } from './sections/presign';
+import { thumbnailsSection } from './sections/thumbnails';
 import { uploadBatchSection } from './sections/upload-batch';
+import { uploadE2eSection } from './sections/upload-e2e';
 import { uploadSessionSection } from './sections/upload-session';
 
 /**
@@ -15,7 +19,16 @@ import { uploadSessionSection } from './sections/upload-session';
  * A section that fails is reported as not measured; the others still run.
  * BENCH_ONLY=<substring> runs only the sections whose name contains it.
  */
-const sections: Section[] = [uploadSessionSection, uploadBatchSection, presignSection, apiMemorySection];
+const sections: Section[] = [
+  uploadSessionSection,
+  uploadBatchSection,
+  presignSection,
+  apiMemorySection,
+  // Processing: the activities beside bare sharp / ffmpeg, then the whole path under load.
+  thumbnailsSection,
+  hlsSection,
+  uploadE2eSection,
+];
 
 let interrupted = false;
 
@@ -24,13 +37,22 @@ async function runSections(ctx: BenchContext, list: Section[]): Promise<SectionR
   for (const section of list) {
     if (interrupted) break;
     console.log(`bench: ${section.name} …`);
+    const children = new Set(childProcesses().map((c) => c.pid));
     const t0 = performance.now();
+    let result: SectionResult;
     try {
-      results.push({ name: section.name, rows: await section.run(ctx), seconds: (performance.now() - t0) / 1000 });
+      result = { name: section.name, rows: await section.run(ctx), seconds: (performance.now() - t0) / 1000 };
     } catch (err) {
       console.error(`bench: ${section.name} failed:`, err);
-      results.push({ name: section.name, rows: [], error: (err as Error).message, seconds: (performance.now() - t0) / 1000 });
+      result = { name: section.name, rows: [], error: (err as Error).message, seconds: (performance.now() - t0) / 1000 };
     }
+    // Whatever a section spawned (ffmpeg, an API child) must be gone when it returns.
+    const leaked = await leftoverChildren(children);
+    if (leaked.length) {
+      console.error(`bench: ${section.name} left child processes running:`, leaked);
+      result.rows.push({ metric: 'child processes left running', value: leaked.map((c) => `${c.name} (${c.pid})`).join(', '), target: 'none', met: false });
+    }
+    results.push(result);
   }
   return results;
 }
@@ -40,7 +62,7 @@ async function main(): Promise<number> {
   const list = only ? sections.filter((s) => s.name.toLowerCase().includes(only.toLowerCase())) : sections;
   const t0 = performance.now();
   console.log(`bench: starting the stack (Node ${process.version}, ${cpus().length} cores) …`);
-  const ctx = await startBenchPlatform();
+  const ctx = await startBenchPlatform({ clamd: list.some((s) => s.clamd) });
   const stopOnSignal = () => {
     console.error('bench: interrupted, stopping the stack');
     interrupted = true;

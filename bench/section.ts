@@ -7,5 +7,7 @@ import type { Row } from './report';
  */
 export interface Section {
   name: string;
+  /** Needs clamd on the stack (the scan step of the upload workflow); started once for the whole run when any selected section does. */
+  clamd?: boolean;
   run(ctx: BenchContext): Promise<Row[]>;
 }

@@ -28,7 +28,7 @@ WORKDIR /app
 # Full install (dev dependencies included) to compile TypeScript and bundle the workflows.
 FROM base AS build
 COPY package.json package-lock.json ./
-RUN npm ci --no-audit --no-fund
+RUN npm install --no-audit --no-fund
 COPY . .
 RUN npm run build && test -s dist/workflow-bundle.js
 
@@ -43,7 +43,7 @@ CMD ["node_modules/.bin/tsx", "watch", "services/worker/light-worker.ts"]
 # Production dependencies only, installed on the same base so native modules match.
 FROM base AS prod-deps
 COPY package.json package-lock.json ./
-RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
+RUN npm install --omit=dev --no-audit --no-fund && npm cache clean --force
 
 FROM base AS runtime
 ENV NODE_ENV=production \

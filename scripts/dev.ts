@@ -81,7 +81,6 @@ async function main(): Promise<void> {
       '',
       '  Media Upload Platform is running',
       `  API            ${apiUrl}/api/v1  (OpenAPI: ${apiUrl}/api/v1/openapi.json, ready: ${apiUrl}/readyz)`,
-      `  Demo page      ${apiUrl}/`,
       `  Temporal UI    ${stack.urls.temporalUi}  (gRPC ${stack.urls.temporal}; try MediaStatus="AWAITING_UPLOAD")`,
       `  S3             ${stack.urls.s3}  (buckets: incoming, media)`,
       `  PostgreSQL     ${stack.urls.postgres}`,

@@ -23,7 +23,7 @@ function isDependencyOutage(err: unknown): boolean {
 }
 
 export function createApp(deps: ApiDeps & { log: Logger }): Express {
-  const { config, log } = deps;
+  const { config, log, metrics } = deps;
   const app = express();
   app.disable('x-powered-by');
   app.set('trust proxy', 1);
@@ -43,6 +43,14 @@ export function createApp(deps: ApiDeps & { log: Logger }): Express {
   );
   if (config.CORS_ORIGINS.length) app.use(cors({ origin: config.CORS_ORIGINS, allowedHeaders: ['authorization', 'content-type', 'idempotency-key'] }));
 
+  app.use((req, res, next) => {
+    const end = metrics.httpDuration.startTimer({ method: req.method });
+    res.on('finish', () => end({ route: req.route?.path ? `${req.baseUrl}${req.route.path}` : 'unmatched', status: String(res.statusCode) }));
+    next();
+  });
+  app.get('/metrics', (_req, res) => {
+    void metrics.registry.metrics().then((body) => res.type(metrics.registry.contentType).send(body));
+  });
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
   });

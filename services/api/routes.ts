@@ -8,6 +8,7 @@ import { cdnBaseUrl } from '../shared/config';
 import type { MediaRow } from '../shared/db/entities';
 import { InvalidCursorError, type MediaRepository } from '../shared/db/media-repository';
 import { isTerminal, MEDIA_STATUSES, type MediaStatus } from '../shared/media-types';
+import type { Metrics } from '../shared/metrics';
 import type { Storage } from '../shared/storage';
 import { MediaDeletionWorkflow, mediaDeletionWorkflowId } from '../../workflows/media-delete.workflow';
 import { uploadConfirmedSignal, type ConfirmedPart } from '../../workflows/media-upload.workflow';
@@ -23,6 +24,7 @@ export interface ApiDeps {
   media: MediaRepository;
   temporal: Client;
   notifier: StatusNotifier;
+  metrics: Metrics;
 }
 
 /** One route of the public API: registered on Express and described in the OpenAPI document. */
@@ -85,6 +87,7 @@ export function buildRoutes(deps: ApiDeps): RouteSpec[] {
         const body = parse(s.uploadSessionRequest, req.body);
         const key = req.header('idempotency-key');
         const session = await uploads.create(userOf(req), body, { idempotencyKey: key === undefined ? undefined : parse(idempotencyKey, key) });
+        deps.metrics.sessionsCreated.inc({ media_type: body.mediaType, method: session.upload.method });
         res.status(201).json(session);
       },
     },
@@ -110,7 +113,9 @@ export function buildRoutes(deps: ApiDeps): RouteSpec[] {
               const index = next++;
               try {
                 const file = parse(s.uploadSessionRequest, files[index]);
-                items[index] = { index, ...(await uploads.create(userId, file, { batchId })) };
+                const session = await uploads.create(userId, file, { batchId });
+                deps.metrics.sessionsCreated.inc({ media_type: file.mediaType, method: session.upload.method });
+                items[index] = { index, ...session };
               } catch (err) {
                 if (!(err instanceof ApiError)) throw err;
                 items[index] = { index, error: { code: err.code, message: err.message, ...(err.details ? { details: err.details } : {}) } };
@@ -148,6 +153,7 @@ export function buildRoutes(deps: ApiDeps): RouteSpec[] {
         }
         try {
           await temporal.workflow.getHandle(row.workflowId).signal(uploadConfirmedSignal, { source: 'client', parts });
+          deps.metrics.confirmations.inc({ media_type: row.mediaType });
         } catch (err) {
           if (err instanceof WorkflowNotFoundError) throw new ApiError('INVALID_STATE', 'the upload is no longer in progress');
           throw err;

@@ -14,6 +14,13 @@ describe('health, readiness and the OpenAPI document', () => {
     expect(await ready.json()).toEqual({ status: 'ready', checks: { database: 'ok', temporal: 'ok', s3: 'ok' } });
   });
 
+  it('exposes Prometheus metrics, including sessions created', async () => {
+    await p.call('metrics-user', '/media/upload-session', { body: { fileName: 'm.png', fileType: 'image/png', fileSize: 10, mediaType: 'POST_IMAGE' } });
+    const text = await (await fetch(`${p.api.url}/metrics`)).text();
+    expect(text).toMatch(/media_upload_sessions_created_total\{[^}]*media_type="POST_IMAGE"[^}]*\} [1-9]/);
+    expect(text).toContain('media_http_request_duration_seconds_bucket');
+  });
+
   it('serves an OpenAPI 3.1 document that lists every route the API answers', async () => {
     const doc: any = await (await fetch(`${p.api.url}/api/v1/openapi.json`)).json();
     expect(doc.openapi).toBe('3.1.0');

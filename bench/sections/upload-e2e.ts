@@ -1,0 +1,152 @@
+import { performance } from 'node:perf_hooks';
+import { isTerminal, type MediaStatus } from '../../services/shared/media-types';
+import { noiseJpeg } from '../fixtures';
+import { mib, ms, summarize } from '../measure';
+import { postJson, type BenchContext } from '../platform';
+import type { Row } from '../report';
+import type { Section } from '../section';
+
+export interface UploadE2eOptions {
+  uploads: number;
+  /** Give up on what is not terminal by then. */
+  timeoutMs: number;
+}
+
+const defaults: UploadE2eOptions = { uploads: 100, timeoutMs: 120_000 };
+
+/** Four distinct noise JPEGs of about 2.5, 3.5, 4.5 and 5.5 MB, reused round robin. */
+const imageSpecs = [
+  { width: 2400, height: 1800, noise: 40, seed: 1 },
+  { width: 3000, height: 2000, noise: 44, seed: 2 },
+  { width: 3200, height: 2400, noise: 44, seed: 3 },
+  { width: 3600, height: 2400, noise: 48, seed: 4 },
+] as const;
+
+interface Session {
+  mediaId: string;
+  upload: { method: 'PUT'; url: string; headers: Record<string, string> };
+}
+
+interface Outcome {
+  status: MediaStatus | 'TIMEOUT' | 'ERROR';
+  /** Start → 202 of complete (session, PUT, complete). */
+  uploadedMs: number;
+  /** Start → terminal status event. */
+  doneMs: number;
+  error?: string;
+}
+
+/**
+ * Follows GET /media/{id}/events (SSE) until a terminal status; one stream per upload instead
+ * of polling, so the measuring client adds no load that the API in this process must serve.
+ */
+async function terminalStatus(url: string, token: string, signal: AbortSignal): Promise<MediaStatus | undefined> {
+  const res = await fetch(url, { headers: { authorization: `Bearer ${token}`, accept: 'text/event-stream' }, signal });
+  if (res.status !== 200 || !res.body) throw new Error(`GET events answered ${res.status}: ${(await res.text()).slice(0, 200)}`);
+  const reader = res.body.getReader();
+  const decoder = new TextDecoder();
+  let pending = '';
+  let last: MediaStatus | undefined;
+  try {
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) return last;
+      pending += decoder.decode(value, { stream: true });
+      let end: number;
+      while ((end = pending.indexOf('\n\n')) >= 0) {
+        const block = pending.slice(0, end);
+        pending = pending.slice(end + 2);
+        const lines = block.split('\n');
+        if (!lines.includes('event: status')) continue;
+        const data = lines.filter((l) => l.startsWith('data: ')).map((l) => l.slice(6)).join('\n');
+        last = (JSON.parse(data) as { status: MediaStatus }).status;
+        if (isTerminal(last)) return last;
+      }
+    }
+  } finally {
+    await reader.cancel().catch(() => undefined);
+  }
+}
+
+/**
+ * SPEC.md §9: N uploads of 2–6 MB JPEGs at once through the whole path: upload-session, PUT to
+ * the presigned URL, complete, then the workflow (verify, clamd scan, thumbnails, promote) on
+ * the light worker in this process with its default concurrency, until every one is READY.
+ */
+export async function measureUploadE2e(ctx: BenchContext, options: Partial<UploadE2eOptions> = {}): Promise<Row[]> {
+  const o = { ...defaults, ...options };
+  const images = await Promise.all(imageSpecs.map((s) => noiseJpeg(s.width, s.height, { noise: s.noise, quality: 92, seed: s.seed })));
+  // One user per upload keeps the per-user session rate limit out of the measurement.
+  const tokens = await Promise.all(Array.from({ length: o.uploads }, (_, i) => ctx.token(`bench-e2e-${i}`)));
+  const api = `${ctx.api.url}/api/v1`;
+  const abort = new AbortController();
+  const timer = setTimeout(() => abort.abort(), o.timeoutMs);
+
+  const one = async (i: number, t0: number): Promise<Outcome> => {
+    const file = images[i % images.length]!;
+    const token = tokens[i]!;
+    let uploadedMs = Number.NaN;
+    try {
+      const session = await postJson<Session>(`${api}/media/upload-session`, token, {
+        fileName: `e2e-${i}.jpg`,
+        fileType: 'image/jpeg',
+        fileSize: file.length,
+        mediaType: 'POST_IMAGE',
+      });
+      if (session.upload.method !== 'PUT') throw new Error(`expected a single PUT, got ${session.upload.method}`);
+      const put = await fetch(session.upload.url, { method: 'PUT', body: file, headers: session.upload.headers, signal: abort.signal });
+      await put.arrayBuffer();
+      if (put.status !== 200) throw new Error(`PUT answered ${put.status}`);
+      await postJson(`${api}/media/${session.mediaId}/complete`, token, {}, 202);
+      uploadedMs = performance.now() - t0;
+      const status = await terminalStatus(`${api}/media/${session.mediaId}/events`, token, abort.signal);
+      return { status: status && isTerminal(status) ? status : 'TIMEOUT', uploadedMs, doneMs: performance.now() - t0 };
+    } catch (err) {
+      const timedOut = abort.signal.aborted;
+      return { status: timedOut ? 'TIMEOUT' : 'ERROR', uploadedMs, doneMs: performance.now() - t0, error: (err as Error).message };
+    }
+  };
+
+  const t0 = performance.now();
+  let outcomes: Outcome[];
+  try {
+    outcomes = await Promise.all(Array.from({ length: o.uploads }, (_, i) => one(i, t0)));
+  } finally {
+    clearTimeout(timer);
+    abort.abort();
+  }
+  const wallMs = performance.now() - t0;
+
+  const ready = outcomes.filter((r) => r.status === 'READY');
+  const counts = new Map<string, number>();
+  for (const r of outcomes) counts.set(r.status, (counts.get(r.status) ?? 0) + 1);
+  const done = summarize(ready.map((r) => r.doneMs));
+  const uploaded = summarize(outcomes.filter((r) => Number.isFinite(r.uploadedMs)).map((r) => r.uploadedMs));
+  const lastReady = ready.length ? Math.max(...ready.map((r) => r.doneMs)) : Number.NaN;
+  const firstError = outcomes.find((r) => r.error)?.error;
+  const total = images.reduce((sum, img, i) => sum + img.length * Math.ceil((o.uploads - i) / images.length), 0);
+
+  const rows: Row[] = [
+    {
+      metric: 'load',
+      value: `${o.uploads} uploads at once, ${images.length} distinct JPEGs of ${images.map((b) => mib(b.length).replace(' MiB', '')).join('/')} MiB (${mib(total)} in all); clamd on; light worker LIGHT_MAX_CONCURRENT_ACTIVITIES=${ctx.config.LIGHT_MAX_CONCURRENT_ACTIVITIES}`,
+    },
+    { metric: 'statuses', value: [...counts].map(([s, n]) => `${s} ${n}`).join(', ') + (firstError ? ` (first error: ${firstError.slice(0, 120)})` : '') },
+    { metric: 'session + PUT + complete p50 / p95 / max', value: `${ms(uploaded.p50)} / ${ms(uploaded.p95)} / ${ms(uploaded.max)}` },
+    { metric: 'start → READY per upload p50 / p95 / max', value: `${ms(done.p50)} / ${ms(done.p95)} / ${ms(done.max)}` },
+    { metric: 'wall time (start → last READY)', value: `${(lastReady / 1000).toFixed(1)} s; ${((ready.length / wallMs) * 1000).toFixed(1)} uploads/s` },
+    {
+      metric: `all ${o.uploads} READY`,
+      value: ready.length === o.uploads ? `${(lastReady / 1000).toFixed(1)} s` : `${ready.length}/${o.uploads} READY after ${(wallMs / 1000).toFixed(1)} s`,
+      target: '< 30 s',
+      met: ready.length === o.uploads && lastReady < 30_000,
+    },
+  ];
+  return rows;
+}
+
+export const uploadE2eSection: Section = {
+  name: '100 concurrent image uploads to READY (API + workflow)',
+  clamd: true,
+  run: (ctx) => measureUploadE2e(ctx),
+};
