@@ -1,4 +1,6 @@
+import { tsToMs } from '@temporalio/common/lib/time';
 import { performance } from 'node:perf_hooks';
+import { mediaWorkflowId } from '../../workflows/media-upload.workflow';
 import { isTerminal, type MediaStatus } from '../../services/shared/media-types';
 import { noiseJpeg } from '../fixtures';
 import { mib, ms, summarize } from '../measure';
@@ -22,12 +24,56 @@ const imageSpecs = [
   { width: 3600, height: 2400, noise: 48, seed: 4 },
 ] as const;
 
+interface TaskTimes {
+  /** Scheduled → started: waiting for a worker slot (or the task queue poll). */
+  queue: number[];
+  /** Started → completed. */
+  run: number[];
+}
+
+/**
+ * Where the time went, from the workflow histories: per activity type the wait for a slot and
+ * the run, and the same for workflow tasks (ActivityTaskStarted carries the real start time).
+ */
+async function historyBreakdown(ctx: BenchContext, mediaIds: string[]): Promise<Map<string, TaskTimes>> {
+  const byType = new Map<string, TaskTimes>();
+  const add = (type: string, queue: number, run: number) => {
+    const t = byType.get(type) ?? { queue: [], run: [] };
+    t.queue.push(queue);
+    t.run.push(run);
+    byType.set(type, t);
+  };
+  const histories = await Promise.all(mediaIds.map((id) => ctx.temporal.workflow.getHandle(mediaWorkflowId(id)).fetchHistory()));
+  for (const history of histories) {
+    const events = history.events ?? [];
+    const at = new Map<string, { time: number; type?: string }>();
+    for (const e of events) {
+      const id = String(e.eventId);
+      const time = tsToMs(e.eventTime);
+      at.set(id, { time, type: e.activityTaskScheduledEventAttributes?.activityType?.name ?? undefined });
+      if (e.activityTaskCompletedEventAttributes) {
+        const a = e.activityTaskCompletedEventAttributes;
+        const scheduled = at.get(String(a.scheduledEventId));
+        const start = at.get(String(a.startedEventId));
+        if (scheduled && start) add(`activity ${scheduled.type ?? '?'}`, start.time - scheduled.time, time - start.time);
+      } else if (e.workflowTaskCompletedEventAttributes) {
+        const w = e.workflowTaskCompletedEventAttributes;
+        const scheduled = at.get(String(w.scheduledEventId));
+        const start = at.get(String(w.startedEventId));
+        if (scheduled && start) add('workflow task', start.time - scheduled.time, time - start.time);
+      }
+    }
+  }
+  return byType;
+}
+
 interface Session {
   mediaId: string;
   upload: { method: 'PUT'; url: string; headers: Record<string, string> };
 }
 
 interface Outcome {
+  mediaId?: string;
   status: MediaStatus | 'TIMEOUT' | 'ERROR';
   /** Start → 202 of complete (session, PUT, complete). */
   uploadedMs: number;
@@ -86,6 +132,7 @@ export async function measureUploadE2e(ctx: BenchContext, options: Partial<Uploa
     const file = images[i % images.length]!;
     const token = tokens[i]!;
     let uploadedMs = Number.NaN;
+    let mediaId: string | undefined;
     try {
       const session = await postJson<Session>(`${api}/media/upload-session`, token, {
         fileName: `e2e-${i}.jpg`,
@@ -93,6 +140,7 @@ export async function measureUploadE2e(ctx: BenchContext, options: Partial<Uploa
         fileSize: file.length,
         mediaType: 'POST_IMAGE',
       });
+      mediaId = session.mediaId;
       if (session.upload.method !== 'PUT') throw new Error(`expected a single PUT, got ${session.upload.method}`);
       const put = await fetch(session.upload.url, { method: 'PUT', body: file, headers: session.upload.headers, signal: abort.signal });
       await put.arrayBuffer();
@@ -100,10 +148,10 @@ export async function measureUploadE2e(ctx: BenchContext, options: Partial<Uploa
       await postJson(`${api}/media/${session.mediaId}/complete`, token, {}, 202);
       uploadedMs = performance.now() - t0;
       const status = await terminalStatus(`${api}/media/${session.mediaId}/events`, token, abort.signal);
-      return { status: status && isTerminal(status) ? status : 'TIMEOUT', uploadedMs, doneMs: performance.now() - t0 };
+      return { mediaId, status: status && isTerminal(status) ? status : 'TIMEOUT', uploadedMs, doneMs: performance.now() - t0 };
     } catch (err) {
       const timedOut = abort.signal.aborted;
-      return { status: timedOut ? 'TIMEOUT' : 'ERROR', uploadedMs, doneMs: performance.now() - t0, error: (err as Error).message };
+      return { mediaId, status: timedOut ? 'TIMEOUT' : 'ERROR', uploadedMs, doneMs: performance.now() - t0, error: (err as Error).message };
     }
   };
 
@@ -126,6 +174,10 @@ export async function measureUploadE2e(ctx: BenchContext, options: Partial<Uploa
   const firstError = outcomes.find((r) => r.error)?.error;
   const total = images.reduce((sum, img, i) => sum + img.length * Math.ceil((o.uploads - i) / images.length), 0);
 
+  const breakdown = await historyBreakdown(ctx, outcomes.flatMap((r) => (r.mediaId ? [r.mediaId] : []))).catch((err: unknown) => {
+    console.error('bench: history breakdown failed:', err);
+    return new Map<string, TaskTimes>();
+  });
   const rows: Row[] = [
     {
       metric: 'load',
@@ -142,6 +194,14 @@ export async function measureUploadE2e(ctx: BenchContext, options: Partial<Uploa
       met: ready.length === o.uploads && lastReady < 30_000,
     },
   ];
+  for (const [type, t] of [...breakdown].sort((x, y) => summarize(y[1].run).mean * y[1].run.length - summarize(x[1].run).mean * x[1].run.length)) {
+    const q = summarize(t.queue);
+    const r = summarize(t.run);
+    rows.push({
+      metric: `  ${type} ×${t.run.length}`,
+      value: `run p50 ${ms(r.p50)} p95 ${ms(r.p95)} (Σ ${(r.mean * r.count / 1000).toFixed(1)} s); wait for slot p50 ${ms(q.p50)} p95 ${ms(q.p95)}`,
+    });
+  }
   return rows;
 }
 

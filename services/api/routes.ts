@@ -69,7 +69,7 @@ export function buildRoutes(deps: ApiDeps): RouteSpec[] {
   const notFound = { description: 'not found or not yours', schema: s.errorResponse };
   const invalid = { description: 'validation failed', schema: s.errorResponse };
 
-  return [
+  const routes: RouteSpec[] = [
     {
       method: 'post',
       path: '/media/upload-session',
@@ -287,6 +287,10 @@ export function buildRoutes(deps: ApiDeps): RouteSpec[] {
       },
     },
   ];
+  // `/complete-multipart` is an alias some clients expect; it is the same confirmation.
+  const complete = routes.find((r) => r.path === '/media/:id/complete')!;
+  routes.push({ ...complete, path: '/media/:id/complete-multipart', summary: `${complete.summary} (alias of /complete)` });
+  return routes;
 
   /** The parts to assemble: S3's own list, checked against what the client says it sent. */
   async function confirmedParts(row: MediaRow, claimed: ConfirmedPart[] | undefined): Promise<ConfirmedPart[]> {
