@@ -42,3 +42,56 @@ export async function leftoverChildren(before: ReadonlySet<number>, graceMs = 20
     await new Promise((r) => setTimeout(r, 100));
   }
 }
+
+interface ProcStat {
+  pid: number;
+  ppid: number;
+  name: string;
+  /** utime + stime + cutime + cstime, in clock ticks (children's time once they are reaped). */
+  ticks: number;
+}
+
+function processTable(): ProcStat[] {
+  let entries: string[];
+  try {
+    entries = readdirSync('/proc');
+  } catch {
+    return [];
+  }
+  const out: ProcStat[] = [];
+  for (const entry of entries) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const close = stat.lastIndexOf(')');
+      const f = stat.slice(close + 2).split(' ');
+      out.push({ pid: Number(entry), ppid: Number(f[1]), name: stat.slice(stat.indexOf('(') + 1, close), ticks: Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14]) });
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return out;
+}
+
+/** Linux's USER_HZ: 100 on every mainstream architecture. */
+const ticksPerSecond = 100;
+
+/**
+ * CPU seconds used so far by this process (all its threads: API, worker, libuv pool) and by
+ * each direct child with its whole subtree (PostgreSQL's backends count to postgres), by name.
+ */
+export function cpuSeconds(): Map<string, number> {
+  const usage = process.cpuUsage();
+  const result = new Map<string, number>([['node (this process)', (usage.user + usage.system) / 1e6]]);
+  const table = processTable();
+  const children = new Map<number, ProcStat[]>();
+  for (const p of table) children.set(p.ppid, [...(children.get(p.ppid) ?? []), p]);
+  const subtree = (p: ProcStat): number => p.ticks + (children.get(p.pid) ?? []).reduce((sum, c) => sum + subtree(c), 0);
+  for (const child of children.get(process.pid) ?? []) result.set(child.name, (result.get(child.name) ?? 0) + subtree(child) / ticksPerSecond);
+  return result;
+}
+
+/** `after − before` per name, largest first. */
+export function cpuDelta(before: Map<string, number>, after: Map<string, number>): Array<[string, number]> {
+  return [...after].map(([name, s]): [string, number] => [name, s - (before.get(name) ?? 0)]).sort((a, b) => b[1] - a[1]);
+}

@@ -3,12 +3,12 @@ import { bundleWorkflowCode } from '@temporalio/worker';
 import { startStack } from './stack';
 
 /**
- * `tsx devstack/serve.ts <stateFile> <dataDir>`: starts a throw-away stack on free loopback
+ * `tsx devstack/serve.ts <stateFile> <dataDir> [ownerPid]`: starts a throw-away stack on free loopback
  * ports, builds the workflow bundle, writes both as JSON to <stateFile> and runs until
- * SIGTERM/SIGINT, when it stops every server it started. The test harness runs it.
+ * SIGTERM/SIGINT or until ownerPid is gone, then it stops every server it started. The test harness runs it.
  */
 async function main(): Promise<void> {
-  const [stateFile, dataDir] = process.argv.slice(2);
+  const [stateFile, dataDir, ownerPid] = process.argv.slice(2);
   if (!stateFile || !dataDir) throw new Error('usage: serve.ts <stateFile> <dataDir>');
   const [stack, bundle] = await Promise.all([
     startStack({ dataDir, persistent: false }),
@@ -24,7 +24,16 @@ async function main(): Promise<void> {
   };
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
-  process.on('disconnect', stop);
+  // The stack never outlives the test run that started it, however that run ends.
+  if (ownerPid) {
+    setInterval(() => {
+      try {
+        process.kill(Number(ownerPid), 0);
+      } catch {
+        stop();
+      }
+    }, 1000).unref();
+  }
   writeFileSync(`${stateFile}.tmp`, JSON.stringify({ env: stack.env, urls: stack.urls, workflowBundlePath: bundlePath, dataDir }));
   renameSync(`${stateFile}.tmp`, stateFile);
 }

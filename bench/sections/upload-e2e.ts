@@ -1,9 +1,11 @@
 import { tsToMs } from '@temporalio/common/lib/time';
+import { cpus } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { mediaWorkflowId } from '../../workflows/media-upload.workflow';
 import { isTerminal, type MediaStatus } from '../../services/shared/media-types';
 import { noiseJpeg } from '../fixtures';
 import { mib, ms, summarize } from '../measure';
+import { cpuDelta, cpuSeconds } from '../procs';
 import { postJson, type BenchContext } from '../platform';
 import type { Row } from '../report';
 import type { Section } from '../section';
@@ -155,6 +157,7 @@ export async function measureUploadE2e(ctx: BenchContext, options: Partial<Uploa
     }
   };
 
+  const cpuBefore = cpuSeconds();
   const t0 = performance.now();
   let outcomes: Outcome[];
   try {
@@ -164,6 +167,8 @@ export async function measureUploadE2e(ctx: BenchContext, options: Partial<Uploa
     abort.abort();
   }
   const wallMs = performance.now() - t0;
+  const cpu = cpuDelta(cpuBefore, cpuSeconds());
+  const cpuTotal = cpu.reduce((sum, [, v]) => sum + v, 0);
 
   const ready = outcomes.filter((r) => r.status === 'READY');
   const counts = new Map<string, number>();
@@ -194,6 +199,10 @@ export async function measureUploadE2e(ctx: BenchContext, options: Partial<Uploa
       met: ready.length === o.uploads && lastReady < 30_000,
     },
   ];
+  rows.push({
+    metric: 'CPU used during the run',
+    value: `${cpuTotal.toFixed(0)} s of ${((cpus().length * wallMs) / 1000).toFixed(0)} s available (${cpus().length} cores × wall): ${cpu.map(([n, v]) => `${n} ${v.toFixed(1)} s`).join(', ')}`,
+  });
   for (const [type, t] of [...breakdown].sort((x, y) => summarize(y[1].run).mean * y[1].run.length - summarize(x[1].run).mean * x[1].run.length)) {
     const q = summarize(t.queue);
     const r = summarize(t.run);

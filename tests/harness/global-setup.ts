@@ -14,7 +14,7 @@ export default async function globalSetup(): Promise<void> {
   // PostgreSQL runs as its own system user when we are root: it must be able to enter the dir.
   chmodSync(dataDir, 0o755);
   const stateFile = join(dataDir, 'stack.json');
-  const child = spawn(process.execPath, [join(root, 'node_modules', 'tsx', 'dist', 'cli.mjs'), join(root, 'devstack', 'serve.ts'), stateFile, dataDir], {
+  const child = spawn(process.execPath, [join(root, 'node_modules', 'tsx', 'dist', 'cli.mjs'), join(root, 'devstack', 'serve.ts'), stateFile, dataDir, String(process.pid)], {
     stdio: ['ignore', 'inherit', 'inherit'],
     cwd: root,
   });
