@@ -128,6 +128,13 @@ describe('media-upload Helm chart', () => {
       expect(values.workers.light.taskQueue).not.toBe(values.workers.video.taskQueue);
     });
 
+    it('gives the light worker the scanner limit clamd itself enforces', () => {
+      const env = containerEnv(objects, podSpec(get(objects, 'Deployment', `${release}-worker-light`)).containers[0]);
+      const megabytes = Number(String(values.clamd.streamMaxLength).replace(/M$/, ''));
+      expect(env.CLAMD_STREAM_MAX_BYTES).toBe(String(megabytes * 1024 * 1024));
+      expect(['reject', 'skip']).toContain(env.SCAN_OVERSIZE_ACTION);
+    });
+
     it('gives a stopping worker its shutdown grace time plus a margin before the kill', () => {
       for (const pool of pools) {
         const spec = podSpec(get(objects, 'Deployment', `${release}-worker-${pool}`));
