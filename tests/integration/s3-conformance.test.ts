@@ -13,7 +13,12 @@ describe('S3 server conformance', () => {
   beforeAll(() => {
     storage = new Storage({ S3_ENDPOINT: stackState().env.S3_ENDPOINT, S3_REGION: 'us-east-1', S3_FORCE_PATH_STYLE: true }, devS3Credentials);
   });
-  afterAll(() => storage.client.destroy());
+  afterAll(async () => {
+    // Leave nothing behind: the run's storage invariants are checked at teardown.
+    await storage.deletePrefix(buckets.incoming, 'conformance/');
+    await storage.deletePrefix(buckets.media, 'conformance/');
+    storage.client.destroy();
+  });
   const key = () => `conformance/${randomUUID()}.bin`;
 
   it('accepts a presigned PUT and rejects it after expiry', async () => {
