@@ -8,6 +8,7 @@ import {
   isCancellation,
   log,
   proxyActivities,
+  proxyLocalActivities,
   setCurrentDetails,
   setHandler,
   upsertSearchAttributes,
@@ -96,6 +97,13 @@ const transcodeActivity: ActivityOptions = {
 };
 
 const storage = proxyActivities<Activities>(storageActivity);
+// Read-model writes are one small UPDATE: a local activity runs them in the worker without a
+// round trip through the server's task queue, which halves the server's work per upload.
+const readModel = proxyLocalActivities<Activities>({
+  startToCloseTimeout: '30 seconds',
+  localRetryThreshold: '10 seconds',
+  retry: { initialInterval: '500 milliseconds', backoffCoefficient: 2, maximumInterval: '30 seconds' },
+});
 const cleanup = proxyActivities<Activities>(compensationActivity);
 
 /**
@@ -118,7 +126,7 @@ export async function MediaUploadWorkflow(input: MediaUploadInput): Promise<Medi
     state.failureReason = failureReason;
     upsertSearchAttributes([{ key: MediaStatusKey, value: status }]);
     setCurrentDetails(`**${status}** — ${details}`);
-    await cleanup.recordStatus.executeWithOptions({ ...storageActivity, summary: `status → ${status}` }, [
+    await readModel.recordStatus.executeWithOptions({ startToCloseTimeout: '30 seconds', summary: `status → ${status}` }, [
       { mediaId: input.mediaId, status, failureReason },
     ]);
   }

@@ -1,7 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import sharp from 'sharp';
 import { createImageActivities } from '../../activities/processing';
-import { makeThumbnails } from '../../services/shared/media/images';
+import { makeThumbnails, THUMBNAIL_ENCODING } from '../../services/shared/media/images';
 import { MEDIA_TYPE_RULES } from '../../services/shared/media-types';
 import { activityHarness } from '../activity-env';
 import { median, noiseJpeg } from '../fixtures';
@@ -29,8 +29,8 @@ async function bareSharp(input: Buffer): Promise<number> {
   let bytes = 0;
   for (const w of widths) {
     const [webp, jpeg] = await Promise.all([
-      sharp(input).rotate().resize(w).webp({ quality: 80 }).toBuffer(),
-      sharp(input).rotate().resize(w).jpeg({ quality: 82, mozjpeg: true }).toBuffer(),
+      sharp(input).rotate().resize(w).webp(THUMBNAIL_ENCODING.webp).toBuffer(),
+      sharp(input).rotate().resize(w).jpeg(THUMBNAIL_ENCODING.jpeg).toBuffer(),
     ]);
     bytes += webp.length + jpeg.length;
   }
@@ -105,7 +105,7 @@ export async function measureThumbnails(ctx: BenchContext, options: Partial<Thum
     return [
       {
         metric: 'input',
-        value: `${o.width}×${o.height} noise JPEG q90, ${mib(original.length)}; widths ${widths.join('/')} as WebP q80 + JPEG q82 mozjpeg; ${o.iterations} alternating runs after ${o.warmup} warm-up, medians`,
+        value: `${o.width}×${o.height} noise JPEG q90, ${mib(original.length)}; widths ${widths.join('/')} as WebP q80 effort 2 + JPEG q82 progressive (the worker's encodings); ${o.iterations} alternating runs after ${o.warmup} warm-up, medians`,
       },
       {
         metric: 'processImage activity (median)',
