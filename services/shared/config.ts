@@ -30,6 +30,11 @@ const configSchema = z
     JWT_AUDIENCE: optionalString,
     /** PostgreSQL connection string. Required. */
     DATABASE_URL: z.string().min(1, 'DATABASE_URL is required'),
+    /**
+     * PostgreSQL connections per API process. Creating a session holds one while its workflow
+     * starts, so this bounds concurrent session creation. Default 25.
+     */
+    DB_POOL_SIZE: int(25),
     /** Temporal frontend host:port. Default localhost:7233. */
     TEMPORAL_ADDRESS: z.string().default('localhost:7233'),
     /** Temporal namespace. Default `default`. */
