@@ -20,6 +20,7 @@ import type { UploadSessionRequest } from './schemas';
 const MAX_PARTS = 10_000;
 /** Part URLs handed out with the session; the rest come from POST /media/{id}/parts. */
 export const INITIAL_PART_URLS = 100;
+const START_DEADLINE_MS = 5000;
 
 export type UploadInstructions =
   | { method: 'PUT'; url: string; headers: Record<string, string> }
@@ -131,7 +132,8 @@ export class UploadService {
     try {
       // The row commits only once the workflow has started: no half-created session.
       await media.insertWithin(row, async () => {
-        await temporal.workflow.start(MediaUploadWorkflow, {
+        // A Temporal outage must answer 503 quickly, not hold the client until gRPC gives up.
+        await temporal.connection.withDeadline(Date.now() + START_DEADLINE_MS, () => temporal.workflow.start(MediaUploadWorkflow, {
           taskQueue: config.TASK_QUEUE_LIGHT,
           workflowId: row.workflowId,
           args: [input],
@@ -142,7 +144,7 @@ export class UploadService {
             { key: MediaOwnerKey, value: userId },
           ],
           staticSummary: `${req.mediaType} ${req.fileName} (${req.fileSize} bytes) for ${userId}`,
-        });
+        }));
       });
     } catch (err) {
       if (uploadId) await storage.abortMultipartUpload(config.S3_INCOMING_BUCKET, storageKey, uploadId).catch(() => undefined);

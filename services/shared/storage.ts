@@ -61,6 +61,8 @@ export class Storage {
       // servers then enforce against the real upload.
       requestChecksumCalculation: 'WHEN_REQUIRED',
       responseChecksumValidation: 'WHEN_REQUIRED',
+      // An unreachable endpoint fails fast (and is retried by the caller), never hangs a request.
+      requestHandler: { connectionTimeout: 3000, requestTimeout: 120_000 },
     });
     this.presigner = new S3RequestPresigner({
       service: 's3',

@@ -75,6 +75,7 @@ describe('creating an upload session is all or nothing', () => {
     let storageKey: string | undefined;
     // Temporal is the one fake here: it accepts nothing, as during an outage.
     const temporal = {
+      connection: { withDeadline: (_deadline: number, fn: () => Promise<unknown>) => fn() },
       workflow: {
         start: async (_wf: unknown, opts: { args: Array<{ uploadId?: string; storageKey: string }> }) => {
           uploadId = opts.args[0]!.uploadId;
