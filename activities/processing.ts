@@ -2,6 +2,7 @@ import { ApplicationFailure, Context } from '@temporalio/activity';
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
+import { Transform } from 'node:stream';
 import type { NewRendition } from '../services/shared/db/media-repository';
 import { probe, runFfmpeg, UnplayableMediaError, type FfmpegPaths } from '../services/shared/media/ffmpeg';
 import { buildHlsArgs, buildPosterArgs, ladderFor } from '../services/shared/media/hls-args';
@@ -39,7 +40,18 @@ export function createScanActivities({ storage, media, buckets }: ActivityDeps, 
         Context.current().log.warn('published without a virus scan by configuration (SCAN_OVERSIZE_ACTION=skip)', { mediaId: input.mediaId });
         return { verdict: 'SKIPPED' };
       }
-      const result = await scanner.scan(await storage.getStream(buckets.incoming, input.storageKey));
+      // Heartbeats as bytes flow to clamd: a worker killed mid-scan is noticed in seconds.
+      const ctx = Context.current();
+      let scanned = 0;
+      const progress = new Transform({
+        transform(chunk: Buffer, _enc, done) {
+          scanned += chunk.length;
+          ctx.heartbeat({ scanned });
+          done(null, chunk);
+        },
+      });
+      const source = await storage.getStream(buckets.incoming, input.storageKey);
+      const result = await scanner.scan(source.pipe(progress));
       await media.mergeMetadata(input.mediaId, {
         scan: { status: result.infected ? 'INFECTED' : 'CLEAN', signatures: result.signatures, at: new Date().toISOString() },
       });
@@ -56,6 +68,8 @@ export function createScanActivities({ storage, media, buckets }: ActivityDeps, 
 export function createImageActivities({ storage, media, buckets }: ActivityDeps) {
   return {
     async processImage(input: ProcessingInput): Promise<{ thumbnails: number }> {
+      const ctx = Context.current();
+      ctx.heartbeat({ phase: 'download' });
       const original = await storage.getBuffer(buckets.incoming, input.storageKey);
       let result: Awaited<ReturnType<typeof makeThumbnails>>;
       try {
@@ -65,11 +79,13 @@ export function createImageActivities({ storage, media, buckets }: ActivityDeps)
         throw err;
       }
       // A retry starts clean: earlier partial output is removed, then every key is rewritten.
+      ctx.heartbeat({ phase: 'upload' });
       await storage.deletePrefix(buckets.media, `${derivedPrefix(input.mediaId)}thumbnails/`);
       const renditions: NewRendition[] = [];
       for (const t of result.thumbnails) {
         const key = thumbnailKey(input.mediaId, t);
         await storage.put(buckets.media, key, t.data, `image/${t.format}`, DERIVED_CACHE_CONTROL);
+        ctx.heartbeat({ phase: 'upload', key });
         renditions.push({ mediaId: input.mediaId, kind: 'thumbnail', label: key.split('/').pop()!, width: t.width, height: t.height, storageKey: key, contentType: `image/${t.format}`, sizeBytes: t.data.length });
       }
       await media.mergeMetadata(input.mediaId, { ...result.facts });
@@ -96,7 +112,11 @@ export function createVideoActivities({ storage, media, buckets }: ActivityDeps,
       try {
         facts = await probe(settings.ffmpeg, source);
       } catch (err) {
-        if (err instanceof UnplayableMediaError) throw ApplicationFailure.nonRetryable(err.message, 'UNDECODABLE_MEDIA');
+        // ffprobe cannot tell a broken file from an unreachable one: only an object that S3
+        // still serves makes it bad content; anything else is a transient fault to retry.
+        if (err instanceof UnplayableMediaError && (await storage.head(buckets.incoming, input.storageKey))) {
+          throw ApplicationFailure.nonRetryable(err.message, 'UNDECODABLE_MEDIA');
+        }
         throw err;
       }
       const work = await mkdtemp(join(tmpdir(), `transcode-${input.mediaId}-`));

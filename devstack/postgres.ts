@@ -18,14 +18,14 @@ function letPostgresUserTraverse(path: string): void {
 export interface PostgresServer {
   databaseUrl: string;
   stop(): Promise<void>;
+  /** Fast shutdown and start again on the same data and port (fault tests). */
+  restart(): Promise<void>;
 }
 
 export interface PostgresOptions {
   dataDir: string;
   port: number;
   database?: string;
-  /** Keep the data directory when stopping (dev); tests throw it away. */
-  persistent: boolean;
 }
 
 const user = 'media';
@@ -44,7 +44,9 @@ export async function startPostgres(options: PostgresOptions): Promise<PostgresS
     user,
     password,
     port: options.port,
-    persistent: options.persistent,
+    // Never delete data on stop: a restart must find it again; whoever made the data dir
+    // (dev: .data/dev, tests: a temp dir) decides when it goes.
+    persistent: true,
     // PostgreSQL refuses to run as root: the package then creates and uses a system user.
     createPostgresUser: asRoot,
     onLog: () => undefined,
@@ -63,5 +65,9 @@ export async function startPostgres(options: PostgresOptions): Promise<PostgresS
   return {
     databaseUrl: `postgres://${user}:${password}@127.0.0.1:${options.port}/${database}`,
     stop: () => pg.stop(),
+    restart: async () => {
+      await pg.stop();
+      await pg.start();
+    },
   };
 }

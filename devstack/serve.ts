@@ -22,6 +22,10 @@ async function main(): Promise<void> {
     stopping = true;
     void stack.stop().then(() => process.exit(0));
   };
+  // Fault tests restart PostgreSQL under the running platform with SIGUSR2.
+  process.on('SIGUSR2', () => {
+    void stack.restartPostgres().catch((err: unknown) => console.error('postgres restart failed', err));
+  });
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
   // The stack never outlives the test run that started it, however that run ends.
@@ -34,7 +38,7 @@ async function main(): Promise<void> {
       }
     }, 1000).unref();
   }
-  writeFileSync(`${stateFile}.tmp`, JSON.stringify({ env: stack.env, urls: stack.urls, workflowBundlePath: bundlePath, dataDir }));
+  writeFileSync(`${stateFile}.tmp`, JSON.stringify({ env: stack.env, urls: stack.urls, workflowBundlePath: bundlePath, dataDir, servePid: process.pid }));
   renameSync(`${stateFile}.tmp`, stateFile);
 }
 

@@ -36,6 +36,7 @@ export interface Stack {
   env: StackEnv;
   urls: { temporal: string; temporalUi?: string; s3: string; postgres: string; clamd?: string };
   stop(): Promise<void>;
+  restartPostgres(): Promise<void>;
 }
 
 export { devS3Credentials, buckets };
@@ -76,7 +77,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
         stops.push(() => s.process.stop());
         return s;
       }),
-      startPostgres({ dataDir: join(options.dataDir, 'postgres'), port: ports.postgres, persistent: options.persistent }).then((p) => {
+      startPostgres({ dataDir: join(options.dataDir, 'postgres'), port: ports.postgres }).then((p) => {
         stops.push(() => p.stop());
         return p;
       }),
@@ -116,6 +117,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       env,
       urls: { temporal: temporal.address, temporalUi: temporal.uiUrl, s3: s3.endpoint, postgres: pg.databaseUrl, clamd: clamd ? `tcp://127.0.0.1:${ports.clamd}` : undefined },
       stop,
+      restartPostgres: () => pg.restart(),
     };
   } catch (err) {
     await stop();

@@ -70,10 +70,11 @@ export const MediaOwnerKey = defineSearchAttributeKey('MediaOwner', SearchAttrib
 /** ApplicationFailure types that mean the content itself is unacceptable → REJECTED. */
 export const REJECTION_TYPES = ['CONTENT_MISMATCH', 'SIZE_MISMATCH', 'MALWARE', 'UNDECODABLE_MEDIA', 'UPLOAD_INCOMPLETE', 'TOO_LARGE_TO_SCAN'] as const;
 
-// S3, database and metadata calls: seconds each; transient faults (S3 5xx, network, DB
+// S3, database and metadata calls: seconds each (a worker killed mid-call is retried after
+// 30 s at the latest); transient faults (S3 5xx, network, DB
 // restarts) retry with backoff for up to 10 minutes so an outage is ridden out, not failed.
 const storageActivity: ActivityOptions = {
-  startToCloseTimeout: '1 minute',
+  startToCloseTimeout: '30 seconds',
   scheduleToCloseTimeout: '10 minutes',
   retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '30 seconds', nonRetryableErrorTypes: [...REJECTION_TYPES] },
 };
@@ -84,10 +85,11 @@ const compensationActivity: ActivityOptions = {
   retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '5 minutes' },
 };
 
-// clamd scans at ~180 MB/s: a 1 GB video takes seconds, a slow scanner minutes.
-const scanActivity: ActivityOptions = { ...storageActivity, startToCloseTimeout: '15 minutes', scheduleToCloseTimeout: '1 hour' };
+// clamd scans at ~180 MB/s: a 1 GB video takes seconds, a slow scanner minutes. Both the scan
+// and the thumbnails heartbeat, so a dead worker is noticed after 15 s, not at the timeout.
+const scanActivity: ActivityOptions = { ...storageActivity, startToCloseTimeout: '15 minutes', heartbeatTimeout: '15 seconds', scheduleToCloseTimeout: '1 hour' };
 // Thumbnails of an image ≤ 25 MiB: well under a minute even on a busy pod.
-const imageActivity: ActivityOptions = { ...storageActivity, startToCloseTimeout: '5 minutes', scheduleToCloseTimeout: '30 minutes' };
+const imageActivity: ActivityOptions = { ...storageActivity, startToCloseTimeout: '5 minutes', heartbeatTimeout: '15 seconds', scheduleToCloseTimeout: '30 minutes' };
 // A long transcode heartbeats its progress; thirty silent seconds mean the worker died and
 // another one takes over (the activity starts clean).
 const transcodeActivity: ActivityOptions = {

@@ -63,8 +63,11 @@ export function createApp(deps: ApiDeps & { log: Logger }): Express {
     void Promise.all(
       Object.entries(checks).map(async ([name, check]) => {
         const timeout = new Promise((_, reject) => setTimeout(() => reject(new Error('timed out')), 2000).unref());
+        const pending = check();
+        // A check still running after the timeout must not surface later as an unhandled rejection.
+        pending.catch(() => undefined);
         try {
-          await Promise.race([check(), timeout]);
+          await Promise.race([pending, timeout]);
           return [name, 'ok'] as const;
         } catch (err) {
           return [name, `down: ${(err as Error).message}`] as const;

@@ -19,6 +19,8 @@ export interface StackState {
   urls: Record<string, string>;
   workflowBundlePath: string;
   dataDir: string;
+  /** The process that owns the shared stack (SIGUSR2 restarts PostgreSQL). */
+  servePid: number;
 }
 
 export function stackState(): StackState {
@@ -47,7 +49,8 @@ export function testConfig(overrides: Record<string, string> = {}): Config {
 export interface Platform {
   config: Config;
   api: RunningApi;
-  worker: WorkerHandle;
+  /** Absent when the test runs the light worker in a child process it kills. */
+  worker?: WorkerHandle;
   /** Absent when the test runs its own video worker (e.g. in a child process it kills). */
   videoWorker?: WorkerHandle;
   storage: Storage;
@@ -60,12 +63,15 @@ export interface Platform {
 }
 
 /** The API and a light worker in this process, on the shared real stack. */
-export async function startPlatform(overrides: Record<string, string> = {}, options: { videoWorker?: boolean } = {}): Promise<Platform> {
+export async function startPlatform(overrides: Record<string, string> = {}, options: { videoWorker?: boolean; lightWorker?: boolean } = {}): Promise<Platform> {
   const config = testConfig(overrides);
   const api = await startApi(config, { host: '127.0.0.1', s3Credentials: devS3Credentials });
-  const worker = await createWorker('light', config, { workflowBundlePath: stackState().workflowBundlePath, s3Credentials: devS3Credentials });
+  const worker =
+    options.lightWorker === false
+      ? undefined
+      : await createWorker('light', config, { workflowBundlePath: stackState().workflowBundlePath, s3Credentials: devS3Credentials });
   const videoWorker = options.videoWorker === false ? undefined : await createWorker('video', config, { s3Credentials: devS3Credentials });
-  const running = Promise.all([worker.run(), videoWorker?.run()]);
+  const running = Promise.all([worker?.run(), videoWorker?.run()]);
   const dataSource = await createDataSource(config.DATABASE_URL, 2).initialize();
   const connection = await Connection.connect({ address: config.TEMPORAL_ADDRESS });
   const temporal = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE });
@@ -97,7 +103,7 @@ export async function startPlatform(overrides: Record<string, string> = {}, opti
       return { status: res.status, body, headers: res.headers };
     },
     async stop() {
-      await worker.close();
+      await worker?.close();
       await videoWorker?.close();
       await running;
       await api.stop();

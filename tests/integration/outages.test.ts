@@ -6,10 +6,13 @@ import { devS3Credentials } from '../../devstack/credentials';
 import { freePort } from '../../devstack/ports';
 import { startS3Server, type S3Server } from '../../devstack/s3';
 import { startTemporalDevServer, type TemporalDevServer } from '../../devstack/temporal';
-import { realJpeg } from '../fixtures/media';
+import { ffmpeg as ffmpegTools } from '../../devstack/tools';
+import { realJpeg, testVideo } from '../fixtures/media';
 import { startPlatform, uniqueUser, waitForStatus, type Platform } from '../harness/platform';
 
 const MiB = 1024 * 1024;
+/** How long S3 stays down; `npm run soak` uses 30 s. */
+const OUTAGE_MS = Number(process.env.OUTAGE_SECONDS ?? 8) * 1000;
 
 /**
  * Outages of the servers the platform talks to, with servers of its own that the test stops
@@ -35,6 +38,9 @@ describe('outages of S3 and Temporal', () => {
     [s3, temporal] = await Promise.all([startS3(), startTemporal()]);
     await createBuckets(s3.endpoint, ['*']);
     p = await startPlatform({
+      FFMPEG_PATH: ffmpegTools().ffmpeg,
+      FFPROBE_PATH: ffmpegTools().ffprobe,
+      HLS_X264_PRESET: 'veryfast',
       S3_ENDPOINT: s3.endpoint,
       TEMPORAL_ADDRESS: temporal.address,
       MULTIPART_THRESHOLD_BYTES: String(6 * MiB),
@@ -55,7 +61,7 @@ describe('outages of S3 and Temporal', () => {
     expect((await fetch(res.body.upload.url, { method: 'PUT', body, headers: res.body.upload.headers })).status).toBe(200);
     expect((await call(user, `/media/${res.body.mediaId}/complete`, {})).status).toBe(202);
     await s3.process.stop();
-    await new Promise((r) => setTimeout(r, 8000));
+    await new Promise((r) => setTimeout(r, OUTAGE_MS));
     const during = await p.call(user, `/media/${res.body.mediaId}`);
     expect(['AWAITING_UPLOAD', 'VERIFYING', 'SCANNING', 'PROCESSING']).toContain(during.body.status);
 
@@ -70,6 +76,21 @@ describe('outages of S3 and Temporal', () => {
     expect(media.status).toBe('READY');
     expect((await fetch(media.cdnUrl)).status).toBe(200);
   });
+
+  it('rides out S3 going away while a video is being processed', async () => {
+    const user = uniqueUser('s3down-processing');
+    const clip = await testVideo(ffmpegTools().ffmpeg, 6, 480);
+    const res = await call(user, '/media/upload-session', { fileName: 'v.mp4', fileType: 'video/mp4', fileSize: clip.length, mediaType: 'POST_VIDEO' });
+    expect((await fetch(res.body.upload.url, { method: 'PUT', body: clip, headers: res.body.upload.headers })).status).toBe(200);
+    expect((await call(user, `/media/${res.body.mediaId}/complete`, {})).status).toBe(202);
+    await waitForStatus(p, user, res.body.mediaId, ['PROCESSING'], 60_000);
+    await s3.process.stop();
+    await new Promise((r) => setTimeout(r, OUTAGE_MS));
+    s3 = await startS3();
+    const media = await waitForStatus(p, user, res.body.mediaId, ['READY', 'FAILED', 'REJECTED'], 150_000);
+    expect(media.status).toBe('READY');
+    expect((await fetch(media.hls.masterUrl)).status).toBe(200);
+  }, 300_000);
 
   it('answers 503 while Temporal is down and keeps uploads across its restart', async () => {
     const user = uniqueUser('tdown');
