@@ -25,8 +25,16 @@ export interface ScanPolicy {
 
 const streamContentType: Record<string, string> = { '.m3u8': 'application/vnd.apple.mpegurl', '.ts': 'video/mp2t', '.jpg': 'image/jpeg' };
 
-function thumbnailKey(mediaId: string, t: Thumbnail, prefix = 'thumbnails'): string {
-  return `${derivedPrefix(mediaId)}${prefix}/${t.width}.${t.format === 'jpeg' ? 'jpg' : 'webp'}`;
+/** Uploads thumbnails under `derived/{mediaId}/thumbnails/` and describes them as renditions. */
+async function storeThumbnails({ storage, buckets }: ActivityDeps, mediaId: string, thumbnails: Thumbnail[], onStored: () => void): Promise<NewRendition[]> {
+  const renditions: NewRendition[] = [];
+  for (const t of thumbnails) {
+    const key = `${derivedPrefix(mediaId)}thumbnails/${t.width}.${t.format === 'jpeg' ? 'jpg' : 'webp'}`;
+    await storage.put(buckets.media, key, t.data, `image/${t.format}`, DERIVED_CACHE_CONTROL);
+    onStored();
+    renditions.push({ mediaId, kind: 'thumbnail', label: key.split('/').pop()!, width: t.width, height: t.height, storageKey: key, contentType: `image/${t.format}`, sizeBytes: t.data.length });
+  }
+  return renditions;
 }
 
 /** Scan activity (light queue): clamd INSTREAM over the object streamed from the incoming bucket. */
@@ -65,7 +73,8 @@ export function createScanActivities({ storage, media, buckets }: ActivityDeps, 
 }
 
 /** Image activity (light queue): sharp thumbnails + metadata into the media bucket and read model. */
-export function createImageActivities({ storage, media, buckets }: ActivityDeps) {
+export function createImageActivities(deps: ActivityDeps) {
+  const { storage, media, buckets } = deps;
   return {
     async processImage(input: ProcessingInput): Promise<{ thumbnails: number }> {
       const ctx = Context.current();
@@ -81,13 +90,7 @@ export function createImageActivities({ storage, media, buckets }: ActivityDeps)
       // A retry starts clean: earlier partial output is removed, then every key is rewritten.
       ctx.heartbeat({ phase: 'upload' });
       await storage.deletePrefix(buckets.media, `${derivedPrefix(input.mediaId)}thumbnails/`);
-      const renditions: NewRendition[] = [];
-      for (const t of result.thumbnails) {
-        const key = thumbnailKey(input.mediaId, t);
-        await storage.put(buckets.media, key, t.data, `image/${t.format}`, DERIVED_CACHE_CONTROL);
-        ctx.heartbeat({ phase: 'upload', key });
-        renditions.push({ mediaId: input.mediaId, kind: 'thumbnail', label: key.split('/').pop()!, width: t.width, height: t.height, storageKey: key, contentType: `image/${t.format}`, sizeBytes: t.data.length });
-      }
+      const renditions = await storeThumbnails(deps, input.mediaId, result.thumbnails, () => ctx.heartbeat({ phase: 'upload' }));
       await media.mergeMetadata(input.mediaId, { ...result.facts });
       await media.replaceRenditions(input.mediaId, renditions);
       return { thumbnails: renditions.length };
@@ -102,7 +105,8 @@ export interface VideoSettings {
 }
 
 /** Video activity (video queue): ffprobe, poster + thumbnails, HLS ladder in one ffmpeg pass. */
-export function createVideoActivities({ storage, media, buckets }: ActivityDeps, settings: VideoSettings) {
+export function createVideoActivities(deps: ActivityDeps, settings: VideoSettings) {
+  const { storage, media, buckets } = deps;
   return {
     async transcodeVideo(input: ProcessingInput): Promise<{ renditions: string[] }> {
       const ctx = Context.current();
@@ -140,11 +144,7 @@ export function createVideoActivities({ storage, media, buckets }: ActivityDeps,
         const { facts: posterFacts, thumbnails } = await makeThumbnails(posterData, MEDIA_TYPE_RULES[input.mediaType].thumbnailWidths);
         await storage.put(buckets.media, `${prefix}poster.jpg`, posterData, 'image/jpeg', DERIVED_CACHE_CONTROL);
         renditions.push({ mediaId: input.mediaId, kind: 'poster', label: 'poster.jpg', width: posterFacts.width, height: posterFacts.height, storageKey: `${prefix}poster.jpg`, contentType: 'image/jpeg', sizeBytes: posterData.length });
-        for (const t of thumbnails) {
-          const key = thumbnailKey(input.mediaId, t);
-          await storage.put(buckets.media, key, t.data, `image/${t.format}`, DERIVED_CACHE_CONTROL);
-          renditions.push({ mediaId: input.mediaId, kind: 'thumbnail', label: key.split('/').pop()!, width: t.width, height: t.height, storageKey: key, contentType: `image/${t.format}`, sizeBytes: t.data.length });
-        }
+        renditions.push(...(await storeThumbnails(deps, input.mediaId, thumbnails, () => ctx.heartbeat({ phase: 'upload' }))));
         const files = await listFiles(hlsDir);
         for (const [i, file] of files.entries()) {
           const rel = relative(hlsDir, file);

@@ -1,51 +1,13 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { join } from 'node:path';
 import { devS3Credentials } from '../../devstack/credentials';
-import { ffmpeg as ffmpegTools, projectRoot } from '../../devstack/tools';
+import { ffmpeg as ffmpegTools } from '../../devstack/tools';
 import { derivedPrefix } from '../../services/shared/media-types';
 import { createWorker } from '../../services/worker/worker';
 import { realJpeg, testVideo } from '../fixtures/media';
-import { startPlatform, stackState, testJwtSecret, uniqueUser, waitForStatus, type Platform } from '../harness/platform';
+import { startPlatform, stackState, uniqueUser, waitForStatus, type Platform } from '../harness/platform';
+import { exited, killGroup, spawnWorker } from '../harness/worker-process';
 
 /** Trials per fault; `npm run soak` raises them. */
 const TRIALS = Number(process.env.FAULT_TRIALS ?? 3);
-
-function spawnWorker(p: Platform, kind: 'light' | 'video', extraEnv: Record<string, string> = {}): ChildProcess {
-  const env = {
-    ...process.env,
-    ...stackState().env,
-    JWT_SECRET: testJwtSecret,
-    TASK_QUEUE_LIGHT: p.config.TASK_QUEUE_LIGHT,
-    TASK_QUEUE_VIDEO: p.config.TASK_QUEUE_VIDEO,
-    FFMPEG_PATH: p.config.FFMPEG_PATH,
-    FFPROBE_PATH: p.config.FFPROBE_PATH,
-    HLS_X264_PRESET: 'veryfast',
-    WORKFLOW_BUNDLE_PATH: stackState().workflowBundlePath,
-    METRICS_PORT: '0',
-    LOG_LEVEL: 'warn',
-    ...extraEnv,
-  };
-  return spawn(process.execPath, ['--import', 'tsx', join(projectRoot, `services/worker/${kind}-worker.ts`)], { env, cwd: projectRoot, stdio: 'ignore', detached: true });
-}
-
-function exited(child: ChildProcess, timeoutMs: number): Promise<boolean> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(true);
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => resolve(false), timeoutMs);
-    child.once('exit', () => {
-      clearTimeout(timer);
-      resolve(true);
-    });
-  });
-}
-
-function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
-  try {
-    process.kill(-child.pid!, signal);
-  } catch {
-    // already gone
-  }
-}
 
 async function startUploads(p: Platform, user: string, count: number): Promise<string[]> {
   const ids: string[] = [];

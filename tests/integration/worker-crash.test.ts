@@ -1,32 +1,11 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { join } from 'node:path';
+import type { ChildProcess } from 'node:child_process';
 import { devS3Credentials } from '../../devstack/credentials';
-import { ffmpeg as ffmpegTools, projectRoot } from '../../devstack/tools';
+import { ffmpeg as ffmpegTools } from '../../devstack/tools';
 import { derivedPrefix } from '../../services/shared/media-types';
 import { createWorker } from '../../services/worker/worker';
 import { testVideo } from '../fixtures/media';
-import { startPlatform, stackState, testJwtSecret, uniqueUser, waitForStatus, type Platform } from '../harness/platform';
-
-/** A video worker in its own process group, so SIGKILL takes ffmpeg down with it. */
-function spawnVideoWorker(p: Platform): ChildProcess {
-  const env = {
-    ...process.env,
-    ...stackState().env,
-    JWT_SECRET: testJwtSecret,
-    TASK_QUEUE_LIGHT: p.config.TASK_QUEUE_LIGHT,
-    TASK_QUEUE_VIDEO: p.config.TASK_QUEUE_VIDEO,
-    FFMPEG_PATH: p.config.FFMPEG_PATH,
-    FFPROBE_PATH: p.config.FFPROBE_PATH,
-    HLS_X264_PRESET: p.config.HLS_X264_PRESET,
-    LOG_LEVEL: 'warn',
-  };
-  return spawn(process.execPath, [join(projectRoot, 'node_modules/tsx/dist/cli.mjs'), join(projectRoot, 'services/worker/video-worker.ts')], {
-    env,
-    cwd: projectRoot,
-    detached: true,
-    stdio: 'ignore',
-  });
-}
+import { startPlatform, uniqueUser, waitForStatus, type Platform } from '../harness/platform';
+import { exited, killGroup, spawnWorker } from '../harness/worker-process';
 
 describe('a video worker killed during a transcode', () => {
   let p: Platform;
@@ -36,13 +15,7 @@ describe('a video worker killed during a transcode', () => {
     p = await startPlatform({ FFMPEG_PATH: ffmpeg, FFPROBE_PATH: ffprobe, HLS_X264_PRESET: 'veryfast', MULTIPART_THRESHOLD_BYTES: String(100 * 1024 * 1024) }, { videoWorker: false });
   });
   afterAll(async () => {
-    if (child?.pid && child.exitCode === null && child.signalCode === null) {
-      try {
-        process.kill(-child.pid, 'SIGKILL');
-      } catch {
-        // the process group is already gone
-      }
-    }
+    if (child) killGroup(child, 'SIGKILL');
     await p?.stop();
   });
 
@@ -51,7 +24,7 @@ describe('a video worker killed during a transcode', () => {
     const clip = await testVideo(p.config.FFMPEG_PATH, 12, 720);
     const res = await p.call(user, '/media/upload-session', { body: { fileName: 'long.mp4', fileType: 'video/mp4', fileSize: clip.length, mediaType: 'POST_VIDEO' } });
     expect((await fetch(res.body.upload.url, { method: 'PUT', body: clip, headers: res.body.upload.headers })).status).toBe(200);
-    child = spawnVideoWorker(p);
+    child = spawnWorker(p, 'video');
     await p.call(user, `/media/${res.body.mediaId}/complete`, { body: {} });
 
     // Kill once the transcode has reported progress (ffmpeg is mid-ladder).
@@ -64,8 +37,8 @@ describe('a video worker killed during a transcode', () => {
       if (!heartbeat) await new Promise((r) => setTimeout(r, 250));
     }
     expect(heartbeat).toBeTruthy();
-    process.kill(-child.pid!, 'SIGKILL');
-    await new Promise((r) => child!.once('exit', r));
+    killGroup(child, 'SIGKILL');
+    expect(await exited(child, 10_000)).toBe(true);
 
     const replacement = await createWorker('video', p.config, { s3Credentials: devS3Credentials });
     const running = replacement.run();
