@@ -94,11 +94,13 @@ const imageActivity: ActivityOptions = { ...storageActivity, startToCloseTimeout
 // another one takes over (the activity starts clean).
 const transcodeActivity: ActivityOptions = {
   startToCloseTimeout: '6 hours',
+  scheduleToCloseTimeout: '12 hours',
   heartbeatTimeout: '30 seconds',
   retry: { initialInterval: '5 seconds', backoffCoefficient: 2, maximumInterval: '2 minutes', maximumAttempts: 5, nonRetryableErrorTypes: [...REJECTION_TYPES] },
 };
 
-const storage = proxyActivities<Activities>(storageActivity);
+// Per-call options below are merged over the proxy's (deepMerge), so calls name only what differs.
+const steps = proxyActivities<Activities>(storageActivity);
 // Read-model writes are one small UPDATE: a local activity runs them in the worker without a
 // round trip through the server's task queue, which halves the server's work per upload.
 const readModel = proxyLocalActivities<Activities>({
@@ -128,7 +130,7 @@ export async function MediaUploadWorkflow(input: MediaUploadInput): Promise<Medi
     state.failureReason = failureReason;
     upsertSearchAttributes([{ key: MediaStatusKey, value: status }]);
     setCurrentDetails(`**${status}** — ${details}`);
-    await readModel.recordStatus.executeWithOptions({ startToCloseTimeout: '30 seconds', summary: `status → ${status}` }, [
+    await readModel.recordStatus.executeWithOptions({ summary: `status → ${status}` }, [
       { mediaId: input.mediaId, status, failureReason },
     ]);
   }
@@ -138,7 +140,7 @@ export async function MediaUploadWorkflow(input: MediaUploadInput): Promise<Medi
     const confirmedInTime = await condition(() => confirmation !== undefined, Math.max(0, input.confirmDeadline - Date.now()));
     if (!confirmedInTime) {
       // A client that crashed after uploading still gets its media.
-      const found = await storage.inspectUpload.executeWithOptions({ ...storageActivity, summary: 'deadline: look for the upload' }, [
+      const found = await steps.inspectUpload.executeWithOptions({ summary: 'deadline: look for the upload' }, [
         { storageKey: input.storageKey, uploadId: input.uploadId, fileSize: input.fileSize, partCount: input.partCount },
       ]);
       if (!found.complete) {
@@ -152,26 +154,26 @@ export async function MediaUploadWorkflow(input: MediaUploadInput): Promise<Medi
 
     await moveTo('VERIFYING', 'checking size, type and magic bytes');
     if (input.uploadId) {
-      await storage.completeMultipartUpload.executeWithOptions({ ...storageActivity, summary: 'assemble multipart upload' }, [
+      await steps.completeMultipartUpload.executeWithOptions({ summary: 'assemble multipart upload' }, [
         { storageKey: input.storageKey, uploadId: input.uploadId, parts: confirmation?.parts, fileSize: input.fileSize },
       ]);
     }
-    await storage.verifyUpload.executeWithOptions({ ...storageActivity, summary: 'HEAD + magic bytes' }, [
+    await steps.verifyUpload.executeWithOptions({ summary: 'HEAD + magic bytes' }, [
       { storageKey: input.storageKey, fileSize: input.fileSize, mimeType: input.mimeType },
     ]);
 
     await moveTo('SCANNING', 'clamd INSTREAM');
     const processing = { mediaId: input.mediaId, storageKey: input.storageKey, mediaType: input.mediaType, fileSize: input.fileSize };
-    await storage.scanOriginal.executeWithOptions({ ...scanActivity, summary: 'virus scan (clamd)' }, [processing]);
+    await steps.scanOriginal.executeWithOptions({ ...scanActivity, summary: 'virus scan (clamd)' }, [processing]);
 
     if (MEDIA_TYPE_RULES[input.mediaType].kind === 'image') {
       await moveTo('PROCESSING', 'thumbnails and metadata (sharp)');
-      await storage.processImage.executeWithOptions({ ...imageActivity, summary: 'thumbnails (sharp)' }, [processing]);
+      await steps.processImage.executeWithOptions({ ...imageActivity, summary: 'thumbnails (sharp)' }, [processing]);
     } else {
       await moveTo('PROCESSING', `poster and HLS ladder on ${input.videoTaskQueue}`);
-      await storage.transcodeVideo.executeWithOptions({ ...transcodeActivity, taskQueue: input.videoTaskQueue, summary: 'poster + HLS (ffmpeg)' }, [processing]);
+      await steps.transcodeVideo.executeWithOptions({ ...transcodeActivity, taskQueue: input.videoTaskQueue, summary: 'poster + HLS (ffmpeg)' }, [processing]);
     }
-    await storage.promoteOriginal.executeWithOptions({ ...storageActivity, summary: 'copy incoming → media' }, [
+    await steps.promoteOriginal.executeWithOptions({ summary: 'copy incoming → media' }, [
       { mediaId: input.mediaId, storageKey: input.storageKey },
     ]);
     await moveTo('READY', 'published');
@@ -192,7 +194,7 @@ export async function MediaUploadWorkflow(input: MediaUploadInput): Promise<Medi
 }
 
 async function compensate(input: MediaUploadInput, reason: string): Promise<void> {
-  await cleanup.compensateUpload.executeWithOptions({ ...compensationActivity, summary: `compensate: ${reason}` }, [
+  await cleanup.compensateUpload.executeWithOptions({ summary: `compensate: ${reason}` }, [
     { mediaId: input.mediaId, storageKey: input.storageKey, uploadId: input.uploadId },
   ]);
 }
