@@ -39,7 +39,6 @@ export interface Stack {
   restartPostgres(): Promise<void>;
 }
 
-export { devS3Credentials, buckets };
 
 const portEnv: Record<keyof StackPorts, string> = {
   temporal: 'DEV_TEMPORAL_PORT',

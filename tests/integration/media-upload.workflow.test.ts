@@ -7,7 +7,7 @@ import { temporalTestServer } from '../../devstack/tools';
 import { stackState } from '../harness/platform';
 import { searchAttributes } from '../../devstack/temporal';
 import { temporal } from '@temporalio/proto';
-import { MediaUploadWorkflow, statusQuery, uploadConfirmedSignal, type MediaUploadInput } from '../../workflows/media-upload.workflow';
+import { MediaUploadWorkflow, statusQuery, uploadConfirmedSignal, type MediaUploadInput, type UploadConfirmation } from '../../workflows/media-upload.workflow';
 
 
 type Calls = Array<{ name: string; input: unknown }>;
@@ -71,6 +71,15 @@ describe('MediaUploadWorkflow', () => {
     return worker.runUntil(fn(taskQueue));
   }
 
+  /** Starts a workflow, confirms the upload, and yields its result or the error it failed with. */
+  function runConfirmed(activities: Activities, args: MediaUploadInput, confirmation: UploadConfirmation = { source: 'client' }): Promise<any> {
+    return run(activities, async (taskQueue) => {
+      const handle = await env.client.workflow.start(MediaUploadWorkflow, { taskQueue, workflowId: randomUUID(), args: [args] });
+      await handle.signal(uploadConfirmedSignal, confirmation);
+      return handle.result().catch((e: unknown) => e);
+    });
+  }
+
   it('expires and deletes the object when no confirmation arrives', async () => {
     const calls: Calls = [];
     const result = await run(fakeActivities(calls), (taskQueue) =>
@@ -132,11 +141,7 @@ describe('MediaUploadWorkflow', () => {
         throw ApplicationFailure.nonRetryable('content is image/png, declared image/jpeg', 'CONTENT_MISMATCH');
       },
     });
-    const err = await run(activities, async (taskQueue) => {
-      const handle = await env.client.workflow.start(MediaUploadWorkflow, { taskQueue, workflowId: randomUUID(), args: [input()] });
-      await handle.signal(uploadConfirmedSignal, { source: 'client' });
-      return handle.result().catch((e: unknown) => e);
-    });
+    const err = await runConfirmed(activities, input());
     expect(err).toBeInstanceOf(WorkflowFailedError);
     const activityFailure = (err as WorkflowFailedError).cause;
     expect(activityFailure).toBeInstanceOf(ActivityFailure);
@@ -158,11 +163,7 @@ describe('MediaUploadWorkflow', () => {
         return { detectedMimeType: 'image/jpeg' };
       },
     });
-    const result = await run(activities, async (taskQueue) => {
-      const handle = await env.client.workflow.start(MediaUploadWorkflow, { taskQueue, workflowId: randomUUID(), args: [input()] });
-      await handle.signal(uploadConfirmedSignal, { source: 'client' });
-      return handle.result();
-    });
+    const result = await runConfirmed(activities, input());
     expect(result.status).toBe('READY');
     expect(attempts).toBe(3);
     expect(count(calls, 'compensateUpload')).toBe(0);
@@ -175,11 +176,7 @@ describe('MediaUploadWorkflow', () => {
         throw ApplicationFailure.nonRetryable('malware found: Eicar-Test-File.UNOFFICIAL', 'MALWARE');
       },
     });
-    const err = await run(activities, async (taskQueue) => {
-      const handle = await env.client.workflow.start(MediaUploadWorkflow, { taskQueue, workflowId: randomUUID(), args: [input()] });
-      await handle.signal(uploadConfirmedSignal, { source: 'client' });
-      return handle.result().catch((e: unknown) => e);
-    });
+    const err = await runConfirmed(activities, input());
     expect(((err as WorkflowFailedError).cause?.cause as ApplicationFailure).type).toBe('MALWARE');
     expect(count(calls, 'promoteOriginal')).toBe(0);
     expect(count(calls, 'processImage')).toBe(0);
@@ -216,11 +213,7 @@ describe('MediaUploadWorkflow', () => {
           throw ApplicationFailure.nonRetryable(`${step} broke`, 'BROKEN');
         },
       });
-      const err = await run(activities, async (taskQueue) => {
-        const handle = await env.client.workflow.start(MediaUploadWorkflow, { taskQueue, workflowId: randomUUID(), args: [input({ uploadId: 'up', partCount: 1 })] });
-        await handle.signal(uploadConfirmedSignal, { source: 'client', parts: [{ partNumber: 1, etag: 'e' }] });
-        return handle.result().catch((e: unknown) => e);
-      });
+      const err = await runConfirmed(activities, input({ uploadId: 'up', partCount: 1 }), { source: 'client', parts: [{ partNumber: 1, etag: 'e' }] });
       expect(err).toBeInstanceOf(WorkflowFailedError);
       expect(count(calls, 'compensateUpload')).toBe(1);
       expect(statuses(calls).at(-1)).toBe('FAILED');
