@@ -239,9 +239,11 @@ describe('upload sessions on the real stack', () => {
 });
 
 describe('upload deadlines', () => {
+  const URL_TTL_SECONDS = 5;
   let p: Platform;
   beforeAll(async () => {
-    p = await startPlatform({ UPLOAD_URL_TTL_SECONDS: '2', PROFILE_IMAGE_URL_TTL_SECONDS: '2', CONFIRM_GRACE_SECONDS: '1', MULTIPART_THRESHOLD_BYTES: String(6 * MiB), PART_SIZE_BYTES: String(5 * MiB) });
+    // Short, but long enough that a 5 MiB part reaches S3 before its URL expires on a busy CI machine.
+    p = await startPlatform({ UPLOAD_URL_TTL_SECONDS: String(URL_TTL_SECONDS), PROFILE_IMAGE_URL_TTL_SECONDS: String(URL_TTL_SECONDS), CONFIRM_GRACE_SECONDS: '1', MULTIPART_THRESHOLD_BYTES: String(6 * MiB), PART_SIZE_BYTES: String(5 * MiB) });
   });
   afterAll(() => p?.stop());
 
@@ -269,7 +271,7 @@ describe('upload deadlines', () => {
     const user = uniqueUser('ned');
     const body = await realJpeg(900);
     const res = await p.call(user, '/media/upload-session', { body: { fileName: 'z.jpg', fileType: 'image/jpeg', fileSize: body.length, mediaType: 'POST_IMAGE' } });
-    await new Promise((r) => setTimeout(r, 3000));
+    await new Promise((r) => setTimeout(r, (URL_TTL_SECONDS + 1) * 1000));
     expect((await putTo(res.body.upload, body)).status).toBe(403);
   });
 });
