@@ -1,15 +1,23 @@
 import { ApplicationFailure, Context } from '@temporalio/activity';
+import type { Client } from '@temporalio/client';
 import type { MediaRepository } from '../services/shared/db/media-repository';
+import { failureCode, UPLOAD_OUTCOMES, type WorkerMetrics } from '../services/shared/metrics';
 import { detectMimeType, MAGIC_BYTES_NEEDED, matchesDeclaredType } from '../services/shared/magic-bytes';
 import { derivedPrefix, type MediaStatus } from '../services/shared/media-types';
 import type { Storage } from '../services/shared/storage';
 import type { ConfirmedPart } from '../workflows/media-upload.workflow';
+import type { createLifecycleActivities } from './lifecycle';
 import type { createImageActivities, createScanActivities, createVideoActivities } from './processing';
+import type { createWebhookActivities } from './webhooks';
 
 export interface ActivityDeps {
   storage: Storage;
   media: MediaRepository;
   buckets: { incoming: string; media: string };
+  /** Publishes a status change to the configured webhooks (activities/webhooks.ts). */
+  publish?: (client: Client, mediaId: string, status: MediaStatus) => Promise<number>;
+  /** Counts uploads reaching a terminal status (`media_uploads_finished_total`). */
+  metrics?: Pick<WorkerMetrics, 'uploadsFinished'>;
 }
 
 export interface InspectUploadResult {
@@ -17,15 +25,43 @@ export interface InspectUploadResult {
   parts?: ConfirmedPart[];
 }
 
+export interface StoredMedia {
+  mediaId: string;
+  storageKey: string;
+  uploadId?: string;
+}
+
+/**
+ * The one compensation: aborts the multipart upload, deletes the original from both buckets,
+ * every derived object and the rendition rows. Idempotent. Upload failures, deletions, the
+ * cleanup schedule and profile replacement all go through it. Returns derived objects deleted.
+ */
+export async function removeEverythingStored({ storage, media, buckets }: Pick<ActivityDeps, 'storage' | 'media' | 'buckets'>, input: StoredMedia): Promise<number> {
+  if (input.uploadId) await storage.abortMultipartUpload(buckets.incoming, input.storageKey, input.uploadId);
+  await storage.delete(buckets.incoming, input.storageKey);
+  await storage.delete(buckets.media, input.storageKey);
+  const derivedDeleted = await storage.deletePrefix(buckets.media, derivedPrefix(input.mediaId));
+  await media.deleteRenditions(input.mediaId);
+  return derivedDeleted;
+}
+
 /**
  * Builds the activities the light worker registers. Each reads its input, calls adapters and
  * returns a small serializable result; bad content fails non-retryably, anything else is
  * thrown as it is so Temporal retries it.
  */
-export function createActivities({ storage, media, buckets }: ActivityDeps) {
+export function createActivities({ storage, media, buckets, publish, metrics }: ActivityDeps) {
   return {
+    /** Writes the read model; a status the customer hears about is also published to the webhooks. */
     async recordStatus(input: { mediaId: string; status: MediaStatus; failureReason?: string }): Promise<void> {
-      await media.setStatus(input.mediaId, input.status, input.failureReason ?? null);
+      const mediaType = await media.setStatus(input.mediaId, input.status, input.failureReason ?? null);
+      // Counted only when the row moved, so a retried write is not counted twice.
+      if (mediaType && UPLOAD_OUTCOMES.includes(input.status)) {
+        metrics?.uploadsFinished.inc({ status: input.status, reason: failureCode(input.failureReason), media_type: mediaType });
+      }
+      // Also when nothing changed: a retry after a crash between the write and the publish
+      // must still publish (delivery workflow ids make it happen once).
+      await publish?.(Context.current().client, input.mediaId, input.status);
     },
 
     /** At the deadline: is the whole upload there even though nobody confirmed it? */
@@ -87,12 +123,8 @@ export function createActivities({ storage, media, buckets }: ActivityDeps) {
      * Leaves nothing behind: aborts the multipart upload, deletes the original from both
      * buckets and everything derived from it. Safe to run any number of times.
      */
-    async compensateUpload(input: { mediaId: string; storageKey: string; uploadId?: string }): Promise<{ derivedDeleted: number }> {
-      if (input.uploadId) await storage.abortMultipartUpload(buckets.incoming, input.storageKey, input.uploadId);
-      await storage.delete(buckets.incoming, input.storageKey);
-      await storage.delete(buckets.media, input.storageKey);
-      const derivedDeleted = await storage.deletePrefix(buckets.media, derivedPrefix(input.mediaId));
-      await media.deleteRenditions(input.mediaId);
+    async compensateUpload(input: StoredMedia): Promise<{ derivedDeleted: number }> {
+      const derivedDeleted = await removeEverythingStored({ storage, media, buckets }, input);
       Context.current().log.info('compensated upload', { mediaId: input.mediaId, derivedDeleted });
       return { derivedDeleted };
     },
@@ -101,7 +133,9 @@ export function createActivities({ storage, media, buckets }: ActivityDeps) {
 
 export type LightActivities = ReturnType<typeof createActivities> &
   ReturnType<typeof createScanActivities> &
-  ReturnType<typeof createImageActivities>;
+  ReturnType<typeof createImageActivities> &
+  ReturnType<typeof createLifecycleActivities> &
+  ReturnType<typeof createWebhookActivities>['activities'];
 export type VideoActivities = ReturnType<typeof createVideoActivities>;
 /** Everything the workflows call, on whichever task queue it runs. */
 export type Activities = LightActivities & VideoActivities;

@@ -38,7 +38,9 @@ async function main(): Promise<void> {
     JWT_SECRET: secret,
     LOG_LEVEL: process.env.LOG_LEVEL ?? 'info',
     CORS_ORIGINS: process.env.CORS_ORIGINS ?? `http://localhost:${ports.api},http://127.0.0.1:${ports.api}`,
+    // Two workers share this host: no fixed metrics ports (tests and the chart set them).
     METRICS_PORT: '0',
+    TEMPORAL_METRICS_PORT: '0',
     AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
   };
   const tsx = join(projectRoot, 'node_modules', 'tsx', 'dist', 'cli.mjs');

@@ -1,26 +1,31 @@
 import { proxyActivities, setCurrentDetails } from '@temporalio/workflow';
 import type { Activities } from '../activities';
+import type { DeletionRule } from '../services/shared/media-types';
 
 export const mediaDeletionWorkflowId = (mediaId: string) => `media-delete/${mediaId}`;
 
 export interface MediaDeletionInput {
   mediaId: string;
-  storageKey: string;
-  uploadId?: string;
+  /** Which state the media must still be in to be deleted; default any finished media. */
+  rule?: DeletionRule;
 }
 
 // Deletion must finish whatever the outage: retry with backoff for up to a day.
-const deletionActivity = {
+export const deletionActivity = {
   startToCloseTimeout: '2 minutes',
   scheduleToCloseTimeout: '1 day',
   retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '5 minutes' },
 } as const;
 
-const { compensateUpload, recordStatus } = proxyActivities<Activities>(deletionActivity);
+const { purgeMedia } = proxyActivities<Activities>(deletionActivity);
 
-/** Deletes a finished media through the same compensation code an upload failure uses. */
-export async function MediaDeletionWorkflow(input: MediaDeletionInput): Promise<void> {
+/**
+ * Deletes a finished media (the owner's DELETE, a replaced profile image): the row is claimed
+ * first, then everything stored goes through the same compensation an upload failure uses.
+ */
+export async function MediaDeletionWorkflow(input: MediaDeletionInput): Promise<{ purged: boolean }> {
   setCurrentDetails(`deleting media ${input.mediaId}`);
-  await compensateUpload(input);
-  await recordStatus({ mediaId: input.mediaId, status: 'DELETED' });
+  const { purged } = await purgeMedia({ mediaId: input.mediaId, rule: input.rule ?? { kind: 'finished' } });
+  setCurrentDetails(purged ? `media ${input.mediaId} deleted` : `media ${input.mediaId} kept: it no longer matched ${input.rule?.kind}`);
+  return { purged };
 }

@@ -1,5 +1,5 @@
 import cors from 'cors';
-import express, { type ErrorRequestHandler, type Express } from 'express';
+import express, { type ErrorRequestHandler, type Express, type RequestHandler } from 'express';
 import { rateLimit } from 'express-rate-limit';
 import helmet from 'helmet';
 import { pinoHttp } from 'pino-http';
@@ -10,7 +10,7 @@ import type { Logger } from '../shared/logger';
 import { authenticate } from './auth';
 import { ApiError, errorBody } from './errors';
 import { openApiDocument } from './openapi';
-import { buildRoutes, toExpress, type ApiDeps } from './routes';
+import { buildRoutes, toExpress, type ApiDeps, type RouteSpec } from './routes';
 
 /** Errors from the SDKs that mean a dependency is down, not that the request was wrong. */
 function isDependencyOutage(err: unknown): boolean {
@@ -20,6 +20,20 @@ function isDependencyOutage(err: unknown): boolean {
   if (e.name === 'ServiceError' || e.name === 'ConnectionError' || e.name === 'TimeoutError') return true;
   if ((e.$metadata?.httpStatusCode ?? 0) >= 500) return true;
   return /ECONNREFUSED|Connection terminated|connect ETIMEDOUT|UNAVAILABLE|DEADLINE_EXCEEDED/.test(e.message ?? '');
+}
+
+/** Puts the route's media id (or batch id) on the request's log lines. */
+function logContext(route: RouteSpec): RequestHandler {
+  const key = route.path.startsWith('/batches/') ? 'batchId' : 'mediaId';
+  return (req, res, next) => {
+    const id = req.params.id;
+    // Only well-formed ids: anything else is a 404 and not worth a field.
+    if (typeof id === 'string' && /^[0-9a-f-]{36}$/i.test(id)) {
+      res.locals[key] = id;
+      req.log = req.log.child({ [key]: id });
+    }
+    next();
+  };
 }
 
 export function createApp(deps: ApiDeps & { log: Logger }): Express {
@@ -38,7 +52,8 @@ export function createApp(deps: ApiDeps & { log: Logger }): Express {
       },
       // Query strings may hold cursors; presigned URLs never appear in requests to us.
       serializers: { req: (req: { id: string; method: string; url: string }) => ({ id: req.id, method: req.method, path: req.url.split('?')[0] }) },
-      customProps: (req) => ({ userId: req.user?.userId }),
+      // Evaluated again when the response is logged, after auth and the route have run.
+      customProps: (req, res) => ({ userId: req.user?.userId, mediaId: res.locals.mediaId as unknown, batchId: res.locals.batchId as unknown }),
     }),
   );
   if (config.CORS_ORIGINS.length) app.use(cors({ origin: config.CORS_ORIGINS, allowedHeaders: ['authorization', 'content-type', 'idempotency-key'] }));
@@ -107,7 +122,7 @@ export function createApp(deps: ApiDeps & { log: Logger }): Express {
     },
   });
   for (const route of routes) {
-    const handlers = route.rateLimited ? [sessionLimiter, toExpress(route)] : [toExpress(route)];
+    const handlers = [...(route.path.includes(':id') ? [logContext(route)] : []), ...(route.rateLimited ? [sessionLimiter] : []), toExpress(route)];
     api[route.method](route.path, ...handlers);
   }
   api.use((_req, _res, next) => next(new ApiError('NOT_FOUND', 'no such endpoint')));

@@ -4,9 +4,9 @@ import type { Client } from '@temporalio/client';
 import { WorkflowNotFoundError } from '@temporalio/client';
 import { randomUUID } from 'node:crypto';
 import type { Config } from '../shared/config';
-import { cdnBaseUrl } from '../shared/config';
+import { presentMedia, presentOptions } from '../shared/media-presenter';
 import type { MediaRow } from '../shared/db/entities';
-import { InvalidCursorError, type MediaRepository } from '../shared/db/media-repository';
+import { InvalidCursorError, type DeletionRule, type MediaRepository } from '../shared/db/media-repository';
 import { isTerminal, MEDIA_STATUSES, type MediaStatus } from '../shared/media-types';
 import type { Metrics } from '../shared/metrics';
 import type { Storage } from '../shared/storage';
@@ -14,7 +14,6 @@ import { MediaDeletionWorkflow, mediaDeletionWorkflowId } from '../../workflows/
 import { uploadConfirmedSignal, type ConfirmedPart } from '../../workflows/media-upload.workflow';
 import { ApiError } from './errors';
 import type { StatusNotifier } from './events';
-import { presentMedia } from './presenters';
 import * as s from './schemas';
 import { UploadService } from './upload-sessions';
 
@@ -54,8 +53,8 @@ const idempotencyKey = z.string().min(1).max(200).regex(/^[\x21-\x7e]+$/, 'print
 
 export function buildRoutes(deps: ApiDeps): RouteSpec[] {
   const { config, storage, media, temporal, notifier } = deps;
-  const uploads = new UploadService({ config, storage, media, temporal });
-  const cdn = cdnBaseUrl(config);
+  const uploads = new UploadService({ config, storage, media, temporal, metrics: deps.metrics });
+  const presentation = presentOptions(config);
   const userOf = (req: Request) => req.user!.userId;
 
   async function owned(req: Request): Promise<MediaRow> {
@@ -64,7 +63,7 @@ export function buildRoutes(deps: ApiDeps): RouteSpec[] {
     if (!row) throw new ApiError('MEDIA_NOT_FOUND', 'no such media');
     return row;
   }
-  const present = async (row: MediaRow) => presentMedia(row, await media.renditions(row.id), cdn);
+  const present = async (row: MediaRow) => presentMedia(row, await media.renditions(row.id), presentation);
 
   const notFound = { description: 'not found or not yours', schema: s.errorResponse };
   const invalid = { description: 'validation failed', schema: s.errorResponse };
@@ -88,6 +87,7 @@ export function buildRoutes(deps: ApiDeps): RouteSpec[] {
         const key = req.header('idempotency-key');
         const session = await uploads.create(userOf(req), body, { idempotencyKey: key === undefined ? undefined : parse(idempotencyKey, key) });
         deps.metrics.sessionsCreated.inc({ media_type: body.mediaType, method: session.upload.method });
+        res.locals.mediaId = session.mediaId; // for the request log line
         res.status(201).json(session);
       },
     },
@@ -199,13 +199,13 @@ export function buildRoutes(deps: ApiDeps): RouteSpec[] {
     {
       method: 'get',
       path: '/media',
-      summary: 'Own media, newest first',
+      summary: 'Own media, newest first; filter by status or by what it is attached to',
       query: s.listQuery,
       responses: { 200: { description: 'a page of media' }, 400: invalid },
       async handler(req, res) {
         const q = parse(s.listQuery, req.query);
         try {
-          const page = await media.list(userOf(req), { status: q.status, cursor: q.cursor, limit: q.limit });
+          const page = await media.list(userOf(req), { status: q.status, owner: { ownerType: q.ownerType, ownerId: q.ownerId }, cursor: q.cursor, limit: q.limit });
           res.json({ items: await Promise.all(page.items.map(present)), nextCursor: page.nextCursor });
         } catch (err) {
           if (err instanceof InvalidCursorError) throw new ApiError('INVALID_CURSOR', 'cursor is not one this API issued');
@@ -271,19 +271,78 @@ export function buildRoutes(deps: ApiDeps): RouteSpec[] {
           res.status(202).json({ mediaId: row.id, status: row.status, action: 'CANCELLING' });
           return;
         }
-        if (row.status !== 'DELETED') {
-          await temporal.workflow
-            .start(MediaDeletionWorkflow, {
-              taskQueue: config.TASK_QUEUE_LIGHT,
-              workflowId: mediaDeletionWorkflowId(row.id),
-              args: [{ mediaId: row.id, storageKey: row.storageKey, uploadId: row.uploadId ?? undefined }],
-            })
-            .catch((err: unknown) => {
-              // A deletion already under way is the same request again.
-              if ((err as Error).name !== 'WorkflowExecutionAlreadyStartedError') throw err;
+        if (row.status !== 'DELETED') await startDeletion(row.id, { kind: 'finished' });
+        res.status(202).json({ mediaId: row.id, status: row.status, action: 'DELETING' });
+      },
+    },
+    {
+      method: 'post',
+      path: '/media/:id/attach',
+      summary: 'Attach READY media to an owner (a post, a profile); a profile image replaces the previous one',
+      request: s.attachRequest,
+      responses: {
+        200: { description: 'attached (or already attached to this owner)', schema: s.mediaResponse },
+        400: invalid,
+        404: notFound,
+        409: { description: 'not READY, or attached to another owner', schema: s.errorResponse },
+      },
+      async handler(req, res) {
+        const owner = parse(s.attachRequest, req.body);
+        const id = String(req.params.id);
+        const mediaType = s.mediaIdParam.safeParse(id).success ? (await media.findOwned(id, userOf(req)))?.mediaType : undefined;
+        // One profile image per owner: attaching a new one replaces (deletes) the previous one.
+        const result = mediaType ? await media.attach(id, userOf(req), owner, { replaceType: mediaType === 'PROFILE_IMAGE' ? mediaType : undefined }) : { outcome: 'not_found' as const };
+        switch (result.outcome) {
+          case 'not_found':
+            throw new ApiError('MEDIA_NOT_FOUND', 'no such media');
+          case 'not_ready':
+            throw new ApiError('MEDIA_NOT_READY', `media is ${result.row.status}; only READY media can be attached`, { status: result.row.status });
+          case 'attached_elsewhere':
+            throw new ApiError('ALREADY_ATTACHED', 'media is attached to another owner; detach it first', {
+              ownerType: result.row.ownerType,
+              ownerId: result.row.ownerId,
             });
         }
-        res.status(202).json({ mediaId: row.id, status: row.status, action: 'DELETING' });
+        // The replaced images are detached already; if a deletion cannot start now, the cleanup
+        // schedule deletes them as unattached media later.
+        for (const previous of result.detached) {
+          await startDeletion(previous.id, { kind: 'unattached' }).catch((err: unknown) => req.log.error({ err, mediaId: previous.id }, 'replaced media: deletion not started'));
+        }
+        res.json({ ...(await present(result.row)), replaced: result.detached.map((r) => r.id) });
+      },
+    },
+    {
+      method: 'delete',
+      path: '/media/:id/attach',
+      summary: 'Detach media from its owner (nothing changes when it is not attached)',
+      responses: { 200: { description: 'detached', schema: s.mediaResponse }, 404: notFound },
+      async handler(req, res) {
+        const id = String(req.params.id);
+        const row = s.mediaIdParam.safeParse(id).success ? await media.detach(id, userOf(req)) : null;
+        if (!row) throw new ApiError('MEDIA_NOT_FOUND', 'no such media');
+        res.json(await present(row));
+      },
+    },
+    {
+      method: 'get',
+      path: '/media/:id/download-url',
+      summary: 'A short-lived presigned GET of the original or a rendition (private media included)',
+      query: s.downloadUrlQuery,
+      responses: {
+        200: { description: 'presigned URL', schema: s.downloadUrlResponse },
+        404: notFound,
+        409: { description: 'media is not READY', schema: s.errorResponse },
+      },
+      async handler(req, res) {
+        const row = await owned(req);
+        const { variant } = parse(s.downloadUrlQuery, req.query);
+        if (row.status !== 'READY') throw new ApiError('MEDIA_NOT_READY', `media is ${row.status}`, { status: row.status });
+        const rendition = variant === 'original' ? undefined : (await media.renditions(row.id)).find((r) => r.label === variant && r.kind !== 'hls');
+        if (variant !== 'original' && !rendition) throw new ApiError('VARIANT_NOT_FOUND', `no variant ${variant}; use original or a thumbnail/poster variant of GET /media/{id}`);
+        const ttl = config.DOWNLOAD_URL_TTL_SECONDS;
+        const { url } = await storage.presignGet(config.S3_MEDIA_BUCKET, rendition?.storageKey ?? row.storageKey, ttl);
+        res.setHeader('cache-control', 'no-store');
+        res.json({ mediaId: row.id, variant, url, expiresAt: new Date(Date.now() + ttl * 1000).toISOString() });
       },
     },
   ];
@@ -291,6 +350,16 @@ export function buildRoutes(deps: ApiDeps): RouteSpec[] {
   const complete = routes.find((r) => r.path === '/media/:id/complete')!;
   routes.push({ ...complete, path: '/media/:id/complete-multipart', summary: `${complete.summary} (alias of /complete)` });
   return routes;
+
+  /** Starts (once per media) the workflow that deletes it if `rule` still holds. */
+  async function startDeletion(mediaId: string, rule: DeletionRule): Promise<void> {
+    await temporal.workflow
+      .start(MediaDeletionWorkflow, { taskQueue: config.TASK_QUEUE_LIGHT, workflowId: mediaDeletionWorkflowId(mediaId), args: [{ mediaId, rule }] })
+      .catch((err: unknown) => {
+        // A deletion already under way is the same request again.
+        if ((err as Error).name !== 'WorkflowExecutionAlreadyStartedError') throw err;
+      });
+  }
 
   /** The parts to assemble: S3's own list, checked against what the client says it sent. */
   async function confirmedParts(row: MediaRow, claimed: ConfirmedPart[] | undefined): Promise<ConfirmedPart[]> {

@@ -45,8 +45,13 @@ export const partsRequest = z
   })
   .strict();
 
+const ownerType = z.string().regex(/^[a-z][a-z0-9_-]{0,63}$/, 'lowercase letters, digits, - and _, starting with a letter');
+const ownerId = z.string().min(1).max(200).regex(/^[\x21-\x7e]+$/, 'printable ASCII without spaces');
+
 export const listQuery = z.object({
   status: z.enum(MEDIA_STATUSES).optional(),
+  ownerType: ownerType.optional(),
+  ownerId: ownerId.optional(),
   cursor: z.string().max(200).optional(),
   limit: z.coerce.number().int().min(1).max(100).default(20),
 });
@@ -85,10 +90,22 @@ export const mediaResponse = z.object({
   createdAt: z.string(),
   updatedAt: z.string(),
   cdnUrl: z.string().nullable(),
-  thumbnails: z.array(z.object({ width: z.number().nullable(), height: z.number().nullable(), format: z.string(), url: z.string() })),
-  poster: z.object({ url: z.string(), width: z.number().nullable(), height: z.number().nullable() }).nullable(),
+  thumbnails: z.array(z.object({ width: z.number().nullable(), height: z.number().nullable(), format: z.string(), variant: z.string(), url: z.string().nullable() })),
+  poster: z.object({ url: z.string().nullable(), width: z.number().nullable(), height: z.number().nullable(), variant: z.string() }).nullable(),
   hls: z.object({ masterUrl: z.string(), renditions: z.array(z.object({ name: z.string(), width: z.number().nullable(), height: z.number().nullable(), url: z.string() })) }).nullable(),
   metadata: z.record(z.string(), z.unknown()),
   failureReason: z.string().nullable(),
   batchId: z.string().nullable(),
+  /** False for media types outside PUBLIC_MEDIA_TYPES: no URLs, read through download-url. */
+  public: z.boolean(),
+  attachment: z.object({ ownerType: z.string(), ownerId: z.string(), attachedAt: z.string().nullable() }).nullable(),
 });
+
+export const attachRequest = z.object({ ownerType, ownerId }).strict();
+
+export const downloadUrlQuery = z.object({
+  /** `original`, or a rendition's `variant` as GET /media/{id} lists it (e.g. `300.webp`, `poster-300.jpg`). */
+  variant: z.string().min(1).max(100).default('original'),
+});
+
+export const downloadUrlResponse = z.object({ mediaId: z.string().uuid(), variant: z.string(), url: z.string(), expiresAt: z.string() });

@@ -4,7 +4,7 @@ import type { Config } from '../shared/config';
 import { createDataSource } from '../shared/db/data-source';
 import { MediaRepository } from '../shared/db/media-repository';
 import { createLogger } from '../shared/logger';
-import { createMetrics } from '../shared/metrics';
+import { createMetrics, IN_FLIGHT_STATUSES, registerUploadsInFlight } from '../shared/metrics';
 import { Storage } from '../shared/storage';
 import { temporalConnectionOptions } from '../shared/temporal';
 import { createApp } from './app';
@@ -25,7 +25,10 @@ export async function startApi(config: Config, options: { host?: string; s3Crede
   const storage = new Storage(config, options.s3Credentials);
   const notifier = new StatusNotifier(config.DATABASE_URL, log);
   await notifier.start();
-  const app = createApp({ config, storage, media: new MediaRepository(dataSource), temporal, notifier, log, metrics: createMetrics('api') });
+  const media = new MediaRepository(dataSource);
+  const metrics = createMetrics('api');
+  registerUploadsInFlight(metrics.registry, () => media.countByStatus(IN_FLIGHT_STATUSES));
+  const app = createApp({ config, storage, media, temporal, notifier, log, metrics });
   const server = await new Promise<Server>((resolve, reject) => {
     const s = app.listen(config.PORT, options.host ?? '0.0.0.0', () => resolve(s));
     s.once('error', reject);

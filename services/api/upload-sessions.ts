@@ -4,6 +4,7 @@ import { WorkflowIdReusePolicy } from '@temporalio/common';
 import type { Config } from '../shared/config';
 import type { MediaRow } from '../shared/db/entities';
 import type { MediaRepository } from '../shared/db/media-repository';
+import type { Metrics } from '../shared/metrics';
 import { MEDIA_TYPE_RULES, originalKey } from '../shared/media-types';
 import type { Storage } from '../shared/storage';
 import {
@@ -64,6 +65,8 @@ export interface UploadServiceDeps {
   storage: Storage;
   media: MediaRepository;
   temporal: Client;
+  /** Records presign latency (`media_presign_duration_seconds`). */
+  metrics?: Pick<Metrics, 'presignDuration'>;
   now?: () => Date;
 }
 
@@ -154,7 +157,7 @@ export class UploadService {
       }
       throw err;
     }
-    return this.describe({ ...row, metadata: {}, failureReason: null, updatedAt: now });
+    return this.describe({ ...row, metadata: {}, failureReason: null, ownerType: null, ownerId: null, attachedAt: null, updatedAt: now });
   }
 
   /** The same key from the same user returns the same session, for the same request only. */
@@ -180,12 +183,14 @@ export class UploadService {
         parts: await this.partUrls(row, first, {}, expiresIn),
       };
     } else {
+      const stopTimer = this.deps.metrics?.presignDuration.startTimer({ kind: 'put' });
       const signed = await storage.presignPut(config.S3_INCOMING_BUCKET, row.storageKey, {
         contentType: row.mimeType,
         contentLength: row.fileSize,
         checksumSha256: row.checksumSha256 ?? undefined,
         expiresIn,
       });
+      stopTimer?.();
       upload = { method: 'PUT', url: signed.url, headers: signed.headers };
     }
     return { mediaId: row.id, status: row.status, storageKey: row.storageKey, expiresAt: row.expiresAt.toISOString(), upload };
@@ -198,6 +203,7 @@ export class UploadService {
     return Promise.all(
       partNumbers.map(async (partNumber) => {
         if (partNumber > row.partCount!) throw new ApiError('VALIDATION_FAILED', `part ${partNumber} is beyond the last part ${row.partCount}`);
+        const stopTimer = this.deps.metrics?.presignDuration.startTimer({ kind: 'part' });
         const signed = await storage.presignPart(config.S3_INCOMING_BUCKET, row.storageKey, {
           uploadId: row.uploadId!,
           partNumber,
@@ -205,6 +211,7 @@ export class UploadService {
           checksumSha256: checksums[String(partNumber)],
           expiresIn: ttl,
         });
+        stopTimer?.();
         return { partNumber, url: signed.url, headers: signed.headers };
       }),
     );

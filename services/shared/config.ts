@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { MEDIA_TYPES } from './media-types';
 
 const MiB = 1024 * 1024;
 const bool = z
@@ -14,7 +15,7 @@ const int = (fallback: number) => z.coerce.number().int().nonnegative().default(
  * Every setting of the API and the workers, read once from the environment at start-up.
  * Names are part of the contract (SPEC.md §10); Helm values map onto them.
  */
-const configSchema = z
+const configFields = z
   .object({
     /** API port. Default 8080. */
     PORT: int(8080),
@@ -105,22 +106,99 @@ const configSchema = z
       .transform((v) => v.split(',').map((s) => s.trim()).filter(Boolean)),
     /** Port of the worker's /metrics and /healthz. Default 9464. */
     METRICS_PORT: int(9464),
+    /**
+     * Port of the Temporal SDK's own Prometheus endpoint on a worker (`temporal_*` metrics:
+     * task slots, schedule-to-start latency, polls); 0 turns it off. Default 9465.
+     */
+    TEMPORAL_METRICS_PORT: int(9465),
+    /** Temporal Web UI base URL, for the links `npm run ops` prints. Default http://localhost:8233. */
+    TEMPORAL_UI_URL: z.string().default('http://localhost:8233'),
     /** How long a stopping worker lets running activities finish. Default 30 s. */
     WORKER_SHUTDOWN_GRACE_SECONDS: int(30),
-  })
-  .refine((c) => c.JWT_SECRET || c.JWT_JWKS_URL, { message: 'set JWT_SECRET (HS256) or JWT_JWKS_URL (RS256/ES256)' });
+    /** Lifetime of the presigned GET of `download-url`. Default 300 s. */
+    DOWNLOAD_URL_TTL_SECONDS: z.coerce.number().int().min(1).max(604800).default(300),
+    /**
+     * Media types whose objects the CDN serves publicly (comma separated). Others get no CDN
+     * URLs; their owner reads them through `download-url`. Default: every type.
+     */
+    PUBLIC_MEDIA_TYPES: z
+      .string()
+      .default(MEDIA_TYPES.join(','))
+      .transform((v) => v.split(',').map((s) => s.trim()).filter(Boolean))
+      .pipe(z.array(z.enum(MEDIA_TYPES))),
+    /**
+     * Temporal Schedule of the unused-media cleanup and orphan sweep: how often it runs
+     * (`30m`, `1h`, ...) or `off` (no schedule is created). Default 1h.
+     */
+    CLEANUP_INTERVAL: z.string().regex(/^(off|\d+\s*(s|m|h|d))$/, 'a duration like 30m or 1h, or off').default('1h'),
+    /** Schedule id of the cleanup (one per namespace). Default media-cleanup. */
+    CLEANUP_SCHEDULE_ID: z.string().min(1).default('media-cleanup'),
+    /** READY media never attached for this long is deleted. Default 86400 s (24 h). */
+    CLEANUP_UNATTACHED_AFTER_SECONDS: int(86400),
+    /** FAILED/REJECTED/EXPIRED/CANCELLED rows are marked DELETED after this long. Default 7 days. */
+    CLEANUP_FAILED_RETENTION_SECONDS: int(7 * 86400),
+    /**
+     * Incoming objects and multipart uploads older than this that no live upload owns are
+     * removed. Must exceed the longest confirmation deadline. Default 3600 s.
+     */
+    CLEANUP_ORPHAN_AFTER_SECONDS: int(3600),
+    /**
+     * Webhook endpoints as JSON: `[{"url":"https://...","secret":"..."}]`. Each receives
+     * media.ready/rejected/expired/failed/deleted, signed with HMAC-SHA256. Default none.
+     */
+    WEBHOOK_ENDPOINTS: z
+      .string()
+      .default('[]')
+      .transform((v, ctx) => {
+        try {
+          return JSON.parse(v) as unknown;
+        } catch {
+          ctx.addIssue({ code: 'custom', message: 'WEBHOOK_ENDPOINTS is not valid JSON' });
+          return z.NEVER;
+        }
+      })
+      .pipe(z.array(z.object({ url: z.url({ protocol: /^https?$/ }), secret: z.string().min(16, 'webhook secret: at least 16 characters') }))),
+  });
+
+const configSchema = configFields
+  .refine((c) => c.JWT_SECRET || c.JWT_JWKS_URL, { message: 'set JWT_SECRET (HS256) or JWT_JWKS_URL (RS256/ES256)' })
+  .refine((c) => c.CLEANUP_ORPHAN_AFTER_SECONDS > Math.max(c.UPLOAD_URL_TTL_SECONDS, c.PROFILE_IMAGE_URL_TTL_SECONDS) + c.CONFIRM_GRACE_SECONDS, {
+    // A younger object may still belong to an upload waiting for its client.
+    message: 'CLEANUP_ORPHAN_AFTER_SECONDS must exceed the longest confirmation deadline (URL TTL + CONFIRM_GRACE_SECONDS)',
+    path: ['CLEANUP_ORPHAN_AFTER_SECONDS'],
+  });
 
 export type Config = z.infer<typeof configSchema>;
 
 export class ConfigError extends Error {}
 
-export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
-  const parsed = configSchema.safeParse(env);
+function parseEnv<T extends z.ZodType>(schema: T, env: NodeJS.ProcessEnv): z.infer<T> {
+  const parsed = schema.safeParse(env);
   if (!parsed.success) {
     const lines = parsed.error.issues.map((i) => `  ${i.path.join('.') || 'config'}: ${i.message}`);
     throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`);
   }
   return parsed.data;
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  return parseEnv(configSchema, env);
+}
+
+const temporalConfigSchema = configFields.pick({
+  TEMPORAL_ADDRESS: true,
+  TEMPORAL_NAMESPACE: true,
+  TEMPORAL_TLS_CERT_PATH: true,
+  TEMPORAL_TLS_KEY_PATH: true,
+  TEMPORAL_TLS_CA_PATH: true,
+  TEMPORAL_API_KEY: true,
+  TEMPORAL_UI_URL: true,
+});
+export type TemporalConfig = z.infer<typeof temporalConfigSchema>;
+
+/** Only the Temporal settings, for tools that talk to Temporal alone (`npm run ops`). */
+export function loadTemporalConfig(env: NodeJS.ProcessEnv = process.env): TemporalConfig {
+  return parseEnv(temporalConfigSchema, env);
 }
 
 /** Public base URL of the media bucket. */

@@ -73,3 +73,17 @@ export const DERIVED_CACHE_CONTROL = 'public, max-age=31536000, immutable';
 export function derivedPrefix(mediaId: string): string {
   return `derived/${mediaId}/`;
 }
+
+/**
+ * Which media a deletion may take. A deletion claims its row first (marks it DELETED) and
+ * only then removes objects, so a concurrent attach either wins (the deletion skips the row)
+ * or sees DELETED and fails; a row already DELETED is claimed again so a retried deletion
+ * finishes its storage work.
+ */
+export type DeletionRule =
+  /** Any finished media (the owner's DELETE). */
+  | { kind: 'finished' }
+  /** READY media that is not attached, optionally only if unchanged since `before` (cleanup, replaced profile images). */
+  | { kind: 'unattached'; before?: string }
+  /** FAILED/REJECTED/EXPIRED/CANCELLED rows older than `before` (retention). */
+  | { kind: 'failed'; before: string };

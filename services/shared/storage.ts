@@ -7,6 +7,7 @@ import {
   DeleteObjectsCommand,
   GetObjectCommand,
   HeadObjectCommand,
+  ListMultipartUploadsCommand,
   ListObjectsV2Command,
   ListPartsCommand,
   PutObjectCommand,
@@ -219,13 +220,31 @@ export class Storage {
 
   async listKeys(bucket: string, prefix: string): Promise<string[]> {
     const keys: string[] = [];
+    for await (const page of this.objectPages(bucket, prefix)) keys.push(...page.map((o) => o.key));
+    return keys;
+  }
+
+  /** Every object below `prefix`, one S3 page (≤ 1000) at a time, so a big bucket never sits in memory. */
+  async *objectPages(bucket: string, prefix = ''): AsyncGenerator<Array<{ key: string; lastModified: Date }>> {
     let token: string | undefined;
     do {
       const out = await this.client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token }));
-      for (const o of out.Contents ?? []) if (o.Key) keys.push(o.Key);
+      yield (out.Contents ?? []).filter((o) => o.Key).map((o) => ({ key: o.Key!, lastModified: o.LastModified ?? new Date(0) }));
       token = out.IsTruncated ? out.NextContinuationToken : undefined;
     } while (token);
-    return keys;
+  }
+
+  /** Multipart uploads not yet completed or aborted, one S3 page at a time. */
+  async *multipartUploadPages(bucket: string): AsyncGenerator<Array<{ key: string; uploadId: string; initiated: Date }>> {
+    let keyMarker: string | undefined;
+    let uploadIdMarker: string | undefined;
+    do {
+      const out = await this.client.send(new ListMultipartUploadsCommand({ Bucket: bucket, KeyMarker: keyMarker, UploadIdMarker: uploadIdMarker }));
+      yield (out.Uploads ?? [])
+        .filter((u) => u.Key && u.UploadId)
+        .map((u) => ({ key: u.Key!, uploadId: u.UploadId!, initiated: u.Initiated ?? new Date(0) }));
+      [keyMarker, uploadIdMarker] = out.IsTruncated ? [out.NextKeyMarker, out.NextUploadIdMarker] : [undefined, undefined];
+    } while (keyMarker);
   }
 
   /** Deletes every object below `prefix`; returns how many were deleted. */

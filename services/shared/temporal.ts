@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import type { Config } from './config';
+import type { TemporalConfig } from './config';
 
 /** Connection options for a dev server, a TLS cluster (mTLS) or Temporal Cloud (API key). */
 export interface TemporalConnectionOptions {
@@ -9,7 +9,7 @@ export interface TemporalConnectionOptions {
   metadata?: Record<string, string>;
 }
 
-export function temporalConnectionOptions(config: Config): TemporalConnectionOptions {
+export function temporalConnectionOptions(config: Omit<TemporalConfig, 'TEMPORAL_UI_URL'>): TemporalConnectionOptions {
   const mtls = config.TEMPORAL_TLS_CERT_PATH && config.TEMPORAL_TLS_KEY_PATH;
   const tls =
     mtls || config.TEMPORAL_API_KEY || config.TEMPORAL_TLS_CA_PATH

@@ -1,15 +1,55 @@
-import { ConfigError, loadConfig } from '../shared/config';
-import { createMetrics, startWorkerHttp } from '../shared/metrics';
+import { DefaultLogger, Runtime, type LogLevel } from '@temporalio/worker';
+import { ConfigError, loadConfig, type Config } from '../shared/config';
+import { createLogger, type Logger } from '../shared/logger';
+import { createWorkerMetrics, startWorkerHttp } from '../shared/metrics';
 import { createWorker, type WorkerKind } from './worker';
 
-/** Entry point shared by light-worker.ts and video-worker.ts. SIGTERM drains gracefully. */
+const temporalLevels: Record<Config['LOG_LEVEL'], LogLevel> = {
+  fatal: 'ERROR',
+  error: 'ERROR',
+  warn: 'WARN',
+  info: 'INFO',
+  debug: 'DEBUG',
+  trace: 'TRACE',
+  silent: 'ERROR',
+};
+
+/** Temporal's logger (SDK, workflow and activity logs) writing through pino as JSON. */
+function temporalLogger(log: Logger, level: Config['LOG_LEVEL']): DefaultLogger {
+  return new DefaultLogger(temporalLevels[level], ({ level: entryLevel, message, meta }) => {
+    // pino serializes errors under `err` only.
+    const { error, ...fields } = meta ?? {};
+    const method = entryLevel.toLowerCase() as 'trace' | 'debug' | 'info' | 'warn' | 'error';
+    log[method](error === undefined ? fields : { ...fields, err: error }, message);
+  });
+}
+
+/**
+ * Entry point shared by light-worker.ts and video-worker.ts: JSON logs, the Temporal SDK's
+ * Prometheus exporter on TEMPORAL_METRICS_PORT, /healthz + /metrics on METRICS_PORT.
+ * SIGTERM drains gracefully.
+ */
 export function runWorkerProcess(kind: WorkerKind): void {
   (async () => {
     const config = loadConfig();
-    const handle = await createWorker(kind, config, { workflowBundlePath: process.env.WORKFLOW_BUNDLE_PATH });
-    const metrics = createMetrics(`${kind}-worker`);
+    const log = createLogger(`${kind}-worker`, config.LOG_LEVEL);
+    // Once per process, before the first connection: the Runtime owns logging and SDK metrics.
+    Runtime.install({
+      logger: temporalLogger(log, config.LOG_LEVEL),
+      telemetryOptions: {
+        logging: { forward: {}, filter: { core: 'WARN', other: 'ERROR' } },
+        metrics: config.TEMPORAL_METRICS_PORT
+          ? { prometheus: { bindAddress: `0.0.0.0:${config.TEMPORAL_METRICS_PORT}`, useSecondsForDurations: true } }
+          : undefined,
+      },
+    });
+    const metrics = createWorkerMetrics(`${kind}-worker`);
+    const handle = await createWorker(kind, config, { workflowBundlePath: process.env.WORKFLOW_BUNDLE_PATH, metrics });
     const http = config.METRICS_PORT ? await startWorkerHttp(config.METRICS_PORT, metrics.registry, () => handle.worker.getState() === 'RUNNING') : undefined;
-    console.log(JSON.stringify({ level: 30, name: `${kind}-worker`, msg: `polling ${kind === 'light' ? config.TASK_QUEUE_LIGHT : config.TASK_QUEUE_VIDEO}` }));
+    log.info(
+      { taskQueue: kind === 'light' ? config.TASK_QUEUE_LIGHT : config.TASK_QUEUE_VIDEO, metricsPort: config.METRICS_PORT, temporalMetricsPort: config.TEMPORAL_METRICS_PORT },
+      'polling',
+    );
     await handle.run();
     http?.close();
   })().catch((err: unknown) => {

@@ -1,13 +1,20 @@
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import { existsSync } from 'node:fs';
+import { Client } from '@temporalio/client';
 import { createActivities } from '../../activities';
+import { createLifecycleActivities } from '../../activities/lifecycle';
+import { createWebhookActivities } from '../../activities/webhooks';
 import { createImageActivities, createScanActivities, createVideoActivities } from '../../activities/processing';
+import { presentOptions } from '../shared/media-presenter';
 import { ClamdScanner } from '../shared/scanner';
 import type { Config } from '../shared/config';
 import { createDataSource } from '../shared/db/data-source';
 import { MediaRepository } from '../shared/db/media-repository';
+import { createWorkerMetrics, type WorkerMetrics } from '../shared/metrics';
 import { Storage } from '../shared/storage';
 import { temporalConnectionOptions } from '../shared/temporal';
+import { ensureCleanupSchedule } from './cleanup-schedule';
+import { activityObservability } from './activity-observability';
 
 export type WorkerKind = 'light' | 'video';
 
@@ -22,6 +29,8 @@ export interface CreateWorkerOptions {
   /** Prebuilt workflow bundle (production image, tests); otherwise bundled from source. */
   workflowBundlePath?: string;
   s3Credentials?: { accessKeyId: string; secretAccessKey: string };
+  /** Where activity durations and upload outcomes are recorded (run.ts serves it on METRICS_PORT). */
+  metrics?: WorkerMetrics;
 }
 
 /**
@@ -32,11 +41,16 @@ export async function createWorker(kind: WorkerKind, config: Config, options: Cr
   const connection = await NativeConnection.connect(temporalConnectionOptions(config));
   const dataSource = await createDataSource(config.DATABASE_URL, 5).initialize();
   const storage = new Storage(config, options.s3Credentials);
-  const deps = { storage, media: new MediaRepository(dataSource), buckets: { incoming: config.S3_INCOMING_BUCKET, media: config.S3_MEDIA_BUCKET } };
+  const metrics = options.metrics ?? createWorkerMetrics(`${kind}-worker`, { nodeMetrics: false });
+  const media = new MediaRepository(dataSource);
+  const webhooks = createWebhookActivities({ endpoints: config.WEBHOOK_ENDPOINTS, media, present: presentOptions(config), taskQueue: config.TASK_QUEUE_LIGHT });
+  const deps = { storage, media, buckets: { incoming: config.S3_INCOMING_BUCKET, media: config.S3_MEDIA_BUCKET }, metrics, publish: webhooks.publish };
   const activities =
     kind === 'light'
       ? {
           ...createActivities(deps),
+          ...createLifecycleActivities(deps),
+          ...webhooks.activities,
           ...createScanActivities(deps, new ClamdScanner({ host: config.CLAMD_HOST, port: config.CLAMD_PORT }), {
             maxBytes: config.CLAMD_STREAM_MAX_BYTES,
             oversizeAction: config.SCAN_OVERSIZE_ACTION,
@@ -57,9 +71,11 @@ export async function createWorker(kind: WorkerKind, config: Config, options: Cr
     taskQueue: kind === 'light' ? config.TASK_QUEUE_LIGHT : config.TASK_QUEUE_VIDEO,
     ...(kind === 'light' ? workflows : {}),
     activities,
+    interceptors: { activity: [activityObservability(metrics)] },
     maxConcurrentActivityTaskExecutions: kind === 'light' ? config.LIGHT_MAX_CONCURRENT_ACTIVITIES : config.VIDEO_MAX_CONCURRENT_ACTIVITIES,
     shutdownGraceTime: `${config.WORKER_SHUTDOWN_GRACE_SECONDS} seconds`,
   });
+  if (kind === 'light') await ensureCleanupSchedule(new Client({ connection, namespace: config.TEMPORAL_NAMESPACE }), config);
   const release = async () => {
     await dataSource.destroy().catch(() => undefined);
     await connection.close().catch(() => undefined);

@@ -42,6 +42,8 @@ export function testConfig(overrides: Record<string, string> = {}): Config {
     TASK_QUEUE_LIGHT: `light-${suffix}`,
     TASK_QUEUE_VIDEO: `video-${suffix}`,
     WORKER_SHUTDOWN_GRACE_SECONDS: '2',
+    // Test files share one Temporal server: only the lifecycle test runs a cleanup schedule.
+    CLEANUP_INTERVAL: 'off',
     ...overrides,
   });
 }
@@ -128,3 +130,13 @@ export async function waitForStatus(p: Platform, userId: string, mediaId: string
 }
 
 export const uniqueUser = (name: string) => `${name}-${randomUUID().slice(0, 8)}`;
+
+/** Creates a session, PUTs `file` to its presigned URL and confirms it; returns the session. */
+export async function uploadFile(p: Platform, user: string, file: Buffer, fileType: string, mediaType: string, fileName = 'f') {
+  const res = await p.call(user, '/media/upload-session', { body: { fileName, fileType, fileSize: file.length, mediaType } });
+  expect(res.status).toBe(201);
+  const put = await fetch(res.body.upload.url, { method: 'PUT', body: file, headers: res.body.upload.headers });
+  expect(put.status).toBe(200);
+  expect((await p.call(user, `/media/${res.body.mediaId}/complete`, { body: {} })).status).toBe(202);
+  return res.body as { mediaId: string; storageKey: string };
+}

@@ -20,6 +20,7 @@ export function spawnWorker(p: Platform, kind: 'light' | 'video', extraEnv: Reco
     WORKFLOW_BUNDLE_PATH: stackState().workflowBundlePath,
     METRICS_PORT: '0',
     LOG_LEVEL: 'warn',
+    CLEANUP_INTERVAL: p.config.CLEANUP_INTERVAL,
     ...extraEnv,
   };
   return spawn(process.execPath, ['--import', 'tsx', join(projectRoot, `services/worker/${kind}-worker.ts`)], { env, cwd: projectRoot, stdio: 'ignore', detached: true });

@@ -3,16 +3,7 @@ import sharp from 'sharp';
 import { ffmpeg as ffmpegTools } from '../../devstack/tools';
 import { derivedPrefix } from '../../services/shared/media-types';
 import { eicar, jpegWithExif, testVideo } from '../fixtures/media';
-import { startPlatform, uniqueUser, waitForStatus, type Platform } from '../harness/platform';
-
-async function upload(p: Platform, user: string, file: Buffer, fileType: string, mediaType: string, fileName = 'f') {
-  const res = await p.call(user, '/media/upload-session', { body: { fileName, fileType, fileSize: file.length, mediaType } });
-  expect(res.status).toBe(201);
-  const put = await fetch(res.body.upload.url, { method: 'PUT', body: file, headers: res.body.upload.headers });
-  expect(put.status).toBe(200);
-  expect((await p.call(user, `/media/${res.body.mediaId}/complete`, { body: {} })).status).toBe(202);
-  return res.body as { mediaId: string; storageKey: string };
-}
+import { startPlatform, uniqueUser, uploadFile as upload, waitForStatus, type Platform } from '../harness/platform';
 
 describe('scan and processing on the real stack', () => {
   let p: Platform;

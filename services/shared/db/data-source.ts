@@ -1,6 +1,7 @@
 import { DataSource } from 'typeorm';
 import { BatchEntity, MediaEntity, RenditionEntity } from './entities';
 import { InitialSchema1764000000000 } from './migrations/1764000000000-initial-schema';
+import { MediaAttachments1764500000000 } from './migrations/1764500000000-media-attachments';
 
 /** Schema changes go through migrations only; `synchronize` stays off everywhere. */
 export function createDataSource(databaseUrl: string, poolSize = 10): DataSource {
@@ -8,7 +9,7 @@ export function createDataSource(databaseUrl: string, poolSize = 10): DataSource
     type: 'postgres',
     url: databaseUrl,
     entities: [MediaEntity, RenditionEntity, BatchEntity],
-    migrations: [InitialSchema1764000000000],
+    migrations: [InitialSchema1764000000000, MediaAttachments1764500000000],
     migrationsTransactionMode: 'each',
     synchronize: false,
     logging: false,

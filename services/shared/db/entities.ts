@@ -29,6 +29,10 @@ export interface MediaRow {
   expiresAt: Date;
   /** Dimensions, duration, EXIF fields, scan result; public fields only are served. */
   metadata: Record<string, unknown>;
+  /** What the media is attached to (e.g. `post` / its id); null while unattached. */
+  ownerType: string | null;
+  ownerId: string | null;
+  attachedAt: Date | null;
   createdAt: Date;
   updatedAt: Date;
 }
@@ -76,6 +80,9 @@ export const MediaEntity = new EntitySchema<MediaRow>({
     workflowId: { type: 'text', name: 'workflow_id' },
     expiresAt: { type: 'timestamptz', name: 'expires_at' },
     metadata: { type: 'jsonb', default: () => "'{}'::jsonb" },
+    ownerType: { type: 'text', name: 'owner_type', nullable: true },
+    ownerId: { type: 'text', name: 'owner_id', nullable: true },
+    attachedAt: { type: 'timestamptz', name: 'attached_at', nullable: true },
     createdAt: { type: 'timestamptz', name: 'created_at', createDate: true },
     updatedAt: { type: 'timestamptz', name: 'updated_at', updateDate: true },
   },

@@ -1,12 +1,41 @@
 import type { DataSource, EntityManager } from 'typeorm';
-import { TERMINAL_STATUSES, type MediaStatus } from '../media-types';
+import { MEDIA_STATUSES, TERMINAL_STATUSES, type DeletionRule, type MediaStatus, type MediaType } from '../media-types';
+
+export type { DeletionRule };
 import { BatchEntity, MediaEntity, RenditionEntity, type BatchRow, type MediaRow, type RenditionRow } from './entities';
 
 /** NOTIFY channel carrying a media id whenever its status changes (drives SSE). */
 export const STATUS_CHANNEL = 'media_status';
 
-export type NewMedia = Omit<MediaRow, 'updatedAt' | 'metadata' | 'failureReason'>;
+export type NewMedia = Omit<MediaRow, 'updatedAt' | 'metadata' | 'failureReason' | 'ownerType' | 'ownerId' | 'attachedAt'>;
 export type NewRendition = Omit<RenditionRow, 'id'>;
+
+export interface Owner {
+  ownerType: string;
+  ownerId: string;
+}
+
+export type AttachOutcome =
+  | { outcome: 'attached' | 'unchanged'; row: MediaRow; detached: MediaRow[] }
+  | { outcome: 'not_found' }
+  | { outcome: 'not_ready' | 'attached_elsewhere'; row: MediaRow };
+
+export const FAILED_STATUSES: readonly MediaStatus[] = ['FAILED', 'REJECTED', 'EXPIRED', 'CANCELLED'];
+const LIVE_STATUSES = MEDIA_STATUSES.filter((st) => !TERMINAL_STATUSES.includes(st));
+
+/** The SQL condition (on alias-free `media`) a rule selects, with its parameters from `$first`. */
+function ruleCondition(rule: DeletionRule, first: number): { sql: string; params: unknown[] } {
+  switch (rule.kind) {
+    case 'finished':
+      return { sql: `status = ANY($${first}::text[])`, params: [TERMINAL_STATUSES] };
+    case 'unattached':
+      return rule.before
+        ? { sql: `status = 'READY' AND owner_type IS NULL AND updated_at < $${first}`, params: [rule.before] }
+        : { sql: `status = 'READY' AND owner_type IS NULL`, params: [] };
+    case 'failed':
+      return { sql: `status = ANY($${first}::text[]) AND updated_at < $${first + 1}`, params: [FAILED_STATUSES, rule.before] };
+  }
+}
 
 export interface MediaPage {
   items: MediaRow[];
@@ -58,9 +87,11 @@ export class MediaRepository {
   }
 
   /** Newest first; the cursor is the last item's `createdAt|id`. */
-  async list(userId: string, options: { status?: MediaStatus; cursor?: string; limit: number }): Promise<MediaPage> {
+  async list(userId: string, options: { status?: MediaStatus; owner?: Partial<Owner>; cursor?: string; limit: number }): Promise<MediaPage> {
     const qb = this.media.createQueryBuilder('m').where('m.user_id = :userId', { userId });
     if (options.status) qb.andWhere('m.status = :status', { status: options.status });
+    if (options.owner?.ownerType) qb.andWhere('m.owner_type = :ownerType', { ownerType: options.owner.ownerType });
+    if (options.owner?.ownerId) qb.andWhere('m.owner_id = :ownerId', { ownerId: options.owner.ownerId });
     if (options.cursor) {
       const [createdAt, id] = decodeCursor(options.cursor);
       qb.andWhere('(m.created_at, m.id) < (:createdAt, :id)', { createdAt, id });
@@ -73,18 +104,28 @@ export class MediaRepository {
 
   /**
    * Moves a media to `status` unless it is already terminal (a late retry never resurrects a
-   * finished media). Only `DELETED` may follow a terminal status. Returns whether it changed.
+   * finished media). Only `DELETED` may follow a terminal status. Returns the media's type
+   * when the row changed (metrics count outcomes by type), null when it did not.
    */
-  async setStatus(id: string, status: MediaStatus, failureReason: string | null = null): Promise<boolean> {
+  async setStatus(id: string, status: MediaStatus, failureReason: string | null = null): Promise<MediaType | null> {
     const from = status === 'DELETED' ? ['DELETED'] : TERMINAL_STATUSES;
-    const result: [unknown[], number] = await this.dataSource.query(
+    const result: [Array<{ media_type: MediaType }>, number] = await this.dataSource.query(
       `UPDATE media SET status = $2, failure_reason = $3, updated_at = now()
-        WHERE id = $1 AND status <> $2 AND NOT (status = ANY($4::text[]))`,
+        WHERE id = $1 AND status <> $2 AND NOT (status = ANY($4::text[])) RETURNING media_type`,
       [id, status, failureReason, from],
     );
-    const changed = result[1] > 0;
+    const changed = result[0][0]?.media_type ?? null;
     if (changed) await this.dataSource.query('SELECT pg_notify($1, $2)', [STATUS_CHANNEL, id]);
     return changed;
+  }
+
+  /** How many media are in each of `statuses` (metrics: uploads in flight). */
+  async countByStatus(statuses: readonly MediaStatus[]): Promise<Partial<Record<MediaStatus, number>>> {
+    const rows: Array<{ status: MediaStatus; count: string }> = await this.dataSource.query(
+      `SELECT status, count(*) AS count FROM media WHERE status = ANY($1::text[]) GROUP BY status`,
+      [statuses],
+    );
+    return Object.fromEntries(rows.map((r) => [r.status, Number(r.count)]));
   }
 
   /** Shallow-merges fields into the media's metadata. */
@@ -106,6 +147,98 @@ export class MediaRepository {
 
   async deleteRenditions(mediaId: string): Promise<void> {
     await this.dataSource.getRepository(RenditionEntity).delete({ mediaId });
+  }
+
+  /**
+   * Attaches the user's READY media to `owner`; one owner at a time. With
+   * `replaceType`, other READY media of that type attached to the same owner is detached and
+   * returned so the caller deletes it (a profile has one profile image). Attaches to one owner
+   * are serialized, so two concurrent replacements leave exactly one attached.
+   */
+  async attach(id: string, userId: string, owner: Owner, options: { replaceType?: MediaType } = {}): Promise<AttachOutcome> {
+    return this.dataSource.transaction(async (manager) => {
+      const rows: MediaRow[] = await manager.getRepository(MediaEntity).find({ where: { id, userId }, lock: { mode: 'pessimistic_write' } });
+      const row = rows[0];
+      if (!row) return { outcome: 'not_found' };
+      if (row.ownerType === owner.ownerType && row.ownerId === owner.ownerId) return { outcome: 'unchanged', row, detached: [] };
+      if (row.status !== 'READY') return { outcome: 'not_ready', row };
+      if (row.ownerType !== null) return { outcome: 'attached_elsewhere', row };
+      await manager.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`${owner.ownerType}/${owner.ownerId}`]);
+      let detached: MediaRow[] = [];
+      if (options.replaceType) {
+        // typeorm answers an UPDATE … RETURNING with [rows, affected].
+        const [previous]: [Array<{ id: string }>, number] = await manager.query(
+          `UPDATE media SET owner_type = NULL, owner_id = NULL, attached_at = NULL, updated_at = now()
+            WHERE owner_type = $1 AND owner_id = $2 AND media_type = $3 AND id <> $4 RETURNING id`,
+          [owner.ownerType, owner.ownerId, options.replaceType, id],
+        );
+        detached = previous.length ? await manager.getRepository(MediaEntity).findBy(previous.map((p) => ({ id: p.id }))) : [];
+      }
+      await manager.query(`UPDATE media SET owner_type = $2, owner_id = $3, attached_at = now(), updated_at = now() WHERE id = $1`, [id, owner.ownerType, owner.ownerId]);
+      const attached = await manager.getRepository(MediaEntity).findOneByOrFail({ id });
+      return { outcome: 'attached', row: attached, detached };
+    });
+  }
+
+  /** Detaches the user's media; detaching unattached media changes nothing. Null when not found. */
+  async detach(id: string, userId: string): Promise<MediaRow | null> {
+    await this.dataSource.query(
+      `UPDATE media SET owner_type = NULL, owner_id = NULL, attached_at = NULL, updated_at = now()
+        WHERE id = $1 AND user_id = $2 AND owner_type IS NOT NULL`,
+      [id, userId],
+    );
+    return this.findOwned(id, userId);
+  }
+
+  /**
+   * One page of media a cleanup rule selects, oldest change first; `after` is the previous
+   * page's last `{updatedAt, id}` so a row that is skipped is never fetched again.
+   */
+  async cleanupCandidates(rule: DeletionRule, limit: number, after?: { updatedAt: string; id: string }): Promise<Array<{ id: string; updatedAt: string }>> {
+    const { sql, params } = ruleCondition(rule, 1);
+    const keyset = after ? ` AND (updated_at, id) > ($${params.length + 1}, $${params.length + 2})` : '';
+    const rows: Array<{ id: string; updated_at: Date }> = await this.dataSource.query(
+      `SELECT id, updated_at FROM media WHERE ${sql}${keyset} ORDER BY updated_at, id LIMIT ${Math.trunc(limit)}`,
+      after ? [...params, after.updatedAt, after.id] : params,
+    );
+    return rows.map((r) => ({ id: r.id, updatedAt: r.updated_at.toISOString() }));
+  }
+
+  /**
+   * Marks the media DELETED (and detached) if the rule still selects it, or if it is DELETED
+   * already; returns the row to purge, or null when the rule no longer applies.
+   */
+  async claimForDeletion(id: string, rule: DeletionRule): Promise<MediaRow | null> {
+    const { sql, params } = ruleCondition(rule, 2);
+    const claimed: [Array<{ id: string }>, number] = await this.dataSource.query(
+      `UPDATE media SET status = 'DELETED', owner_type = NULL, owner_id = NULL, attached_at = NULL,
+              updated_at = CASE WHEN status = 'DELETED' THEN updated_at ELSE now() END
+        WHERE id = $1 AND (status = 'DELETED' OR (${sql})) RETURNING id`,
+      [id, ...params],
+    );
+    if (claimed[1] === 0) return null;
+    await this.dataSource.query('SELECT pg_notify($1, $2)', [STATUS_CHANNEL, id]);
+    return this.findById(id);
+  }
+
+  /** Which of these incoming storage keys belong to an upload still in progress. */
+  async liveStorageKeys(keys: string[]): Promise<Set<string>> {
+    if (!keys.length) return new Set();
+    const rows: Array<{ storage_key: string }> = await this.dataSource.query(
+      `SELECT storage_key FROM media WHERE storage_key = ANY($1::text[]) AND status = ANY($2::text[])`,
+      [keys, LIVE_STATUSES],
+    );
+    return new Set(rows.map((r) => r.storage_key));
+  }
+
+  /** Which of these multipart upload ids belong to an upload still in progress. */
+  async liveUploadIds(uploadIds: string[]): Promise<Set<string>> {
+    if (!uploadIds.length) return new Set();
+    const rows: Array<{ upload_id: string }> = await this.dataSource.query(
+      `SELECT upload_id FROM media WHERE upload_id = ANY($1::text[]) AND status = ANY($2::text[])`,
+      [uploadIds, LIVE_STATUSES],
+    );
+    return new Set(rows.map((r) => r.upload_id));
   }
 }
 

@@ -1,5 +1,6 @@
 import ffmpeg from 'fluent-ffmpeg';
 import { spawn } from 'node:child_process';
+import { redactPresignedUrls } from '../logger';
 import type { ProbeResult } from './hls-args';
 
 export interface FfmpegPaths {
@@ -14,7 +15,8 @@ export function probe(paths: FfmpegPaths, input: string): Promise<ProbeResult> {
   return new Promise((resolve, reject) => {
     ffmpeg.setFfprobePath(paths.ffprobe);
     ffmpeg.ffprobe(input, (err, data) => {
-      if (err) return reject(new UnplayableMediaError(`ffprobe could not read the file: ${String(err.message ?? err).split('\n').slice(-2).join(' ')}`));
+      // Errors reach Temporal's history and the logs: the presigned input URL must not.
+      if (err) return reject(new UnplayableMediaError(`ffprobe could not read the file: ${redactPresignedUrls(String(err.message ?? err).split('\n').slice(-2).join(' '))}`));
       const video = data.streams.find((s) => s.codec_type === 'video');
       const audio = data.streams.find((s) => s.codec_type === 'audio');
       const duration = Number(data.format.duration ?? video?.duration ?? 0);
@@ -73,7 +75,7 @@ export function runFfmpeg(paths: FfmpegPaths, args: string[], o: RunOptions = {}
       o.signal?.removeEventListener('abort', abort);
       if (code === 0) return resolve();
       if (o.signal?.aborted) return reject(new Error('ffmpeg cancelled'));
-      reject(new Error(`ffmpeg exited with ${code ?? signal}: ${stderr.split('\n').slice(-5).join(' ')}`));
+      reject(new Error(`ffmpeg exited with ${code ?? signal}: ${redactPresignedUrls(stderr.split('\n').slice(-5).join(' '))}`));
     });
   });
 }

@@ -1,0 +1,66 @@
+import { Context } from '@temporalio/activity';
+import type { DeletionRule } from '../services/shared/db/media-repository';
+import { removeEverythingStored, type ActivityDeps } from './index';
+
+export interface SweepReport {
+  strayObjectsDeleted: number;
+  multipartUploadsAborted: number;
+}
+
+/**
+ * What happens after READY: deleting media (the owner's DELETE, a replaced profile image, the
+ * cleanup schedule) and sweeping storage that no upload owns. Every activity is idempotent
+ * and safe to run twice at once.
+ */
+export function createLifecycleActivities(deps: ActivityDeps) {
+  const { storage, media, buckets, publish } = deps;
+  return {
+    /**
+     * Claims the media for deletion if `rule` still selects it (see DeletionRule), then removes
+     * every stored object through the upload's own compensation and publishes `media.deleted`.
+     */
+    async purgeMedia(input: { mediaId: string; rule: DeletionRule }): Promise<{ purged: boolean; derivedDeleted: number }> {
+      const row = await media.claimForDeletion(input.mediaId, input.rule);
+      if (!row) return { purged: false, derivedDeleted: 0 };
+      const derivedDeleted = await removeEverythingStored(deps, { mediaId: row.id, storageKey: row.storageKey, uploadId: row.uploadId ?? undefined });
+      await publish?.(Context.current().client, row.id, 'DELETED');
+      Context.current().log.info('media deleted', { mediaId: row.id, rule: input.rule.kind, derivedDeleted });
+      return { purged: true, derivedDeleted };
+    },
+
+    /** One page of media ids a cleanup rule selects, after the previous page. */
+    async findCleanupCandidates(input: { rule: DeletionRule; limit: number; after?: { updatedAt: string; id: string } }) {
+      return media.cleanupCandidates(input.rule, input.limit, input.after);
+    },
+
+    /**
+     * Removes incoming objects and aborts multipart uploads older than `olderThanSeconds` that
+     * no upload in progress owns: leftovers of crashed clients, lost compensations or
+     * uploads whose row was never committed. Works one S3 page at a time and heartbeats.
+     */
+    async sweepOrphans(input: { olderThanSeconds: number }): Promise<SweepReport> {
+      const cutoff = Date.now() - input.olderThanSeconds * 1000;
+      const report: SweepReport = { strayObjectsDeleted: 0, multipartUploadsAborted: 0 };
+      for await (const page of storage.objectPages(buckets.incoming)) {
+        const old = page.filter((o) => o.lastModified.getTime() < cutoff).map((o) => o.key);
+        const live = await media.liveStorageKeys(old);
+        for (const key of old.filter((k) => !live.has(k))) {
+          await storage.delete(buckets.incoming, key);
+          report.strayObjectsDeleted++;
+        }
+        Context.current().heartbeat(report);
+      }
+      for await (const page of storage.multipartUploadPages(buckets.incoming)) {
+        const old = page.filter((u) => u.initiated.getTime() < cutoff);
+        const live = await media.liveUploadIds(old.map((u) => u.uploadId));
+        for (const upload of old.filter((u) => !live.has(u.uploadId))) {
+          await storage.abortMultipartUpload(buckets.incoming, upload.key, upload.uploadId);
+          report.multipartUploadsAborted++;
+        }
+        Context.current().heartbeat(report);
+      }
+      Context.current().log.info('orphan sweep', { ...report });
+      return report;
+    },
+  };
+}

@@ -1,0 +1,116 @@
+import { ApplicationFailure, Context } from '@temporalio/activity';
+import { WorkflowExecutionAlreadyStartedError, type Client } from '@temporalio/client';
+import { WorkflowIdReusePolicy } from '@temporalio/common';
+import { createHash, createHmac } from 'node:crypto';
+import type { MediaRepository } from '../services/shared/db/media-repository';
+import { presentMedia, type PresentedMedia, type PresentOptions } from '../services/shared/media-presenter';
+import type { MediaStatus } from '../services/shared/media-types';
+
+/** The status changes a customer's backend hears about. */
+export const WEBHOOK_EVENT_TYPES: Partial<Record<MediaStatus, string>> = {
+  READY: 'media.ready',
+  REJECTED: 'media.rejected',
+  EXPIRED: 'media.expired',
+  FAILED: 'media.failed',
+  DELETED: 'media.deleted',
+};
+
+export interface WebhookEndpoint {
+  url: string;
+  secret: string;
+}
+
+export interface MediaEvent {
+  /** Stable per media and event type: receivers deduplicate on it (header `Webhook-Id`). */
+  id: string;
+  type: string;
+  createdAt: string;
+  data: { media: PresentedMedia };
+}
+
+export const SIGNATURE_HEADER = 'webhook-signature';
+
+/** Endpoints are named by a hash of their URL so that workflow ids and history never carry the secret. */
+export function endpointId(url: string): string {
+  return createHash('sha256').update(url).digest('hex').slice(0, 16);
+}
+
+/** `t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>` — the timestamp is signed too, so a replay can be refused. */
+export function signWebhook(secret: string, timestamp: number, body: string): string {
+  return `t=${timestamp},v1=${createHmac('sha256', secret).update(`${timestamp}.${body}`).digest('hex')}`;
+}
+
+export const webhookWorkflowId = (endpoint: string, eventId: string) => `webhook/${endpoint}/${eventId}`;
+
+export interface WebhookDeps {
+  endpoints: WebhookEndpoint[];
+  media: MediaRepository;
+  present: PresentOptions;
+  /** Task queue of the delivery workflows (the light worker's). */
+  taskQueue: string;
+}
+
+/**
+ * Webhooks: `publish` starts one delivery workflow per endpoint for a media's status change
+ * (called from the activity that records it); `deliverWebhook` is the activity those
+ * workflows retry with backoff, so a slow or failing receiver never holds up an upload.
+ */
+export function createWebhookActivities({ endpoints, media, present, taskQueue }: WebhookDeps) {
+  async function publish(client: Client, mediaId: string, status: MediaStatus): Promise<number> {
+    const type = WEBHOOK_EVENT_TYPES[status];
+    if (!type || endpoints.length === 0) return 0;
+    const row = await media.findById(mediaId);
+    if (!row || row.status !== status) return 0;
+    const event: MediaEvent = {
+      id: `${mediaId}:${type}`,
+      type,
+      createdAt: row.updatedAt.toISOString(),
+      data: { media: presentMedia(row, await media.renditions(mediaId), present) },
+    };
+    for (const endpoint of endpoints) {
+      const id = endpointId(endpoint.url);
+      await client.workflow
+        .start('MediaWebhookWorkflow', {
+          taskQueue,
+          workflowId: webhookWorkflowId(id, event.id),
+          // A retried status write must not send the event a second time once delivered.
+          workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
+          args: [{ endpointId: id, event }],
+        })
+        .catch((err: unknown) => {
+          if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
+        });
+    }
+    return endpoints.length;
+  }
+
+  return {
+    publish,
+    activities: {
+      /** One POST of the signed event; any answer but 2xx throws so Temporal retries with backoff. */
+      async deliverWebhook(input: { endpointId: string; event: MediaEvent }): Promise<{ status: number }> {
+        const endpoint = endpoints.find((e) => endpointId(e.url) === input.endpointId);
+        if (!endpoint) throw ApplicationFailure.nonRetryable('the endpoint is no longer configured', 'WEBHOOK_ENDPOINT_REMOVED');
+        const body = JSON.stringify(input.event);
+        const timestamp = Math.floor(Date.now() / 1000);
+        const response = await fetch(endpoint.url, {
+          method: 'POST',
+          headers: {
+            'content-type': 'application/json',
+            'user-agent': 'media-upload-platform-webhooks',
+            'webhook-id': input.event.id,
+            'webhook-timestamp': String(timestamp),
+            'webhook-attempt': String(Context.current().info.attempt),
+            [SIGNATURE_HEADER]: signWebhook(endpoint.secret, timestamp, body),
+          },
+          body,
+          redirect: 'manual',
+          signal: AbortSignal.timeout(10_000),
+        });
+        await response.body?.cancel();
+        if (!response.ok) throw ApplicationFailure.retryable(`receiver answered ${response.status}`, 'WEBHOOK_REJECTED');
+        return { status: response.status };
+      },
+    },
+  };
+}

@@ -1,0 +1,59 @@
+import type { MediaRow, RenditionRow } from './db/entities';
+import { cdnBaseUrl, type Config } from './config';
+import type { MediaType } from './media-types';
+
+export interface PresentOptions {
+  /** Public base URL of the media bucket (the CDN). */
+  cdnBase: string;
+  /** Types whose objects are public; others get no URLs and are read through `download-url`. */
+  publicTypes: readonly MediaType[];
+}
+
+/** Metadata fields that may leave the service; GPS and raw EXIF stay private. */
+const PUBLIC_METADATA = ['width', 'height', 'format', 'orientation', 'durationSeconds', 'videoCodec', 'audioCodec', 'frameRate', 'camera', 'takenAt', 'hasAudio'];
+
+/** The API's view of one media (GET /media/{id}, SSE, webhooks). */
+export function presentMedia(row: MediaRow, renditions: RenditionRow[], { cdnBase, publicTypes }: PresentOptions) {
+  const isPublic = publicTypes.includes(row.mediaType);
+  const url = (key: string) => (isPublic ? `${cdnBase}/${key.split('/').map(encodeURIComponent).join('/')}` : null);
+  const ready = row.status === 'READY';
+  const thumbnails = renditions
+    .filter((r) => r.kind === 'thumbnail')
+    .map((r) => ({ width: r.width, height: r.height, format: r.contentType.replace('image/', ''), variant: r.label, url: url(r.storageKey) }));
+  const posterRow = renditions.find((r) => r.kind === 'poster');
+  const master = renditions.find((r) => r.kind === 'hls' && r.label === 'master');
+  return {
+    mediaId: row.id,
+    status: row.status,
+    mediaType: row.mediaType,
+    fileName: row.fileName,
+    fileSize: row.fileSize,
+    mimeType: row.mimeType,
+    createdAt: row.createdAt.toISOString(),
+    updatedAt: row.updatedAt.toISOString(),
+    cdnUrl: ready ? url(row.storageKey) : null,
+    thumbnails: ready ? thumbnails : [],
+    poster: ready && posterRow ? { url: url(posterRow.storageKey), width: posterRow.width, height: posterRow.height, variant: posterRow.label } : null,
+    // HLS playlists name their segments relatively, which a presigned URL cannot cover.
+    hls:
+      ready && master && isPublic
+        ? {
+            masterUrl: url(master.storageKey),
+            renditions: renditions
+              .filter((r) => r.kind === 'hls' && r.label !== 'master')
+              .map((r) => ({ name: r.label, width: r.width, height: r.height, url: url(r.storageKey) })),
+          }
+        : null,
+    metadata: Object.fromEntries(Object.entries(row.metadata ?? {}).filter(([k]) => PUBLIC_METADATA.includes(k))),
+    failureReason: row.failureReason,
+    batchId: row.batchId,
+    public: isPublic,
+    attachment: row.ownerType ? { ownerType: row.ownerType, ownerId: row.ownerId, attachedAt: row.attachedAt?.toISOString() ?? null } : null,
+  };
+}
+
+export function presentOptions(config: Config): PresentOptions {
+  return { cdnBase: cdnBaseUrl(config), publicTypes: config.PUBLIC_MEDIA_TYPES };
+}
+
+export type PresentedMedia = ReturnType<typeof presentMedia>;
