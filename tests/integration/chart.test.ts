@@ -3,6 +3,7 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse, parseAllDocuments } from 'yaml';
 import { helm, projectRoot } from '../../devstack/tools';
+import { loadConfig } from '../../services/shared/config';
 
 
 const chartDir = join(projectRoot, 'charts', 'media-upload');
@@ -271,6 +272,32 @@ describe('media-upload Helm chart', () => {
           'app.kubernetes.io/managed-by': 'Helm',
         });
       }
+    });
+  });
+
+  describe('lifecycle settings', () => {
+    it('renders webhooks into the Secret and cleanup settings into the ConfigMap, in a form the services load', () => {
+      const endpoints = [{ url: 'https://backend.example.com/hooks/media', secret: 'whsec-0123456789abcdef' }];
+      const objects = render([], [
+        '--set-json', `secrets.webhookEndpoints=${JSON.stringify(endpoints)}`,
+        '--set', 'secrets.databaseUrl=postgres://u:p@db:5432/media', '--set', 'secrets.jwtSecret=chart-test-secret',
+        '--set', 'cleanup.interval=30m', '--set', 'config.publicMediaTypes=POST_IMAGE\\,POST_VIDEO',
+      ]);
+      const [worker] = podSpec(get(objects, 'Deployment', `${release}-worker-light`)).containers;
+      const secret = get(objects, 'Secret', release);
+      const secretEnv = Object.fromEntries(Object.entries(secret.data ?? {}).map(([k, v]) => [k, Buffer.from(v, 'base64').toString()]));
+      expect(worker.envFrom).toContainEqual({ secretRef: { name: release } });
+      const config = loadConfig({ ...containerEnv(objects, worker), ...secretEnv });
+      expect(config.WEBHOOK_ENDPOINTS).toEqual(endpoints);
+      expect(config.CLEANUP_INTERVAL).toBe('30m');
+      expect(config.PUBLIC_MEDIA_TYPES).toEqual(['POST_IMAGE', 'POST_VIDEO']);
+      expect(config.CLEANUP_UNATTACHED_AFTER_SECONDS).toBe(86400);
+    });
+
+    it('refuses a webhook endpoint without a secret', () => {
+      const res = runHelm(['template', release, chartDir, '--set-json', 'secrets.webhookEndpoints=[{"url":"https://x.example.com/h"}]']);
+      expect(res.status).not.toBe(0);
+      expect(res.output).toMatch(/secret/);
     });
   });
 
