@@ -43,7 +43,7 @@ export function createLifecycleActivities(deps: ActivityDeps) {
       const report: SweepReport = { strayObjectsDeleted: 0, multipartUploadsAborted: 0 };
       for await (const page of storage.objectPages(buckets.incoming)) {
         const old = page.filter((o) => o.lastModified.getTime() < cutoff).map((o) => o.key);
-        const live = await media.liveStorageKeys(old);
+        const live = await media.stillInProgress('storage_key', old);
         for (const key of old.filter((k) => !live.has(k))) {
           await storage.delete(buckets.incoming, key);
           report.strayObjectsDeleted++;
@@ -52,7 +52,7 @@ export function createLifecycleActivities(deps: ActivityDeps) {
       }
       for await (const page of storage.multipartUploadPages(buckets.incoming)) {
         const old = page.filter((u) => u.initiated.getTime() < cutoff);
-        const live = await media.liveUploadIds(old.map((u) => u.uploadId));
+        const live = await media.stillInProgress('upload_id', old.map((u) => u.uploadId));
         for (const upload of old.filter((u) => !live.has(u.uploadId))) {
           await storage.abortMultipartUpload(buckets.incoming, upload.key, upload.uploadId);
           report.multipartUploadsAborted++;

@@ -221,24 +221,17 @@ export class MediaRepository {
     return this.findById(id);
   }
 
-  /** Which of these incoming storage keys belong to an upload still in progress. */
-  async liveStorageKeys(keys: string[]): Promise<Set<string>> {
-    if (!keys.length) return new Set();
-    const rows: Array<{ storage_key: string }> = await this.dataSource.query(
-      `SELECT storage_key FROM media WHERE storage_key = ANY($1::text[]) AND status = ANY($2::text[])`,
-      [keys, LIVE_STATUSES],
+  /**
+   * Which of these incoming storage keys (or multipart upload ids) belong to an upload still
+   * in progress, i.e. one whose workflow owns them.
+   */
+  async stillInProgress(column: 'storage_key' | 'upload_id', values: string[]): Promise<Set<string>> {
+    if (!values.length) return new Set();
+    const rows: Array<Record<typeof column, string>> = await this.dataSource.query(
+      `SELECT ${column} FROM media WHERE ${column} = ANY($1::text[]) AND status = ANY($2::text[])`,
+      [values, LIVE_STATUSES],
     );
-    return new Set(rows.map((r) => r.storage_key));
-  }
-
-  /** Which of these multipart upload ids belong to an upload still in progress. */
-  async liveUploadIds(uploadIds: string[]): Promise<Set<string>> {
-    if (!uploadIds.length) return new Set();
-    const rows: Array<{ upload_id: string }> = await this.dataSource.query(
-      `SELECT upload_id FROM media WHERE upload_id = ANY($1::text[]) AND status = ANY($2::text[])`,
-      [uploadIds, LIVE_STATUSES],
-    );
-    return new Set(rows.map((r) => r.upload_id));
+    return new Set(rows.map((r) => r[column]));
   }
 }
 
