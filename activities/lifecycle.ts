@@ -18,14 +18,16 @@ export function createLifecycleActivities(deps: ActivityDeps) {
     /**
      * Claims the media for deletion if `rule` still selects it (see DeletionRule), then removes
      * every stored object through the upload's own compensation and publishes `media.deleted`.
+     * `purged` is true only for the call that made the media DELETED.
      */
     async purgeMedia(input: { mediaId: string; rule: DeletionRule }): Promise<{ purged: boolean; derivedDeleted: number }> {
-      const row = await media.claimForDeletion(input.mediaId, input.rule);
-      if (!row) return { purged: false, derivedDeleted: 0 };
+      const claim = await media.claimForDeletion(input.mediaId, input.rule);
+      if (!claim) return { purged: false, derivedDeleted: 0 };
+      const { row, claimedNow } = claim;
       const derivedDeleted = await removeEverythingStored(deps, { mediaId: row.id, storageKey: row.storageKey, uploadId: row.uploadId ?? undefined });
       await publish?.(Context.current().client, row.id, 'DELETED');
-      Context.current().log.info('media deleted', { mediaId: row.id, rule: input.rule.kind, derivedDeleted });
-      return { purged: true, derivedDeleted };
+      Context.current().log.info('media deleted', { mediaId: row.id, rule: input.rule.kind, derivedDeleted, claimedNow });
+      return { purged: claimedNow, derivedDeleted };
     },
 
     /** One page of media ids a cleanup rule selects, after the previous page. */

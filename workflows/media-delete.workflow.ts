@@ -26,6 +26,6 @@ const { purgeMedia } = proxyActivities<Activities>(deletionActivity);
 export async function MediaDeletionWorkflow(input: MediaDeletionInput): Promise<{ purged: boolean }> {
   setCurrentDetails(`deleting media ${input.mediaId}`);
   const { purged } = await purgeMedia({ mediaId: input.mediaId, rule: input.rule ?? { kind: 'finished' } });
-  setCurrentDetails(purged ? `media ${input.mediaId} deleted` : `media ${input.mediaId} kept: it no longer matched ${input.rule?.kind}`);
+  setCurrentDetails(purged ? `media ${input.mediaId} deleted` : `media ${input.mediaId}: deleted already, or no longer ${input.rule?.kind ?? 'finished'}`);
   return { purged };
 }

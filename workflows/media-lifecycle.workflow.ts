@@ -18,7 +18,7 @@ export interface CleanupSettings {
 export interface CleanupReport {
   unattachedDeleted: number;
   failedDeleted: number;
-  /** Candidates that changed (e.g. got attached) before their deletion and were kept. */
+  /** Candidates this run did not delete: changed meanwhile (e.g. attached) or deleted by a concurrent run. */
   kept: number;
   strayObjectsDeleted: number;
   multipartUploadsAborted: number;

@@ -243,12 +243,22 @@ describe('media lifecycle on the real stack', () => {
       // Both are older than CLEANUP_UNATTACHED_AFTER_SECONDS=4 after this.
       await sleep(5_000);
 
+      // Two runs at once: the scheduled one and a direct one with the same settings.
+      const [{ now: startedAt }] = (await p.media.dataSource.query('SELECT now()')) as [{ now: Date }];
       const schedule = p.temporal.schedule.getHandle(scheduleId);
       const before = (await schedule.describe()).info.recentActions.length;
       await schedule.trigger();
+      const direct = p.temporal.workflow.execute('MediaCleanupWorkflow', {
+        taskQueue: p.config.TASK_QUEUE_LIGHT,
+        workflowId: `cleanup-test-${randomUUID()}`,
+        args: [cleanupSettings(p.config)],
+      }) as Promise<CleanupReport>;
       const run = await until('a triggered cleanup run', async () => (await schedule.describe()).info.recentActions[before]?.action);
-      const report: CleanupReport = await p.temporal.workflow.getHandle(run.workflow.workflowId, run.workflow.firstExecutionRunId).result();
-      expect(report.unattachedDeleted).toBeGreaterThanOrEqual(1);
+      const reports: CleanupReport[] = [await p.temporal.workflow.getHandle(run.workflow.workflowId, run.workflow.firstExecutionRunId).result(), await direct];
+      const [{ count }] = (await p.media.dataSource.query(`SELECT count(*)::int AS count FROM media WHERE status = 'DELETED' AND updated_at >= $1`, [startedAt])) as [{ count: number }];
+      // Every deletion is reported once, by the run that made it, however the two interleaved.
+      expect(reports[0]!.unattachedDeleted + reports[1]!.unattachedDeleted).toBe(count);
+      expect(count).toBeGreaterThanOrEqual(1);
 
       expect((await p.call(user, `/media/${unattached.mediaId}`)).body.status).toBe('DELETED');
       expect(await storedKeys(p, unattached.mediaId, unattached.storageKey)).toEqual(nothingStored);

@@ -206,19 +206,24 @@ export class MediaRepository {
 
   /**
    * Marks the media DELETED (and detached) if the rule still selects it, or if it is DELETED
-   * already; returns the row to purge, or null when the rule no longer applies.
+   * already (a retry finishing its storage work). Returns the row to purge and whether this call
+   * made the change (so two runs at once report each deletion once), or null when the rule no
+   * longer applies.
    */
-  async claimForDeletion(id: string, rule: DeletionRule): Promise<MediaRow | null> {
+  async claimForDeletion(id: string, rule: DeletionRule): Promise<{ row: MediaRow; claimedNow: boolean } | null> {
     const { sql, params } = ruleCondition(rule, 2);
-    const claimed: [Array<{ id: string }>, number] = await this.dataSource.query(
+    // The row lock makes a second claimer wait and then see DELETED as the previous status.
+    const [claimed]: [Array<{ previous_status: MediaStatus }>, number] = await this.dataSource.query(
       `UPDATE media SET status = 'DELETED', owner_type = NULL, owner_id = NULL, attached_at = NULL,
               updated_at = CASE WHEN status = 'DELETED' THEN updated_at ELSE now() END
-        WHERE id = $1 AND (status = 'DELETED' OR (${sql})) RETURNING id`,
+         FROM (SELECT id AS claimed_id, status AS previous_status FROM media WHERE id = $1 FOR UPDATE) previous
+        WHERE media.id = previous.claimed_id AND (status = 'DELETED' OR (${sql})) RETURNING previous.previous_status`,
       [id, ...params],
     );
-    if (claimed[1] === 0) return null;
-    await this.dataSource.query('SELECT pg_notify($1, $2)', [STATUS_CHANNEL, id]);
-    return this.findById(id);
+    if (!claimed[0]) return null;
+    const claimedNow = claimed[0].previous_status !== 'DELETED';
+    if (claimedNow) await this.dataSource.query('SELECT pg_notify($1, $2)', [STATUS_CHANNEL, id]);
+    return { row: (await this.findById(id))!, claimedNow };
   }
 
   /**
