@@ -78,7 +78,7 @@ export function buildRoutes(deps: ApiDeps): RouteSpec[] {
       responses: {
         201: { description: 'session created', schema: s.uploadSessionResponse },
         400: invalid,
-        413: { description: 'file too large', schema: s.errorResponse },
+        413: { description: 'file too large, or the storage quota would be exceeded', schema: s.errorResponse },
         415: { description: 'type not accepted', schema: s.errorResponse },
         429: { description: 'rate limited', schema: s.errorResponse },
       },

@@ -94,6 +94,17 @@ export class UploadService {
       const existing = await media.findByIdempotencyKey(userId, options.idempotencyKey);
       if (existing) return this.replay(existing, req);
     }
+    if (config.USER_STORAGE_QUOTA_BYTES > 0) {
+      // A soft limit: sessions created at the same instant may pass it together by a file each.
+      const used = await media.storageUsed(userId);
+      if (used + req.fileSize > config.USER_STORAGE_QUOTA_BYTES) {
+        throw new ApiError('QUOTA_EXCEEDED', 'this upload would exceed your storage quota', {
+          quotaBytes: config.USER_STORAGE_QUOTA_BYTES,
+          usedBytes: used,
+          fileSize: req.fileSize,
+        });
+      }
+    }
     const now = this.deps.now?.() ?? new Date();
     const mediaId = randomUUID();
     const storageKey = originalKey(req.mediaType, userId, mediaId, req.fileType, now);

@@ -115,6 +115,12 @@ const configFields = z
     TEMPORAL_UI_URL: z.string().default('http://localhost:8233'),
     /** How long a stopping worker lets running activities finish. Default 30 s. */
     WORKER_SHUTDOWN_GRACE_SECONDS: int(30),
+    /**
+     * Bytes one user may store: originals of uploads in progress and READY media plus their
+     * derived objects. A session that would pass it answers 413 QUOTA_EXCEEDED. 0 = no quota.
+     * Default 10 GiB.
+     */
+    USER_STORAGE_QUOTA_BYTES: int(10 * 1024 * MiB),
     /** Lifetime of the presigned GET of `download-url`. Default 300 s. */
     DOWNLOAD_URL_TTL_SECONDS: z.coerce.number().int().min(1).max(604800).default(300),
     /**

@@ -227,6 +227,20 @@ export class MediaRepository {
   }
 
   /**
+   * Bytes the user stores or is about to: originals of uploads in progress and of READY media,
+   * plus the derived objects of READY media. Failed, cancelled and deleted media hold nothing.
+   */
+  async storageUsed(userId: string): Promise<number> {
+    const [row]: Array<{ used: string }> = await this.dataSource.query(
+      `SELECT (SELECT COALESCE(SUM(file_size), 0) FROM media WHERE user_id = $1 AND status = ANY($2::text[]))
+            + (SELECT COALESCE(SUM(r.size_bytes), 0) FROM renditions r JOIN media m ON m.id = r.media_id
+                WHERE m.user_id = $1 AND m.status = 'READY') AS used`,
+      [userId, [...LIVE_STATUSES, 'READY']],
+    );
+    return Number(row?.used ?? 0);
+  }
+
+  /**
    * Which of these incoming storage keys (or multipart upload ids) belong to an upload still
    * in progress, i.e. one whose workflow owns them.
    */

@@ -1,0 +1,46 @@
+import { jpegWithExif } from '../fixtures/media';
+import { startPlatform, uniqueUser, uploadFile, waitForStatus, type Platform } from '../harness/platform';
+
+describe('per-user storage quota on the real stack', () => {
+  const quota = 300_000;
+  let p: Platform;
+  beforeAll(async () => {
+    p = await startPlatform({ USER_STORAGE_QUOTA_BYTES: String(quota) });
+  });
+  afterAll(() => p?.stop());
+
+  const session = (user: string, fileSize: number) =>
+    p.call(user, '/media/upload-session', { body: { fileName: 'a.jpg', fileType: 'image/jpeg', fileSize, mediaType: 'POST_IMAGE' } });
+
+  it('counts uploads in progress, READY originals and their thumbnails; frees what is cancelled', async () => {
+    const user = uniqueUser('quota');
+    const image = await jpegWithExif(1200, 900);
+    const { mediaId } = await uploadFile(p, user, image, 'image/jpeg', 'POST_IMAGE', 'photo.jpg');
+    await waitForStatus(p, user, mediaId, ['READY']);
+    const used = await p.media.storageUsed(user);
+    const thumbnails = (await p.media.renditions(mediaId)).reduce((sum, r) => sum + (r.sizeBytes ?? 0), 0);
+    expect(thumbnails).toBeGreaterThan(0);
+    expect(used).toBe(image.length + thumbnails);
+
+    const pending = await session(user, quota - used - 10);
+    expect(pending.status).toBe(201);
+    const refused = await session(user, 100);
+    expect(refused.status).toBe(413);
+    expect(refused.body.error).toMatchObject({ code: 'QUOTA_EXCEEDED', details: { quotaBytes: quota, usedBytes: quota - 10, fileSize: 100 } });
+    // Another user has a quota of their own.
+    const other = uniqueUser('other');
+    const others = await session(other, 100);
+    expect(others.status).toBe(201);
+
+    // Cancelling the pending upload gives its bytes back.
+    await p.call(user, `/media/${pending.body.mediaId}`, { method: 'DELETE' });
+    await waitForStatus(p, user, pending.body.mediaId, ['CANCELLED']);
+    const afterCancel = await session(user, 100);
+    expect(afterCancel.status).toBe(201);
+
+    for (const [owner, id] of [[other, others.body.mediaId], [user, afterCancel.body.mediaId]] as const) {
+      await p.call(owner, `/media/${id}`, { method: 'DELETE' });
+      await waitForStatus(p, owner, id, ['CANCELLED']);
+    }
+  });
+});
