@@ -83,6 +83,8 @@ async function main(): Promise<void> {
       '',
       '  Media Upload Platform is running',
       `  API            ${apiUrl}/api/v1  (OpenAPI: ${apiUrl}/api/v1/openapi.json, ready: ${apiUrl}/readyz)`,
+      // The token rides in the fragment, which the browser never sends to the server.
+      `  Demo page      ${apiUrl}/#token=${token}`,
       `  Temporal UI    ${stack.urls.temporalUi}  (gRPC ${stack.urls.temporal}; try MediaStatus="AWAITING_UPLOAD")`,
       `  S3             ${stack.urls.s3}  (buckets: incoming, media)`,
       `  PostgreSQL     ${stack.urls.postgres}`,

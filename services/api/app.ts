@@ -8,6 +8,7 @@ import { HeadBucketCommand } from '@aws-sdk/client-s3';
 import type { Connection } from '@temporalio/client';
 import type { Logger } from '../shared/logger';
 import { authenticate } from './auth';
+import { demoPage } from './demo-page';
 import { ApiError, errorBody } from './errors';
 import { openApiDocument } from './openapi';
 import { buildRoutes, toExpress, type ApiDeps, type RouteSpec } from './routes';
@@ -51,7 +52,11 @@ export function createApp(deps: ApiDeps & { log: Logger }): Express {
         return id;
       },
       // Query strings may hold cursors; presigned URLs never appear in requests to us.
-      serializers: { req: (req: { id: string; method: string; url: string }) => ({ id: req.id, method: req.method, path: req.url.split('?')[0] }) },
+      // Response headers are all ours and say nothing a status code does not.
+      serializers: {
+        req: (req: { id: string; method: string; url: string }) => ({ id: req.id, method: req.method, path: req.url.split('?')[0] }),
+        res: (res: { statusCode: number }) => ({ statusCode: res.statusCode }),
+      },
       // Evaluated again when the response is logged, after auth and the route have run.
       customProps: (req, res) => ({ userId: req.user?.userId, mediaId: res.locals.mediaId as unknown, batchId: res.locals.batchId as unknown }),
     }),
@@ -127,6 +132,7 @@ export function createApp(deps: ApiDeps & { log: Logger }): Express {
   }
   api.use((_req, _res, next) => next(new ApiError('NOT_FOUND', 'no such endpoint')));
   app.use('/api/v1', api);
+  app.use(demoPage(config, log));
   app.use((_req, _res, next) => next(new ApiError('NOT_FOUND', 'no such endpoint')));
 
   const onError: ErrorRequestHandler = (err, req, res, _next) => {

@@ -42,7 +42,10 @@ export function checkFile(file: { fileType: string; fileSize: number }, mediaTyp
   }
   if (file.fileSize === 0) return { code: 'EMPTY_FILE', message: 'the file is empty' };
   if (file.fileSize > rule.maxBytes) {
-    return { code: 'FILE_TOO_LARGE', message: `${mediaType} files may be at most ${formatBytes(rule.maxBytes)} (this one is ${formatBytes(file.fileSize)})` };
+    return {
+      code: 'FILE_TOO_LARGE',
+      message: `${mediaType} files may be at most ${formatBytes(rule.maxBytes)} (this one is ${formatBytes(file.fileSize)})`,
+    };
   }
   return undefined;
 }

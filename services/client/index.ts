@@ -125,6 +125,8 @@ const PART_URL_BATCH = 100;
 /** A complete body listing more parts than this would exceed the API's JSON body limit; S3's own list is used then. */
 const MAX_PARTS_IN_COMPLETE = 1000;
 const MAX_RETRY_DELAY_MS = 10_000;
+/** S3's answers to bytes that do not match their signed digest: read from the source again, they may arrive intact. */
+const CORRUPTED_IN_TRANSIT = ['BadDigest', 'XAmzContentSHA256Mismatch'];
 
 export class MediaUploadClient {
   private readonly fetchImpl: typeof fetch;
@@ -149,7 +151,8 @@ export class MediaUploadClient {
     const fileType = options.fileType || (source instanceof Blob ? source.type : '') || mimeTypeFromFileName(fileName) || '';
     const fileSize = sizeOf(source);
     const mediaType = options.mediaType ?? defaultMediaType(fileType);
-    if (!mediaType) throw new MediaClientError('UNSUPPORTED_MEDIA_TYPE', `${fileType || 'this file type'} is not an accepted image or video type`);
+    if (!mediaType)
+      throw new MediaClientError('UNSUPPORTED_MEDIA_TYPE', `${fileType || 'this file type'} is not an accepted image or video type`);
     const problem = checkFile({ fileType, fileSize }, mediaType);
     if (problem) throw new MediaClientError(problem.code, problem.message);
 
@@ -219,7 +222,10 @@ export class MediaUploadClient {
         return await this.complete(mediaId, undefined, options.signal);
       } catch (completeErr) {
         if (completeErr instanceof MediaClientError && completeErr.code === 'UPLOAD_NOT_FOUND') {
-          throw new MediaClientError('NOT_RESUMABLE', 'a single-PUT upload that never reached storage cannot be resumed; upload the file again');
+          throw new MediaClientError(
+            'NOT_RESUMABLE',
+            'a single-PUT upload that never reached storage cannot be resumed; upload the file again',
+          );
         }
         throw completeErr;
       }
@@ -328,7 +334,10 @@ export class MediaUploadClient {
         signal: pool.signal,
       });
       for (const n of partNumbers) {
-        const url = batch.then((r) => r.parts.find((p) => p.partNumber === n) ?? Promise.reject(new MediaClientError('INVALID_RESPONSE', `no URL for part ${n}`)));
+        const url = batch.then(
+          (r) =>
+            r.parts.find((p) => p.partNumber === n) ?? Promise.reject(new MediaClientError('INVALID_RESPONSE', `no URL for part ${n}`)),
+        );
         // Parts of a batch no worker has reached yet must not surface as unhandled rejections.
         url.catch(() => undefined);
         urls.set(n, url);
@@ -393,7 +402,12 @@ export class MediaUploadClient {
   }
 
   /** One presigned PUT; resolves with the ETag S3 answered ('' when CORS hides it). */
-  private async put(target: { url: string; headers: Record<string, string> }, body: UploadSource, signal: AbortSignal | undefined, o: { resignable: boolean; what: string }): Promise<string> {
+  private async put(
+    target: { url: string; headers: Record<string, string> },
+    body: UploadSource,
+    signal: AbortSignal | undefined,
+    o: { resignable: boolean; what: string },
+  ): Promise<string> {
     let res: Response;
     let text: string;
     try {
@@ -404,22 +418,35 @@ export class MediaUploadClient {
     }
     if (res.ok) return res.headers.get('etag') ?? '';
     const s3Code = /<Code>([^<]+)<\/Code>/.exec(text)?.[1];
-    throw new MediaClientError(res.status === 403 ? 'STORAGE_DENIED' : 'STORAGE_ERROR', `${o.what}: storage answered ${res.status}${s3Code ? ` ${s3Code}` : ''}`, {
-      status: res.status,
-      details: s3Code ? { s3Code } : undefined,
-      retryable: isTransient(res.status) || (o.resignable && res.status === 403),
-    });
+    throw new MediaClientError(
+      res.status === 403 ? 'STORAGE_DENIED' : 'STORAGE_ERROR',
+      `${o.what}: storage answered ${res.status}${s3Code ? ` ${s3Code}` : ''}`,
+      {
+        status: res.status,
+        details: s3Code ? { s3Code } : undefined,
+        retryable: isTransient(res.status) || (o.resignable && res.status === 403) || CORRUPTED_IN_TRANSIT.includes(s3Code ?? ''),
+      },
+    );
   }
 
   /** A JSON API call; transient failures are retried (creating a session is safe to repeat: it carries an Idempotency-Key). */
-  private request<T>(method: string, path: string, init: { body?: unknown; headers?: Record<string, string>; signal?: AbortSignal } = {}): Promise<T> {
+  private request<T>(
+    method: string,
+    path: string,
+    init: { body?: unknown; headers?: Record<string, string>; signal?: AbortSignal } = {},
+  ): Promise<T> {
     return this.retrying(async () => {
       const headers: Record<string, string> = { authorization: `Bearer ${await this.bearer()}`, ...init.headers };
       if (init.body !== undefined) headers['content-type'] = 'application/json';
       let res: Response;
       let text: string;
       try {
-        res = await this.fetchImpl(this.apiUrl(path), { method, headers, body: init.body === undefined ? undefined : JSON.stringify(init.body), signal: init.signal });
+        res = await this.fetchImpl(this.apiUrl(path), {
+          method,
+          headers,
+          body: init.body === undefined ? undefined : JSON.stringify(init.body),
+          signal: init.signal,
+        });
         text = await res.text();
       } catch (err) {
         throw transportError(err, init.signal, `${method} ${path}`);
@@ -500,7 +527,8 @@ function partLengths(fileSize: number, partSize: number, partCount: number): (n:
 
 async function sha256Base64(data: UploadSource): Promise<string> {
   const subtle = globalThis.crypto?.subtle;
-  if (!subtle) throw new MediaClientError('SHA256_UNAVAILABLE', 'SHA-256 needs WebCrypto, which browsers offer on https and localhost pages only');
+  if (!subtle)
+    throw new MediaClientError('SHA256_UNAVAILABLE', 'SHA-256 needs WebCrypto, which browsers offer on https and localhost pages only');
   const bytes = data instanceof Uint8Array ? data : new Uint8Array(await data.arrayBuffer());
   const digest = new Uint8Array(await subtle.digest('SHA-256', bytes as Uint8Array<ArrayBuffer>));
   return btoa(String.fromCharCode(...digest));

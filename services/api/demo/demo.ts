@@ -4,7 +4,16 @@
  * the server's own rules table, embedded at bundle time.
  */
 import type HlsPlayer from 'hls.js';
-import { checkFile, defaultMediaType, explainFailure, formatBytes, MediaClientError, MediaUploadClient, mimeTypeFromFileName, type Media } from '../../client';
+import {
+  checkFile,
+  defaultMediaType,
+  explainFailure,
+  formatBytes,
+  MediaClientError,
+  MediaUploadClient,
+  mimeTypeFromFileName,
+  type Media,
+} from '../../client';
 import { MEDIA_TYPE_RULES, MEDIA_TYPES, type MediaType } from '../../shared/media-types';
 
 /** hls.js is served as its own prebuilt script (/demo/hls.min.js), which defines this global. */
@@ -29,7 +38,11 @@ tokenInput.value = new URLSearchParams(location.hash.slice(1)).get('token') ?? '
 
 const client = new MediaUploadClient({ baseUrl: '', token: () => tokenInput.value.trim(), concurrency: 4 });
 
-function el<K extends keyof HTMLElementTagNameMap>(tag: K, props: Partial<HTMLElementTagNameMap[K]> = {}, children: Array<Node | string> = []): HTMLElementTagNameMap[K] {
+function el<K extends keyof HTMLElementTagNameMap>(
+  tag: K,
+  props: Partial<HTMLElementTagNameMap[K]> = {},
+  children: Array<Node | string> = [],
+): HTMLElementTagNameMap[K] {
   const node = Object.assign(document.createElement(tag), props);
   node.append(...children);
   return node;
@@ -105,7 +118,7 @@ class FileRow {
     else {
       const thumbnail = pickThumbnail(media);
       // Private media types have no public URLs (read through download-url instead).
-      if (thumbnail?.url) this.preview.append(el('img', { className: 'thumbnail', src: thumbnail.url, alt: media.fileName, width: Math.min(thumbnail.width ?? 300, 300) }));
+      if (thumbnail?.url) this.preview.append(el('img', { className: 'thumbnail', src: thumbnail.url, alt: media.fileName }));
     }
     if (media.cdnUrl) this.preview.append(el('a', { href: media.cdnUrl, textContent: 'original', target: '_blank', rel: 'noopener' }));
   }

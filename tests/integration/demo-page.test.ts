@@ -1,0 +1,143 @@
+import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { delimiter, join, resolve } from 'node:path';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { jpegWithExif, testVideo } from '../fixtures/media';
+import { startPlatform, uniqueUser, type Platform } from '../harness/platform';
+
+const root = resolve(__dirname, '..', '..');
+/** The parts of the DOM elements read in the page (this project compiles without DOM types). */
+type ImageState = { complete: boolean; naturalWidth: number };
+type VideoState = { readyState: number; videoWidth: number; videoHeight: number };
+const screenshotPath = join(root, 'test-artifacts', 'demo-page.png');
+
+/** Debian's chromium (scripts/provision.sh installs it), or CHROMIUM_PATH; never a downloaded browser. */
+function chromiumPath(): string {
+  const candidates = process.env.CHROMIUM_PATH
+    ? [process.env.CHROMIUM_PATH]
+    : (process.env.PATH ?? '').split(delimiter).map((dir) => join(dir, 'chromium'));
+  const found = candidates.find((path) => existsSync(path));
+  if (!found) throw new Error('chromium not found: run npm run provision (Debian package chromium) or set CHROMIUM_PATH');
+  return found;
+}
+
+describe('the demo page in headless Chromium', () => {
+  let p: Platform;
+  let browser: Browser;
+  let page: Page;
+  let dir: string;
+  const consoleErrors: string[] = [];
+  const apiRequests: string[] = [];
+
+  beforeAll(async () => {
+    [p, browser] = await Promise.all([
+      startPlatform({ HLS_X264_PRESET: 'ultrafast' }),
+      chromium.launch({ executablePath: chromiumPath(), args: ['--no-sandbox'] }),
+    ]);
+    page = await browser.newPage({ viewport: { width: 1100, height: 900 } });
+    page.on('console', (message) => message.type() === 'error' && consoleErrors.push(message.text()));
+    page.on('pageerror', (err) => consoleErrors.push(err.message));
+    page.on(
+      'request',
+      (request) => request.url().includes('/api/v1/') && apiRequests.push(`${request.method()} ${new URL(request.url()).pathname}`),
+    );
+    dir = mkdtempSync(join(tmpdir(), 'demo-page-'));
+  });
+  afterAll(async () => {
+    await browser?.close();
+    await p?.stop();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  const row = (fileName: string) => page.locator(`li.file[data-file-name="${fileName}"]`);
+
+  it('uploads an image and a video through the page and shows both READY, with thumbnail and player', async () => {
+    const user = uniqueUser('browser');
+    const files = {
+      photo: join(dir, 'photo.jpg'),
+      clip: join(dir, 'clip.mp4'),
+      renamed: join(dir, 'renamed.jpg'),
+      notes: join(dir, 'notes.txt'),
+    };
+    writeFileSync(files.photo, await jpegWithExif(1200, 800));
+    writeFileSync(files.clip, await testVideo(p.config.FFMPEG_PATH, 2, 360));
+    // Text under an image name: the page lets it through (its type comes from the name), the workflow rejects it.
+    writeFileSync(files.renamed, 'this is a plain text file, not a JPEG\n'.repeat(20));
+    writeFileSync(files.notes, 'a text file the page refuses at once\n');
+
+    const response = await page.goto(`${p.api.url}/#token=${await p.token(user)}`);
+    expect(response?.status()).toBe(200);
+    const csp = response!.headers()['content-security-policy']!;
+    expect(csp).toContain(`connect-src 'self' ${new URL(p.config.S3_ENDPOINT!).origin}`);
+    expect(csp).toContain("media-src 'self' blob:");
+
+    await page.setInputFiles('#file-input', [files.photo, files.clip, files.renamed, files.notes]);
+
+    await row('photo.jpg').and(page.locator('[data-status="READY"]')).waitFor({ timeout: 60_000 });
+    await row('clip.mp4').and(page.locator('[data-status="READY"]')).waitFor({ timeout: 90_000 });
+    await row('renamed.jpg').and(page.locator('[data-status="REJECTED"]')).waitFor({ timeout: 60_000 });
+
+    // The thumbnail came from the CDN (the page's CSP allows it): the browser decoded it.
+    const thumbnail = row('photo.jpg').locator('img.thumbnail');
+    await thumbnail.waitFor();
+    await page.waitForFunction(
+      (img) => (img as ImageState).complete && (img as ImageState).naturalWidth > 0,
+      await thumbnail.elementHandle(),
+    );
+    // hls.js loaded the master playlist and a segment through MediaSource: the video knows its size.
+    const video = row('clip.mp4').locator('video');
+    await page.waitForFunction((v) => (v as VideoState).readyState >= 1 && (v as VideoState).videoWidth > 0, await video.elementHandle(), {
+      timeout: 60_000,
+    });
+    expect(await video.evaluate((v) => (v as unknown as VideoState).videoHeight)).toBe(360);
+
+    expect(await row('renamed.jpg').locator('.message').textContent()).toMatch(
+      /Rejected: the file's content does not match its type \(CONTENT_MISMATCH/,
+    );
+    expect(await row('notes.txt').getAttribute('data-status')).toBe('CLIENT_REJECTED');
+    expect(await row('notes.txt').locator('.message').textContent()).toMatch(
+      /Not uploaded: text\/plain is not an accepted image or video type/,
+    );
+    expect(await page.locator('#batch-text').textContent()).toMatch(/^4 of 4 files finished/);
+
+    // The API agrees with the page.
+    for (const [name, status] of [
+      ['photo.jpg', 'READY'],
+      ['clip.mp4', 'READY'],
+      ['renamed.jpg', 'REJECTED'],
+    ] as const) {
+      const mediaId = await row(name).getAttribute('data-media-id');
+      const media = await p.call(user, `/media/${mediaId}`);
+      expect({ name, status: media.body.status }).toEqual({ name, status });
+    }
+    expect(consoleErrors.filter((e) => /Content Security Policy|Refused to/i.test(e))).toEqual([]);
+    // Live status came over SSE (read from fetch's stream, with the bearer header), not by polling.
+    expect(apiRequests.filter((r) => r.endsWith('/events'))).toHaveLength(3);
+    expect(apiRequests.filter((r) => /^GET \/api\/v1\/media\/[0-9a-f-]{36}$/.test(r))).toEqual([]);
+
+    mkdirSync(join(root, 'test-artifacts'), { recursive: true });
+    await page.screenshot({ path: screenshotPath, fullPage: true });
+    expect(statSync(screenshotPath).size).toBeGreaterThan(10_000);
+  });
+
+  it('checks files against the server limits before sending them', async () => {
+    const big = join(dir, 'huge.png');
+    // Sparse: 6 MiB on paper, nothing on disk; PROFILE_IMAGE allows 5 MiB.
+    writeFileSync(big, Buffer.alloc(0));
+    truncateSync(big, 6 * 1024 * 1024);
+    await page.selectOption('#media-type', 'PROFILE_IMAGE');
+    await page.setInputFiles('#file-input', [big]);
+    const message = await row('huge.png').locator('.message').textContent();
+    expect(await row('huge.png').getAttribute('data-status')).toBe('CLIENT_REJECTED');
+    expect(message).toBe('Not uploaded: PROFILE_IMAGE files may be at most 5.0 MiB (this one is 6.0 MiB) (FILE_TOO_LARGE)');
+  });
+
+  it('keeps JSON 404s for unknown paths next to the page', async () => {
+    const outside = await fetch(`${p.api.url}/no-such-page`);
+    expect(outside.status).toBe(404);
+    expect(((await outside.json()) as any).error.code).toBe('NOT_FOUND');
+    const api = await p.call(uniqueUser('x'), '/no-such-endpoint');
+    expect(api.status).toBe(404);
+    expect(api.body.error.code).toBe('NOT_FOUND');
+  });
+});
