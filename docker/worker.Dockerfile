@@ -48,11 +48,12 @@ RUN npm install --omit=dev --no-audit --no-fund && npm cache clean --force
 FROM base AS runtime
 ENV NODE_ENV=production \
     WORKFLOW_BUNDLE_PATH=/app/dist/workflow-bundle.js \
-    METRICS_PORT=9464
+    METRICS_PORT=9464 \
+    TEMPORAL_METRICS_PORT=9465
 COPY --from=prod-deps /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 COPY package.json ./
 USER 1000:1000
-EXPOSE 9464
+EXPOSE 9464 9465
 ENTRYPOINT ["/usr/bin/tini", "--"]
 CMD ["node", "dist/services/worker/light-worker.js"]

@@ -1,4 +1,5 @@
 import { Client, Connection, WorkflowNotFoundError, type WorkflowExecutionInfo, type WorkflowHandle } from '@temporalio/client';
+import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { ConfigError, loadTemporalConfig, type TemporalConfig } from '../services/shared/config';
 import { MEDIA_STATUSES, TERMINAL_STATUSES, type MediaStatus } from '../services/shared/media-types';
@@ -25,6 +26,9 @@ const USAGE = `usage:
   npm run ops -- stuck [--status ${IN_PROGRESS.join('|')}] [--older-than 30m] [--problems] [--owner <userId>] [--limit 100] [--json]
   npm run ops -- cancel <workflowId|mediaId>
   npm run ops -- retry <workflowId|mediaId>`;
+
+/** Set by the server on a run whose workflow tasks keep failing or timing out. */
+const TemporalReportedProblemsKey = defineSearchAttributeKey('TemporalReportedProblems', SearchAttributeType.KEYWORD_LIST);
 
 /** Bad input: one line on stderr plus the usage, exit code 2. */
 export class UsageError extends Error {}
@@ -132,23 +136,24 @@ async function stuck(client: Client, config: TemporalConfig, args: string[]): Pr
     startedBefore: values['older-than'] === undefined ? undefined : new Date(now - parseDuration(values['older-than'])),
   });
 
-  const found: StuckUpload[] = [];
-  for await (const info of client.workflow.list({ query, pageSize: Math.min(limit, 1000) })) {
-    found.push(describeExecution(config, info, now));
-    if (found.length >= limit) break;
-  }
+  // Visibility returns newest first and SQL visibility cannot ORDER BY: read every match and
+  // keep the oldest, the ones most likely stuck.
+  const matches: StuckUpload[] = [];
+  for await (const info of client.workflow.list({ query, pageSize: 1000 })) matches.push(describeExecution(config, info, now));
+  // ISO 8601 instants in UTC sort as text.
+  const shown = matches.sort((a, b) => a.startTime.localeCompare(b.startTime)).slice(0, limit);
   if (values.json) {
-    for (const upload of found) console.log(JSON.stringify(upload));
+    for (const upload of shown) console.log(JSON.stringify(upload));
     return 0;
   }
   console.log(`query: ${query}`);
   console.log(`Web UI: ${workflowListUrl(config, query)}`);
-  if (!found.length) {
+  if (!shown.length) {
     console.log('no running upload workflow matches');
     return 0;
   }
-  console.log(`${found.length} upload(s)${found.length >= limit ? ` (first ${limit}; raise --limit)` : ''}, oldest first:`);
-  for (const u of found.reverse()) {
+  console.log(`${matches.length} upload(s)${matches.length > limit ? `, the oldest ${limit} shown (raise --limit)` : ''}, oldest first:`);
+  for (const u of shown) {
     console.log(`\n  ${u.workflowId}  ${u.mediaStatus}  ${u.mediaType}  age ${u.age}  owner ${u.owner}\n  ${u.url}`);
   }
   return 0;
@@ -208,15 +213,18 @@ async function retry(client: Client, config: TemporalConfig, args: string[]): Pr
   const { handle, runId, mediaStatus } = await runningHandle(client, args, 'retry');
   const description = await handle.describe();
   // An activity that has failed at least once is waiting for its next attempt (or running it again).
-  const failing = description.raw.pendingActivities.filter((a) => a.attempt > 1 || a.lastFailure);
+  const pending = description.raw.pendingActivities ?? [];
+  const failing = pending.filter((a) => (a.attempt ?? 1) > 1 || a.lastFailure);
   if (!failing.length) {
-    const waiting = description.raw.pendingActivities.map((a) => a.activityType?.name).filter(Boolean);
-    const why =
-      mediaStatus === 'AWAITING_UPLOAD' && !waiting.length
-        ? 'it waits for the client to upload and call complete, and expires on its own at the deadline (cancel it to end it now)'
-        : waiting.length
-          ? `its activities (${waiting.join(', ')}) have not failed`
-          : 'no activity is pending; if its workflow task keeps failing (TemporalReportedProblems), deploy the fix and Temporal retries the task by itself';
+    const problems = description.typedSearchAttributes.get(TemporalReportedProblemsKey) ?? [];
+    const waiting = pending.map((a) => a.activityType?.name).filter(Boolean);
+    const why = problems.length
+      ? `its workflow task keeps failing (${problems.join(', ')}), which an activity retry cannot fix: see the task failure in the Web UI, deploy a fixed worker (Temporal keeps retrying the task) or cancel it`
+      : waiting.length
+        ? `its activities (${waiting.join(', ')}) have not failed`
+        : mediaStatus === 'AWAITING_UPLOAD'
+          ? 'it waits for the client to upload and call complete, and expires on its own at the deadline (cancel it to end it now)'
+          : 'no activity is pending';
     throw new OpsError(`${handle.workflowId} (${mediaStatus}) has nothing to retry: ${why}`);
   }
   for (const activity of failing) {

@@ -1,10 +1,14 @@
 import type { ActivityInterceptorsFactory } from '@temporalio/worker';
 import type { WorkerMetrics } from '../shared/metrics';
 
-/** The `mediaId` of an activity's input, when it has one (every media activity does). */
-function mediaIdOf(firstArg: unknown): string | undefined {
+/**
+ * The media an activity works on: its input's `mediaId`, else the one in its upload
+ * workflow's id (`media-upload/{mediaId}`; verifyUpload's input, for one, names only the key).
+ */
+function mediaIdOf(firstArg: unknown, workflowId: string | undefined): string | undefined {
   const id = (firstArg as { mediaId?: unknown } | undefined)?.mediaId;
-  return typeof id === 'string' ? id : undefined;
+  if (typeof id === 'string') return id;
+  return /^media-upload\/([0-9a-f-]{36})$/.exec(workflowId ?? '')?.[1];
 }
 
 /**
@@ -21,7 +25,7 @@ export function activityObservability(metrics: Pick<WorkerMetrics, 'activityDura
     return {
       inbound: {
         async execute(input, next) {
-          mediaId = mediaIdOf(input.args[0]);
+          mediaId = mediaIdOf(input.args[0], ctx.info.workflowExecution?.workflowId);
           metrics.activitiesInFlight.inc({ activity });
           const stopTimer = metrics.activityDuration.startTimer({ activity });
           try {

@@ -19,6 +19,7 @@ export function spawnWorker(p: Platform, kind: 'light' | 'video', extraEnv: Reco
     HLS_X264_PRESET: p.config.HLS_X264_PRESET,
     WORKFLOW_BUNDLE_PATH: stackState().workflowBundlePath,
     METRICS_PORT: '0',
+    TEMPORAL_METRICS_PORT: '0',
     LOG_LEVEL: 'warn',
     CLEANUP_INTERVAL: p.config.CLEANUP_INTERVAL,
     ...extraEnv,
