@@ -77,7 +77,12 @@ export function createApp(deps: ApiDeps & { log: Logger }): Express {
   app.get('/readyz', (_req, res) => {
     const checks = {
       database: () => deps.media.dataSource.query('SELECT 1'),
-      temporal: () => (deps.temporal.connection as Connection).healthService.check({}),
+      // A gRPC deadline, so the client's own retries stop with the check instead of running on
+      // in the background (and hitting a closed channel once the API stops).
+      temporal: () => {
+        const connection = deps.temporal.connection as Connection;
+        return connection.withDeadline(Date.now() + 2000, () => connection.healthService.check({}));
+      },
       s3: () => deps.storage.client.send(new HeadBucketCommand({ Bucket: config.S3_INCOMING_BUCKET })),
     };
     void Promise.all(
