@@ -8,6 +8,7 @@ import { chromium, type Page } from 'playwright-core';
 import { projectRoot } from '../devstack/tools';
 import { stuckQuery, workflowListUrl, workflowUrl } from './ops';
 import { devSecretFile, mintDevToken } from './token';
+import { until as poll } from '../devstack/poll';
 
 /**
  * `tsx scripts/screenshots.ts` against a running `npm run dev`: creates uploads in the states
@@ -26,15 +27,7 @@ const { values: options } = parseArgs({
 const ui = { TEMPORAL_UI_URL: options.ui, TEMPORAL_NAMESPACE: 'default' };
 const problemsQuery = 'ExecutionStatus = "Running" AND TemporalReportedProblems IN ("category=WorkflowTaskFailed", "category=WorkflowTaskTimedOut")';
 
-async function until<T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 180_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    const value = await check();
-    if (value !== undefined) return value;
-    await new Promise((r) => setTimeout(r, 1000));
-  }
-  throw new Error(`gave up waiting for ${what}`);
-}
+const until = <T>(what: string, check: () => Promise<T | undefined>) => poll(what, check, { timeoutMs: 180_000, intervalMs: 1000 });
 
 interface Session {
   mediaId: string;

@@ -4,18 +4,10 @@ import type { AddressInfo } from 'node:net';
 import { derivedPrefix } from '../../services/shared/media-types';
 import { cleanupSettings, ensureCleanupSchedule } from '../../services/worker/cleanup-schedule';
 import type { CleanupReport } from '../../workflows/media-lifecycle.workflow';
+import { until } from '../../devstack/poll';
 import { jpegWithExif } from '../fixtures/media';
 import { startPlatform, uniqueUser, uploadFile, waitForStatus, type Platform } from '../harness/platform';
 
-const until = async <T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> => {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
-};
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** The few lines the README shows a receiver: check the HMAC over `<t>.<body>` in constant time. */

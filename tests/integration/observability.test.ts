@@ -7,6 +7,7 @@ import { realJpeg } from '../fixtures/media';
 import { dashboardMetricNames, readDashboard } from '../harness/dashboard';
 import { stackState, testJwtSecret, uniqueUser } from '../harness/platform';
 import { exited, killGroup } from '../harness/worker-process';
+import { until as poll } from '../../devstack/poll';
 
 /** A service started like production starts it (its own process, JSON logs on stdout). */
 interface Service {
@@ -27,16 +28,8 @@ function startService(entry: string, env: Record<string, string>): Service {
   return { child, output: () => output };
 }
 
-/** Polls until `check` gives a value (errors count as not yet). */
-async function until<T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 90_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    const value = await check().catch(() => undefined);
-    if (value !== undefined) return value;
-    await new Promise((r) => setTimeout(r, 250));
-  }
-  throw new Error(`gave up waiting for ${what}`);
-}
+/** Errors count as not yet: the servers are still starting. */
+const until = <T>(what: string, check: () => Promise<T | undefined>) => poll(what, () => check().catch(() => undefined), { timeoutMs: 90_000, intervalMs: 250 });
 
 async function text(url: string): Promise<string> {
   const res = await fetch(url);

@@ -7,6 +7,7 @@ import { createWorker, type WorkerHandle } from '../../services/worker/worker';
 import { MediaOwnerKey, MediaStatusKey } from '../../workflows/media-upload.workflow';
 import { realJpeg } from '../fixtures/media';
 import { stackState, startPlatform, testConfig, uniqueUser, waitForStatus, type Platform } from '../harness/platform';
+import { until } from '../../devstack/poll';
 
 const uiUrl = 'http://temporal-ui.test:8233';
 
@@ -33,16 +34,6 @@ function ops(...args: string[]): Promise<OpsRun> {
   });
 }
 
-/** Polls until `check` gives a value; visibility is eventually consistent. */
-async function until<T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    const value = await check();
-    if (value !== undefined) return value;
-    await new Promise((r) => setTimeout(r, 300));
-  }
-  throw new Error(`gave up waiting for ${what}`);
-}
 
 /** A session whose bytes are in S3 but whose client never called complete. */
 async function uploadWithoutConfirming(p: Platform, user: string) {
@@ -134,7 +125,7 @@ describe('npm run ops: stuck and cancel', () => {
           expect(run.code).toBe(0);
           return run.stdout ? JSON.parse(run.stdout.split('\n')[0]!) : undefined;
         },
-        110_000,
+        { timeoutMs: 110_000 },
       );
       expect(listed).toMatchObject({ workflowId, mediaStatus: 'AWAITING_UPLOAD', owner });
       const retry = await ops('retry', workflowId);
