@@ -17,17 +17,20 @@ export function createLifecycleActivities(deps: ActivityDeps) {
   return {
     /**
      * Claims the media for deletion if `rule` still selects it (see DeletionRule), then removes
-     * every stored object through the upload's own compensation and publishes `media.deleted`.
-     * `purged` is true only for the call that made the media DELETED.
+     * every stored object through the upload's own compensation, records `purgedAt` and
+     * publishes `media.deleted`. `removed`: this call ran the removal; `claimedNow`: this call
+     * made the media DELETED (so two runs at once report each deletion once).
      */
-    async purgeMedia(input: { mediaId: string; rule: DeletionRule }): Promise<{ purged: boolean; derivedDeleted: number }> {
+    async purgeMedia(input: { mediaId: string; rule: DeletionRule }): Promise<{ removed: boolean; claimedNow: boolean; derivedDeleted: number }> {
       const claim = await media.claimForDeletion(input.mediaId, input.rule);
-      if (!claim) return { purged: false, derivedDeleted: 0 };
+      if (!claim) return { removed: false, claimedNow: false, derivedDeleted: 0 };
       const { row, claimedNow } = claim;
       const derivedDeleted = await removeEverythingStored(deps, { mediaId: row.id, storageKey: row.storageKey, uploadId: row.uploadId ?? undefined });
+      // Until this is recorded, the cleanup schedule retries the removal of a DELETED row.
+      await media.mergeMetadata(row.id, { purgedAt: new Date().toISOString() });
       await publish?.(Context.current().client, row.id, 'DELETED');
       Context.current().log.info('media deleted', { mediaId: row.id, rule: input.rule.kind, derivedDeleted, claimedNow });
-      return { purged: claimedNow, derivedDeleted };
+      return { removed: true, claimedNow, derivedDeleted };
     },
 
     /** One page of media ids a cleanup rule selects, after the previous page. */
@@ -46,10 +49,9 @@ export function createLifecycleActivities(deps: ActivityDeps) {
       for await (const page of storage.objectPages(buckets.incoming)) {
         const old = page.filter((o) => o.lastModified.getTime() < cutoff).map((o) => o.key);
         const live = await media.stillInProgress('storage_key', old);
-        for (const key of old.filter((k) => !live.has(k))) {
-          await storage.delete(buckets.incoming, key);
-          report.strayObjectsDeleted++;
-        }
+        const stray = old.filter((k) => !live.has(k));
+        await storage.deleteKeys(buckets.incoming, stray);
+        report.strayObjectsDeleted += stray.length;
         Context.current().heartbeat(report);
       }
       for await (const page of storage.multipartUploadPages(buckets.incoming)) {
@@ -58,8 +60,8 @@ export function createLifecycleActivities(deps: ActivityDeps) {
         for (const upload of old.filter((u) => !live.has(u.uploadId))) {
           await storage.abortMultipartUpload(buckets.incoming, upload.key, upload.uploadId);
           report.multipartUploadsAborted++;
+          Context.current().heartbeat(report);
         }
-        Context.current().heartbeat(report);
       }
       Context.current().log.info('orphan sweep', { ...report });
       return report;

@@ -146,13 +146,17 @@ export function createVideoActivities(deps: ActivityDeps, settings: VideoSetting
         renditions.push({ mediaId: input.mediaId, kind: 'poster', label: 'poster.jpg', width: posterFacts.width, height: posterFacts.height, storageKey: `${prefix}poster.jpg`, contentType: 'image/jpeg', sizeBytes: posterData.length });
         renditions.push(...(await storeThumbnails(deps, input.mediaId, thumbnails, () => ctx.heartbeat({ phase: 'upload' }))));
         const files = await listFiles(hlsDir);
+        let hlsBytes = 0;
         for (const [i, file] of files.entries()) {
           const rel = relative(hlsDir, file);
           const ext = rel.slice(rel.lastIndexOf('.'));
-          await storage.put(buckets.media, `${prefix}hls/${rel}`, await readFile(file), streamContentType[ext] ?? 'application/octet-stream', DERIVED_CACHE_CONTROL);
+          const data = await readFile(file);
+          hlsBytes += data.length;
+          await storage.put(buckets.media, `${prefix}hls/${rel}`, data, streamContentType[ext] ?? 'application/octet-stream', DERIVED_CACHE_CONTROL);
           if (i % 10 === 0) ctx.heartbeat({ phase: 'upload', percent: Math.round((100 * i) / files.length) });
         }
-        renditions.push({ mediaId: input.mediaId, kind: 'hls', label: 'master', width: null, height: null, storageKey: `${prefix}hls/master.m3u8`, contentType: streamContentType['.m3u8']!, sizeBytes: null });
+        // The master row carries the size of the whole ladder (playlists and segments), which the storage quota counts.
+        renditions.push({ mediaId: input.mediaId, kind: 'hls', label: 'master', width: null, height: null, storageKey: `${prefix}hls/master.m3u8`, contentType: streamContentType['.m3u8']!, sizeBytes: hlsBytes });
         for (const r of rungs) {
           const width = Math.round((facts.width / facts.height) * r.height / 2) * 2;
           renditions.push({ mediaId: input.mediaId, kind: 'hls', label: r.name, width, height: r.height, storageKey: `${prefix}hls/${r.name}/index.m3u8`, contentType: streamContentType['.m3u8']!, sizeBytes: null });

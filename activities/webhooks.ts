@@ -108,6 +108,8 @@ export function createWebhookActivities({ endpoints, media, present, taskQueue }
           signal: AbortSignal.timeout(10_000),
         });
         await response.body?.cancel();
+        // 410 Gone is the receiver saying it wants no more: retrying all day would not change that.
+        if (response.status === 410) throw ApplicationFailure.nonRetryable('receiver answered 410 Gone', 'WEBHOOK_GONE');
         if (!response.ok) throw ApplicationFailure.retryable(`receiver answered ${response.status}`, 'WEBHOOK_REJECTED');
         return { status: response.status };
       },

@@ -1,4 +1,4 @@
-import { continueAsNew, log, proxyActivities, setCurrentDetails, workflowInfo } from '@temporalio/workflow';
+import { ApplicationFailure, continueAsNew, log, proxyActivities, setCurrentDetails, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import type { DeletionRule } from '../services/shared/media-types';
 import type { MediaEvent } from '../activities/webhooks';
@@ -20,14 +20,21 @@ export interface CleanupReport {
   failedDeleted: number;
   /** Candidates this run did not delete: changed meanwhile (e.g. attached) or deleted by a concurrent run. */
   kept: number;
+  /** DELETED media whose earlier storage removal had not finished, finished now. */
+  deletionsFinished: number;
+  /** Deletions that still failed after their retries; the next run picks them up again. */
+  errors: number;
   strayObjectsDeleted: number;
   multipartUploadsAborted: number;
 }
 
+const PHASES = ['unattached', 'failed', 'unpurged'] as const;
+type Phase = (typeof PHASES)[number];
+
 interface CleanupProgress {
   /** Fixed at the first run so a continued-as-new run works on the same cut-offs. */
-  cutoffs: { unattached: string; failed: string };
-  phase: 'unattached' | 'failed' | 'sweep';
+  cutoffs: { unattached: string; failed: string; unpurged: string };
+  phase: Phase | 'sweep';
   after?: { updatedAt: string; id: string };
   report: CleanupReport;
 }
@@ -40,7 +47,8 @@ const PARALLEL_DELETIONS = 10;
 
 /**
  * Run by the `media-cleanup` Temporal Schedule: deletes READY media never attached within
- * the allowed age, retires old failed rows, then sweeps storage no upload owns. Page by page;
+ * the allowed age, retires old failed rows, finishes deletions whose storage removal never
+ * completed, then sweeps storage no upload owns. Page by page;
  * safe to run twice at once because every deletion claims its row first.
  */
 export async function MediaCleanupWorkflow(settings: CleanupSettings, progress?: CleanupProgress): Promise<CleanupReport> {
@@ -49,25 +57,24 @@ export async function MediaCleanupWorkflow(settings: CleanupSettings, progress?:
     cutoffs: {
       unattached: new Date(now - settings.unattachedAfterSeconds * 1000).toISOString(),
       failed: new Date(now - settings.failedRetentionSeconds * 1000).toISOString(),
+      // A deletion still retrying after an hour is stuck; running it again is safe (idempotent).
+      unpurged: new Date(now - 3600_000).toISOString(),
     },
     phase: 'unattached',
-    report: { unattachedDeleted: 0, failedDeleted: 0, kept: 0, strayObjectsDeleted: 0, multipartUploadsAborted: 0 },
+    report: { unattachedDeleted: 0, failedDeleted: 0, kept: 0, deletionsFinished: 0, errors: 0, strayObjectsDeleted: 0, multipartUploadsAborted: 0 },
   };
   const pageSize = settings.pageSize ?? 100;
   const { report } = state;
 
-  for (const phase of ['unattached', 'failed'] as const) {
+  for (const [index, phase] of PHASES.entries()) {
     if (state.phase !== phase) continue;
-    const rule: DeletionRule = phase === 'unattached' ? { kind: 'unattached', before: state.cutoffs.unattached } : { kind: 'failed', before: state.cutoffs.failed };
+    const rule: DeletionRule = { kind: phase, before: state.cutoffs[phase] };
     for (;;) {
       const page = await lifecycle.findCleanupCandidates({ rule, limit: pageSize, after: state.after });
       for (let i = 0; i < page.length; i += PARALLEL_DELETIONS) {
-        const results = await Promise.all(page.slice(i, i + PARALLEL_DELETIONS).map((c) => lifecycle.purgeMedia({ mediaId: c.id, rule })));
-        for (const r of results) {
-          if (!r.purged) report.kept++;
-          else if (phase === 'unattached') report.unattachedDeleted++;
-          else report.failedDeleted++;
-        }
+        // One deletion that exhausts its retries must not abandon the others.
+        const results = await Promise.allSettled(page.slice(i, i + PARALLEL_DELETIONS).map((c) => lifecycle.purgeMedia({ mediaId: c.id, rule })));
+        for (const r of results) count(phase, r);
       }
       setCurrentDetails(`cleanup: ${JSON.stringify(report)}`);
       state.after = page.length === pageSize ? page[page.length - 1] : undefined;
@@ -75,7 +82,7 @@ export async function MediaCleanupWorkflow(settings: CleanupSettings, progress?:
       // A large backlog would grow one history without end; carry on in a fresh run.
       if (workflowInfo().continueAsNewSuggested) return continueAsNew<typeof MediaCleanupWorkflow>(settings, state);
     }
-    state.phase = phase === 'unattached' ? 'failed' : 'sweep';
+    state.phase = PHASES[index + 1] ?? 'sweep';
   }
 
   const swept = await sweep.sweepOrphans({ olderThanSeconds: settings.orphanAfterSeconds });
@@ -84,26 +91,36 @@ export async function MediaCleanupWorkflow(settings: CleanupSettings, progress?:
   setCurrentDetails(`cleanup done: ${JSON.stringify(report)}`);
   log.info('cleanup done', { ...report });
   return report;
+
+  function count(phase: Phase, result: PromiseSettledResult<{ removed: boolean; claimedNow: boolean }>): void {
+    if (result.status === 'rejected') report.errors++;
+    else if (phase === 'unpurged') report.deletionsFinished += result.value.removed ? 1 : 0;
+    else if (!result.value.claimedNow) report.kept++;
+    else if (phase === 'unattached') report.unattachedDeleted++;
+    else report.failedDeleted++;
+  }
 }
 
 // A receiver may be down for a while: retry with growing pauses for up to a day, then give up.
 const delivery = proxyActivities<Activities>({
   startToCloseTimeout: '30 seconds',
   scheduleToCloseTimeout: '1 day',
-  retry: { initialInterval: '2 seconds', backoffCoefficient: 2, maximumInterval: '10 minutes', nonRetryableErrorTypes: ['WEBHOOK_ENDPOINT_REMOVED'] },
+  retry: { initialInterval: '2 seconds', backoffCoefficient: 2, maximumInterval: '10 minutes', nonRetryableErrorTypes: ['WEBHOOK_ENDPOINT_REMOVED', 'WEBHOOK_GONE'] },
 });
 
 /**
  * Delivers one event to one endpoint. Its own workflow, so an upload finishes at once and a
  * receiver that keeps failing never fails the media; the outcome shows in the Web UI.
  */
-export async function MediaWebhookWorkflow(input: { endpointId: string; event: MediaEvent }): Promise<{ delivered: boolean }> {
+export async function MediaWebhookWorkflow(input: { endpointId: string; event: MediaEvent }): Promise<{ delivered: true }> {
   setCurrentDetails(`**${input.event.type}** → endpoint ${input.endpointId}`);
   try {
     await delivery.deliverWebhook.executeWithOptions({ summary: `POST ${input.event.type}` }, [input]);
     return { delivered: true };
   } catch (err) {
+    // Failing this workflow (never the media) makes undelivered events findable in the Web UI:
+    // WorkflowType="MediaWebhookWorkflow" AND ExecutionStatus="Failed".
     log.warn('webhook not delivered', { endpointId: input.endpointId, eventId: input.event.id, error: String(err) });
-    return { delivered: false };
+    throw ApplicationFailure.nonRetryable(`${input.event.type} ${input.event.id} not delivered to endpoint ${input.endpointId}`, 'WEBHOOK_NOT_DELIVERED', String(err));
   }
 }

@@ -104,7 +104,7 @@ export const mediaResponse = z.object({
 export const attachRequest = z.object({ ownerType, ownerId }).strict();
 
 export const downloadUrlQuery = z.object({
-  /** `original`, or a rendition's `variant` as GET /media/{id} lists it (e.g. `300.webp`, `poster-300.jpg`). */
+  /** `original`, or a rendition's `variant` as GET /media/{id} lists it (e.g. `300.webp`, `300.jpg`, `poster.jpg`). */
   variant: z.string().min(1).max(100).default('original'),
 });
 

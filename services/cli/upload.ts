@@ -87,7 +87,6 @@ async function main(): Promise<void> {
     interrupted = true;
     stop.abort();
     view.stop();
-    void cancelUnfinished(client, jobs).then(() => process.exit(130));
     // A second Ctrl-C does not wait for the cancellations.
     process.once('SIGINT', () => process.exit(130));
   });
@@ -99,7 +98,11 @@ async function main(): Promise<void> {
       await send(client, job, view, { sha256: values.sha256!, signal: stop.signal });
   };
   await Promise.all(Array.from({ length: FILES_AT_ONCE }, worker));
-  if (interrupted) return; // the SIGINT handler reports and exits
+  if (interrupted) {
+    // Every upload has stopped by now, and a session that was being created has its media id.
+    await cancelUnfinished(client, jobs);
+    process.exit(130);
+  }
   view.stop();
   console.log(jobs.map(summary).join('\n'));
   process.exit(jobs.every((j) => j.final?.status === 'READY') ? 0 : 1);

@@ -168,9 +168,11 @@ export class MediaUploadClient {
       body: { fileName, fileType, fileSize, mediaType, ...(checksumSha256 ? { checksumSha256 } : {}) },
       // The same key on a retried request returns the same session instead of a second media.
       headers: { 'idempotency-key': randomKey() },
-      signal: options.signal,
+      // Not aborted midway: a media the server created must reach onSession, so that the caller
+      // can cancel it, rather than wait for its deadline unknown to anyone.
     });
     options.onSession?.(session);
+    if (options.signal?.aborted) throw aborted();
     const { mediaId, upload } = session;
     report('uploading', 0, mediaId);
 

@@ -163,7 +163,15 @@ const configFields = z
           return z.NEVER;
         }
       })
-      .pipe(z.array(z.object({ url: z.url({ protocol: /^https?$/ }), secret: z.string().min(16, 'webhook secret: at least 16 characters') }))),
+      .pipe(
+        z.array(
+          z.object({
+            // fetch refuses URLs with credentials in them: say so at start-up, not after a day of retries.
+            url: z.url({ protocol: /^https?$/ }).refine((u) => !new URL(u).username && !new URL(u).password, 'webhook URL must not carry credentials'),
+            secret: z.string().min(16, 'webhook secret: at least 16 characters'),
+          }),
+        ),
+      ),
   });
 
 const configSchema = configFields

@@ -86,4 +86,6 @@ export type DeletionRule =
   /** READY media that is not attached, optionally only if unchanged since `before` (cleanup, replaced profile images). */
   | { kind: 'unattached'; before?: string }
   /** FAILED/REJECTED/EXPIRED/CANCELLED rows older than `before` (retention). */
-  | { kind: 'failed'; before: string };
+  | { kind: 'failed'; before: string }
+  /** DELETED rows whose storage removal never finished (it ran out of retries), changed before `before`. */
+  | { kind: 'unpurged'; before: string };

@@ -250,11 +250,16 @@ export class Storage {
   /** Deletes every object below `prefix`; returns how many were deleted. */
   async deletePrefix(bucket: string, prefix: string): Promise<number> {
     const keys = await this.listKeys(bucket, prefix);
+    await this.deleteKeys(bucket, keys);
+    return keys.length;
+  }
+
+  /** Deletes these keys, up to 1000 per request; missing keys are fine. */
+  async deleteKeys(bucket: string, keys: string[]): Promise<void> {
     for (let i = 0; i < keys.length; i += 1000) {
       const chunk = keys.slice(i, i + 1000);
       await this.client.send(new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: chunk.map((Key) => ({ Key })), Quiet: true } }));
     }
-    return keys.length;
   }
 }
 

@@ -2,9 +2,11 @@ import { createHmac, randomUUID, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { derivedPrefix } from '../../services/shared/media-types';
-import { cleanupSettings, ensureCleanupSchedule } from '../../services/worker/cleanup-schedule';
+import { cleanupSettings, ensureCleanupSchedule, PAUSED_BY_CONFIG } from '../../services/worker/cleanup-schedule';
 import type { CleanupReport } from '../../workflows/media-lifecycle.workflow';
 import { until } from '../../devstack/poll';
+import { endpointId, webhookWorkflowId } from '../../activities/webhooks';
+import { ProtectMediaBeforeAttachments1764700000000 } from '../../services/shared/db/migrations/1764700000000-protect-media-before-attachments';
 import { jpegWithExif } from '../fixtures/media';
 import { startPlatform, uniqueUser, uploadFile, waitForStatus, type Platform } from '../harness/platform';
 
@@ -63,16 +65,19 @@ describe('media lifecycle on the real stack', () => {
   let p: Platform;
   let good: Awaited<ReturnType<typeof startReceiver>>;
   let flaky: Awaited<ReturnType<typeof startReceiver>>;
+  let gone: Awaited<ReturnType<typeof startReceiver>>;
   const scheduleId = `media-cleanup-test-${randomUUID().slice(0, 8)}`;
 
   beforeAll(async () => {
     good = await startReceiver();
     flaky = await startReceiver([500, 503]);
+    gone = await startReceiver([410, 410, 410]);
     p = await startPlatform({
       DOWNLOAD_URL_TTL_SECONDS: '3',
       WEBHOOK_ENDPOINTS: JSON.stringify([
         { url: good.url, secret },
         { url: flaky.url, secret },
+        { url: gone.url, secret },
       ]),
       // The worker creates this schedule at start; the test triggers it instead of waiting an hour.
       CLEANUP_INTERVAL: '1h',
@@ -85,6 +90,7 @@ describe('media lifecycle on the real stack', () => {
     await p?.stop();
     good?.server.close();
     flaky?.server.close();
+    gone?.server.close();
   });
 
   describe('attach and detach', () => {
@@ -146,6 +152,14 @@ describe('media lifecycle on the real stack', () => {
 
       await waitForStatus(p, user, first.mediaId, ['DELETED']);
       expect(await storedKeys(p, first.mediaId, first.storageKey)).toEqual(nothingStored);
+
+      // Owners are each user's own names: another user "replacing" this profile touches nothing of it.
+      const intruder = uniqueUser('intruder');
+      const theirs = await uploadToReady(p, intruder, 'PROFILE_IMAGE');
+      const attempt = await p.call(intruder, `/media/${theirs.mediaId}/attach`, { body: profile });
+      expect(attempt.status).toBe(200);
+      expect(attempt.body.replaced).toEqual([]);
+      expect((await p.call(user, `/media/${second.mediaId}`)).body).toMatchObject({ status: 'READY', attachment: profile });
       const attached = await p.call(user, `/media?ownerType=profile&ownerId=${user}`);
       expect(attached.body.items.map((m: { mediaId: string }) => m.mediaId)).toEqual([second.mediaId]);
       expect((await storedKeys(p, second.mediaId, second.storageKey)).original).toBe(true);
@@ -206,6 +220,10 @@ describe('media lifecycle on the real stack', () => {
       expect(attempts.map((r) => r.answered)).toEqual([500, 503, 200]);
       expect(new Set(attempts.map((r) => r.headers['webhook-id']))).toEqual(new Set([eventId]));
       expect(attempts.every((r) => verifySignature(secret, String(r.headers['webhook-signature']), r.body))).toBe(true);
+      // 410 Gone ends the delivery at once, and its workflow fails where operators can find it.
+      const goneRun = p.temporal.workflow.getHandle(webhookWorkflowId(endpointId(gone.url), eventId));
+      await expect(goneRun.result()).rejects.toThrow();
+      expect(gone.received.filter(forEvent).map((r) => r.answered)).toEqual([410]);
       // The media never waited for the receivers.
       expect((await p.call(user, `/media/${mediaId}`)).body.status).toBe('READY');
 
@@ -225,6 +243,12 @@ describe('media lifecycle on the real stack', () => {
       const described = await p.temporal.schedule.getHandle(scheduleId).describe();
       expect(described.action).toMatchObject({ type: 'startWorkflow', workflowType: 'MediaCleanupWorkflow', taskQueue: p.config.TASK_QUEUE_LIGHT, args: [cleanupSettings(p.config)] });
       expect(described.spec.intervals).toEqual([expect.objectContaining({ every: 3_600_000 })]);
+
+      // CLEANUP_INTERVAL=off pauses the schedule that exists; an interval again resumes it.
+      expect(await ensureCleanupSchedule(p.temporal, { ...p.config, CLEANUP_INTERVAL: 'off' })).toBeUndefined();
+      expect((await p.temporal.schedule.getHandle(scheduleId).describe()).state).toMatchObject({ paused: true, note: PAUSED_BY_CONFIG });
+      await ensureCleanupSchedule(p.temporal, p.config);
+      expect((await p.temporal.schedule.getHandle(scheduleId).describe()).state.paused).toBe(false);
     });
 
     it('deletes unattached media past its age and keeps attached media', async () => {
@@ -285,6 +309,35 @@ describe('media lifecycle on the real stack', () => {
 
       await p.call(user, `/media/${live.body.mediaId}`, { method: 'DELETE' });
       await waitForStatus(p, user, live.body.mediaId, ['CANCELLED']);
+    });
+
+    it('finishes a deletion whose storage removal never completed', async () => {
+      const user = uniqueUser('unpurged');
+      const { mediaId, storageKey } = await uploadToReady(p, user);
+      // As a deletion leaves a row whose removal ran out of retries two hours ago.
+      await p.media.dataSource.query(`UPDATE media SET status = 'DELETED', updated_at = now() - interval '2 hours' WHERE id = $1`, [mediaId]);
+      expect((await storedKeys(p, mediaId, storageKey)).original).toBe(true);
+
+      const report: CleanupReport = await p.temporal.workflow.execute('MediaCleanupWorkflow', {
+        taskQueue: p.config.TASK_QUEUE_LIGHT,
+        workflowId: `cleanup-test-${randomUUID()}`,
+        args: [{ unattachedAfterSeconds: 86_400, failedRetentionSeconds: 86_400 * 30, orphanAfterSeconds: 86_400 }],
+      });
+      expect(report.deletionsFinished).toBeGreaterThanOrEqual(1);
+      expect(await storedKeys(p, mediaId, storageKey)).toEqual(nothingStored);
+      expect((await p.media.findById(mediaId))?.metadata.purgedAt).toEqual(expect.any(String));
+    });
+
+    it('upgrading protects media that was READY before attachments existed', async () => {
+      const user = uniqueUser('legacy');
+      const { mediaId } = await uploadToReady(p, user);
+      const runner = p.media.dataSource.createQueryRunner();
+      try {
+        await new ProtectMediaBeforeAttachments1764700000000().up(runner);
+      } finally {
+        await runner.release();
+      }
+      expect((await p.call(user, `/media/${mediaId}`)).body.attachment).toMatchObject({ ownerType: 'legacy', ownerId: user });
     });
   });
 });

@@ -34,6 +34,8 @@ function ruleCondition(rule: DeletionRule, first: number): { sql: string; params
         : { sql: `status = 'READY' AND owner_type IS NULL`, params: [] };
     case 'failed':
       return { sql: `status = ANY($${first}::text[]) AND updated_at < $${first + 1}`, params: [FAILED_STATUSES, rule.before] };
+    case 'unpurged':
+      return { sql: `status = 'DELETED' AND metadata->>'purgedAt' IS NULL AND updated_at < $${first}`, params: [rule.before] };
   }
 }
 
@@ -163,14 +165,15 @@ export class MediaRepository {
       if (row.ownerType === owner.ownerType && row.ownerId === owner.ownerId) return { outcome: 'unchanged', row, detached: [] };
       if (row.status !== 'READY') return { outcome: 'not_ready', row };
       if (row.ownerType !== null) return { outcome: 'attached_elsewhere', row };
-      await manager.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`${owner.ownerType}/${owner.ownerId}`]);
+      // Owners are the caller's own names: one user's attach never touches another user's media.
+      await manager.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`${userId}/${owner.ownerType}/${owner.ownerId}`]);
       let detached: MediaRow[] = [];
       if (options.replaceType) {
         // typeorm answers an UPDATE … RETURNING with [rows, affected].
         const [previous]: [Array<{ id: string }>, number] = await manager.query(
           `UPDATE media SET owner_type = NULL, owner_id = NULL, attached_at = NULL, updated_at = now()
-            WHERE owner_type = $1 AND owner_id = $2 AND media_type = $3 AND id <> $4 RETURNING id`,
-          [owner.ownerType, owner.ownerId, options.replaceType, id],
+            WHERE user_id = $5 AND owner_type = $1 AND owner_id = $2 AND media_type = $3 AND id <> $4 RETURNING id`,
+          [owner.ownerType, owner.ownerId, options.replaceType, id, userId],
         );
         detached = previous.length ? await manager.getRepository(MediaEntity).findBy(previous.map((p) => ({ id: p.id }))) : [];
       }
@@ -196,12 +199,13 @@ export class MediaRepository {
    */
   async cleanupCandidates(rule: DeletionRule, limit: number, after?: { updatedAt: string; id: string }): Promise<Array<{ id: string; updatedAt: string }>> {
     const { sql, params } = ruleCondition(rule, 1);
-    const keyset = after ? ` AND (updated_at, id) > ($${params.length + 1}, $${params.length + 2})` : '';
-    const rows: Array<{ id: string; updated_at: Date }> = await this.dataSource.query(
-      `SELECT id, updated_at FROM media WHERE ${sql}${keyset} ORDER BY updated_at, id LIMIT ${Math.trunc(limit)}`,
+    const keyset = after ? ` AND (updated_at, id) > ($${params.length + 1}::timestamptz, $${params.length + 2}::uuid)` : '';
+    // updated_at travels as text: a JS Date would cut PostgreSQL's microseconds and repeat rows.
+    const rows: Array<{ id: string; updated_at: string }> = await this.dataSource.query(
+      `SELECT id, updated_at::text AS updated_at FROM media WHERE ${sql}${keyset} ORDER BY updated_at, id LIMIT ${Math.trunc(limit)}`,
       after ? [...params, after.updatedAt, after.id] : params,
     );
-    return rows.map((r) => ({ id: r.id, updatedAt: r.updated_at.toISOString() }));
+    return rows.map((r) => ({ id: r.id, updatedAt: r.updated_at }));
   }
 
   /**
