@@ -329,8 +329,12 @@ export class MediaUploadClient {
     if (job.signal?.aborted) pool.abort();
 
     const urls = new Map<number, Promise<PresignedPart>>(job.initialUrls.map((p) => [p.partNumber, Promise.resolve(p)]));
+    // Which signing request each URL came from (0: the session's): URLs signed together expire together.
+    const signedIn = new Map<number, number>(job.initialUrls.map((p) => [p.partNumber, 0]));
+    let signings = 0;
     const digests = new Map<number, string>();
     const requestUrls = (partNumbers: number[], checksums?: Record<string, string>) => {
+      const signing = ++signings;
       const batch = this.request<{ parts: PresignedPart[] }>('POST', `/media/${encodeURIComponent(mediaId)}/parts`, {
         body: { partNumbers, ...(checksums ? { checksums } : {}) },
         signal: pool.signal,
@@ -343,6 +347,7 @@ export class MediaUploadClient {
         // Parts of a batch no worker has reached yet must not surface as unhandled rejections.
         url.catch(() => undefined);
         urls.set(n, url);
+        signedIn.set(n, signing);
       }
     };
     const urlFor = async (n: number): Promise<PresignedPart> => {
@@ -374,9 +379,12 @@ export class MediaUploadClient {
         loaded += lengthOf(n);
         job.report(loaded);
       } catch (err) {
-        // A refused signature is almost always an expired URL, and URLs signed together expire
-        // together: the next attempts ask for fresh ones.
-        if (err instanceof MediaClientError && err.status === 403) missing.filter((m) => !etags.has(m)).forEach((m) => urls.delete(m));
+        // A refused signature is almost always an expired URL, and URLs signed together (or
+        // earlier) expire with it: their next attempts ask for fresh ones; later ones are kept.
+        if (err instanceof MediaClientError && err.status === 403) {
+          const expired = signedIn.get(n) ?? 0;
+          missing.filter((m) => !etags.has(m) && (signedIn.get(m) ?? 0) <= expired).forEach((m) => urls.delete(m));
+        }
         throw err;
       }
     };
