@@ -1,4 +1,3 @@
-import { ListMultipartUploadsCommand } from '@aws-sdk/client-s3';
 import { Client as TemporalClient, Connection } from '@temporalio/client';
 import { Client as PgClient } from 'pg';
 import { devS3Credentials, buckets } from '../../devstack/credentials';
@@ -34,10 +33,11 @@ export async function checkInvariants(env: Record<string, string>): Promise<Inva
       const row = byKey.get(key);
       if (!row || !running.has(row.workflow_id)) violations.push(`incoming/${key} has no live workflow (${row?.status ?? 'no media row'})`);
     }
-    const uploads = (await storage.client.send(new ListMultipartUploadsCommand({ Bucket: buckets.incoming }))).Uploads ?? [];
+    const uploads = [];
+    for await (const page of storage.multipartUploadPages(buckets.incoming)) uploads.push(...page);
     for (const u of uploads) {
-      const row = byKey.get(u.Key ?? '');
-      if (!row || !running.has(row.workflow_id)) violations.push(`multipart upload of ${u.Key} has no live workflow (${row?.status ?? 'no media row'})`);
+      const row = byKey.get(u.key);
+      if (!row || !running.has(row.workflow_id)) violations.push(`multipart upload of ${u.key} has no live workflow (${row?.status ?? 'no media row'})`);
     }
     const published = await storage.listKeys(buckets.media, '');
     for (const key of published) {
