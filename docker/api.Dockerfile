@@ -5,7 +5,8 @@
 # so the chart can mount the root filesystem read-only.
 # Debian (glibc) rather than Alpine: the Temporal SDK's native bridge and sharp's prebuilt
 # libvips target glibc.
-ARG NODE_IMAGE=node:20-bookworm-slim
+# Node 24 LTS, the NODE_VERSION of scripts/tool-versions.env (tests run on the same release).
+ARG NODE_IMAGE=node:24.22.3-bookworm-slim
 
 FROM ${NODE_IMAGE} AS base
 RUN apt-get update \
@@ -16,7 +17,7 @@ WORKDIR /app
 # Full install (dev dependencies included) to compile TypeScript and bundle the workflows.
 FROM base AS build
 COPY package.json package-lock.json ./
-RUN npm install --no-audit --no-fund
+RUN npm ci --no-audit --no-fund
 COPY . .
 RUN npm run build
 
@@ -31,7 +32,7 @@ CMD ["node_modules/.bin/tsx", "watch", "services/api/main.ts"]
 # Production dependencies only, installed on the same base so native modules match.
 FROM base AS prod-deps
 COPY package.json package-lock.json ./
-RUN npm install --omit=dev --no-audit --no-fund && npm cache clean --force
+RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 
 FROM base AS runtime
 ENV NODE_ENV=production

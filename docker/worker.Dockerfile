@@ -6,7 +6,8 @@
 #   docker build -f docker/worker.Dockerfile -t media-upload-worker .
 # Runs under tini as uid 1000, writes only to /tmp; WORKFLOW_BUNDLE_PATH points at the
 # workflow bundle prebuilt by `npm run build`.
-ARG NODE_IMAGE=node:20-bookworm-slim
+# Node 24 LTS, the NODE_VERSION of scripts/tool-versions.env (tests run on the same release).
+ARG NODE_IMAGE=node:24.22.3-bookworm-slim
 
 FROM ${NODE_IMAGE} AS base
 SHELL ["/bin/bash", "-o", "pipefail", "-c"]
@@ -28,7 +29,7 @@ WORKDIR /app
 # Full install (dev dependencies included) to compile TypeScript and bundle the workflows.
 FROM base AS build
 COPY package.json package-lock.json ./
-RUN npm install --no-audit --no-fund
+RUN npm ci --no-audit --no-fund
 COPY . .
 RUN npm run build && test -s dist/workflow-bundle.js
 
@@ -43,7 +44,7 @@ CMD ["node_modules/.bin/tsx", "watch", "services/worker/light-worker.ts"]
 # Production dependencies only, installed on the same base so native modules match.
 FROM base AS prod-deps
 COPY package.json package-lock.json ./
-RUN npm install --omit=dev --no-audit --no-fund && npm cache clean --force
+RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 
 FROM base AS runtime
 ENV NODE_ENV=production \

@@ -41,7 +41,6 @@ async function main(): Promise<void> {
     // Two workers share this host: no fixed metrics ports (tests and the chart set them).
     METRICS_PORT: '0',
     TEMPORAL_METRICS_PORT: '0',
-    AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
   };
   const tsx = join(projectRoot, 'node_modules', 'tsx', 'dist', 'cli.mjs');
   const services: Record<string, string> = {

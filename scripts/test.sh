@@ -3,8 +3,10 @@
 # (unit + integration on real servers, chart tests with helm) and prints one summary line.
 set -uo pipefail
 cd "$(dirname "$0")/.."
-export AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED=true
 bash scripts/provision.sh || exit 1
+# Node 24 from .tools/node (when provisioning installed it) runs tsc, eslint, jest and the servers.
+# shellcheck source=node-env.sh
+source scripts/node-env.sh
 # The demo page (browser code, DOM types) is its own TypeScript project.
 (npx tsc --noEmit -p tsconfig.json && npx tsc --noEmit -p services/api/demo) || { echo "typecheck failed"; exit 1; }
 npx eslint . || { echo "lint failed"; exit 1; }
