@@ -111,6 +111,10 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       AWS_SECRET_ACCESS_KEY: devS3Credentials.secretAccessKey,
       CLAMD_HOST: '127.0.0.1',
       CLAMD_PORT: String(ports.clamd),
+      // Several API and worker processes share this host: their metrics listeners stay off
+      // unless a caller gives each a port of its own.
+      METRICS_PORT: '0',
+      TEMPORAL_METRICS_PORT: '0',
     };
     return {
       env,

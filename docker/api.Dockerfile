@@ -40,6 +40,6 @@ COPY --from=prod-deps /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 COPY package.json ./
 USER 1000:1000
-EXPOSE 8080
+EXPOSE 8080 9464
 ENTRYPOINT ["/usr/bin/tini", "--"]
 CMD ["node", "dist/services/api/main.js"]

@@ -18,6 +18,7 @@ const ports = {
   s3: num('DEV_S3_PORT', 8333),
   postgres: num('DEV_POSTGRES_PORT', 54320),
   clamd: num('DEV_CLAMD_PORT', 3310),
+  apiMetrics: num('METRICS_PORT', 9464),
 };
 const dataDir = join(projectRoot, '.data', 'dev');
 
@@ -38,7 +39,8 @@ async function main(): Promise<void> {
     JWT_SECRET: secret,
     LOG_LEVEL: process.env.LOG_LEVEL ?? 'info',
     CORS_ORIGINS: process.env.CORS_ORIGINS ?? `http://localhost:${ports.api},http://127.0.0.1:${ports.api}`,
-    // Two workers share this host: no fixed metrics ports (tests and the chart set them).
+    // Two workers share this host: no fixed metrics ports for them (the chart sets them);
+    // the API's /metrics gets its own port below, as in the chart.
     METRICS_PORT: '0',
     TEMPORAL_METRICS_PORT: '0',
   };
@@ -51,7 +53,8 @@ async function main(): Promise<void> {
   const children = new Map<string, ManagedProcess>();
   let stopping = false;
   const launch = (name: string) => {
-    const proc = startProcess(name, process.execPath, [tsx, services[name]!], { env, cwd: projectRoot, inheritOutput: true });
+    const serviceEnv = name === 'api' ? { ...env, METRICS_PORT: String(ports.apiMetrics) } : env;
+    const proc = startProcess(name, process.execPath, [tsx, services[name]!], { env: serviceEnv, cwd: projectRoot, inheritOutput: true });
     children.set(name, proc);
     // Supervision: a service that dies is restarted; the rest keep running.
     proc.child.once('exit', (code) => {
@@ -82,6 +85,7 @@ async function main(): Promise<void> {
       '',
       '  Media Upload Platform is running',
       `  API            ${apiUrl}/api/v1  (OpenAPI: ${apiUrl}/api/v1/openapi.json, ready: ${apiUrl}/readyz)`,
+      `  API metrics    http://localhost:${ports.apiMetrics}/metrics  (off the public port, as in the chart)`,
       // The token rides in the fragment, which the browser never sends to the server.
       `  Demo page      ${apiUrl}/#token=${token}`,
       `  Temporal UI    ${stack.urls.temporalUi}  (gRPC ${stack.urls.temporal}; try MediaStatus="AWAITING_UPLOAD")`,

@@ -68,9 +68,6 @@ export function createApp(deps: ApiDeps & { log: Logger }): Express {
     res.on('finish', () => end({ route: req.route?.path ? `${req.baseUrl}${req.route.path}` : 'unmatched', status: String(res.statusCode) }));
     next();
   });
-  app.get('/metrics', (_req, res) => {
-    void metrics.registry.metrics().then((body) => res.type(metrics.registry.contentType).send(body));
-  });
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
   });

@@ -32,7 +32,6 @@ export function openApiDocument(routes: RouteSpec[], version: string) {
   for (const [path, summary] of [
     ['/healthz', 'Liveness'],
     ['/readyz', 'Readiness: database, Temporal and S3 reachable'],
-    ['/metrics', 'Prometheus metrics'],
   ] as const) {
     paths[path] = { get: { summary, responses: { 200: { description: 'ok' }, 503: { description: 'not ready' } } } };
   }

@@ -4,7 +4,7 @@ import type { Config } from '../shared/config';
 import { createDataSource } from '../shared/db/data-source';
 import { MediaRepository } from '../shared/db/media-repository';
 import { createLogger } from '../shared/logger';
-import { createMetrics, IN_FLIGHT_STATUSES, registerUploadsInFlight } from '../shared/metrics';
+import { createMetrics, IN_FLIGHT_STATUSES, registerUploadsInFlight, startMetricsHttp } from '../shared/metrics';
 import { Storage } from '../shared/storage';
 import { temporalConnectionOptions } from '../shared/temporal';
 import { createApp } from './app';
@@ -12,6 +12,8 @@ import { StatusNotifier } from './events';
 
 export interface RunningApi {
   url: string;
+  /** `/metrics` on METRICS_PORT; undefined when METRICS_PORT is 0. */
+  metricsUrl?: string;
   server: Server;
   stop(): Promise<void>;
 }
@@ -33,14 +35,21 @@ export async function startApi(config: Config, options: { host?: string; s3Crede
     const s = app.listen(config.PORT, options.host ?? '0.0.0.0', () => resolve(s));
     s.once('error', reject);
   });
-  const address = server.address();
-  const port = typeof address === 'object' && address ? address.port : config.PORT;
+  const metricsServer = config.METRICS_PORT
+    ? await startMetricsHttp(config.METRICS_PORT, metrics.registry, () => server.listening, options.host ?? '0.0.0.0')
+    : undefined;
+  const port = (s: Server, fallback: number) => {
+    const address = s.address();
+    return typeof address === 'object' && address ? address.port : fallback;
+  };
   return {
-    url: `http://127.0.0.1:${port}`,
+    url: `http://127.0.0.1:${port(server, config.PORT)}`,
+    metricsUrl: metricsServer && `http://127.0.0.1:${port(metricsServer, config.METRICS_PORT)}/metrics`,
     server,
     async stop() {
       server.closeAllConnections();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
+      metricsServer?.closeAllConnections();
+      await Promise.all([server, metricsServer].map((s) => s && new Promise<void>((resolve) => s.close(() => resolve()))));
       await notifier.stop();
       await connection.close();
       await dataSource.destroy();

@@ -47,6 +47,11 @@ const configFields = z
     TEMPORAL_TLS_CA_PATH: optionalString,
     /** Temporal Cloud API key (implies TLS). */
     TEMPORAL_API_KEY: optionalString,
+    /**
+     * Name the Temporal server certificate is checked against, when it differs from the host
+     * of TEMPORAL_ADDRESS (PrivateLink endpoints, regional mTLS). Unset: that host.
+     */
+    TEMPORAL_TLS_SERVER_NAME: optionalString,
     /** Task queue for orchestration, S3, DB, scan and image work. Default media-light. */
     TASK_QUEUE_LIGHT: z.string().default('media-light'),
     /** Task queue for video transcoding. Default media-video. */
@@ -104,7 +109,11 @@ const configFields = z
       .string()
       .default('')
       .transform((v) => v.split(',').map((s) => s.trim()).filter(Boolean)),
-    /** Port of the worker's /metrics and /healthz. Default 9464. */
+    /**
+     * Port of `/metrics` (API and workers) and of a worker's `/healthz`: never the API's public
+     * PORT, so an Ingress routing `/` to the API does not publish the metrics. 0 turns the
+     * listener off (several processes on one host: dev, tests). Default 9464.
+     */
     METRICS_PORT: int(9464),
     /**
      * Port of the Temporal SDK's own Prometheus endpoint on a worker (`temporal_*` metrics:
@@ -206,6 +215,7 @@ const temporalConfigSchema = configFields.pick({
   TEMPORAL_TLS_KEY_PATH: true,
   TEMPORAL_TLS_CA_PATH: true,
   TEMPORAL_API_KEY: true,
+  TEMPORAL_TLS_SERVER_NAME: true,
   TEMPORAL_UI_URL: true,
 });
 export type TemporalConfig = z.infer<typeof temporalConfigSchema>;

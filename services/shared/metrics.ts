@@ -120,10 +120,12 @@ export function failureCode(failureReason: string | null | undefined): string {
 }
 
 /**
- * The worker's small HTTP side door: `/healthz` (the worker polls its task queue) and
- * `/metrics` for Prometheus, on METRICS_PORT.
+ * The small HTTP side door of the API and the workers on METRICS_PORT: `/metrics` for
+ * Prometheus and `/healthz` (`healthy()`: for a worker, that it polls its task queue).
+ * Kept off the API's public port so an Ingress on `/` never serves the metrics.
+ * Rejects with EADDRINUSE and friends when it cannot listen.
  */
-export function startWorkerHttp(port: number, registry: Registry, healthy: () => boolean): Promise<Server> {
+export function startMetricsHttp(port: number, registry: Registry, healthy: () => boolean, host?: string): Promise<Server> {
   const server = createServer((req, res) => {
     if (req.url === '/healthz') {
       const ok = healthy();
@@ -139,6 +141,6 @@ export function startWorkerHttp(port: number, registry: Registry, healthy: () =>
   });
   return new Promise((resolve, reject) => {
     server.once('error', reject);
-    server.listen(port, () => resolve(server));
+    server.listen(port, host, () => resolve(server));
   });
 }

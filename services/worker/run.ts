@@ -1,7 +1,7 @@
 import { DefaultLogger, Runtime, type LogLevel } from '@temporalio/worker';
 import { ConfigError, loadConfig, type Config } from '../shared/config';
 import { createLogger, type Logger } from '../shared/logger';
-import { createWorkerMetrics, startWorkerHttp } from '../shared/metrics';
+import { createWorkerMetrics, startMetricsHttp } from '../shared/metrics';
 import { createWorker, type WorkerKind } from './worker';
 
 const temporalLevels: Record<Config['LOG_LEVEL'], LogLevel> = {
@@ -45,7 +45,7 @@ export function runWorkerProcess(kind: WorkerKind): void {
     });
     const metrics = createWorkerMetrics(`${kind}-worker`);
     const handle = await createWorker(kind, config, { workflowBundlePath: process.env.WORKFLOW_BUNDLE_PATH, metrics });
-    const http = config.METRICS_PORT ? await startWorkerHttp(config.METRICS_PORT, metrics.registry, () => handle.worker.getState() === 'RUNNING') : undefined;
+    const http = config.METRICS_PORT ? await startMetricsHttp(config.METRICS_PORT, metrics.registry, () => handle.worker.getState() === 'RUNNING') : undefined;
     log.info(
       { taskQueue: kind === 'light' ? config.TASK_QUEUE_LIGHT : config.TASK_QUEUE_VIDEO, metricsPort: config.METRICS_PORT, temporalMetricsPort: config.TEMPORAL_METRICS_PORT },
       'polling',

@@ -1,9 +1,10 @@
+import { freePort } from '../../devstack/ports';
 import { startPlatform, type Platform } from '../harness/platform';
 
 describe('health, readiness and the OpenAPI document', () => {
   let p: Platform;
   beforeAll(async () => {
-    p = await startPlatform();
+    p = await startPlatform({ METRICS_PORT: String(await freePort()) });
   });
   afterAll(() => p?.stop());
 
@@ -14,9 +15,13 @@ describe('health, readiness and the OpenAPI document', () => {
     expect(await ready.json()).toEqual({ status: 'ready', checks: { database: 'ok', temporal: 'ok', s3: 'ok' } });
   });
 
-  it('exposes Prometheus metrics, including sessions created', async () => {
+  it('exposes Prometheus metrics on their own port, including sessions created, and not on the public one', async () => {
     await p.call('metrics-user', '/media/upload-session', { body: { fileName: 'm.png', fileType: 'image/png', fileSize: 10, mediaType: 'POST_IMAGE' } });
-    const text = await (await fetch(`${p.api.url}/metrics`)).text();
+    expect(p.api.metricsUrl).toBeDefined();
+    expect(new URL(p.api.metricsUrl!).port).toBe(p.config.METRICS_PORT.toString());
+    // An Ingress routing / to the API must not publish the metrics.
+    expect((await fetch(`${p.api.url}/metrics`)).status).toBe(404);
+    const text = await (await fetch(p.api.metricsUrl!)).text();
     expect(text).toMatch(/media_upload_sessions_created_total\{[^}]*media_type="POST_IMAGE"[^}]*\} [1-9]/);
     expect(text).toContain('media_http_request_duration_seconds_bucket');
   });

@@ -61,6 +61,7 @@ describe('metrics and logs of the API and worker processes', () => {
   let api: Service;
   let worker: Service;
   let apiUrl: string;
+  let apiMetricsUrl: string;
   let workerMetricsUrl: string;
   let sdkMetricsUrl: string;
 
@@ -73,11 +74,12 @@ describe('metrics and logs of the API and worker processes', () => {
   const statusOf = async (mediaId: string) => ((await (await call(`/media/${mediaId}`)).json()) as { status: string }).status;
 
   beforeAll(async () => {
-    const [apiPort, metricsPort, sdkPort] = [await freePort(), await freePort(), await freePort()];
+    const [apiPort, apiMetricsPort, metricsPort, sdkPort] = [await freePort(), await freePort(), await freePort(), await freePort()];
     apiUrl = `http://127.0.0.1:${apiPort}`;
+    apiMetricsUrl = `http://127.0.0.1:${apiMetricsPort}/metrics`;
     workerMetricsUrl = `http://127.0.0.1:${metricsPort}/metrics`;
     sdkMetricsUrl = `http://127.0.0.1:${sdkPort}/metrics`;
-    api = startService('services/api/main.ts', { ...queues, PORT: String(apiPort), LOG_LEVEL: 'info' });
+    api = startService('services/api/main.ts', { ...queues, PORT: String(apiPort), METRICS_PORT: String(apiMetricsPort), LOG_LEVEL: 'info' });
     worker = startService('services/worker/light-worker.ts', {
       ...queues,
       WORKFLOW_BUNDLE_PATH: stackState().workflowBundlePath,
@@ -127,7 +129,7 @@ describe('metrics and logs of the API and worker processes', () => {
   });
 
   it('counts sessions, confirmations and presigns on the API, with uploads in flight from the read model', async () => {
-    const metrics = await text(`${apiUrl}/metrics`);
+    const metrics = await text(apiMetricsUrl);
     expect(sample(metrics, 'media_upload_sessions_created_total', { media_type: 'POST_IMAGE', method: 'PUT' })).toBeGreaterThanOrEqual(2);
     expect(sample(metrics, 'media_upload_confirmations_total', { media_type: 'POST_IMAGE' })).toBe(1);
     expect(sample(metrics, 'media_presign_duration_seconds_count', { kind: 'put' })).toBeGreaterThanOrEqual(2);

@@ -1,7 +1,8 @@
 import { planUpload, partLength } from '../../services/api/upload-sessions';
 import { detectMimeType, matchesDeclaredType } from '../../services/shared/magic-bytes';
 import { originalKey } from '../../services/shared/media-types';
-import { loadConfig } from '../../services/shared/config';
+import { loadConfig, loadTemporalConfig } from '../../services/shared/config';
+import { temporalConnectionOptions } from '../../services/shared/temporal';
 import { uploadSessionRequest } from '../../services/api/schemas';
 
 const MiB = 1024 * 1024;
@@ -79,5 +80,24 @@ describe('config', () => {
   it('names every missing or bad setting in one error', () => {
     expect(() => loadConfig({ PART_SIZE_BYTES: '1024' })).toThrow(/DATABASE_URL[\s\S]*PART_SIZE_BYTES/);
     expect(() => loadConfig({ DATABASE_URL: 'postgres://x' })).toThrow(/JWT_SECRET/);
+  });
+  it('serves the API metrics on their own port, 9464 unless set', () => {
+    const c = loadConfig({ DATABASE_URL: 'postgres://x', JWT_SECRET: 's' });
+    expect(c.METRICS_PORT).toBe(9464);
+    expect(c.METRICS_PORT).not.toBe(c.PORT);
+  });
+});
+
+describe('Temporal connection options', () => {
+  const cloud = { TEMPORAL_ADDRESS: 'vpce-0abc.us-east-1.vpce.amazonaws.com:7233', TEMPORAL_NAMESPACE: 'media-prod.a1b2c', TEMPORAL_API_KEY: 'key' };
+  it('checks the server certificate against TEMPORAL_TLS_SERVER_NAME when set (PrivateLink)', () => {
+    const options = temporalConnectionOptions(loadTemporalConfig({ ...cloud, TEMPORAL_TLS_SERVER_NAME: 'us-east-1.aws.api.temporal.io' }));
+    expect(options.tls?.serverNameOverride).toBe('us-east-1.aws.api.temporal.io');
+    expect(options.apiKey).toBe('key');
+    expect(options.metadata).toEqual({ 'temporal-namespace': 'media-prod.a1b2c' });
+  });
+  it('uses TLS with the address host when only an API key is set, and plaintext with nothing', () => {
+    expect(temporalConnectionOptions(loadTemporalConfig(cloud)).tls).toEqual({ clientCertPair: undefined, serverRootCACertificate: undefined, serverNameOverride: undefined });
+    expect(temporalConnectionOptions(loadTemporalConfig({ TEMPORAL_ADDRESS: 'temporal:7233' })).tls).toBeUndefined();
   });
 });
