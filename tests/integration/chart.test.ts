@@ -8,6 +8,10 @@ import { dashboardMetricNames, dashboardQueries } from '../harness/dashboard';
 
 
 const chartDir = join(projectRoot, 'charts', 'media-upload');
+const venvPython = join(projectRoot, '.tools', 'venv', 'bin', 'python');
+const crdDir = join(projectRoot, '.tools', 'crds');
+/** Oldest and newest Kubernetes the chart supports, and EKS versions between. */
+const kubernetesVersions = ['1.25.0', '1.29.0', '1.33.0', '1.37.0'];
 const ciDir = join(chartDir, 'ci');
 const release = 'media-upload';
 const pools = ['light', 'video'] as const;
@@ -97,6 +101,30 @@ function containerEnv(objects: K8sObject[], container: any): Record<string, stri
   return env;
 }
 
+interface SchemaProblem {
+  index: number;
+  kind: string;
+  name: string;
+  version: string;
+  error: string;
+}
+
+/**
+ * Strict schema check of rendered objects (tests/harness/validate-k8s.py): built-in kinds
+ * against the Kubernetes JSON schemas of each version, ScaledObject, TriggerAuthentication and
+ * ServiceMonitor against their CRDs; unknown fields are errors. Returns every problem found.
+ */
+function schemaProblems(objects: unknown[]): SchemaProblem[] {
+  const crds = readdirSync(crdDir).filter((f) => f.endsWith('.yaml')).map((f) => join(crdDir, f));
+  expect(crds).toHaveLength(3);
+  const res = spawnSync(venvPython, [join(projectRoot, 'tests', 'harness', 'validate-k8s.py')], {
+    input: JSON.stringify({ objects, versions: kubernetesVersions, crds }),
+    encoding: 'utf8',
+  });
+  if (res.status !== 0) throw new Error(`validate-k8s.py failed: ${res.stderr}`);
+  return res.stdout.split('\n').filter(Boolean).map((line) => JSON.parse(line) as SchemaProblem);
+}
+
 function workloads(objects: K8sObject[]): K8sObject[] {
   return objects.filter((o) => o.kind === 'Deployment' || o.kind === 'Job');
 }
@@ -108,6 +136,49 @@ describe('media-upload Helm chart', () => {
 
     beforeAll(() => {
       objects = render(valuesFiles);
+    });
+
+    it('renders only objects valid under the strict Kubernetes 1.25-1.37 schemas and the KEDA and prometheus-operator CRDs', () => {
+      expect(objects.length).toBeGreaterThan(10);
+      expect(schemaProblems(objects)).toEqual([]);
+    });
+
+    it('serves the API metrics on their own port through a Service of their own, never the public one', () => {
+      const [api] = podSpec(get(objects, 'Deployment', `${release}-api`)).containers;
+      const env = containerEnv(objects, api);
+      expect(env.METRICS_PORT).toBe(String(values.api.metricsPort));
+      expect(env.METRICS_PORT).not.toBe(env.PORT);
+      expect(api.ports).toContainEqual({ name: 'metrics', containerPort: values.api.metricsPort, protocol: 'TCP' });
+      expect(get(objects, 'Service', `${release}-api`).spec.ports.map((p: any) => p.targetPort)).toEqual(['http']);
+      expect(get(objects, 'Service', `${release}-api-metrics`).spec.ports.map((p: any) => p.targetPort)).toEqual(['metrics']);
+      for (const ingress of ofKind(objects, 'Ingress')) {
+        for (const rule of ingress.spec.rules) for (const path of rule.http.paths) expect(path.backend.service).toEqual({ name: `${release}-api`, port: { name: 'http' } });
+      }
+      if (values.metrics.serviceMonitor.enabled) {
+        expect(get(objects, 'ServiceMonitor', `${release}-api`).spec.endpoints.map((e: any) => e.port)).toEqual(['metrics']);
+      }
+    });
+
+    it('spreads the API and workers over zones and nodes and requests disk for every emptyDir', () => {
+      for (const name of ['api', 'worker-light', 'worker-video']) {
+        const spec = podSpec(get(objects, 'Deployment', `${release}-${name}`));
+        expect(spec.topologySpreadConstraints.map((c: any) => c.topologyKey)).toEqual(['topology.kubernetes.io/zone', 'kubernetes.io/hostname']);
+        for (const c of spec.topologySpreadConstraints) expect(c.labelSelector.matchLabels['app.kubernetes.io/component']).toBe(name);
+        const tmp = spec.volumes.find((v: any) => v.name === 'tmp');
+        expect(spec.containers[0].resources.requests['ephemeral-storage']).toBe(tmp.emptyDir.sizeLimit);
+      }
+      const clamd = podSpec(get(objects, 'Deployment', `${release}-clamd`));
+      expect(clamd.containers[0].resources.requests['ephemeral-storage']).toBe(values.clamd.resources.requests['ephemeral-storage']);
+      expect(clamd.volumes.every((v: any) => !v.emptyDir || v.emptyDir.sizeLimit)).toBe(true);
+    });
+
+    it('seeds clamd signatures from the image so a replica start fetches differences only', () => {
+      const clamd = podSpec(get(objects, 'Deployment', `${release}-clamd`));
+      const [seed] = clamd.initContainers;
+      expect(seed.image).toBe(clamd.containers[0].image);
+      expect(seed.command).toEqual(['cp', '-R', '/var/lib/clamav/.', '/seed/']);
+      expect(seed.volumeMounts).toEqual([{ name: 'signatures', mountPath: '/seed' }]);
+      expect(clamd.containers[0].volumeMounts).toContainEqual({ name: 'signatures', mountPath: '/var/lib/clamav' });
     });
 
     it('passes helm lint --strict', () => {
@@ -259,6 +330,10 @@ describe('media-upload Helm chart', () => {
         // and is created first.
         const secret = get(objects, 'Secret', secretName);
         expect(secret.metadata.annotations?.['helm.sh/hook']).toBe('pre-install,pre-upgrade');
+        // Kept after a failed or timed-out Job (Helm then deletes the hooks that succeeded),
+        // so the Job's retries and its logs still find DATABASE_URL.
+        expect(secret.metadata.annotations?.['helm.sh/hook-delete-policy']).toBe('before-hook-creation');
+        expect(job.metadata.annotations?.['helm.sh/hook-delete-policy']).toBe('before-hook-creation,hook-succeeded');
         expect(Number(secret.metadata.annotations?.['helm.sh/hook-weight'])).toBeLessThan(
           Number(job.metadata.annotations?.['helm.sh/hook-weight']),
         );
@@ -301,6 +376,111 @@ describe('media-upload Helm chart', () => {
           'app.kubernetes.io/managed-by': 'Helm',
         });
       }
+    });
+  });
+
+  describe('strict schema check', () => {
+    it('fails on a deliberately broken Deployment, ScaledObject and ServiceMonitor', () => {
+      const objects = render([join(ciDir, 'production-keda-irsa-values.yaml')]);
+      expect(schemaProblems(objects)).toEqual([]);
+      const broken = structuredClone(objects);
+      podSpec(get(broken, 'Deployment', `${release}-api`)).containers[0].readinesProbe = { httpGet: { path: '/readyz', port: 'http' } };
+      get(broken, 'ScaledObject', `${release}-worker-video`).spec.minReplicaCount = 'zero';
+      get(broken, 'ServiceMonitor', `${release}-api`).spec.endpoints[0].scrapeInterval = '30s';
+      const problems = schemaProblems(broken);
+      expect(problems.filter((p) => p.kind === 'Deployment').map((p) => p.version)).toEqual(kubernetesVersions);
+      expect(problems.find((p) => p.kind === 'Deployment')?.error).toMatch(/readinesProbe/);
+      expect(problems.find((p) => p.kind === 'ScaledObject')?.error).toMatch(/minReplicaCount: 'zero' is not of type 'integer'/);
+      expect(problems.find((p) => p.kind === 'ServiceMonitor')?.error).toMatch(/scrapeInterval/);
+    });
+  });
+
+  describe('RDS over verified TLS and per-component extras', () => {
+    const args = [
+      '--set', 'secrets.databaseUrl=postgres://u:p@db.abc.us-east-1.rds.amazonaws.com:5432/media?sslmode=verify-full',
+      '--set', 'secrets.jwtSecret=chart-test-secret',
+      '--set', 'caBundle.configMapName=rds-ca-bundle', '--set', 'caBundle.key=global-bundle.pem',
+    ];
+    const extras = (component: string) => [
+      '--set-json', `${component}.extraEnv=[{"name":"EXTRA_${component.replace(/\W/g, '_').toUpperCase()}","value":"1"}]`,
+      '--set-json', `${component}.extraVolumes=[{"name":"extra","emptyDir":{"sizeLimit":"1Mi"}}]`,
+      '--set-json', `${component}.extraVolumeMounts=[{"name":"extra","mountPath":"/extra","readOnly":true}]`,
+      '--set-json', `${component}.nodeSelector={"pool":"${component}"}`,
+      '--set-json', `${component}.tolerations=[{"key":"pool","operator":"Equal","value":"x","effect":"NoSchedule"}]`,
+    ];
+    const components = [
+      { values: 'api', kind: 'Deployment', name: `${release}-api` },
+      { values: 'workers.light', kind: 'Deployment', name: `${release}-worker-light` },
+      { values: 'workers.video', kind: 'Deployment', name: `${release}-worker-video` },
+      { values: 'migration', kind: 'Job', name: `${release}-migrate` },
+    ];
+
+    it('mounts the CA bundle into the API, both workers and the migration Job and points NODE_EXTRA_CA_CERTS at it', () => {
+      const objects = render([], args);
+      expect(schemaProblems(objects)).toEqual([]);
+      for (const { kind, name } of components) {
+        const spec = podSpec(get(objects, kind, name));
+        const [container] = spec.containers;
+        expect(spec.volumes).toContainEqual({ name: 'ca-bundle', configMap: { name: 'rds-ca-bundle', items: [{ key: 'global-bundle.pem', path: 'global-bundle.pem' }] } });
+        const mount = container.volumeMounts.find((m: any) => m.name === 'ca-bundle');
+        expect(mount.readOnly).toBe(true);
+        expect(container.env).toContainEqual({ name: 'NODE_EXTRA_CA_CERTS', value: `${mount.mountPath}/global-bundle.pem` });
+      }
+      const fromSecret = render([], ['--set', 'secrets.jwtSecret=x', '--set', 'caBundle.secretName=db-ca']);
+      expect(podSpec(get(fromSecret, 'Job', `${release}-migrate`)).volumes).toContainEqual({ name: 'ca-bundle', secret: { secretName: 'db-ca', items: [{ key: 'ca.crt', path: 'ca.crt' }] } });
+      const both = runHelm(['template', release, chartDir, '--set', 'caBundle.secretName=a', '--set', 'caBundle.configMapName=b']);
+      expect(both.status).not.toBe(0);
+      expect(both.output).toContain('caBundle: set secretName or configMapName, not both');
+    });
+
+    it('takes extraEnv, extraVolumes, extraVolumeMounts, nodeSelector and tolerations for each component, the Job included', () => {
+      const objects = render([], [...args, ...components.flatMap((c) => extras(c.values))]);
+      expect(schemaProblems(objects)).toEqual([]);
+      for (const { values: component, kind, name } of components) {
+        const spec = podSpec(get(objects, kind, name));
+        const [container] = spec.containers;
+        expect(container.env).toContainEqual({ name: `EXTRA_${component.replace(/\W/g, '_').toUpperCase()}`, value: '1' });
+        expect(spec.volumes).toContainEqual({ name: 'extra', emptyDir: { sizeLimit: '1Mi' } });
+        expect(container.volumeMounts).toContainEqual({ name: 'extra', mountPath: '/extra', readOnly: true });
+        expect(spec.nodeSelector).toEqual({ pool: component });
+        expect(spec.tolerations).toEqual([{ key: 'pool', operator: 'Equal', value: 'x', effect: 'NoSchedule' }]);
+      }
+    });
+  });
+
+  describe('EKS production scenario', () => {
+    it('health-checks ALB targets on /healthz, which the API answers 200 without a token', () => {
+      const objects = render([join(ciDir, 'production-keda-irsa-values.yaml')]);
+      const ingress = get(objects, 'Ingress', `${release}-api`);
+      expect(ingress.spec.ingressClassName).toBe('alb');
+      expect(ingress.metadata.annotations?.['alb.ingress.kubernetes.io/healthcheck-path']).toBe('/healthz');
+      const [api] = podSpec(get(objects, 'Deployment', `${release}-api`)).containers;
+      expect(api.livenessProbe.httpGet.path).toBe('/healthz');
+    });
+
+    it('refuses temporal.auth=apiKey without a key, and takes it from the existing Secret', () => {
+      const missing = runHelm(['template', release, chartDir, '--set', 'temporal.auth=apiKey', '--set', 'secrets.jwtSecret=x']);
+      expect(missing.status).not.toBe(0);
+      expect(missing.output).toContain('temporal.auth=apiKey needs the key');
+      expect(runHelm(['template', release, chartDir, '--set', 'temporal.auth=apiKey', '--set', 'secrets.temporalApiKey=k']).status).toBe(0);
+    });
+
+    it('hands temporal.tlsServerName to the pods and to the KEDA scaler', () => {
+      const objects = render([join(ciDir, 'temporal-mtls-values.yaml')]);
+      const [video] = podSpec(get(objects, 'Deployment', `${release}-worker-video`)).containers;
+      const config = loadConfig({ ...containerEnv(objects, video), DATABASE_URL: 'postgres://x', JWT_SECRET: 'x' });
+      expect(config.TEMPORAL_TLS_SERVER_NAME).toBe('media-prod.a1b2c.tmprl.cloud');
+      expect(get(objects, 'ScaledObject', `${release}-worker-video`).spec.triggers[0].metadata.tlsServerName).toBe('media-prod.a1b2c.tmprl.cloud');
+    });
+
+    it('can run clamd on the image signatures alone or update them from a private mirror', () => {
+      const off = podSpec(get(render([], ['--set', 'clamd.freshclam.enabled=false']), 'Deployment', `${release}-clamd`));
+      expect(off.containers[0].env).toEqual([{ name: 'CLAMAV_NO_FRESHCLAMD', value: 'true' }]);
+      const objects = render([], ['--set', 'clamd.freshclam.privateMirror=http://clamav-mirror.internal']);
+      expect(get(objects, 'ConfigMap', `${release}-clamd`).data?.['freshclam.conf']).toContain('PrivateMirror http://clamav-mirror.internal');
+      expect(podSpec(get(objects, 'Deployment', `${release}-clamd`)).containers[0].volumeMounts).toContainEqual({
+        name: 'config', mountPath: '/etc/clamav/freshclam.conf', subPath: 'freshclam.conf', readOnly: true,
+      });
     });
   });
 
