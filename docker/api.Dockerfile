@@ -10,7 +10,7 @@ ARG NODE_IMAGE=node:24.22.3-bookworm-slim
 
 FROM ${NODE_IMAGE} AS base
 RUN apt-get update \
- && apt-get install -y --no-install-recommends tini \
+ && apt-get install -y --no-install-recommends 'tini=0.19.*' \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 

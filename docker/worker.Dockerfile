@@ -16,12 +16,14 @@ SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 # clamd is not needed here: it runs in its own Deployment. set -f hands the version globs
 # (7:5.1.*) to apt unexpanded.
 COPY scripts/tool-versions.env /tmp/tool-versions.env
+# DL3008: ffmpeg is pinned, from tool-versions.env (the pkgs array), which hadolint cannot read.
+# hadolint ignore=DL3008
 RUN source /tmp/tool-versions.env \
  && set -f && pkgs=() \
  && for p in $DEBIAN_PACKAGES; do case "$p" in ffmpeg=*) pkgs+=("$p") ;; esac; done \
  && [ "${#pkgs[@]}" -gt 0 ] || { echo "no ffmpeg pin in DEBIAN_PACKAGES" >&2; exit 1; } \
  && apt-get update \
- && apt-get install -y --no-install-recommends tini "${pkgs[@]}" \
+ && apt-get install -y --no-install-recommends tini=0.19.* "${pkgs[@]}" \
  && rm -rf /var/lib/apt/lists/* /tmp/tool-versions.env \
  && ffmpeg -version >/dev/null && ffprobe -version >/dev/null
 WORKDIR /app
