@@ -31,7 +31,10 @@ export interface ImageFacts {
   height: number;
   format: string;
   orientation?: number;
+  /** EXIF Make and Model. */
   camera?: string;
+  /** EXIF ImageDescription, else UserComment. */
+  description?: string;
   takenAt?: string;
   /** Private: kept in the read model, never served. */
   gps?: { latitude?: number; longitude?: number };
@@ -43,9 +46,43 @@ export function thumbnailWidths(sourceWidth: number, wanted: readonly number[]):
   return fitting.length ? fitting : [sourceWidth];
 }
 
+/** The decoders' pixel limit (sharp's default): a decompression bomb fails before allocating. */
+export const MAX_INPUT_PIXELS = 0x3fff * 0x3fff;
+
+/**
+ * A sharp pipeline over the upright pixels of `input`. sharp's libvips reads JPEG, PNG, WebP,
+ * GIF and AVIF; HEVC-coded HEIF (iPhone HEIC) is decoded by libheif compiled to wasm
+ * (npm `heic-decode`), since sharp's prebuilt libheif carries no HEVC decoder. libheif applies
+ * the HEIF transformations (irot/imir); an EXIF orientation inside HEIF is informative only
+ * (MIAF) and ignored, as Apple's and libheif's viewers do.
+ */
+async function uprightSource(input: Buffer, meta: sharp.Metadata): Promise<{ open: () => sharp.Sharp; width: number; height: number; orientation?: number }> {
+  if (meta.format === 'heif' && meta.compression !== 'av1') {
+    if (meta.width! * meta.height! > MAX_INPUT_PIXELS) throw new UndecodableImageError('image cannot be decoded: Input image exceeds pixel limit');
+    let decoded: { width: number; height: number; data: Uint8ClampedArray };
+    try {
+      const decodeHeic = (await import('heic-decode')).default;
+      decoded = await decodeHeic({ buffer: input });
+    } catch (err) {
+      throw new UndecodableImageError(`image cannot be decoded: ${(err as Error).message}`);
+    }
+    const pixels = Buffer.from(decoded.data.buffer, decoded.data.byteOffset, decoded.data.byteLength);
+    const raw = { raw: { width: decoded.width, height: decoded.height, channels: 4 as const } };
+    return { open: () => sharp(pixels, raw), width: decoded.width, height: decoded.height };
+  }
+  const rotated = (meta.orientation ?? 1) >= 5;
+  return {
+    open: () => sharp(input, { failOn: 'error', limitInputPixels: MAX_INPUT_PIXELS }).rotate(),
+    width: rotated ? meta.height! : meta.width!,
+    height: rotated ? meta.width! : meta.height!,
+    orientation: meta.orientation,
+  };
+}
+
 /**
  * Decodes once at the largest size needed (JPEG shrink-on-load), auto-rotated by EXIF, then
  * derives every width from that raster as WebP plus a JPEG fallback. Outputs carry no EXIF.
+ * Text read from EXIF is returned as found: the read model sanitizes it (MediaRepository).
  */
 export async function makeThumbnails(input: Buffer, wanted: readonly number[]): Promise<{ facts: ImageFacts; thumbnails: Thumbnail[] }> {
   let meta: sharp.Metadata;
@@ -55,14 +92,13 @@ export async function makeThumbnails(input: Buffer, wanted: readonly number[]): 
     throw new UndecodableImageError(`image cannot be decoded: ${(err as Error).message}`);
   }
   if (!meta.width || !meta.height) throw new UndecodableImageError('image has no dimensions');
-  const rotated = (meta.orientation ?? 1) >= 5;
-  const width = rotated ? meta.height : meta.width;
-  const height = rotated ? meta.width : meta.height;
+  const source = await uprightSource(input, meta);
+  const { width, height } = source;
   const widths = thumbnailWidths(width, wanted);
   const largest = Math.max(...widths);
   let base: { data: Buffer; info: sharp.OutputInfo };
   try {
-    base = await sharp(input, { failOn: 'error' }).rotate().resize({ width: largest, withoutEnlargement: true }).raw().toBuffer({ resolveWithObject: true });
+    base = await source.open().resize({ width: largest, withoutEnlargement: true }).raw().toBuffer({ resolveWithObject: true });
   } catch (err) {
     throw new UndecodableImageError(`image cannot be decoded: ${(err as Error).message}`);
   }
@@ -77,20 +113,44 @@ export async function makeThumbnails(input: Buffer, wanted: readonly number[]): 
     thumbnails.push({ width: webp.info.width, height: webp.info.height, format: 'webp', data: webp.data });
     thumbnails.push({ width: jpeg.info.width, height: jpeg.info.height, format: 'jpeg', data: jpeg.data });
   }
-  return { facts: { width, height, format: meta.format ?? 'unknown', orientation: meta.orientation, ...exifFacts(meta.exif) }, thumbnails };
+  const format = meta.format === 'heif' ? (meta.compression === 'av1' ? 'avif' : 'heic') : (meta.format ?? 'unknown');
+  return { facts: { width, height, format, orientation: source.orientation, ...exifFacts(meta.exif) }, thumbnails };
 }
 
-function exifFacts(exif?: Buffer): Pick<ImageFacts, 'camera' | 'takenAt' | 'gps'> {
+/**
+ * EXIF text as a string: ASCII fields with bytes above 0x7f come as Buffers (read as UTF-8,
+ * what phones write); UserComment starts with an 8-byte character code (EXIF 2.3 §4.6.5).
+ */
+function exifText(value: unknown, littleEndian: boolean): string | undefined {
+  if (typeof value === 'string') return value;
+  if (!Buffer.isBuffer(value)) return undefined;
+  const code = value.subarray(0, 8).toString('latin1');
+  if (code === 'UNICODE\0') {
+    const utf16 = Buffer.from(value.subarray(8, 8 + ((value.length - 8) & ~1)));
+    if (!littleEndian) utf16.swap16();
+    return utf16.toString('utf16le');
+  }
+  if (code === 'ASCII\0\0\0' || code === '\0'.repeat(8)) return value.subarray(8).toString('latin1');
+  return value.toString('utf8');
+}
+
+function exifFacts(exif?: Buffer): Pick<ImageFacts, 'camera' | 'description' | 'takenAt' | 'gps'> {
   if (!exif) return {};
   try {
     const tags = exifReader(exif);
-    const camera = [tags.Image?.Make, tags.Image?.Model].filter(Boolean).join(' ').trim() || undefined;
+    // The TIFF header after `Exif\0\0` says the byte order (`II` little-endian, `MM` big).
+    const tiff = exif.subarray(0, 4).toString('latin1') === 'Exif' ? exif.subarray(6) : exif;
+    const littleEndian = tiff.subarray(0, 2).toString('latin1') === 'II';
+    const text = (v: unknown) => exifText(v, littleEndian);
+    const camera = [text(tags.Image?.Make), text(tags.Image?.Model)].filter(Boolean).join(' ').trim() || undefined;
+    const description = (text(tags.Image?.ImageDescription) ?? text(tags.Photo?.UserComment))?.trim() || undefined;
     const taken = tags.Photo?.DateTimeOriginal;
     const gps = tags.GPSInfo;
     const coordinate = (v?: number[], ref?: string) =>
       v && v.length === 3 ? (v[0]! + v[1]! / 60 + v[2]! / 3600) * (ref === 'S' || ref === 'W' ? -1 : 1) : undefined;
     return {
       camera,
+      description,
       takenAt: taken instanceof Date && !Number.isNaN(taken.getTime()) ? taken.toISOString() : undefined,
       gps: gps ? { latitude: coordinate(gps.GPSLatitude, gps.GPSLatitudeRef), longitude: coordinate(gps.GPSLongitude, gps.GPSLongitudeRef) } : undefined,
     };
