@@ -77,7 +77,7 @@ const CASES: Case[] = [
     name: 'an HEVC-coded HEIC (iPhone)',
     make: () => corpus.heic(),
     fileType: 'image/heic',
-    expected: { status: 'READY', thumbnails: heic640, upright: true, metadata: { width: 640, height: 480, format: 'heic' } },
+    expected: { status: 'READY', thumbnails: heic640, upright: true, metadata: { width: 640, height: 480, format: 'heic', camera: 'HeicCam' } },
   },
   {
     name: 'an HEVC-coded HEIC declared as image/heif',
@@ -86,12 +86,25 @@ const CASES: Case[] = [
     expected: { status: 'READY', thumbnails: heic640, upright: true, metadata: { format: 'heic' } },
   },
   {
-    // HEIF rotates by its irot/imir properties; an EXIF orientation inside it is informative
-    // only (MIAF), so pixels stored upright stay upright.
-    name: 'an HEIC whose EXIF says orientation 6 but has no irot',
-    make: () => corpus.heic({ exifOrientation: 6 }),
+    name: 'a 10-bit HEIC',
+    make: () => corpus.heic({ width: 320, height: 200, tenBit: true }),
     fileType: 'image/heic',
-    expected: { status: 'READY', thumbnails: heic640, upright: true, metadata: { width: 640, height: 480, camera: 'HeicCam' } },
+    expected: { status: 'READY', thumbnails: [[150, 94], [300, 188]], upright: true, metadata: { width: 320, height: 200 } },
+  },
+  ...[3, 6, 8].map(
+    (orientation): Case => ({
+      // No irot/imir in the file: the EXIF orientation is the only record of how it stands.
+      name: `an HEIC turned by EXIF orientation ${orientation} only (Samsung)`,
+      make: () => corpus.heic({ exifOrientation: orientation }),
+      fileType: 'image/heic',
+      expected: { status: 'READY', thumbnails: heic640, upright: true, metadata: { width: 640, height: 480, orientation } },
+    }),
+  ),
+  {
+    name: 'an AVIF turned by EXIF orientation 6 only',
+    make: () => corpus.avifWithExifOrientation(6),
+    fileType: 'image/avif',
+    expected: { status: 'READY', thumbnails: heic640, upright: true, metadata: { width: 640, height: 480, format: 'avif' } },
   },
   {
     name: 'an HEIC profile image',

@@ -5,6 +5,7 @@ import { MEDIA_TYPE_RULES } from '../../services/shared/media-types';
 import { MAX_TEXT_LENGTH, sanitizeForReadModel, sanitizeText } from '../../services/shared/sanitize';
 import { encodeKeyPath, pickParts, type PartCopy } from '../../services/shared/storage';
 import { ownerKeySegment } from '../../services/shared/storage-keys';
+import { hasHeifTransforms, heifPropertyTypes } from '../../services/shared/media/heif';
 
 /** An ISO-BMFF `ftyp` box with a major brand and compatible brands, padded to 64 bytes. */
 const ftyp = (major: string, ...compatible: string[]) => {
@@ -140,5 +141,38 @@ describe('pickParts: one part per part number, the latest upload', () => {
     const copies = [copy(1, 'x', 1000), copy(1, 'y', 1000)];
     expect(pickParts(copies, [{ partNumber: 1, etag: 'y' }]).parts[0]!.etag).toBe('"y"');
     expect(pickParts(copies, [{ partNumber: 1, etag: 'x' }]).parts[0]!.etag).toBe('"x"');
+  });
+});
+
+describe('HEIF item properties', () => {
+  const box = (type: string, ...payload: Buffer[]) => {
+    const body = Buffer.concat(payload);
+    const head = Buffer.alloc(8);
+    head.writeUInt32BE(8 + body.length, 0);
+    head.write(type, 4, 'latin1');
+    return Buffer.concat([head, body]);
+  };
+  const file = (...properties: Buffer[]) =>
+    Buffer.concat([
+      box('ftyp', Buffer.from('heic\0\0\0\0mif1heic', 'latin1')),
+      box('meta', Buffer.alloc(4), box('hdlr', Buffer.alloc(20)), box('iprp', box('ipco', ...properties), box('ipma', Buffer.alloc(8)))),
+      box('mdat', Buffer.alloc(32, 7)),
+    ]);
+
+  it('finds the property boxes below meta/iprp/ipco', () => {
+    expect([...heifPropertyTypes(file(box('ispe', Buffer.alloc(12)), box('colr', Buffer.from('nclx')), box('irot', Buffer.from([1]))))]).toEqual(['ispe', 'colr', 'irot']);
+  });
+
+  it('tells files that rotate or mirror themselves from files that do not', () => {
+    expect(hasHeifTransforms(file(box('ispe', Buffer.alloc(12)), box('irot', Buffer.from([1]))))).toBe(true);
+    expect(hasHeifTransforms(file(box('ispe', Buffer.alloc(12)), box('imir', Buffer.from([0]))))).toBe(true);
+    expect(hasHeifTransforms(file(box('ispe', Buffer.alloc(12))))).toBe(false);
+  });
+
+  it('stops at a malformed box instead of reading past the buffer', () => {
+    const broken = file(box('ispe', Buffer.alloc(12)));
+    broken.writeUInt32BE(0xffffff, 0);
+    expect(heifPropertyTypes(broken).size).toBe(0);
+    expect(heifPropertyTypes(Buffer.alloc(3)).size).toBe(0);
   });
 });

@@ -1,5 +1,6 @@
 import exifReader from 'exif-reader';
 import sharp from 'sharp';
+import { hasHeifTransforms } from './heif';
 
 // Worker pods get one libvips thread per image and run several images at once (activity
 // concurrency): on glibc two images in flight beat one image on two threads. The operation
@@ -49,26 +50,75 @@ export function thumbnailWidths(sourceWidth: number, wanted: readonly number[]):
 /** The decoders' pixel limit (sharp's default): a decompression bomb fails before allocating. */
 export const MAX_INPUT_PIXELS = 0x3fff * 0x3fff;
 
+interface Raster {
+  data: Buffer;
+  width: number;
+  height: number;
+  channels: 1 | 2 | 3 | 4;
+}
+
+const rasterOf = ({ data, info }: { data: Buffer; info: sharp.OutputInfo }): Raster => ({
+  data,
+  width: info.width,
+  height: info.height,
+  channels: info.channels as Raster['channels'],
+});
+
 /**
- * A sharp pipeline over the upright pixels of `input`. sharp's libvips reads JPEG, PNG, WebP,
- * GIF and AVIF; HEVC-coded HEIF (iPhone HEIC) is decoded by libheif compiled to wasm
- * (npm `heic-decode`), since sharp's prebuilt libheif carries no HEVC decoder. libheif applies
- * the HEIF transformations (irot/imir); an EXIF orientation inside HEIF is informative only
- * (MIAF) and ignored, as Apple's and libheif's viewers do.
+ * `raster` turned as EXIF `orientation` says (1 = as stored). One sharp operation per pass:
+ * within one pipeline sharp orders rotation and mirroring itself.
  */
-async function uprightSource(input: Buffer, meta: sharp.Metadata): Promise<{ open: () => sharp.Sharp; width: number; height: number; orientation?: number }> {
-  if (meta.format === 'heif' && meta.compression !== 'av1') {
-    if (meta.width! * meta.height! > MAX_INPUT_PIXELS) throw new UndecodableImageError('image cannot be decoded: Input image exceeds pixel limit');
-    let decoded: { width: number; height: number; data: Uint8ClampedArray };
-    try {
+async function orient(raster: Raster, orientation: number): Promise<Raster> {
+  const steps: Record<number, Array<(s: sharp.Sharp) => sharp.Sharp>> = {
+    2: [(s) => s.flop()],
+    3: [(s) => s.rotate(180)],
+    4: [(s) => s.flip()],
+    5: [(s) => s.rotate(90), (s) => s.flop()],
+    6: [(s) => s.rotate(90)],
+    7: [(s) => s.rotate(270), (s) => s.flop()],
+    8: [(s) => s.rotate(270)],
+  };
+  let out = raster;
+  for (const step of steps[orientation] ?? []) {
+    const { data, width, height, channels } = out;
+    out = rasterOf(await step(sharp(data, { raw: { width, height, channels } })).raw().toBuffer({ resolveWithObject: true }));
+  }
+  return out;
+}
+
+/**
+ * Upright pixels of a HEIF file (HEIC or AVIF). sharp's prebuilt libvips decodes AVIF;
+ * HEVC-coded HEIF (iPhone HEIC) is decoded by libheif compiled to wasm (npm `heic-decode`),
+ * since that libvips carries no HEVC decoder. Both apply the HEIF transformations (irot/imir).
+ * An EXIF orientation is applied only when the file has no such transformation (Samsung writes
+ * EXIF only; iPhones write both and applying both would turn the picture twice).
+ */
+async function decodeHeif(input: Buffer, meta: sharp.Metadata): Promise<{ raster: Raster; orientation?: number }> {
+  if (meta.width! * meta.height! > MAX_INPUT_PIXELS) throw new UndecodableImageError('image cannot be decoded: Input image exceeds pixel limit');
+  let raster: Raster;
+  try {
+    if (meta.compression === 'av1') {
+      raster = rasterOf(await sharp(input, { failOn: 'error', limitInputPixels: MAX_INPUT_PIXELS }).raw().toBuffer({ resolveWithObject: true }));
+    } else {
       const decodeHeic = (await import('heic-decode')).default;
-      decoded = await decodeHeic({ buffer: input });
-    } catch (err) {
-      throw new UndecodableImageError(`image cannot be decoded: ${(err as Error).message}`);
+      const decoded = await decodeHeic({ buffer: input });
+      const data = Buffer.from(decoded.data.buffer, decoded.data.byteOffset, decoded.data.byteLength);
+      raster = { data, width: decoded.width, height: decoded.height, channels: 4 };
     }
-    const pixels = Buffer.from(decoded.data.buffer, decoded.data.byteOffset, decoded.data.byteLength);
-    const raw = { raw: { width: decoded.width, height: decoded.height, channels: 4 as const } };
-    return { open: () => sharp(pixels, raw), width: decoded.width, height: decoded.height };
+  } catch (err) {
+    throw new UndecodableImageError(`image cannot be decoded: ${(err as Error).message}`);
+  }
+  const exifOrientation = exifOrientationOf(meta.exif);
+  if (!exifOrientation || exifOrientation === 1 || hasHeifTransforms(input)) return { raster };
+  return { raster: await orient(raster, exifOrientation), orientation: exifOrientation };
+}
+
+/** A sharp pipeline over the upright pixels of `input`, with the upright size. */
+async function uprightSource(input: Buffer, meta: sharp.Metadata): Promise<{ open: () => sharp.Sharp; width: number; height: number; orientation?: number }> {
+  if (meta.format === 'heif') {
+    const { raster, orientation } = await decodeHeif(input, meta);
+    const raw = { raw: { width: raster.width, height: raster.height, channels: raster.channels } };
+    return { open: () => sharp(raster.data, raw), width: raster.width, height: raster.height, orientation };
   }
   const rotated = (meta.orientation ?? 1) >= 5;
   return {
@@ -132,6 +182,17 @@ function exifText(value: unknown, littleEndian: boolean): string | undefined {
   }
   if (code === 'ASCII\0\0\0' || code === '\0'.repeat(8)) return value.subarray(8).toString('latin1');
   return value.toString('utf8');
+}
+
+/** The EXIF Orientation tag (1–8), if any; libvips drops it from HEIF metadata. */
+function exifOrientationOf(exif?: Buffer): number | undefined {
+  if (!exif) return undefined;
+  try {
+    const orientation = exifReader(exif).Image?.Orientation;
+    return typeof orientation === 'number' && orientation >= 1 && orientation <= 8 ? orientation : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 function exifFacts(exif?: Buffer): Pick<ImageFacts, 'camera' | 'description' | 'takenAt' | 'gps'> {
