@@ -1,4 +1,5 @@
 import { createHash, createHmac } from 'node:crypto';
+import { until } from '../../devstack/poll';
 import { MediaUploadClient } from '../../services/client';
 import { MediaOwnerKey } from '../../workflows/media-upload.workflow';
 import { realJpeg, sha256Base64 } from '../fixtures/media';
@@ -62,6 +63,16 @@ describe('any JWT sub uploads to READY (keys carry a hash of the sub, never the 
     expect(listed.body.items.map((m: { mediaId: string }) => m.mediaId)).toContain(res.body.mediaId);
     const described = await p.temporal.workflow.getHandle(`media-upload/${res.body.mediaId}`).describe();
     expect(described.typedSearchAttributes.get(MediaOwnerKey)).toBe(sub);
+    // An operator finds the user's uploads by the raw sub (the Web UI's query language; a double
+    // quote or backslash inside the value would need escaping there).
+    if (!/["\\]/.test(sub)) {
+      const found = await until(`workflows of ${sub} in visibility`, async () => {
+        const ids: string[] = [];
+        for await (const wf of p.temporal.workflow.list({ query: `MediaOwner = "${sub}"` })) ids.push(wf.workflowId);
+        return ids.includes(`media-upload/${res.body.mediaId}`) ? ids : undefined;
+      });
+      expect(found.length).toBeGreaterThanOrEqual(1);
+    }
     expect((await p.storage.head(p.config.S3_MEDIA_BUCKET, key))?.size).toBe(file.length);
   });
 
