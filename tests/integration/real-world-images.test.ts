@@ -14,6 +14,8 @@ interface Expected {
   metadata?: Record<string, unknown>;
   /** The largest JPEG thumbnail shows the test picture upright (red block top left). */
   upright?: boolean;
+  /** The red block is sRGB red (255, 0, 0) in the thumbnail: the file's colour profile was applied. */
+  srgbRed?: boolean;
 }
 
 interface Case {
@@ -84,6 +86,12 @@ const CASES: Case[] = [
     make: () => corpus.heic(),
     fileType: 'image/heif',
     expected: { status: 'READY', thumbnails: heic640, upright: true, metadata: { format: 'heic' } },
+  },
+  {
+    name: 'an HEIC in Display P3 with its ICC profile (iPhone)',
+    make: () => corpus.heic({ displayP3: true }),
+    fileType: 'image/heic',
+    expected: { status: 'READY', thumbnails: heic640, upright: true, srgbRed: true },
   },
   {
     name: 'a 10-bit HEIC',
@@ -168,6 +176,13 @@ describe('real-world images end to end (fixtures made at test time)', () => {
     const meta = await sharp(jpeg).metadata();
     expect({ width: meta.width, height: meta.height, space: meta.space, exif: meta.exif }).toEqual({ width: largest.width, height: largest.height, space: 'srgb', exif: undefined });
     if (c.expected.upright) await expectUpright(jpeg);
+    if (c.expected.srgbRed) {
+      const { data } = await sharp(jpeg).removeAlpha().raw().toBuffer({ resolveWithObject: true });
+      // Without the profile applied, P3 red (234, 51, 35 as values) would show here.
+      const at = (8 * largest.width + 8) * 3;
+      const [r, g, b] = Array.from(data.subarray(at, at + 3));
+      expect({ r: r! > 240, g: g! < 25, b: b! < 25 }).toEqual({ r: true, g: true, b: true });
+    }
     // Whatever the file carried, the read model holds clean, bounded text.
     const stored = JSON.stringify(row?.metadata);
     expect(stored).not.toMatch(/\\u00[01][0-9a-f]|\\ud[89a-f][0-9a-f]{2}/i);

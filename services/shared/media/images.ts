@@ -1,5 +1,6 @@
 import exifReader from 'exif-reader';
 import sharp from 'sharp';
+import { crc32, deflateSync } from 'node:zlib';
 import { hasHeifTransforms } from './heif';
 
 // Worker pods get one libvips thread per image and run several images at once (activity
@@ -87,6 +88,26 @@ async function orient(raster: Raster, orientation: number): Promise<Raster> {
 }
 
 /**
+ * `raster`, whose values are in the colour space of ICC profile `icc`, converted to sRGB. sharp
+ * cannot tag raw pixels with a profile, but it converts a PNG's embedded profile (iCCP chunk)
+ * to sRGB as it decodes: the raster goes through an uncompressed PNG that carries `icc`.
+ */
+async function toSrgb(raster: Raster, icc: Buffer): Promise<Raster> {
+  const { data, width, height, channels } = raster;
+  const png = await sharp(data, { raw: { width, height, channels } }).png({ compressionLevel: 0 }).toBuffer();
+  // iCCP: profile name, NUL, compression method 0 (zlib), the compressed profile.
+  const body = Buffer.concat([Buffer.from('icc\0\0', 'latin1'), deflateSync(icc)]);
+  const chunk = Buffer.alloc(12 + body.length);
+  chunk.writeUInt32BE(body.length, 0);
+  chunk.write('iCCP', 4, 'latin1');
+  body.copy(chunk, 8);
+  chunk.writeUInt32BE(crc32(chunk.subarray(4, 8 + body.length)), 8 + body.length);
+  // The signature (8 bytes) and IHDR (25 bytes) come first; iCCP must precede the image data.
+  const tagged = Buffer.concat([png.subarray(0, 33), chunk, png.subarray(33)]);
+  return rasterOf(await sharp(tagged).raw().toBuffer({ resolveWithObject: true }));
+}
+
+/**
  * Upright pixels of a HEIF file (HEIC or AVIF). sharp's prebuilt libvips decodes AVIF;
  * HEVC-coded HEIF (iPhone HEIC) is decoded by libheif compiled to wasm (npm `heic-decode`),
  * since that libvips carries no HEVC decoder. Both apply the HEIF transformations (irot/imir).
@@ -104,6 +125,10 @@ async function decodeHeif(input: Buffer, meta: sharp.Metadata): Promise<{ raster
       const decoded = await decodeHeic({ buffer: input });
       const data = Buffer.from(decoded.data.buffer, decoded.data.byteOffset, decoded.data.byteLength);
       raster = { data, width: decoded.width, height: decoded.height, channels: 4 };
+      // libheif hands out the pixels in the file's colour space (iPhones: Display P3); a
+      // profile that cannot be applied leaves them as they are, like broken EXIF.
+      const decodedRaster = raster;
+      if (meta.icc) raster = await toSrgb(decodedRaster, meta.icc).catch(() => decodedRaster);
     }
   } catch (err) {
     throw new UndecodableImageError(`image cannot be decoded: ${(err as Error).message}`);
