@@ -374,8 +374,12 @@ export function buildRoutes(deps: ApiDeps): RouteSpec[] {
     const missing = Array.from({ length: row.partCount! }, (_, i) => i + 1).filter((n) => !listed.some((p) => p.partNumber === n));
     if (missing.length) throw new ApiError('PARTS_MISMATCH', `${missing.length} part(s) not uploaded yet`, { missing: missing.slice(0, 100) });
     if (claimed) {
-      const numbers = new Set(claimed.map((p) => p.partNumber));
-      if (mismatched.length || numbers.size !== claimed.length || numbers.size !== row.partCount) {
+      // A part listed twice with the same ETag is the same part (clients have sent such lists
+      // after retries); listed with two ETags, the list contradicts itself.
+      const claimedEtags = new Map<number, Set<string>>();
+      for (const p of claimed) claimedEtags.set(p.partNumber, (claimedEtags.get(p.partNumber) ?? new Set()).add(p.etag.replace(/"/g, '')));
+      const contradictory = [...claimedEtags.values()].some((etags) => etags.size > 1);
+      if (mismatched.length || contradictory || claimedEtags.size !== row.partCount) {
         throw new ApiError('PARTS_MISMATCH', 'the part list does not match the uploaded parts (each ETag must be that of the latest upload of its part)', {
           wrongEtag: mismatched.slice(0, 100),
         });

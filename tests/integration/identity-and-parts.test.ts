@@ -182,7 +182,13 @@ describe('a part uploaded more than once counts once (the latest upload of it)',
     const listed = await p.call(user, `/media/${s.mediaId}/parts`);
     expect(listed.body.parts.map((x: { partNumber: number }) => x.partNumber)).toEqual([1, 2, 3]);
     expect(listed.body.parts.reduce((sum: number, x: { size: number }) => sum + x.size, 0)).toBe(file.length);
-    const done = await p.call(user, `/media/${s.mediaId}/complete`, { body: { parts: etags.map((etag, i) => ({ partNumber: i + 1, etag })) } });
+    const parts = etags.map((etag, i) => ({ partNumber: i + 1, etag }));
+    // One part number with two ETags contradicts itself; the same part listed twice (as some
+    // clients list a retried part) is that part.
+    const contradictory = await p.call(user, `/media/${s.mediaId}/complete`, { body: { parts: [...parts, { partNumber: 1, etag: etags[1] }] } });
+    expect(contradictory.status).toBe(409);
+    expect(contradictory.body.error.code).toBe('PARTS_MISMATCH');
+    const done = await p.call(user, `/media/${s.mediaId}/complete`, { body: { parts: [parts[0], ...parts] } });
     expect(done.status).toBe(202);
     expect((await waitForStatus(p, user, s.mediaId, ['READY', 'FAILED', 'REJECTED'])).status).toBe('READY');
     expect(sha256Hex(await p.storage.getBuffer(p.config.S3_MEDIA_BUCKET, s.storageKey))).toBe(sha256Hex(file));
