@@ -4,7 +4,7 @@ import type { MediaRepository } from '../services/shared/db/media-repository';
 import { failureCode, UPLOAD_OUTCOMES, type WorkerMetrics } from '../services/shared/metrics';
 import { detectMimeType, MAGIC_BYTES_NEEDED, matchesDeclaredType } from '../services/shared/magic-bytes';
 import { derivedPrefix, type MediaStatus } from '../services/shared/media-types';
-import type { Storage } from '../services/shared/storage';
+import { pickParts, type Storage } from '../services/shared/storage';
 import type { ConfirmedPart } from '../workflows/media-upload.workflow';
 import type { createLifecycleActivities } from './lifecycle';
 import type { createImageActivities, createScanActivities, createVideoActivities } from './processing';
@@ -79,19 +79,27 @@ export function createActivities({ storage, media, buckets, publish, metrics }: 
       return { complete: head?.size === input.fileSize };
     },
 
-    /** Idempotent: after a crash between completing and returning, the object is simply there. */
+    /**
+     * Idempotent: after a crash between completing and returning, the object is simply there.
+     * Assembles one upload per part number: the one whose ETag was confirmed (the API checked it
+     * is the latest upload of its part), else the latest (a part sent twice counts once).
+     */
     async completeMultipartUpload(input: { storageKey: string; uploadId: string; parts?: ConfirmedPart[]; fileSize: number }): Promise<void> {
-      const listed = await storage.listParts(buckets.incoming, input.storageKey, input.uploadId);
-      if (!listed) {
+      const copies = await storage.listPartCopies(buckets.incoming, input.storageKey, input.uploadId);
+      if (!copies) {
         const head = await storage.head(buckets.incoming, input.storageKey);
         if (head) return;
         throw ApplicationFailure.nonRetryable('multipart upload no longer exists and no object was assembled', 'UPLOAD_INCOMPLETE');
       }
-      const total = listed.reduce((sum, p) => sum + p.size, 0);
+      const { parts, mismatched } = pickParts(copies, input.parts);
+      if (mismatched.length) {
+        throw ApplicationFailure.nonRetryable(`part(s) ${mismatched.slice(0, 10).join(', ')} changed after confirmation`, 'UPLOAD_INCOMPLETE');
+      }
+      const total = parts.reduce((sum, p) => sum + p.size, 0);
       if (total !== input.fileSize) {
         throw ApplicationFailure.nonRetryable(`parts add up to ${total} bytes, declared ${input.fileSize}`, 'SIZE_MISMATCH');
       }
-      await storage.completeMultipartUpload(buckets.incoming, input.storageKey, input.uploadId, listed);
+      await storage.completeMultipartUpload(buckets.incoming, input.storageKey, input.uploadId, parts);
     },
 
     /** HEAD: exists, size equals the declared size, content type; then the magic bytes. */

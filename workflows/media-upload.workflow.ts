@@ -88,8 +88,15 @@ const compensationActivity: ActivityOptions = {
 // clamd scans at ~180 MB/s: a 1 GB video takes seconds, a slow scanner minutes. Both the scan
 // and the thumbnails heartbeat, so a dead worker is noticed after 15 s, not at the timeout.
 const scanActivity: ActivityOptions = { ...storageActivity, startToCloseTimeout: '15 minutes', heartbeatTimeout: '15 seconds', scheduleToCloseTimeout: '1 hour' };
-// Thumbnails of an image ≤ 25 MiB: well under a minute even on a busy pod.
-const imageActivity: ActivityOptions = { ...storageActivity, startToCloseTimeout: '5 minutes', heartbeatTimeout: '15 seconds', scheduleToCloseTimeout: '30 minutes' };
+// Thumbnails of an image ≤ 25 MiB: well under a minute even on a busy pod. Eight attempts
+// (~4 minutes of backoff) ride out an S3 or database blip, while a fault that repeats
+// identically (a bug, data the database refuses) ends FAILED in minutes, not half an hour.
+const imageActivity: ActivityOptions = {
+  startToCloseTimeout: '5 minutes',
+  heartbeatTimeout: '15 seconds',
+  scheduleToCloseTimeout: '30 minutes',
+  retry: { initialInterval: '2 seconds', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 8, nonRetryableErrorTypes: [...REJECTION_TYPES] },
+};
 // A long transcode heartbeats its progress; thirty silent seconds mean the worker died and
 // another one takes over (the activity starts clean).
 const transcodeActivity: ActivityOptions = {

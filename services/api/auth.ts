@@ -1,7 +1,24 @@
 import type { RequestHandler } from 'express';
 import { createRemoteJWKSet, jwtVerify, type JWTVerifyGetKey } from 'jose';
 import type { Config } from '../shared/config';
+import { isWellFormedText } from '../shared/sanitize';
 import { ApiError } from './errors';
+
+/** Longest `sub` accepted, in UTF-8 bytes (SPEC §4: any printable Unicode up to 255 bytes). */
+export const MAX_SUB_BYTES = 255;
+// C0 controls, DEL and C1 controls: not printable, and unsafe in logs and search attributes.
+const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
+
+/**
+ * Why a `sub` claim is not a usable user id, or undefined when it is. Any printable Unicode
+ * is fine (`auth0|…`, e-mail addresses, spaces, emoji, `a/b`, `%2F`): storage keys never carry
+ * it raw (services/shared/storage-keys.ts).
+ */
+export function invalidSubReason(sub: string): string | undefined {
+  if (Buffer.byteLength(sub, 'utf8') > MAX_SUB_BYTES) return `sub claim is longer than ${MAX_SUB_BYTES} bytes`;
+  if (CONTROL.test(sub) || !isWellFormedText(sub)) return 'sub claim has control characters or lone surrogates';
+  return undefined;
+}
 
 export interface AuthenticatedUser {
   userId: string;
@@ -31,9 +48,9 @@ export function authenticate(config: Pick<Config, 'JWT_SECRET' | 'JWT_JWKS_URL' 
       : jwtVerify(match[1]!, key, { algorithms, issuer: config.JWT_ISSUER, audience: config.JWT_AUDIENCE });
     verify
       .then(({ payload }) => {
-        if (typeof payload.sub !== 'string' || payload.sub.length === 0 || payload.sub.length > 200) {
-          throw new ApiError('UNAUTHENTICATED', 'token has no valid sub claim');
-        }
+        if (typeof payload.sub !== 'string' || payload.sub.length === 0) throw new ApiError('UNAUTHENTICATED', 'token has no valid sub claim');
+        const invalid = invalidSubReason(payload.sub);
+        if (invalid) throw new ApiError('INVALID_TOKEN_SUBJECT', invalid);
         req.user = { userId: payload.sub };
         next();
       })

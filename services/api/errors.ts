@@ -9,6 +9,8 @@ export const ERRORS = {
   PAYLOAD_TOO_LARGE: 413,
   QUOTA_EXCEEDED: 413,
   UNAUTHENTICATED: 401,
+  /** A valid token whose `sub` is no usable user id (empty, over 255 bytes, control characters). */
+  INVALID_TOKEN_SUBJECT: 401,
   MEDIA_NOT_FOUND: 404,
   BATCH_NOT_FOUND: 404,
   VARIANT_NOT_FOUND: 404,

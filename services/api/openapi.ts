@@ -22,7 +22,7 @@ export function openApiDocument(routes: RouteSpec[], version: string) {
       parameters: params.length ? params : undefined,
       requestBody: route.request ? { required: true, content: { 'application/json': { schema: jsonSchema(route.request) } } } : undefined,
       responses: Object.fromEntries(
-        Object.entries({ ...route.responses, 401: { description: 'missing or invalid token' } } as RouteSpec['responses']).map(([code, r]) => [
+        Object.entries({ ...route.responses, 401: { description: 'missing or invalid token (UNAUTHENTICATED), or a sub that is no usable user id (INVALID_TOKEN_SUBJECT)' } } as RouteSpec['responses']).map(([code, r]) => [
           code,
           { description: r.description, ...(r.schema ? { content: { 'application/json': { schema: jsonSchema(r.schema) } } } : {}) },
         ]),

@@ -9,7 +9,7 @@ import type { MediaRow } from '../shared/db/entities';
 import { InvalidCursorError, type DeletionRule, type MediaRepository } from '../shared/db/media-repository';
 import { isTerminal, MEDIA_STATUSES, type MediaStatus } from '../shared/media-types';
 import type { Metrics } from '../shared/metrics';
-import type { Storage } from '../shared/storage';
+import { pickParts, type Storage } from '../shared/storage';
 import { MediaDeletionWorkflow, mediaDeletionWorkflowId } from '../../workflows/media-delete.workflow';
 import { uploadConfirmedSignal, type ConfirmedPart } from '../../workflows/media-upload.workflow';
 import { ApiError } from './errors';
@@ -361,18 +361,28 @@ export function buildRoutes(deps: ApiDeps): RouteSpec[] {
       });
   }
 
-  /** The parts to assemble: S3's own list, checked against what the client says it sent. */
+  /**
+   * The parts to assemble: S3's own list, one per part number, checked against what the client
+   * says it sent. A part sent twice counts once (its latest upload); a claimed ETag that is not
+   * the latest upload of its part (a stale retry, a typo) is refused with 409 PARTS_MISMATCH,
+   * every time, and nothing is signalled.
+   */
   async function confirmedParts(row: MediaRow, claimed: ConfirmedPart[] | undefined): Promise<ConfirmedPart[]> {
-    const listed = await storage.listParts(config.S3_INCOMING_BUCKET, row.storageKey, row.uploadId!);
-    if (!listed) throw new ApiError('UPLOAD_NOT_FOUND', 'the multipart upload no longer exists');
+    const copies = await storage.listPartCopies(config.S3_INCOMING_BUCKET, row.storageKey, row.uploadId!);
+    if (!copies) throw new ApiError('UPLOAD_NOT_FOUND', 'the multipart upload no longer exists');
+    const { parts: listed, mismatched } = pickParts(copies, claimed);
     const missing = Array.from({ length: row.partCount! }, (_, i) => i + 1).filter((n) => !listed.some((p) => p.partNumber === n));
     if (missing.length) throw new ApiError('PARTS_MISMATCH', `${missing.length} part(s) not uploaded yet`, { missing: missing.slice(0, 100) });
     if (claimed) {
-      const etags = new Map(listed.map((p) => [p.partNumber, p.etag.replace(/"/g, '')]));
-      const wrong = claimed.filter((p) => etags.get(p.partNumber) !== p.etag.replace(/"/g, '')).map((p) => p.partNumber);
-      const numbers = new Set(claimed.map((p) => p.partNumber));
-      if (wrong.length || numbers.size !== claimed.length || numbers.size !== row.partCount) {
-        throw new ApiError('PARTS_MISMATCH', 'the part list does not match the uploaded parts', { wrongEtag: wrong.slice(0, 100) });
+      // A part listed twice with the same ETag is the same part (clients have sent such lists
+      // after retries); listed with two ETags, the list contradicts itself.
+      const claimedEtags = new Map<number, Set<string>>();
+      for (const p of claimed) claimedEtags.set(p.partNumber, (claimedEtags.get(p.partNumber) ?? new Set()).add(p.etag.replace(/"/g, '')));
+      const contradictory = [...claimedEtags.values()].some((etags) => etags.size > 1);
+      if (mismatched.length || contradictory || claimedEtags.size !== row.partCount) {
+        throw new ApiError('PARTS_MISMATCH', 'the part list does not match the uploaded parts (each ETag must be that of the latest upload of its part)', {
+          wrongEtag: mismatched.slice(0, 100),
+        });
       }
     }
     return listed.map(({ partNumber, etag }) => ({ partNumber, etag }));

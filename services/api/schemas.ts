@@ -1,10 +1,13 @@
 import { z } from 'zod';
 import { MEDIA_STATUSES, MEDIA_TYPES } from '../shared/media-types';
+import { isWellFormedText } from '../shared/sanitize';
 
 /** Request and response shapes; the OpenAPI document is generated from these same schemas. */
 
-// Path separators, control characters and bidi overrides have no place in a display name.
-const unsafeFileName = /[\u0000-\u001f\u007f/\\\u202a-\u202e\u2066-\u2069]/;
+// Path separators, control characters (C0, DEL, C1) and bidi overrides have no place in a
+// display name; neither have lone surrogates. Such a name is refused (400), not rewritten: the
+// client learns its name was unusable instead of finding another one stored.
+const unsafeFileName = /[\u0000-\u001f\u007f-\u009f/\\\u202a-\u202e\u2066-\u2069]/;
 
 export const checksumSha256 = z
   .string()
@@ -17,7 +20,7 @@ export const uploadSessionRequest = z
       .string()
       .min(1)
       .max(255)
-      .refine((n) => !unsafeFileName.test(n) && n !== '.' && n !== '..', 'file name has path separators or control characters'),
+      .refine((n) => !unsafeFileName.test(n) && isWellFormedText(n) && n !== '.' && n !== '..', 'file name has path separators, control characters or lone surrogates'),
     fileType: z.string().min(3).max(100),
     fileSize: z.number().int().positive(),
     mediaType: z.enum(MEDIA_TYPES),

@@ -7,6 +7,7 @@ import type { MediaRepository } from '../shared/db/media-repository';
 import type { Metrics } from '../shared/metrics';
 import { MEDIA_TYPE_RULES, originalKey } from '../shared/media-types';
 import type { Storage } from '../shared/storage';
+import { ownerKeySegment } from '../shared/storage-keys';
 import {
   MediaOwnerKey,
   MediaStatusKey,
@@ -107,7 +108,7 @@ export class UploadService {
     }
     const now = this.deps.now?.() ?? new Date();
     const mediaId = randomUUID();
-    const storageKey = originalKey(req.mediaType, userId, mediaId, req.fileType, now);
+    const storageKey = originalKey(req.mediaType, ownerKeySegment(userId), mediaId, req.fileType, now);
     const ttl = req.mediaType === 'PROFILE_IMAGE' ? config.PROFILE_IMAGE_URL_TTL_SECONDS : config.UPLOAD_URL_TTL_SECONDS;
     const expiresAt = new Date(now.getTime() + ttl * 1000);
     const plan = planUpload(req.fileSize, config.MULTIPART_THRESHOLD_BYTES, config.PART_SIZE_BYTES);

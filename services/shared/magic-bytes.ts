@@ -2,7 +2,30 @@
  * Content sniffing by magic number for the MIME types the platform accepts. A declared type is
  * trusted only when the first bytes agree with it.
  */
-export const MAGIC_BYTES_NEEDED = 16;
+/** Enough for the ISO-BMFF `ftyp` box with its compatible brands (HEIF/AVIF say what they are there). */
+export const MAGIC_BYTES_NEEDED = 64;
+
+// HEIF still images (ISO/IEC 23008-12) share the ISO base media container with MP4: the `ftyp`
+// brands tell them apart. `mif1`/`msf1` are the generic image/sequence brands; the compatible
+// brands then say which codec (AV1 → AVIF, HEVC → HEIC).
+const AVIF_BRANDS = new Set(['avif', 'avis']);
+const HEIC_BRANDS = new Set(['heic', 'heix', 'hevc', 'hevx', 'heim', 'heis', 'hevm', 'hevs']);
+const GENERIC_HEIF_BRANDS = new Set(['mif1', 'msf1']);
+
+/** The image type an `ftyp` box announces, or undefined for a video (MP4/QuickTime) file. */
+function heifType(b: Buffer): string | undefined {
+  const boxSize = b.readUInt32BE(0);
+  const major = b.subarray(8, 12).toString('latin1');
+  const compatible: string[] = [];
+  // Compatible brands follow the major brand and the minor version, to the end of the box.
+  for (let at = 16; at + 4 <= Math.min(boxSize, b.length); at += 4) compatible.push(b.subarray(at, at + 4).toString('latin1'));
+  if (AVIF_BRANDS.has(major)) return 'image/avif';
+  if (HEIC_BRANDS.has(major)) return 'image/heic';
+  if (!GENERIC_HEIF_BRANDS.has(major)) return undefined;
+  if (compatible.some((c) => AVIF_BRANDS.has(c))) return 'image/avif';
+  if (compatible.some((c) => HEIC_BRANDS.has(c))) return 'image/heic';
+  return 'image/heif';
+}
 
 export function detectMimeType(head: Uint8Array): string | undefined {
   const b = Buffer.from(head);
@@ -12,6 +35,8 @@ export function detectMimeType(head: Uint8Array): string | undefined {
   if (b.length >= 12 && b.subarray(0, 4).toString('latin1') === 'RIFF' && b.subarray(8, 12).toString('latin1') === 'WEBP') return 'image/webp';
   if (b.length >= 4 && b[0] === 0x1a && b[1] === 0x45 && b[2] === 0xdf && b[3] === 0xa3) return 'video/webm';
   if (b.length >= 12 && b.subarray(4, 8).toString('latin1') === 'ftyp') {
+    const image = heifType(b);
+    if (image) return image;
     return b.subarray(8, 12).toString('latin1') === 'qt  ' ? 'video/quicktime' : 'video/mp4';
   }
   // Older QuickTime files start with a movie or free-space atom instead of `ftyp`.
@@ -19,8 +44,12 @@ export function detectMimeType(head: Uint8Array): string | undefined {
   return undefined;
 }
 
-/** MP4 and QuickTime share the ISO base media container; players and ffmpeg treat them alike. */
-const equivalent: Record<string, string> = { 'video/quicktime': 'video/mp4' };
+/**
+ * MP4 and QuickTime share the ISO base media container; players and ffmpeg treat them alike.
+ * `image/heic` is the HEVC-coded kind of `image/heif`: phones and browsers label the same file
+ * either way, so the two are one type here (AVIF stays apart: it needs another decoder).
+ */
+const equivalent: Record<string, string> = { 'video/quicktime': 'video/mp4', 'image/heif': 'image/heic' };
 
 export function matchesDeclaredType(declared: string, detected: string | undefined): boolean {
   if (!detected) return false;

@@ -16,9 +16,14 @@ export interface MediaTypeRule {
 }
 
 export const MEDIA_TYPE_RULES: Record<MediaType, MediaTypeRule> = {
-  PROFILE_IMAGE: { allowedMimeTypes: ['image/jpeg', 'image/png'], maxBytes: 5 * MiB, kind: 'image', thumbnailWidths: [150, 300] },
+  PROFILE_IMAGE: {
+    allowedMimeTypes: ['image/jpeg', 'image/png', 'image/heic', 'image/heif', 'image/avif'],
+    maxBytes: 5 * MiB,
+    kind: 'image',
+    thumbnailWidths: [150, 300],
+  },
   POST_IMAGE: {
-    allowedMimeTypes: ['image/jpeg', 'image/png', 'image/webp', 'image/gif'],
+    allowedMimeTypes: ['image/jpeg', 'image/png', 'image/webp', 'image/gif', 'image/heic', 'image/heif', 'image/avif'],
     maxBytes: 25 * MiB,
     kind: 'image',
     thumbnailWidths: [150, 300, 600, 1200],
@@ -36,6 +41,9 @@ export const FILE_EXTENSIONS: Record<string, string> = {
   'image/png': 'png',
   'image/webp': 'webp',
   'image/gif': 'gif',
+  'image/heic': 'heic',
+  'image/heif': 'heif',
+  'image/avif': 'avif',
   'video/mp4': 'mp4',
   'video/quicktime': 'mov',
   'video/webm': 'webm',
@@ -61,9 +69,13 @@ export function isTerminal(status: MediaStatus): boolean {
   return TERMINAL_STATUSES.includes(status);
 }
 
-/** `{mediaType-lowercase}/{userId}/{timestamp}-{uuid}.{ext}` (SPEC.md §4). */
-export function originalKey(mediaType: MediaType, userId: string, mediaId: string, mimeType: string, now: Date): string {
-  return `${mediaType.toLowerCase()}/${encodeURIComponent(userId)}/${now.getTime()}-${mediaId}.${FILE_EXTENSIONS[mimeType] ?? 'bin'}`;
+/**
+ * `{mediaType-lowercase}/{owner}/{timestamp}-{uuid}.{ext}` (SPEC.md §4). `owner` is the key-safe
+ * segment of the user (services/shared/storage-keys.ts `ownerKeySegment`), never the raw `sub`.
+ */
+export function originalKey(mediaType: MediaType, owner: string, mediaId: string, mimeType: string, now: Date): string {
+  if (!/^[0-9a-z]+$/.test(owner)) throw new Error('owner segment must be key-safe (lowercase letters and digits)');
+  return `${mediaType.toLowerCase()}/${owner}/${now.getTime()}-${mediaId}.${FILE_EXTENSIONS[mimeType] ?? 'bin'}`;
 }
 
 /** Long-lived, content-addressed-by-key renditions: CDNs and browsers may cache them forever. */

@@ -75,7 +75,7 @@ export class Storage {
   }
 
   private request(method: string, bucket: string, key: string, query: Record<string, string>, headers: Record<string, string>) {
-    const encodedKey = key.split('/').map(encodeURIComponent).join('/');
+    const encodedKey = encodeKeyPath(key);
     const base = this.endpoint ?? new URL(`https://s3.${this.options.S3_REGION}.amazonaws.com`);
     const pathStyle = this.options.S3_FORCE_PATH_STYLE || !!this.endpoint;
     const hostname = pathStyle ? base.hostname : `${bucket}.${base.hostname}`;
@@ -137,21 +137,36 @@ export class Storage {
     return out.UploadId;
   }
 
-  /** Parts already uploaded, in order; undefined when the multipart upload no longer exists. */
+  /**
+   * Parts already uploaded, one per part number (the latest upload of it, see `pickParts`), in
+   * order; undefined when the multipart upload no longer exists.
+   */
   async listParts(bucket: string, key: string, uploadId: string): Promise<UploadedPart[] | undefined> {
-    const parts: UploadedPart[] = [];
+    const copies = await this.listPartCopies(bucket, key, uploadId);
+    return copies && pickParts(copies).parts;
+  }
+
+  /**
+   * Every part upload S3 lists, one entry per upload. A part sent twice (a client retrying
+   * after a lost response) is listed twice by some S3-compatible servers (SeaweedFS), which
+   * then assemble whichever copy the completion names by ETag; AWS S3 keeps the latest only.
+   */
+  async listPartCopies(bucket: string, key: string, uploadId: string): Promise<PartCopy[] | undefined> {
+    const copies: PartCopy[] = [];
     let marker: string | undefined;
     try {
       do {
         const out = await this.client.send(new ListPartsCommand({ Bucket: bucket, Key: key, UploadId: uploadId, PartNumberMarker: marker }));
-        for (const p of out.Parts ?? []) parts.push({ partNumber: p.PartNumber!, etag: p.ETag!, size: p.Size ?? 0, checksumSha256: p.ChecksumSHA256 });
+        for (const p of out.Parts ?? []) {
+          copies.push({ partNumber: p.PartNumber!, etag: p.ETag!, size: p.Size ?? 0, checksumSha256: p.ChecksumSHA256, lastModified: p.LastModified?.getTime() ?? 0 });
+        }
         marker = out.IsTruncated ? out.NextPartNumberMarker : undefined;
       } while (marker);
     } catch (err) {
       if (isS3Error(err, 'NoSuchUpload', 404)) return undefined;
       throw err;
     }
-    return parts.sort((a, b) => a.partNumber - b.partNumber);
+    return copies;
   }
 
   /** Parts created with checksums must be completed with them (S3 rejects the list otherwise). */
@@ -209,7 +224,7 @@ export class Storage {
   }
 
   async copy(fromBucket: string, key: string, toBucket: string, toKey = key): Promise<void> {
-    const source = `${fromBucket}/${key.split('/').map(encodeURIComponent).join('/')}`;
+    const source = `${fromBucket}/${encodeKeyPath(key)}`;
     await this.client.send(new CopyObjectCommand({ Bucket: toBucket, Key: toKey, CopySource: source }));
   }
 
@@ -261,6 +276,51 @@ export class Storage {
       await this.client.send(new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: chunk.map((Key) => ({ Key })), Quiet: true } }));
     }
   }
+}
+
+/**
+ * An object key as a URL path: every byte but RFC 3986 unreserved characters and `/`
+ * percent-encoded. SigV4 signs the path exactly as sent and S3 re-encodes the key it decoded
+ * this way before checking; `encodeURIComponent` leaves `!'()*` raw, which S3 then signs as
+ * `%21%27%28%29%2A` (403 SignatureDoesNotMatch). Keys written before owner segments were
+ * hashed may hold such characters, so every signed or copied key goes through here.
+ */
+export function encodeKeyPath(key: string): string {
+  return key
+    .split('/')
+    .map((segment) => encodeURIComponent(segment).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`))
+    .join('/');
+}
+
+/** One upload of a part as S3 lists it; `lastModified` in epoch ms (S3 dates parts to the second). */
+export type PartCopy = UploadedPart & { lastModified: number };
+
+const bareEtag = (etag: string) => etag.replace(/"/g, '');
+
+/**
+ * One part per part number, in order. The latest upload of a part number counts: the copies
+ * with the newest `lastModified`. S3 dates parts to the second, so copies sent within the same
+ * second cannot be ordered; among those, the ETag the client `claimed` (it knows what it sent
+ * last) decides, else the first listed. `mismatched` lists the part numbers whose claimed ETag
+ * is not a latest copy (a stale or unknown ETag: the completion must be refused).
+ */
+export function pickParts(copies: PartCopy[], claimed?: ReadonlyArray<{ partNumber: number; etag: string }>): { parts: UploadedPart[]; mismatched: number[] } {
+  const byNumber = new Map<number, PartCopy[]>();
+  for (const copy of copies) byNumber.set(copy.partNumber, [...(byNumber.get(copy.partNumber) ?? []), copy]);
+  const wanted = new Map((claimed ?? []).map((p) => [p.partNumber, bareEtag(p.etag)]));
+  const parts: UploadedPart[] = [];
+  const mismatched: number[] = [];
+  for (const [partNumber, all] of [...byNumber].sort(([a], [b]) => a - b)) {
+    const newest = Math.max(...all.map((c) => c.lastModified));
+    const latest = all.filter((c) => c.lastModified === newest);
+    const etag = wanted.get(partNumber);
+    const chosen = etag === undefined ? latest[0]! : latest.find((c) => bareEtag(c.etag) === etag);
+    if (!chosen) mismatched.push(partNumber);
+    const { lastModified: _at, ...part } = chosen ?? latest[0]!;
+    parts.push(part);
+  }
+  for (const partNumber of wanted.keys()) if (!byNumber.has(partNumber)) mismatched.push(partNumber);
+  return { parts, mismatched: mismatched.sort((a, b) => a - b) };
 }
 
 export function isS3Error(err: unknown, name: string, status?: number): boolean {

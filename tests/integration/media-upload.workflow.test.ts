@@ -169,6 +169,20 @@ describe('MediaUploadWorkflow', () => {
     expect(count(calls, 'compensateUpload')).toBe(0);
   });
 
+  it('stops retrying an image whose processing fails the same way every time: FAILED after 8 attempts, not 30 minutes', async () => {
+    const calls: Calls = [];
+    const activities = fakeActivities(calls, {
+      processImage: async () => {
+        throw new Error('QueryFailedError: unsupported Unicode escape sequence');
+      },
+    });
+    const err = await runConfirmed(activities, input());
+    expect(err).toBeInstanceOf(WorkflowFailedError);
+    expect(count(calls, 'processImage')).toBe(8);
+    expect(count(calls, 'compensateUpload')).toBe(1);
+    expect(statuses(calls).at(-1)).toBe('FAILED');
+  });
+
   it('rejects malware after the scan, compensates, and never promotes', async () => {
     const calls: Calls = [];
     const activities = fakeActivities(calls, {

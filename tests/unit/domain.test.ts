@@ -1,6 +1,7 @@
 import { planUpload, partLength } from '../../services/api/upload-sessions';
 import { detectMimeType, matchesDeclaredType } from '../../services/shared/magic-bytes';
 import { originalKey } from '../../services/shared/media-types';
+import { ownerKeySegment } from '../../services/shared/storage-keys';
 import { loadConfig, loadTemporalConfig } from '../../services/shared/config';
 import { temporalConnectionOptions } from '../../services/shared/temporal';
 import { uploadSessionRequest } from '../../services/api/schemas';
@@ -46,9 +47,14 @@ describe('content sniffing', () => {
 });
 
 describe('storage keys', () => {
-  it('follows {mediaType}/{userId}/{timestamp}-{uuid}.{ext}', () => {
-    const key = originalKey('POST_VIDEO', 'user 1', '0f8e', 'video/quicktime', new Date(1700000000000));
-    expect(key).toBe('post_video/user%201/1700000000000-0f8e.mov');
+  it('follows {mediaType}/{owner}/{timestamp}-{uuid}.{ext} with a hashed owner segment', () => {
+    const owner = ownerKeySegment('user 1');
+    expect(owner).toMatch(/^[0-9a-f]{32}$/);
+    const key = originalKey('POST_VIDEO', owner, '0f8e', 'video/quicktime', new Date(1700000000000));
+    expect(key).toBe(`post_video/${owner}/1700000000000-0f8e.mov`);
+  });
+  it('refuses an owner segment that is not key-safe (a raw user id)', () => {
+    expect(() => originalKey('POST_IMAGE', "o'brien@example.com", '0f8e', 'image/jpeg', new Date())).toThrow(/key-safe/);
   });
 });
 

@@ -1,5 +1,6 @@
 import type { DataSource, EntityManager } from 'typeorm';
 import { MEDIA_STATUSES, TERMINAL_STATUSES, type DeletionRule, type MediaStatus, type MediaType } from '../media-types';
+import { sanitizeForReadModel, sanitizeText } from '../sanitize';
 
 export type { DeletionRule };
 import { BatchEntity, MediaEntity, RenditionEntity, type BatchRow, type MediaRow, type RenditionRow } from './entities';
@@ -58,7 +59,8 @@ export class MediaRepository {
   /** Runs `work` in a transaction that holds the new row; a throw rolls the row back. */
   async insertWithin<T>(row: NewMedia, work: (manager: EntityManager) => Promise<T>): Promise<T> {
     return this.dataSource.transaction(async (manager) => {
-      await manager.getRepository(MediaEntity).insert({ ...row, metadata: {} });
+      // The API rejects unsafe names (400); this keeps any other caller from storing one.
+      await manager.getRepository(MediaEntity).insert({ ...row, fileName: sanitizeText(row.fileName, 255), metadata: {} });
       return work(manager);
     });
   }
@@ -114,7 +116,7 @@ export class MediaRepository {
     const result: [Array<{ media_type: MediaType }>, number] = await this.dataSource.query(
       `UPDATE media SET status = $2, failure_reason = $3, updated_at = now()
         WHERE id = $1 AND status <> $2 AND NOT (status = ANY($4::text[])) RETURNING media_type`,
-      [id, status, failureReason, from],
+      [id, status, failureReason === null ? null : sanitizeText(failureReason), from],
     );
     const changed = result[0][0]?.media_type ?? null;
     if (changed) await this.dataSource.query('SELECT pg_notify($1, $2)', [STATUS_CHANNEL, id]);
@@ -130,9 +132,12 @@ export class MediaRepository {
     return Object.fromEntries(rows.map((r) => [r.status, Number(r.count)]));
   }
 
-  /** Shallow-merges fields into the media's metadata. */
+  /**
+   * Shallow-merges fields into the media's metadata. Every metadata write goes through here and
+   * is sanitized here (services/shared/sanitize.ts): EXIF, XMP and ffprobe text is untrusted.
+   */
   async mergeMetadata(id: string, patch: Record<string, unknown>): Promise<void> {
-    await this.dataSource.query(`UPDATE media SET metadata = metadata || $2::jsonb, updated_at = now() WHERE id = $1`, [id, JSON.stringify(patch)]);
+    await this.dataSource.query(`UPDATE media SET metadata = metadata || $2::jsonb, updated_at = now() WHERE id = $1`, [id, JSON.stringify(sanitizeForReadModel(patch))]);
   }
 
   async replaceRenditions(mediaId: string, renditions: NewRendition[]): Promise<void> {

@@ -1,5 +1,7 @@
 import exifReader from 'exif-reader';
 import sharp from 'sharp';
+import { crc32, deflateSync } from 'node:zlib';
+import { hasHeifTransforms } from './heif';
 
 // Worker pods get one libvips thread per image and run several images at once (activity
 // concurrency): on glibc two images in flight beat one image on two threads. The operation
@@ -31,7 +33,10 @@ export interface ImageFacts {
   height: number;
   format: string;
   orientation?: number;
+  /** EXIF Make and Model. */
   camera?: string;
+  /** EXIF ImageDescription, else UserComment. */
+  description?: string;
   takenAt?: string;
   /** Private: kept in the read model, never served. */
   gps?: { latitude?: number; longitude?: number };
@@ -43,9 +48,116 @@ export function thumbnailWidths(sourceWidth: number, wanted: readonly number[]):
   return fitting.length ? fitting : [sourceWidth];
 }
 
+/** The decoders' pixel limit (sharp's default): a decompression bomb fails before allocating. */
+export const MAX_INPUT_PIXELS = 0x3fff * 0x3fff;
+
+interface Raster {
+  data: Buffer;
+  width: number;
+  height: number;
+  channels: 1 | 2 | 3 | 4;
+}
+
+const rasterOf = ({ data, info }: { data: Buffer; info: sharp.OutputInfo }): Raster => ({
+  data,
+  width: info.width,
+  height: info.height,
+  channels: info.channels as Raster['channels'],
+});
+
+/**
+ * `raster` turned as EXIF `orientation` says (1 = as stored). One sharp operation per pass:
+ * within one pipeline sharp orders rotation and mirroring itself.
+ */
+async function orient(raster: Raster, orientation: number): Promise<Raster> {
+  const steps: Record<number, Array<(s: sharp.Sharp) => sharp.Sharp>> = {
+    2: [(s) => s.flop()],
+    3: [(s) => s.rotate(180)],
+    4: [(s) => s.flip()],
+    5: [(s) => s.rotate(90), (s) => s.flop()],
+    6: [(s) => s.rotate(90)],
+    7: [(s) => s.rotate(270), (s) => s.flop()],
+    8: [(s) => s.rotate(270)],
+  };
+  let out = raster;
+  for (const step of steps[orientation] ?? []) {
+    const { data, width, height, channels } = out;
+    out = rasterOf(await step(sharp(data, { raw: { width, height, channels } })).raw().toBuffer({ resolveWithObject: true }));
+  }
+  return out;
+}
+
+/**
+ * `raster`, whose values are in the colour space of ICC profile `icc`, converted to sRGB. sharp
+ * cannot tag raw pixels with a profile, but it converts a PNG's embedded profile (iCCP chunk)
+ * to sRGB as it decodes: the raster goes through an uncompressed PNG that carries `icc`.
+ */
+async function toSrgb(raster: Raster, icc: Buffer): Promise<Raster> {
+  const { data, width, height, channels } = raster;
+  const png = await sharp(data, { raw: { width, height, channels } }).png({ compressionLevel: 0 }).toBuffer();
+  // iCCP: profile name, NUL, compression method 0 (zlib), the compressed profile.
+  const body = Buffer.concat([Buffer.from('icc\0\0', 'latin1'), deflateSync(icc)]);
+  const chunk = Buffer.alloc(12 + body.length);
+  chunk.writeUInt32BE(body.length, 0);
+  chunk.write('iCCP', 4, 'latin1');
+  body.copy(chunk, 8);
+  chunk.writeUInt32BE(crc32(chunk.subarray(4, 8 + body.length)), 8 + body.length);
+  // The signature (8 bytes) and IHDR (25 bytes) come first; iCCP must precede the image data.
+  const tagged = Buffer.concat([png.subarray(0, 33), chunk, png.subarray(33)]);
+  return rasterOf(await sharp(tagged).raw().toBuffer({ resolveWithObject: true }));
+}
+
+/**
+ * Upright pixels of a HEIF file (HEIC or AVIF). sharp's prebuilt libvips decodes AVIF;
+ * HEVC-coded HEIF (iPhone HEIC) is decoded by libheif compiled to wasm (npm `heic-decode`),
+ * since that libvips carries no HEVC decoder. Both apply the HEIF transformations (irot/imir).
+ * An EXIF orientation is applied only when the file has no such transformation (Samsung writes
+ * EXIF only; iPhones write both and applying both would turn the picture twice).
+ */
+async function decodeHeif(input: Buffer, meta: sharp.Metadata): Promise<{ raster: Raster; orientation?: number }> {
+  if (meta.width! * meta.height! > MAX_INPUT_PIXELS) throw new UndecodableImageError('image cannot be decoded: Input image exceeds pixel limit');
+  let raster: Raster;
+  try {
+    if (meta.compression === 'av1') {
+      raster = rasterOf(await sharp(input, { failOn: 'error', limitInputPixels: MAX_INPUT_PIXELS }).raw().toBuffer({ resolveWithObject: true }));
+    } else {
+      const decodeHeic = (await import('heic-decode')).default;
+      const decoded = await decodeHeic({ buffer: input });
+      const data = Buffer.from(decoded.data.buffer, decoded.data.byteOffset, decoded.data.byteLength);
+      raster = { data, width: decoded.width, height: decoded.height, channels: 4 };
+      // libheif hands out the pixels in the file's colour space (iPhones: Display P3); a
+      // profile that cannot be applied leaves them as they are, like broken EXIF.
+      const decodedRaster = raster;
+      if (meta.icc) raster = await toSrgb(decodedRaster, meta.icc).catch(() => decodedRaster);
+    }
+  } catch (err) {
+    throw new UndecodableImageError(`image cannot be decoded: ${(err as Error).message}`);
+  }
+  const exifOrientation = exifOrientationOf(meta.exif);
+  if (!exifOrientation || exifOrientation === 1 || hasHeifTransforms(input)) return { raster };
+  return { raster: await orient(raster, exifOrientation), orientation: exifOrientation };
+}
+
+/** A sharp pipeline over the upright pixels of `input`, with the upright size. */
+async function uprightSource(input: Buffer, meta: sharp.Metadata): Promise<{ open: () => sharp.Sharp; width: number; height: number; orientation?: number }> {
+  if (meta.format === 'heif') {
+    const { raster, orientation } = await decodeHeif(input, meta);
+    const raw = { raw: { width: raster.width, height: raster.height, channels: raster.channels } };
+    return { open: () => sharp(raster.data, raw), width: raster.width, height: raster.height, orientation };
+  }
+  const rotated = (meta.orientation ?? 1) >= 5;
+  return {
+    open: () => sharp(input, { failOn: 'error', limitInputPixels: MAX_INPUT_PIXELS }).rotate(),
+    width: rotated ? meta.height! : meta.width!,
+    height: rotated ? meta.width! : meta.height!,
+    orientation: meta.orientation,
+  };
+}
+
 /**
  * Decodes once at the largest size needed (JPEG shrink-on-load), auto-rotated by EXIF, then
  * derives every width from that raster as WebP plus a JPEG fallback. Outputs carry no EXIF.
+ * Text read from EXIF is returned as found: the read model sanitizes it (MediaRepository).
  */
 export async function makeThumbnails(input: Buffer, wanted: readonly number[]): Promise<{ facts: ImageFacts; thumbnails: Thumbnail[] }> {
   let meta: sharp.Metadata;
@@ -55,14 +167,13 @@ export async function makeThumbnails(input: Buffer, wanted: readonly number[]): 
     throw new UndecodableImageError(`image cannot be decoded: ${(err as Error).message}`);
   }
   if (!meta.width || !meta.height) throw new UndecodableImageError('image has no dimensions');
-  const rotated = (meta.orientation ?? 1) >= 5;
-  const width = rotated ? meta.height : meta.width;
-  const height = rotated ? meta.width : meta.height;
+  const source = await uprightSource(input, meta);
+  const { width, height } = source;
   const widths = thumbnailWidths(width, wanted);
   const largest = Math.max(...widths);
   let base: { data: Buffer; info: sharp.OutputInfo };
   try {
-    base = await sharp(input, { failOn: 'error' }).rotate().resize({ width: largest, withoutEnlargement: true }).raw().toBuffer({ resolveWithObject: true });
+    base = await source.open().resize({ width: largest, withoutEnlargement: true }).raw().toBuffer({ resolveWithObject: true });
   } catch (err) {
     throw new UndecodableImageError(`image cannot be decoded: ${(err as Error).message}`);
   }
@@ -77,20 +188,55 @@ export async function makeThumbnails(input: Buffer, wanted: readonly number[]): 
     thumbnails.push({ width: webp.info.width, height: webp.info.height, format: 'webp', data: webp.data });
     thumbnails.push({ width: jpeg.info.width, height: jpeg.info.height, format: 'jpeg', data: jpeg.data });
   }
-  return { facts: { width, height, format: meta.format ?? 'unknown', orientation: meta.orientation, ...exifFacts(meta.exif) }, thumbnails };
+  const format = meta.format === 'heif' ? (meta.compression === 'av1' ? 'avif' : 'heic') : (meta.format ?? 'unknown');
+  return { facts: { width, height, format, orientation: source.orientation, ...exifFacts(meta.exif) }, thumbnails };
 }
 
-function exifFacts(exif?: Buffer): Pick<ImageFacts, 'camera' | 'takenAt' | 'gps'> {
+/**
+ * EXIF text as a string: ASCII fields with bytes above 0x7f come as Buffers (read as UTF-8,
+ * what phones write); UserComment starts with an 8-byte character code (EXIF 2.3 §4.6.5).
+ */
+function exifText(value: unknown, littleEndian: boolean): string | undefined {
+  if (typeof value === 'string') return value;
+  if (!Buffer.isBuffer(value)) return undefined;
+  const code = value.subarray(0, 8).toString('latin1');
+  if (code === 'UNICODE\0') {
+    const utf16 = Buffer.from(value.subarray(8, 8 + ((value.length - 8) & ~1)));
+    if (!littleEndian) utf16.swap16();
+    return utf16.toString('utf16le');
+  }
+  if (code === 'ASCII\0\0\0' || code === '\0'.repeat(8)) return value.subarray(8).toString('latin1');
+  return value.toString('utf8');
+}
+
+/** The EXIF Orientation tag (1–8), if any; libvips drops it from HEIF metadata. */
+function exifOrientationOf(exif?: Buffer): number | undefined {
+  if (!exif) return undefined;
+  try {
+    const orientation = exifReader(exif).Image?.Orientation;
+    return typeof orientation === 'number' && orientation >= 1 && orientation <= 8 ? orientation : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function exifFacts(exif?: Buffer): Pick<ImageFacts, 'camera' | 'description' | 'takenAt' | 'gps'> {
   if (!exif) return {};
   try {
     const tags = exifReader(exif);
-    const camera = [tags.Image?.Make, tags.Image?.Model].filter(Boolean).join(' ').trim() || undefined;
+    // The TIFF header after `Exif\0\0` says the byte order (`II` little-endian, `MM` big).
+    const tiff = exif.subarray(0, 4).toString('latin1') === 'Exif' ? exif.subarray(6) : exif;
+    const littleEndian = tiff.subarray(0, 2).toString('latin1') === 'II';
+    const text = (v: unknown) => exifText(v, littleEndian);
+    const camera = [text(tags.Image?.Make), text(tags.Image?.Model)].filter(Boolean).join(' ').trim() || undefined;
+    const description = (text(tags.Image?.ImageDescription) ?? text(tags.Photo?.UserComment))?.trim() || undefined;
     const taken = tags.Photo?.DateTimeOriginal;
     const gps = tags.GPSInfo;
     const coordinate = (v?: number[], ref?: string) =>
       v && v.length === 3 ? (v[0]! + v[1]! / 60 + v[2]! / 3600) * (ref === 'S' || ref === 'W' ? -1 : 1) : undefined;
     return {
       camera,
+      description,
       takenAt: taken instanceof Date && !Number.isNaN(taken.getTime()) ? taken.toISOString() : undefined,
       gps: gps ? { latitude: coordinate(gps.GPSLatitude, gps.GPSLatitudeRef), longitude: coordinate(gps.GPSLongitude, gps.GPSLongitudeRef) } : undefined,
     };
