@@ -1,4 +1,5 @@
 import {
+  ActivityCancellationType,
   type ActivityOptions,
   ApplicationFailure,
   CancellationScope,
@@ -68,7 +69,7 @@ export const MediaTypeKey = defineSearchAttributeKey('MediaType', SearchAttribut
 export const MediaOwnerKey = defineSearchAttributeKey('MediaOwner', SearchAttributeType.KEYWORD);
 
 /** ApplicationFailure types that mean the content itself is unacceptable → REJECTED. */
-export const REJECTION_TYPES = ['CONTENT_MISMATCH', 'SIZE_MISMATCH', 'MALWARE', 'UNDECODABLE_MEDIA', 'UPLOAD_INCOMPLETE', 'TOO_LARGE_TO_SCAN'] as const;
+export const REJECTION_TYPES = ['CONTENT_MISMATCH', 'SIZE_MISMATCH', 'MALWARE', 'UNDECODABLE_MEDIA', 'NO_VIDEO_STREAM', 'UPLOAD_INCOMPLETE', 'TOO_LARGE_TO_SCAN'] as const;
 
 // S3, database and metadata calls: seconds each (a worker killed mid-call is retried after
 // 30 s at the latest); transient faults (S3 5xx, network, DB
@@ -91,13 +92,19 @@ const scanActivity: ActivityOptions = { ...storageActivity, startToCloseTimeout:
 // Thumbnails of an image ≤ 25 MiB: well under a minute even on a busy pod.
 const imageActivity: ActivityOptions = { ...storageActivity, startToCloseTimeout: '5 minutes', heartbeatTimeout: '15 seconds', scheduleToCloseTimeout: '30 minutes' };
 // A long transcode heartbeats its progress; thirty silent seconds mean the worker died and
-// another one takes over (the activity starts clean).
+// another one takes over (the activity starts clean). Three attempts ride out a lost worker;
+// a failure that repeats identically ends the upload instead of re-encoding for hours.
+// A cancelled transcode is waited for (see processingCancellation).
 const transcodeActivity: ActivityOptions = {
   startToCloseTimeout: '6 hours',
   scheduleToCloseTimeout: '12 hours',
   heartbeatTimeout: '30 seconds',
-  retry: { initialInterval: '5 seconds', backoffCoefficient: 2, maximumInterval: '2 minutes', maximumAttempts: 5, nonRetryableErrorTypes: [...REJECTION_TYPES] },
+  cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+  retry: { initialInterval: '5 seconds', backoffCoefficient: 2, maximumInterval: '2 minutes', maximumAttempts: 3, nonRetryableErrorTypes: [...REJECTION_TYPES] },
 };
+// A processing activity writes derived objects: on cancellation the workflow waits until it has
+// stopped (it notices through its heartbeats) before compensating, so no write lands after the sweep.
+const processingCancellation: ActivityOptions = { cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED };
 
 // Per-call options below are merged over the proxy's (deepMerge), so calls name only what differs.
 const steps = proxyActivities<Activities>(storageActivity);
@@ -168,7 +175,7 @@ export async function MediaUploadWorkflow(input: MediaUploadInput): Promise<Medi
 
     if (MEDIA_TYPE_RULES[input.mediaType].kind === 'image') {
       await moveTo('PROCESSING', 'thumbnails and metadata (sharp)');
-      await steps.processImage.executeWithOptions({ ...imageActivity, summary: 'thumbnails (sharp)' }, [processing]);
+      await steps.processImage.executeWithOptions({ ...imageActivity, ...processingCancellation, summary: 'thumbnails (sharp)' }, [processing]);
     } else {
       await moveTo('PROCESSING', `poster and HLS ladder on ${input.videoTaskQueue}`);
       await steps.transcodeVideo.executeWithOptions({ ...transcodeActivity, taskQueue: input.videoTaskQueue, summary: 'poster + HLS (ffmpeg)' }, [processing]);

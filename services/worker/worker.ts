@@ -74,6 +74,9 @@ export async function createWorker(kind: WorkerKind, config: Config, options: Cr
     interceptors: { activity: [activityObservability(metrics)] },
     maxConcurrentActivityTaskExecutions: kind === 'light' ? config.LIGHT_MAX_CONCURRENT_ACTIVITIES : config.VIDEO_MAX_CONCURRENT_ACTIVITIES,
     shutdownGraceTime: `${config.WORKER_SHUTDOWN_GRACE_SECONDS} seconds`,
+    // A cancellation reaches a running activity with the answer to a heartbeat: at most every
+    // 2 s (not 80 % of the heartbeat timeout), so a DELETE stops a transcode within seconds.
+    maxHeartbeatThrottleInterval: '2 seconds',
   });
   if (kind === 'light') await ensureCleanupSchedule(new Client({ connection, namespace: config.TEMPORAL_NAMESPACE }), config);
   const release = async () => {
