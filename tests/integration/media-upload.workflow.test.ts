@@ -1,4 +1,5 @@
 import { TestWorkflowEnvironment } from '@temporalio/testing';
+import { Context } from '@temporalio/activity';
 import { Worker } from '@temporalio/worker';
 import { ActivityFailure, ApplicationFailure, CancelledFailure, WorkflowFailedError } from '@temporalio/client';
 import { randomUUID } from 'node:crypto';
@@ -133,6 +134,47 @@ describe('MediaUploadWorkflow', () => {
     expect(calls.find((c) => c.name === 'compensateUpload')?.input).toMatchObject({ uploadId: 'u' });
     expect(statuses(calls)).toEqual(['CANCELLED']);
   });
+
+  it.each([['processImage', 'POST_IMAGE', 'image/jpeg'], ['transcodeVideo', 'POST_VIDEO', 'video/mp4']] as const)(
+    'waits for a cancelled %s to stop before compensating (no write lands after the sweep)',
+    async (step, mediaType, mimeType) => {
+      const calls: Calls = [];
+      let started!: () => void;
+      const running = new Promise<void>((resolve) => (started = resolve));
+      // A processing step that notices the cancellation through its heartbeats and needs a
+      // moment to stop (ffmpeg being killed, an upload in flight) before it ends.
+      const slowToStop = async () => {
+        const ctx = Context.current();
+        started();
+        while (!ctx.cancellationSignal.aborted) {
+          ctx.heartbeat();
+          await new Promise((r) => setTimeout(r, 50));
+        }
+        await new Promise((r) => setTimeout(r, 500));
+        calls.push({ name: `${step} stopped`, input: undefined });
+        throw ctx.cancellationSignal.reason;
+      };
+      const videoQueue = `video-${randomUUID()}`;
+      const activities = fakeActivities(calls, { [step]: slowToStop });
+      const taskQueue = `test-${randomUUID()}`;
+      const options = { connection: env.nativeConnection, maxHeartbeatThrottleInterval: '100 ms' } as const;
+      const light = await Worker.create({ ...options, taskQueue, workflowBundle: { codePath: stackState().workflowBundlePath }, activities });
+      const video = await Worker.create({ ...options, taskQueue: videoQueue, activities: { transcodeVideo: activities.transcodeVideo } });
+      const err = await video.runUntil(
+        light.runUntil(async () => {
+          const handle = await env.client.workflow.start(MediaUploadWorkflow, { taskQueue, workflowId: randomUUID(), args: [input({ mediaType, mimeType, videoTaskQueue: videoQueue })] });
+          await handle.signal(uploadConfirmedSignal, { source: 'client' });
+          await running;
+          await handle.cancel();
+          return handle.result().catch((e: unknown) => e);
+        }),
+      );
+      expect((err as WorkflowFailedError).cause).toBeInstanceOf(CancelledFailure);
+      const order = calls.map((c) => c.name).filter((n) => n === `${step} stopped` || n === 'compensateUpload');
+      expect(order).toEqual([`${step} stopped`, 'compensateUpload']);
+      expect(statuses(calls).at(-1)).toBe('CANCELLED');
+    },
+  );
 
   it('rejects at once on bad content: WorkflowFailedError → ActivityFailure → ApplicationFailure', async () => {
     const calls: Calls = [];
