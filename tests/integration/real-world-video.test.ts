@@ -99,10 +99,10 @@ describe('real-world video inputs end to end on the real stack', () => {
     await expectReady(media, { width: 640, height: 360, rotation: 0, renditions: [['360p', 640, 360]], upright: true });
   });
 
-  it('browser MediaRecorder WebM without a duration is READY with the duration of its packets', async () => {
-    const { media } = await run(await corpus.mediaRecorderWebm(ffmpeg), 'webm');
+  it.each(['vp8', 'vp9'] as const)('browser MediaRecorder WebM (%s + Opus) without a duration is READY with the duration of its packets', async (codec) => {
+    const { media } = await run(await corpus.mediaRecorderWebm(ffmpeg, codec), `webm-${codec}`);
     await expectReady(media, { width: 320, height: 240, rotation: 0, renditions: [['240p', 320, 240]] });
-    expect(media.metadata).toMatchObject({ videoCodec: 'vp8', audioCodec: 'opus', hasAudio: true });
+    expect(media.metadata).toMatchObject({ videoCodec: codec, audioCodec: 'opus', hasAudio: true });
     expect(media.metadata.durationSeconds).toBeCloseTo(2, 0);
   });
 
@@ -129,6 +129,13 @@ describe('real-world video inputs end to end on the real stack', () => {
     await expectReady(big.media, { width: 1281, height: 719, rotation: 0, renditions: [['360p', 642, 360]] });
     const small = await run(await corpus.oddSizeMp4(ffmpeg, 201, 113), 'odd-small');
     await expectReady(small.media, { width: 201, height: 113, rotation: 0, renditions: [['112p', 200, 112]] });
+  });
+
+  it('anamorphic 480×360 with 4:3 pixels is shown and laddered at 640×360 with square pixels', async () => {
+    const { media } = await run(await corpus.anamorphicMp4(ffmpeg), 'anamorphic');
+    await expectReady(media, { width: 640, height: 360, rotation: 0, renditions: [['360p', 640, 360]] });
+    const sar = execFileSync(ffprobe, ['-v', 'error', '-select_streams', 'v:0', '-show_entries', 'stream=sample_aspect_ratio', '-of', 'csv=p=0', media.hls.renditions[0].url]).toString().trim().split('\n').filter(Boolean);
+    expect(new Set(sar)).toEqual(new Set(['1:1']));
   });
 
   it('variable frame rate is READY', async () => {

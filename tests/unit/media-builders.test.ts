@@ -75,6 +75,13 @@ describe('buildHlsArgs', () => {
     const args = buildHlsArgs(phone, ladderFor(phone), { input: 'in.mp4', outputDir: '/out', segmentSeconds: 4, preset: 'veryfast' });
     expect(args[args.indexOf('-filter_complex') + 1]).toBe('[0:0]split=2[v0][v1];[v0]scale=360:-2[v0out];[v1]scale=720:-2[v1out]');
   });
+  it('makes non-square pixels square before the ladder, and ladders by the displayed size', () => {
+    const dv = probe({ width: 720, height: 480, sampleAspectRatio: 32 / 27 });
+    expect(displaySize(dv)).toEqual({ width: 853, height: 480 });
+    const args = buildHlsArgs(dv, ladderFor(dv), { input: 'in', outputDir: '/o', segmentSeconds: 4, preset: 'fast' });
+    expect(args[args.indexOf('-filter_complex') + 1]).toBe('[0:0]scale=trunc(iw*sar/2)*2:ih,setsar=1,split=1[v0];[v0]scale=-2:360[v0out]');
+    expect(buildPosterArgs(dv, 'in', 'p.jpg', 'first')).toEqual(['-hide_banner', '-nostdin', '-y', '-i', 'in', '-map', '0:0', '-vf', 'scale=trunc(iw*sar/2)*2:ih,setsar=1', '-frames:v', '1', '-q:v', '2', 'p.jpg']);
+  });
   it('takes the video stream by its index, not cover art that comes first', () => {
     const args = buildHlsArgs(probe({ videoStreamIndex: 2 }), ladderFor(probe()), { input: 'in', outputDir: '/o', segmentSeconds: 6, preset: 'fast' });
     expect(args[args.indexOf('-filter_complex') + 1]).toMatch(/^\[0:2\]split=3/);

@@ -30,6 +30,7 @@ interface FfprobeStream {
   width?: number;
   height?: number;
   avg_frame_rate?: string;
+  sample_aspect_ratio?: string;
   r_frame_rate?: string;
   start_time?: string;
   duration?: string;
@@ -119,11 +120,15 @@ export async function probe(paths: FfmpegPaths, input: string): Promise<ProbeRes
     videoLength ??= positive(videoEnd - videoStart) ?? 1 / (frameRate || 30);
     container ??= positive(Math.max(...streams.map((s) => streamDuration(s) ?? 0), ...ends.values())) ?? videoLength;
   }
+  const [sarNum, sarDen] = String(video.sample_aspect_ratio ?? '1:1').split(':').map(Number);
+  // `0:1` and `N/A` mean unknown: square pixels.
+  const sar = sarNum && sarDen ? sarNum / sarDen : 1;
   const sideRotation = video.side_data_list?.find((d) => d.side_data_type === 'Display Matrix' && d.rotation !== undefined)?.rotation;
   return {
     durationSeconds: container,
     width: video.width!,
     height: video.height!,
+    ...(Math.abs(sar - 1) > 1e-3 ? { sampleAspectRatio: sar } : {}),
     videoStreamIndex: video.index,
     videoStartSeconds: videoStart,
     videoDurationSeconds: Math.min(videoLength, container),

@@ -14,6 +14,11 @@ export interface ProbeResult {
   frameRate?: number;
   /** Clockwise degrees (0, 90, 180, 270) that turn the coded frame upright; a phone portrait is 90. */
   rotation: number;
+  /**
+   * Width of a pixel relative to its height when not 1 (anamorphic video: DV, some phones and
+   * broadcast captures store 720×480 pixels shown 16:9). Absent means square pixels.
+   */
+  sampleAspectRatio?: number;
   /** Absolute index of the video stream in the file (cover art is never chosen). */
   videoStreamIndex?: number;
   /** Where the video stream starts and how long it lasts, seconds: frames exist only inside it. */
@@ -32,9 +37,24 @@ export function clockwiseRotation({ displayMatrix, rotateTag }: { displayMatrix?
   return (((Math.round(degrees / 90) * 90) % 360) + 360) % 360;
 }
 
-/** The picture as displayed, pixels: a quarter turn swaps the coded dimensions. */
-export function displaySize(probe: Pick<ProbeResult, 'width' | 'height' | 'rotation'>): { width: number; height: number } {
-  return Math.abs(probe.rotation) % 180 === 90 ? { width: probe.height, height: probe.width } : { width: probe.width, height: probe.height };
+type Geometry = Pick<ProbeResult, 'width' | 'height' | 'rotation' | 'sampleAspectRatio'>;
+
+/**
+ * The picture as displayed, pixels: non-square pixels stretched to square ones, then a
+ * quarter turn swaps the dimensions.
+ */
+export function displaySize(probe: Geometry): { width: number; height: number } {
+  const width = Math.round(probe.width * (probe.sampleAspectRatio ?? 1));
+  return Math.abs(probe.rotation) % 180 === 90 ? { width: probe.height, height: width } : { width, height: probe.height };
+}
+
+/**
+ * Filters that turn non-square pixels square before anything is scaled (players show the
+ * rungs at their pixel size, and `scale=-2:h` alone keeps the source's pixel shape); empty
+ * for square pixels. Written on the already rotated frame, whose `sar` ffmpeg keeps in step.
+ */
+export function squarePixels(probe: Pick<ProbeResult, 'sampleAspectRatio'>): string[] {
+  return probe.sampleAspectRatio && probe.sampleAspectRatio !== 1 ? ['scale=trunc(iw*sar/2)*2:ih', 'setsar=1'] : [];
 }
 
 export interface Rung {
@@ -56,8 +76,9 @@ export const HLS_LADDER: readonly Rung[] = [
  * 720×1280 portrait gets 360p and 720p like a 1280×720 landscape; a source smaller than the
  * lowest rung gets one rung at its own (even) short side.
  */
-export function ladderFor(probe: Pick<ProbeResult, 'width' | 'height'>, ladder: readonly Rung[] = HLS_LADDER): Rung[] {
-  const source = Math.min(probe.width, probe.height);
+export function ladderFor(probe: Geometry, ladder: readonly Rung[] = HLS_LADDER): Rung[] {
+  const shown = displaySize(probe);
+  const source = Math.min(shown.width, shown.height);
   const fitting = ladder.filter((r) => r.shortSide <= source);
   if (fitting.length) return fitting;
   const even = Math.max(2, source - (source % 2));
@@ -69,7 +90,7 @@ export function ladderFor(probe: Pick<ProbeResult, 'width' | 'height'>, ladder: 
  * reaches the filter graph, so the displayed orientation decides which side is the short one;
  * `-2` keeps the aspect ratio with an even size (odd sizes would fail yuv420p encoders).
  */
-export function scaleFor(probe: Pick<ProbeResult, 'width' | 'height' | 'rotation'>, rung: Rung): string {
+export function scaleFor(probe: Geometry, rung: Rung): string {
   const shown = displaySize(probe);
   return shown.width < shown.height ? `scale=${rung.shortSide}:-2` : `scale=-2:${rung.shortSide}`;
 }
@@ -85,7 +106,7 @@ export function buildHlsArgs(probe: ProbeResult, rungs: Rung[], o: HlsOptions): 
   const fps = probe.frameRate && probe.frameRate > 0 ? Math.round(probe.frameRate) : 30;
   const gop = fps * o.segmentSeconds;
   // The video stream explicitly: `0:v` would pick cover art that comes first in the file.
-  const split = `[0:${probe.videoStreamIndex ?? 'v:0'}]split=${rungs.length}${rungs.map((_, i) => `[v${i}]`).join('')}`;
+  const split = `[0:${probe.videoStreamIndex ?? 'v:0'}]${[...squarePixels(probe), `split=${rungs.length}`].join(',')}${rungs.map((_, i) => `[v${i}]`).join('')}`;
   const scales = rungs.map((r, i) => `[v${i}]${scaleFor(probe, r)}[v${i}out]`);
   const args = ['-hide_banner', '-nostdin', '-y', '-i', o.input, '-filter_complex', [split, ...scales].join(';')];
   rungs.forEach((r, i) => {
@@ -134,7 +155,8 @@ export function posterTime(probe: Pick<ProbeResult, 'durationSeconds' | 'videoSt
  */
 export function buildPosterArgs(probe: ProbeResult, input: string, output: string, at: number | 'first' = posterTime(probe)): string[] {
   const seek = at === 'first' ? [] : ['-ss', at.toFixed(3)];
-  return ['-hide_banner', '-nostdin', '-y', ...seek, '-i', input, '-map', `0:${probe.videoStreamIndex ?? 'v:0'}`, '-frames:v', '1', '-q:v', '2', output];
+  const square = squarePixels(probe);
+  return ['-hide_banner', '-nostdin', '-y', ...seek, '-i', input, '-map', `0:${probe.videoStreamIndex ?? 'v:0'}`, ...(square.length ? ['-vf', square.join(',')] : []), '-frames:v', '1', '-q:v', '2', output];
 }
 
 /**
