@@ -121,7 +121,7 @@ function stopIfCancelled(ctx: Context, details: Record<string, unknown>): void {
  * The error to report, without the worker's temp paths (`dir`): failure reasons are shown to
  * users and a local path means nothing to them. ApplicationFailures are built here without paths.
  */
-function withoutLocalPaths(err: unknown, dir: string): unknown {
+export function withoutLocalPaths(err: unknown, dir: string): unknown {
   if (!(err instanceof Error) || err instanceof ApplicationFailure || !err.message.includes(dir)) return err;
   const clean = new Error(err.message.split(dir).join('<work dir>'));
   clean.name = err.name;

@@ -1,5 +1,7 @@
 import { buildHlsArgs, buildPosterArgs, clockwiseRotation, displaySize, ladderFor, masterWithResolutions, posterTime, type ProbeResult } from '../../services/shared/media/hls-args';
 import { thumbnailWidths } from '../../services/shared/media/images';
+import { ApplicationFailure } from '@temporalio/common';
+import { withoutLocalPaths } from '../../activities/processing';
 
 const probe = (over: Partial<ProbeResult> = {}): ProbeResult => ({
   durationSeconds: 20,
@@ -138,5 +140,23 @@ describe('thumbnailWidths', () => {
   it('drops widths that would upscale, keeping at least the source width', () => {
     expect(thumbnailWidths(1000, [150, 300, 600, 1200])).toEqual([150, 300, 600]);
     expect(thumbnailWidths(100, [150, 300])).toEqual([100]);
+  });
+});
+
+describe('withoutLocalPaths', () => {
+  it("removes the worker's temp dir from an error that will become a failure reason", () => {
+    const dir = '/tmp/transcode-1234-abcd';
+    const err = Object.assign(new Error(`ENOENT: no such file or directory, open '${dir}/poster.jpg'`), { code: 'ENOENT' });
+    const clean = withoutLocalPaths(err, dir) as Error;
+    expect(clean.message).toBe("ENOENT: no such file or directory, open '<work dir>/poster.jpg'");
+    expect(clean.name).toBe('Error');
+    const ffmpegErr = new Error(`ffmpeg exited with 1: ${dir}/hls/360p/segment_000.ts: No space left on device`);
+    expect((withoutLocalPaths(ffmpegErr, dir) as Error).message).not.toContain('/tmp/');
+  });
+  it('keeps errors without the path, and ApplicationFailures, as they are', () => {
+    const plain = new Error('S3 503');
+    expect(withoutLocalPaths(plain, '/tmp/x')).toBe(plain);
+    const failure = ApplicationFailure.nonRetryable('no video stream', 'NO_VIDEO_STREAM');
+    expect(withoutLocalPaths(failure, '/tmp/x')).toBe(failure);
   });
 });
