@@ -40,6 +40,13 @@ function masterResolutions(master: string): Record<string, string> {
   return out;
 }
 
+/** Nothing of the media in either bucket: original (incoming and media) and `derived/{mediaId}/`. */
+async function expectNothingStored(p: Platform, session: { mediaId: string; storageKey: string }) {
+  expect(await p.storage.head(p.config.S3_INCOMING_BUCKET, session.storageKey)).toBeUndefined();
+  expect(await p.storage.head(p.config.S3_MEDIA_BUCKET, session.storageKey)).toBeUndefined();
+  expect(await p.storage.listKeys(p.config.S3_MEDIA_BUCKET, derivedPrefix(session.mediaId))).toEqual([]);
+}
+
 describe('real-world video inputs end to end on the real stack', () => {
   let p: Platform;
   beforeAll(async () => {
@@ -52,12 +59,6 @@ describe('real-world video inputs end to end on the real stack', () => {
     const session = await uploadFile(p, user, fx.data, fx.mimeType, 'POST_VIDEO', fx.fileName);
     const media = await waitForStatus(p, user, session.mediaId, TERMINAL, 120_000);
     return { user, session, media };
-  }
-
-  async function expectNothingStored(session: { mediaId: string; storageKey: string }) {
-    expect(await p.storage.head(p.config.S3_INCOMING_BUCKET, session.storageKey)).toBeUndefined();
-    expect(await p.storage.head(p.config.S3_MEDIA_BUCKET, session.storageKey)).toBeUndefined();
-    expect(await p.storage.listKeys(p.config.S3_MEDIA_BUCKET, derivedPrefix(session.mediaId))).toEqual([]);
   }
 
   async function expectReady(media: any, want: ReadyExpectation) {
@@ -116,7 +117,7 @@ describe('real-world video inputs end to end on the real stack', () => {
     const { media, session } = await run(await corpus.audioWithCoverArt(ffmpeg), 'cover-art');
     expect(media.status).toBe('REJECTED');
     expect(media.failureReason).toBe('NO_VIDEO_STREAM: audio only (with cover art): no video stream to play');
-    await expectNothingStored(session);
+    await expectNothingStored(p, session);
   });
 
   it('a 1-frame MP4 is READY (the poster falls back to the first frame)', async () => {
@@ -144,14 +145,18 @@ describe('real-world video inputs end to end on the real stack', () => {
     expect(media.metadata.frameRate).toBeLessThan(30);
   });
 
-  (x265 ? it : it.skip)('10-bit HEVC is READY as 8-bit H.264 renditions', async () => {
-    const { media } = await run(await corpus.hevc10BitMp4(ffmpeg), 'hevc10');
+  (x265 ? it.each : it.skip.each)([
+    ['10-bit HEVC', false, 'unknown'],
+    ['10-bit HEVC HDR (HLG, BT.2020) tone-mapped', true, 'bt709'],
+  ])('%s is READY as 8-bit H.264 SDR renditions', async (_kind, hdr, transfer) => {
+    const { media } = await run(await corpus.hevc10BitMp4(ffmpeg, hdr), hdr ? 'hdr' : 'hevc10');
     await expectReady(media, { width: 320, height: 180, rotation: 0, renditions: [['180p', 320, 180]] });
     expect(media.metadata.videoCodec).toBe('hevc');
+    // A variant playlist lists its stream once per program: every line must be 8-bit H.264, never tagged HDR.
     const variant = media.hls.renditions[0].url as string;
-    // A variant playlist lists its stream once per program: every line must be 8-bit H.264.
-    const streams = execFileSync(ffprobe, ['-v', 'error', '-select_streams', 'v:0', '-show_entries', 'stream=codec_name,pix_fmt', '-of', 'csv=p=0', variant]).toString().trim().split('\n').filter(Boolean);
-    expect(new Set(streams)).toEqual(new Set(['h264,yuv420p']));
+    const streams = execFileSync(ffprobe, ['-v', 'error', '-select_streams', 'v:0', '-show_entries', 'stream=codec_name,pix_fmt,color_transfer', '-of', 'csv=p=0', variant]).toString().trim().split('\n').filter(Boolean);
+    expect(new Set(streams.map((l) => l.split(',').slice(0, 2).join(',')))).toEqual(new Set(['h264,yuv420p']));
+    expect(new Set(streams.map((l) => l.split(',')[2] || 'unknown'))).toEqual(new Set([transfer]));
   });
 });
 
@@ -180,12 +185,6 @@ describe('DELETE while processing leaves nothing in either bucket', () => {
   });
   afterAll(() => p?.stop());
 
-  async function expectNothingStored(session: { mediaId: string; storageKey: string }) {
-    expect(await p.storage.head(p.config.S3_INCOMING_BUCKET, session.storageKey)).toBeUndefined();
-    expect(await p.storage.head(p.config.S3_MEDIA_BUCKET, session.storageKey)).toBeUndefined();
-    expect(await p.storage.listKeys(p.config.S3_MEDIA_BUCKET, derivedPrefix(session.mediaId))).toEqual([]);
-  }
-
   it('a 20 s clip deleted 1.5 s into PROCESSING ends CANCELLED after the transcode stopped, with storage empty', async () => {
     const user = uniqueUser('del-video');
     const clip = await corpus.longClip(ffmpeg, 20, 640, 360);
@@ -201,7 +200,7 @@ describe('DELETE while processing leaves nothing in either bucket', () => {
     expect(order).toMatchObject({ cancelRequested: true, closedAs: 'canceled' });
     expect(order.closedAt).toBeGreaterThanOrEqual(0);
     expect(order.closedAt).toBeLessThan(order.compensationAt);
-    await expectNothingStored(session);
+    await expectNothingStored(p, session);
   });
 
   it('an image deleted while its thumbnails are being made ends CANCELLED with storage empty', async () => {
@@ -217,6 +216,6 @@ describe('DELETE while processing leaves nothing in either bucket', () => {
     // Whether the activity saw the cancellation or finished first, compensation came after it ended.
     expect(order.closedAt).toBeGreaterThanOrEqual(0);
     expect(order.closedAt).toBeLessThan(order.compensationAt);
-    await expectNothingStored(session);
+    await expectNothingStored(p, session);
   });
 });

@@ -84,6 +84,17 @@ describe('buildHlsArgs', () => {
     expect(args[args.indexOf('-filter_complex') + 1]).toBe('[0:0]scale=trunc(iw*sar/2)*2:ih,setsar=1,split=1[v0];[v0]scale=-2:360[v0out]');
     expect(buildPosterArgs(dv, 'in', 'p.jpg', 'first')).toEqual(['-hide_banner', '-nostdin', '-y', '-i', 'in', '-map', '0:0', '-vf', 'scale=trunc(iw*sar/2)*2:ih,setsar=1', '-frames:v', '1', '-q:v', '2', 'p.jpg']);
   });
+  it('tone-maps HDR (HLG, PQ) to SDR BT.709 before scaling, in the ladder and the poster; SDR untouched', () => {
+    const chain = 'zscale=t=linear:npl=100,format=gbrpf32le,zscale=p=bt709,tonemap=tonemap=hable:desat=0,zscale=t=bt709:m=bt709:r=tv,format=yuv420p';
+    for (const colorTransfer of ['arib-std-b67', 'smpte2084']) {
+      const hdr = probe({ width: 1280, height: 720, colorTransfer });
+      const args = buildHlsArgs(hdr, ladderFor(hdr), { input: 'in', outputDir: '/o', segmentSeconds: 4, preset: 'fast' });
+      expect(args[args.indexOf('-filter_complex') + 1]).toBe(`[0:0]${chain},split=2[v0][v1];[v0]scale=-2:360[v0out];[v1]scale=-2:720[v1out]`);
+      expect(buildPosterArgs(hdr, 'in', 'p.jpg', 'first')).toEqual(['-hide_banner', '-nostdin', '-y', '-i', 'in', '-map', '0:0', '-vf', chain, '-frames:v', '1', '-q:v', '2', 'p.jpg']);
+    }
+    const sdr = probe({ colorTransfer: 'bt709' });
+    expect(buildPosterArgs(sdr, 'in', 'p.jpg', 'first')).not.toContain('-vf');
+  });
   it('takes the video stream by its index, not cover art that comes first', () => {
     const args = buildHlsArgs(probe({ videoStreamIndex: 2 }), ladderFor(probe()), { input: 'in', outputDir: '/o', segmentSeconds: 6, preset: 'fast' });
     expect(args[args.indexOf('-filter_complex') + 1]).toMatch(/^\[0:2\]split=3/);

@@ -31,6 +31,7 @@ interface FfprobeStream {
   height?: number;
   avg_frame_rate?: string;
   sample_aspect_ratio?: string;
+  color_transfer?: string;
   r_frame_rate?: string;
   start_time?: string;
   duration?: string;
@@ -129,6 +130,7 @@ export async function probe(paths: FfmpegPaths, input: string): Promise<ProbeRes
     width: video.width!,
     height: video.height!,
     ...(Math.abs(sar - 1) > 1e-3 ? { sampleAspectRatio: sar } : {}),
+    ...(video.color_transfer ? { colorTransfer: video.color_transfer } : {}),
     videoStreamIndex: video.index,
     videoStartSeconds: videoStart,
     videoDurationSeconds: Math.min(videoLength, container),

@@ -19,6 +19,8 @@ export interface ProbeResult {
    * broadcast captures store 720×480 pixels shown 16:9). Absent means square pixels.
    */
   sampleAspectRatio?: number;
+  /** ffprobe's `color_transfer` of the video stream (`arib-std-b67` is HLG, `smpte2084` PQ: HDR). */
+  colorTransfer?: string;
   /** Absolute index of the video stream in the file (cover art is never chosen). */
   videoStreamIndex?: number;
   /** Where the video stream starts and how long it lasts, seconds: frames exist only inside it. */
@@ -35,6 +37,25 @@ export function clockwiseRotation({ displayMatrix, rotateTag }: { displayMatrix?
   const degrees = displayMatrix !== undefined && Number.isFinite(Number(displayMatrix)) ? -Number(displayMatrix) : Number(rotateTag ?? 0) || 0;
   // Rounded to the nearest quarter turn: the ladder and the read model only know those.
   return (((Math.round(degrees / 90) * 90) % 360) + 360) % 360;
+}
+
+/** Transfer functions of HDR video: HLG (phones' default HDR recording) and PQ (HDR10, Dolby Vision 8.1). */
+const HDR_TRANSFERS = ['arib-std-b67', 'smpte2084'];
+
+/**
+ * Filters that tone-map HDR to SDR BT.709 (Hable, as Immich does) before scaling; empty for
+ * SDR. 8-bit H.264 renditions of HDR would otherwise keep the HDR tags and look washed out.
+ * Needs ffmpeg with zimg (`zscale`), which Debian's build has.
+ */
+export function toneMapping(probe: Pick<ProbeResult, 'colorTransfer'>): string[] {
+  return HDR_TRANSFERS.includes(probe.colorTransfer ?? '')
+    ? ['zscale=t=linear:npl=100', 'format=gbrpf32le', 'zscale=p=bt709', 'tonemap=tonemap=hable:desat=0', 'zscale=t=bt709:m=bt709:r=tv', 'format=yuv420p']
+    : [];
+}
+
+/** Filters every picture goes through before it is scaled: tone mapping, then square pixels. */
+function prepare(probe: Pick<ProbeResult, 'colorTransfer' | 'sampleAspectRatio'>): string[] {
+  return [...toneMapping(probe), ...squarePixels(probe)];
 }
 
 type Geometry = Pick<ProbeResult, 'width' | 'height' | 'rotation' | 'sampleAspectRatio'>;
@@ -106,7 +127,7 @@ export function buildHlsArgs(probe: ProbeResult, rungs: Rung[], o: HlsOptions): 
   const fps = probe.frameRate && probe.frameRate > 0 ? Math.round(probe.frameRate) : 30;
   const gop = fps * o.segmentSeconds;
   // The video stream explicitly: `0:v` would pick cover art that comes first in the file.
-  const split = `[0:${probe.videoStreamIndex ?? 'v:0'}]${[...squarePixels(probe), `split=${rungs.length}`].join(',')}${rungs.map((_, i) => `[v${i}]`).join('')}`;
+  const split = `[0:${probe.videoStreamIndex ?? 'v:0'}]${[...prepare(probe), `split=${rungs.length}`].join(',')}${rungs.map((_, i) => `[v${i}]`).join('')}`;
   const scales = rungs.map((r, i) => `[v${i}]${scaleFor(probe, r)}[v${i}out]`);
   const args = ['-hide_banner', '-nostdin', '-y', '-i', o.input, '-filter_complex', [split, ...scales].join(';')];
   rungs.forEach((r, i) => {
@@ -155,8 +176,8 @@ export function posterTime(probe: Pick<ProbeResult, 'durationSeconds' | 'videoSt
  */
 export function buildPosterArgs(probe: ProbeResult, input: string, output: string, at: number | 'first' = posterTime(probe)): string[] {
   const seek = at === 'first' ? [] : ['-ss', at.toFixed(3)];
-  const square = squarePixels(probe);
-  return ['-hide_banner', '-nostdin', '-y', ...seek, '-i', input, '-map', `0:${probe.videoStreamIndex ?? 'v:0'}`, ...(square.length ? ['-vf', square.join(',')] : []), '-frames:v', '1', '-q:v', '2', output];
+  const filters = prepare(probe);
+  return ['-hide_banner', '-nostdin', '-y', ...seek, '-i', input, '-map', `0:${probe.videoStreamIndex ?? 'v:0'}`, ...(filters.length ? ['-vf', filters.join(',')] : []), '-frames:v', '1', '-q:v', '2', output];
 }
 
 /**
