@@ -215,7 +215,6 @@ export function createVideoActivities(deps: ActivityDeps, settings: VideoSetting
         await media.replaceRenditions(input.mediaId, renditions);
         return { renditions: rungs.map((r) => r.name) };
       } catch (err) {
-        if (ctx.cancellationSignal.aborted) throw ctx.cancellationSignal.reason;
         // ffprobe cannot tell a broken file from an unreachable one: only an object that S3
         // still serves makes it bad content; anything else is a transient fault to retry.
         if (err instanceof UnplayableMediaError && (await storage.head(buckets.incoming, input.storageKey))) {

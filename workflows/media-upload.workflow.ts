@@ -8,6 +8,7 @@ import {
   defineSignal,
   isCancellation,
   log,
+  patched,
   proxyActivities,
   proxyLocalActivities,
   setCurrentDetails,
@@ -94,17 +95,22 @@ const imageActivity: ActivityOptions = { ...storageActivity, startToCloseTimeout
 // A long transcode heartbeats its progress; thirty silent seconds mean the worker died and
 // another one takes over (the activity starts clean). Three attempts ride out a lost worker;
 // a failure that repeats identically ends the upload instead of re-encoding for hours.
-// A cancelled transcode is waited for (see processingCancellation).
 const transcodeActivity: ActivityOptions = {
   startToCloseTimeout: '6 hours',
   scheduleToCloseTimeout: '12 hours',
   heartbeatTimeout: '30 seconds',
-  cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
   retry: { initialInterval: '5 seconds', backoffCoefficient: 2, maximumInterval: '2 minutes', maximumAttempts: 3, nonRetryableErrorTypes: [...REJECTION_TYPES] },
 };
-// A processing activity writes derived objects: on cancellation the workflow waits until it has
-// stopped (it notices through its heartbeats) before compensating, so no write lands after the sweep.
-const processingCancellation: ActivityOptions = { cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED };
+
+/**
+ * Options for the steps that write to storage after the upload (assemble, thumbnails,
+ * transcode, promote): once cancelled, the workflow waits until the step has stopped (the long
+ * ones notice through their heartbeats), so compensation's sweep runs after their last write.
+ * Histories that were cancelled before this existed replay without waiting.
+ */
+function waitWhenCancelled(): ActivityOptions {
+  return patched('wait-for-cancelled-writers') ? { cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED } : {};
+}
 
 // Per-call options below are merged over the proxy's (deepMerge), so calls name only what differs.
 const steps = proxyActivities<Activities>(storageActivity);
@@ -161,7 +167,7 @@ export async function MediaUploadWorkflow(input: MediaUploadInput): Promise<Medi
 
     await moveTo('VERIFYING', 'checking size, type and magic bytes');
     if (input.uploadId) {
-      await steps.completeMultipartUpload.executeWithOptions({ summary: 'assemble multipart upload' }, [
+      await steps.completeMultipartUpload.executeWithOptions({ ...waitWhenCancelled(), summary: 'assemble multipart upload' }, [
         { storageKey: input.storageKey, uploadId: input.uploadId, parts: confirmation?.parts, fileSize: input.fileSize },
       ]);
     }
@@ -175,18 +181,20 @@ export async function MediaUploadWorkflow(input: MediaUploadInput): Promise<Medi
 
     if (MEDIA_TYPE_RULES[input.mediaType].kind === 'image') {
       await moveTo('PROCESSING', 'thumbnails and metadata (sharp)');
-      await steps.processImage.executeWithOptions({ ...imageActivity, ...processingCancellation, summary: 'thumbnails (sharp)' }, [processing]);
+      await steps.processImage.executeWithOptions({ ...imageActivity, ...waitWhenCancelled(), summary: 'thumbnails (sharp)' }, [processing]);
     } else {
       await moveTo('PROCESSING', `poster and HLS ladder on ${input.videoTaskQueue}`);
-      await steps.transcodeVideo.executeWithOptions({ ...transcodeActivity, taskQueue: input.videoTaskQueue, summary: 'poster + HLS (ffmpeg)' }, [processing]);
+      await steps.transcodeVideo.executeWithOptions({ ...transcodeActivity, ...waitWhenCancelled(), taskQueue: input.videoTaskQueue, summary: 'poster + HLS (ffmpeg)' }, [processing]);
     }
-    await steps.promoteOriginal.executeWithOptions({ summary: 'copy incoming → media' }, [
+    await steps.promoteOriginal.executeWithOptions({ ...waitWhenCancelled(), summary: 'copy incoming → media' }, [
       { mediaId: input.mediaId, storageKey: input.storageKey },
     ]);
     await moveTo('READY', 'published');
     return { status: 'READY' };
   } catch (err) {
-    const cancelled = isCancellation(err);
+    // A cancelled workflow ends CANCELLED even when the step it waited for ended otherwise
+    // (timed out on a dead worker, failed while stopping).
+    const cancelled = isCancellation(err) || CancellationScope.current().consideredCancelled;
     const failure = cancelled ? undefined : applicationFailureOf(err);
     const rejected = failure?.type !== undefined && (REJECTION_TYPES as readonly string[]).includes(failure.type ?? '');
     const status: MediaStatus = cancelled ? 'CANCELLED' : rejected ? 'REJECTED' : 'FAILED';

@@ -8,6 +8,7 @@ import { temporalTestServer } from '../../devstack/tools';
 import { stackState } from '../harness/platform';
 import { searchAttributes } from '../../devstack/temporal';
 import { temporal } from '@temporalio/proto';
+import { reportRequestedCancellation } from '../../services/worker/cancellation';
 import { MediaUploadWorkflow, statusQuery, uploadConfirmedSignal, type MediaUploadInput, type UploadConfirmation } from '../../workflows/media-upload.workflow';
 
 
@@ -135,7 +136,12 @@ describe('MediaUploadWorkflow', () => {
     expect(statuses(calls)).toEqual(['CANCELLED']);
   });
 
-  it.each([['processImage', 'POST_IMAGE', 'image/jpeg'], ['transcodeVideo', 'POST_VIDEO', 'video/mp4']] as const)(
+  it.each([
+    ['processImage', 'POST_IMAGE', 'image/jpeg'],
+    ['transcodeVideo', 'POST_VIDEO', 'video/mp4'],
+    ['completeMultipartUpload', 'POST_VIDEO', 'video/mp4'],
+    ['promoteOriginal', 'POST_IMAGE', 'image/jpeg'],
+  ] as const)(
     'waits for a cancelled %s to stop before compensating (no write lands after the sweep)',
     async (step, mediaType, mimeType) => {
       const calls: Calls = [];
@@ -162,7 +168,8 @@ describe('MediaUploadWorkflow', () => {
       const video = await Worker.create({ ...options, taskQueue: videoQueue, activities: { transcodeVideo: activities.transcodeVideo } });
       const err = await video.runUntil(
         light.runUntil(async () => {
-          const handle = await env.client.workflow.start(MediaUploadWorkflow, { taskQueue, workflowId: randomUUID(), args: [input({ mediaType, mimeType, videoTaskQueue: videoQueue })] });
+          const args = input({ mediaType, mimeType, videoTaskQueue: videoQueue, ...(step === 'completeMultipartUpload' ? { uploadId: 'mpu-1', partCount: 1 } : {}) });
+          const handle = await env.client.workflow.start(MediaUploadWorkflow, { taskQueue, workflowId: randomUUID(), args: [args] });
           await handle.signal(uploadConfirmedSignal, { source: 'client' });
           await running;
           await handle.cancel();
@@ -175,6 +182,45 @@ describe('MediaUploadWorkflow', () => {
       expect(statuses(calls).at(-1)).toBe('CANCELLED');
     },
   );
+
+  it('ends CANCELLED, not FAILED, when the cancelled step fails while stopping', async () => {
+    const calls: Calls = [];
+    let started!: () => void;
+    const running = new Promise<void>((resolve) => (started = resolve));
+    const activities = fakeActivities(calls, {
+      processImage: async () => {
+        const ctx = Context.current();
+        started();
+        while (!ctx.cancellationSignal.aborted) {
+          ctx.heartbeat();
+          await new Promise((r) => setTimeout(r, 50));
+        }
+        // What a killed child process reports: an ordinary error, not the cancellation.
+        throw new Error('sharp worker exited');
+      },
+    });
+    const taskQueue = `test-${randomUUID()}`;
+    // The worker's interceptor turns what a cancelled step throws into the cancellation.
+    const worker = await Worker.create({
+      connection: env.nativeConnection,
+      maxHeartbeatThrottleInterval: '100 ms',
+      taskQueue,
+      workflowBundle: { codePath: stackState().workflowBundlePath },
+      activities,
+      interceptors: { activity: [reportRequestedCancellation] },
+    });
+    const err = await worker.runUntil(async () => {
+      const handle = await env.client.workflow.start(MediaUploadWorkflow, { taskQueue, workflowId: randomUUID(), args: [input()] });
+      await handle.signal(uploadConfirmedSignal, { source: 'client' });
+      await running;
+      await handle.cancel();
+      return handle.result().catch((e: unknown) => e);
+    });
+    expect(err).toBeInstanceOf(WorkflowFailedError);
+    expect(count(calls, 'processImage')).toBe(1);
+    expect(count(calls, 'compensateUpload')).toBe(1);
+    expect(calls.filter((c) => c.name === 'recordStatus').at(-1)?.input).toMatchObject({ status: 'CANCELLED', failureReason: 'CANCELLED_BY_USER' });
+  });
 
   it('rejects at once on bad content: WorkflowFailedError → ActivityFailure → ApplicationFailure', async () => {
     const calls: Calls = [];
