@@ -109,12 +109,16 @@ export interface VideoSettings {
 
 /**
  * Heartbeats (the way a cancellation reaches a running activity) and stops before a write to
- * the media bucket once the activity was cancelled, so nothing lands after compensation.
- * @throws the CancelledFailure of the cancellation.
+ * the media bucket once the activity was aborted, so nothing lands after compensation.
+ * @throws the CancelledFailure when the workflow cancelled the activity; a plain (retryable)
+ *   Error when the worker is shutting down or the server no longer knows the attempt.
  */
 function stopIfCancelled(ctx: Context, details: Record<string, unknown>): void {
   ctx.heartbeat(details);
-  if (ctx.cancellationSignal.aborted) throw ctx.cancellationSignal.reason;
+  if (!ctx.cancellationSignal.aborted) return;
+  const reason: unknown = ctx.cancellationSignal.reason;
+  if (ctx.cancellationDetails?.cancelRequested) throw reason;
+  throw new Error(`stopped before writing: ${reason instanceof Error ? reason.message : String(reason)}`);
 }
 
 /**
