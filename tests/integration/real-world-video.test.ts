@@ -85,8 +85,8 @@ describe('real-world video inputs end to end on the real stack', () => {
     await expectReady(media, { width: 720, height: 1280, rotation: 90, renditions: [['360p', 360, 640], ['720p', 720, 1280]], upright: true });
   });
 
-  it('display matrix +90 (coded 640×360): upright 360×640, one 360p rung of 360×640', async () => {
-    const { media } = await run(await corpus.rotatedMp4(ffmpeg, ffprobe, 90), 'portrait-p90');
+  it('display matrix +90 in a QuickTime MOV with its index at the end: upright 360×640, one 360p rung of 360×640', async () => {
+    const { media } = await run(await corpus.rotatedMp4(ffmpeg, ffprobe, 90, 360, 640, 'mov'), 'portrait-p90');
     await expectReady(media, { width: 360, height: 640, rotation: 270, renditions: [['360p', 360, 640]], upright: true });
   });
 
