@@ -93,13 +93,14 @@ const scanActivity: ActivityOptions = { ...storageActivity, startToCloseTimeout:
 // Thumbnails of an image ≤ 25 MiB: well under a minute even on a busy pod.
 const imageActivity: ActivityOptions = { ...storageActivity, startToCloseTimeout: '5 minutes', heartbeatTimeout: '15 seconds', scheduleToCloseTimeout: '30 minutes' };
 // A long transcode heartbeats its progress; thirty silent seconds mean the worker died and
-// another one takes over (the activity starts clean). Three attempts ride out a lost worker;
-// a failure that repeats identically ends the upload instead of re-encoding for hours.
+// another one takes over (the activity starts clean). Five attempts (75 s of backoff) ride out
+// a lost worker or a short S3 outage; bad content fails at once (non-retryable), and a failure
+// that repeats identically ends the upload after the fifth attempt.
 const transcodeActivity: ActivityOptions = {
   startToCloseTimeout: '6 hours',
   scheduleToCloseTimeout: '12 hours',
   heartbeatTimeout: '30 seconds',
-  retry: { initialInterval: '5 seconds', backoffCoefficient: 2, maximumInterval: '2 minutes', maximumAttempts: 3, nonRetryableErrorTypes: [...REJECTION_TYPES] },
+  retry: { initialInterval: '5 seconds', backoffCoefficient: 2, maximumInterval: '2 minutes', maximumAttempts: 5, nonRetryableErrorTypes: [...REJECTION_TYPES] },
 };
 
 /**
