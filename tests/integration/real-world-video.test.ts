@@ -120,6 +120,13 @@ describe('real-world video inputs end to end on the real stack', () => {
     await expectNothingStored(p, session);
   });
 
+  it('audio-only MediaRecorder WebM declared as video is REJECTED as NO_VIDEO_STREAM and leaves nothing stored', async () => {
+    const { media, session } = await run(await corpus.audioOnlyWebm(ffmpeg), 'voice-webm');
+    expect(media.status).toBe('REJECTED');
+    expect(media.failureReason).toBe('NO_VIDEO_STREAM: audio only: no video stream to play');
+    await expectNothingStored(p, session);
+  });
+
   it('a 1-frame MP4 is READY (the poster falls back to the first frame)', async () => {
     const { media } = await run(await corpus.oneFrameMp4(ffmpeg), 'one-frame');
     await expectReady(media, { width: 320, height: 240, rotation: 0, renditions: [['240p', 320, 240]] });
