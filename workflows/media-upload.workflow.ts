@@ -1,4 +1,5 @@
 import {
+  ActivityCancellationType,
   type ActivityOptions,
   ApplicationFailure,
   CancellationScope,
@@ -7,6 +8,7 @@ import {
   defineSignal,
   isCancellation,
   log,
+  patched,
   proxyActivities,
   proxyLocalActivities,
   setCurrentDetails,
@@ -68,7 +70,7 @@ export const MediaTypeKey = defineSearchAttributeKey('MediaType', SearchAttribut
 export const MediaOwnerKey = defineSearchAttributeKey('MediaOwner', SearchAttributeType.KEYWORD);
 
 /** ApplicationFailure types that mean the content itself is unacceptable → REJECTED. */
-export const REJECTION_TYPES = ['CONTENT_MISMATCH', 'SIZE_MISMATCH', 'MALWARE', 'UNDECODABLE_MEDIA', 'UPLOAD_INCOMPLETE', 'TOO_LARGE_TO_SCAN'] as const;
+export const REJECTION_TYPES = ['CONTENT_MISMATCH', 'SIZE_MISMATCH', 'MALWARE', 'UNDECODABLE_MEDIA', 'NO_VIDEO_STREAM', 'UPLOAD_INCOMPLETE', 'TOO_LARGE_TO_SCAN'] as const;
 
 // S3, database and metadata calls: seconds each (a worker killed mid-call is retried after
 // 30 s at the latest); transient faults (S3 5xx, network, DB
@@ -98,13 +100,25 @@ const imageActivity: ActivityOptions = {
   retry: { initialInterval: '2 seconds', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 8, nonRetryableErrorTypes: [...REJECTION_TYPES] },
 };
 // A long transcode heartbeats its progress; thirty silent seconds mean the worker died and
-// another one takes over (the activity starts clean).
+// another one takes over (the activity starts clean). Five attempts (75 s of backoff) ride out
+// a lost worker or a short S3 outage; bad content fails at once (non-retryable), and a failure
+// that repeats identically ends the upload after the fifth attempt.
 const transcodeActivity: ActivityOptions = {
   startToCloseTimeout: '6 hours',
   scheduleToCloseTimeout: '12 hours',
   heartbeatTimeout: '30 seconds',
   retry: { initialInterval: '5 seconds', backoffCoefficient: 2, maximumInterval: '2 minutes', maximumAttempts: 5, nonRetryableErrorTypes: [...REJECTION_TYPES] },
 };
+
+/**
+ * Options for the steps that write to storage after the upload (assemble, thumbnails,
+ * transcode, promote): once cancelled, the workflow waits until the step has stopped (the long
+ * ones notice through their heartbeats), so compensation's sweep runs after their last write.
+ * Histories that were cancelled before this existed replay without waiting.
+ */
+function waitWhenCancelled(): ActivityOptions {
+  return patched('wait-for-cancelled-writers') ? { cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED } : {};
+}
 
 // Per-call options below are merged over the proxy's (deepMerge), so calls name only what differs.
 const steps = proxyActivities<Activities>(storageActivity);
@@ -161,7 +175,7 @@ export async function MediaUploadWorkflow(input: MediaUploadInput): Promise<Medi
 
     await moveTo('VERIFYING', 'checking size, type and magic bytes');
     if (input.uploadId) {
-      await steps.completeMultipartUpload.executeWithOptions({ summary: 'assemble multipart upload' }, [
+      await steps.completeMultipartUpload.executeWithOptions({ ...waitWhenCancelled(), summary: 'assemble multipart upload' }, [
         { storageKey: input.storageKey, uploadId: input.uploadId, parts: confirmation?.parts, fileSize: input.fileSize },
       ]);
     }
@@ -175,18 +189,20 @@ export async function MediaUploadWorkflow(input: MediaUploadInput): Promise<Medi
 
     if (MEDIA_TYPE_RULES[input.mediaType].kind === 'image') {
       await moveTo('PROCESSING', 'thumbnails and metadata (sharp)');
-      await steps.processImage.executeWithOptions({ ...imageActivity, summary: 'thumbnails (sharp)' }, [processing]);
+      await steps.processImage.executeWithOptions({ ...imageActivity, ...waitWhenCancelled(), summary: 'thumbnails (sharp)' }, [processing]);
     } else {
       await moveTo('PROCESSING', `poster and HLS ladder on ${input.videoTaskQueue}`);
-      await steps.transcodeVideo.executeWithOptions({ ...transcodeActivity, taskQueue: input.videoTaskQueue, summary: 'poster + HLS (ffmpeg)' }, [processing]);
+      await steps.transcodeVideo.executeWithOptions({ ...transcodeActivity, ...waitWhenCancelled(), taskQueue: input.videoTaskQueue, summary: 'poster + HLS (ffmpeg)' }, [processing]);
     }
-    await steps.promoteOriginal.executeWithOptions({ summary: 'copy incoming → media' }, [
+    await steps.promoteOriginal.executeWithOptions({ ...waitWhenCancelled(), summary: 'copy incoming → media' }, [
       { mediaId: input.mediaId, storageKey: input.storageKey },
     ]);
     await moveTo('READY', 'published');
     return { status: 'READY' };
   } catch (err) {
-    const cancelled = isCancellation(err);
+    // A cancelled workflow ends CANCELLED even when the step it waited for ended otherwise
+    // (timed out on a dead worker, failed while stopping).
+    const cancelled = isCancellation(err) || CancellationScope.current().consideredCancelled;
     const failure = cancelled ? undefined : applicationFailureOf(err);
     const rejected = failure?.type !== undefined && (REJECTION_TYPES as readonly string[]).includes(failure.type ?? '');
     const status: MediaStatus = cancelled ? 'CANCELLED' : rejected ? 'REJECTED' : 'FAILED';

@@ -70,6 +70,7 @@ const FAILURE_MEANINGS: Record<string, string> = {
   MALWARE: 'the virus scanner flagged the file',
   TOO_LARGE_TO_SCAN: 'the file is too large to be scanned',
   UNDECODABLE_MEDIA: 'the file could not be decoded as an image or video',
+  NO_VIDEO_STREAM: 'the file has sound (and perhaps cover art) but no video',
   UPLOAD_EXPIRED: 'the upload was not completed in time',
   CANCELLED_BY_USER: 'the upload was cancelled',
 };

@@ -15,6 +15,7 @@ import { Storage } from '../shared/storage';
 import { temporalConnectionOptions } from '../shared/temporal';
 import { ensureCleanupSchedule } from './cleanup-schedule';
 import { activityObservability } from './activity-observability';
+import { reportRequestedCancellation } from './cancellation';
 
 export type WorkerKind = 'light' | 'video';
 
@@ -71,9 +72,12 @@ export async function createWorker(kind: WorkerKind, config: Config, options: Cr
     taskQueue: kind === 'light' ? config.TASK_QUEUE_LIGHT : config.TASK_QUEUE_VIDEO,
     ...(kind === 'light' ? workflows : {}),
     activities,
-    interceptors: { activity: [activityObservability(metrics)] },
+    interceptors: { activity: [activityObservability(metrics), reportRequestedCancellation] },
     maxConcurrentActivityTaskExecutions: kind === 'light' ? config.LIGHT_MAX_CONCURRENT_ACTIVITIES : config.VIDEO_MAX_CONCURRENT_ACTIVITIES,
     shutdownGraceTime: `${config.WORKER_SHUTDOWN_GRACE_SECONDS} seconds`,
+    // A cancellation reaches a running activity with the answer to a heartbeat: at most every
+    // 2 s (not 80 % of the heartbeat timeout), so a DELETE stops a transcode within seconds.
+    maxHeartbeatThrottleInterval: '2 seconds',
   });
   if (kind === 'light') await ensureCleanupSchedule(new Client({ connection, namespace: config.TEMPORAL_NAMESPACE }), config);
   const release = async () => {

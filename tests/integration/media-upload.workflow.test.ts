@@ -1,4 +1,5 @@
 import { TestWorkflowEnvironment } from '@temporalio/testing';
+import { Context } from '@temporalio/activity';
 import { Worker } from '@temporalio/worker';
 import { ActivityFailure, ApplicationFailure, CancelledFailure, WorkflowFailedError } from '@temporalio/client';
 import { randomUUID } from 'node:crypto';
@@ -7,6 +8,7 @@ import { temporalTestServer } from '../../devstack/tools';
 import { stackState } from '../harness/platform';
 import { searchAttributes } from '../../devstack/temporal';
 import { temporal } from '@temporalio/proto';
+import { reportRequestedCancellation } from '../../services/worker/cancellation';
 import { MediaUploadWorkflow, statusQuery, uploadConfirmedSignal, type MediaUploadInput, type UploadConfirmation } from '../../workflows/media-upload.workflow';
 
 
@@ -132,6 +134,92 @@ describe('MediaUploadWorkflow', () => {
     expect((err as WorkflowFailedError).cause).toBeInstanceOf(CancelledFailure);
     expect(calls.find((c) => c.name === 'compensateUpload')?.input).toMatchObject({ uploadId: 'u' });
     expect(statuses(calls)).toEqual(['CANCELLED']);
+  });
+
+  it.each([
+    ['processImage', 'POST_IMAGE', 'image/jpeg'],
+    ['transcodeVideo', 'POST_VIDEO', 'video/mp4'],
+    ['completeMultipartUpload', 'POST_VIDEO', 'video/mp4'],
+    ['promoteOriginal', 'POST_IMAGE', 'image/jpeg'],
+  ] as const)(
+    'waits for a cancelled %s to stop before compensating (no write lands after the sweep)',
+    async (step, mediaType, mimeType) => {
+      const calls: Calls = [];
+      let started!: () => void;
+      const running = new Promise<void>((resolve) => (started = resolve));
+      // A processing step that notices the cancellation through its heartbeats and needs a
+      // moment to stop (ffmpeg being killed, an upload in flight) before it ends.
+      const slowToStop = async () => {
+        const ctx = Context.current();
+        started();
+        while (!ctx.cancellationSignal.aborted) {
+          ctx.heartbeat();
+          await new Promise((r) => setTimeout(r, 50));
+        }
+        await new Promise((r) => setTimeout(r, 500));
+        calls.push({ name: `${step} stopped`, input: undefined });
+        throw ctx.cancellationSignal.reason;
+      };
+      const videoQueue = `video-${randomUUID()}`;
+      const activities = fakeActivities(calls, { [step]: slowToStop });
+      const taskQueue = `test-${randomUUID()}`;
+      const options = { connection: env.nativeConnection, maxHeartbeatThrottleInterval: '100 ms' } as const;
+      const light = await Worker.create({ ...options, taskQueue, workflowBundle: { codePath: stackState().workflowBundlePath }, activities });
+      const video = await Worker.create({ ...options, taskQueue: videoQueue, activities: { transcodeVideo: activities.transcodeVideo } });
+      const err = await video.runUntil(
+        light.runUntil(async () => {
+          const args = input({ mediaType, mimeType, videoTaskQueue: videoQueue, ...(step === 'completeMultipartUpload' ? { uploadId: 'mpu-1', partCount: 1 } : {}) });
+          const handle = await env.client.workflow.start(MediaUploadWorkflow, { taskQueue, workflowId: randomUUID(), args: [args] });
+          await handle.signal(uploadConfirmedSignal, { source: 'client' });
+          await running;
+          await handle.cancel();
+          return handle.result().catch((e: unknown) => e);
+        }),
+      );
+      expect((err as WorkflowFailedError).cause).toBeInstanceOf(CancelledFailure);
+      const order = calls.map((c) => c.name).filter((n) => n === `${step} stopped` || n === 'compensateUpload');
+      expect(order).toEqual([`${step} stopped`, 'compensateUpload']);
+      expect(statuses(calls).at(-1)).toBe('CANCELLED');
+    },
+  );
+
+  it('ends CANCELLED, not FAILED, when the cancelled step fails while stopping', async () => {
+    const calls: Calls = [];
+    let started!: () => void;
+    const running = new Promise<void>((resolve) => (started = resolve));
+    const activities = fakeActivities(calls, {
+      processImage: async () => {
+        const ctx = Context.current();
+        started();
+        while (!ctx.cancellationSignal.aborted) {
+          ctx.heartbeat();
+          await new Promise((r) => setTimeout(r, 50));
+        }
+        // What a killed child process reports: an ordinary error, not the cancellation.
+        throw new Error('sharp worker exited');
+      },
+    });
+    const taskQueue = `test-${randomUUID()}`;
+    // The worker's interceptor turns what a cancelled step throws into the cancellation.
+    const worker = await Worker.create({
+      connection: env.nativeConnection,
+      maxHeartbeatThrottleInterval: '100 ms',
+      taskQueue,
+      workflowBundle: { codePath: stackState().workflowBundlePath },
+      activities,
+      interceptors: { activity: [reportRequestedCancellation] },
+    });
+    const err = await worker.runUntil(async () => {
+      const handle = await env.client.workflow.start(MediaUploadWorkflow, { taskQueue, workflowId: randomUUID(), args: [input()] });
+      await handle.signal(uploadConfirmedSignal, { source: 'client' });
+      await running;
+      await handle.cancel();
+      return handle.result().catch((e: unknown) => e);
+    });
+    expect(err).toBeInstanceOf(WorkflowFailedError);
+    expect(count(calls, 'processImage')).toBe(1);
+    expect(count(calls, 'compensateUpload')).toBe(1);
+    expect(calls.filter((c) => c.name === 'recordStatus').at(-1)?.input).toMatchObject({ status: 'CANCELLED', failureReason: 'CANCELLED_BY_USER' });
   });
 
   it('rejects at once on bad content: WorkflowFailedError → ActivityFailure → ApplicationFailure', async () => {

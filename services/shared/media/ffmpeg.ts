@@ -1,41 +1,153 @@
-import ffmpeg from 'fluent-ffmpeg';
-import { spawn } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
 import { redactPresignedUrls } from '../logger';
-import type { ProbeResult } from './hls-args';
+import { clockwiseRotation, type ProbeResult } from './hls-args';
 
 export interface FfmpegPaths {
   ffmpeg: string;
   ffprobe: string;
 }
 
-export class UnplayableMediaError extends Error {}
+/**
+ * The file is not a playable video. `code` is the failure type the workflow records:
+ * `UNDECODABLE_MEDIA` (ffprobe cannot read it, or no frame decodes) or `NO_VIDEO_STREAM`
+ * (readable, but audio only: cover art is not a video).
+ */
+export class UnplayableMediaError extends Error {
+  constructor(
+    message: string,
+    readonly code: 'UNDECODABLE_MEDIA' | 'NO_VIDEO_STREAM' = 'UNDECODABLE_MEDIA',
+  ) {
+    super(message);
+  }
+}
 
-/** ffprobe through fluent-ffmpeg: the facts the ladder and the read model need. */
-export function probe(paths: FfmpegPaths, input: string): Promise<ProbeResult> {
-  return new Promise((resolve, reject) => {
-    ffmpeg.setFfprobePath(paths.ffprobe);
-    ffmpeg.ffprobe(input, (err, data) => {
+/** The parts of `ffprobe -of json -show_format -show_streams` read here. */
+interface FfprobeStream {
+  index: number;
+  codec_type?: string;
+  codec_name?: string;
+  width?: number;
+  height?: number;
+  avg_frame_rate?: string;
+  sample_aspect_ratio?: string;
+  color_transfer?: string;
+  r_frame_rate?: string;
+  start_time?: string;
+  duration?: string;
+  disposition?: { attached_pic?: number; timed_thumbnails?: number };
+  tags?: Record<string, string>;
+  side_data_list?: Array<{ side_data_type?: string; rotation?: number }>;
+}
+interface FfprobeOutput {
+  format?: { duration?: string; start_time?: string };
+  streams?: FfprobeStream[];
+}
+
+const positive = (v: unknown): number | undefined => {
+  const n = Number(v);
+  return Number.isFinite(n) && n > 0 ? n : undefined;
+};
+/** Matroska writes per-stream `DURATION` tags as `HH:MM:SS.nnnnnnnnn`. */
+const clockSeconds = (v: string | undefined): number | undefined => {
+  const m = /^(\d+):(\d+):(\d+(?:\.\d+)?)$/.exec(v ?? '');
+  return m ? positive(Number(m[1]) * 3600 + Number(m[2]) * 60 + Number(m[3])) : undefined;
+};
+const streamDuration = (s: FfprobeStream | undefined) => (s ? positive(s.duration) ?? clockSeconds(s.tags?.DURATION ?? s.tags?.duration) : undefined);
+
+function ffprobeJson(paths: FfmpegPaths, args: string[]): Promise<string> {
+  return new Promise((resolve, reject) =>
+    execFile(paths.ffprobe, ['-v', 'error', ...args], { maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => {
       // Errors reach Temporal's history and the logs: the presigned input URL must not.
-      if (err) return reject(new UnplayableMediaError(`ffprobe could not read the file: ${redactPresignedUrls(String(err.message ?? err).split('\n').slice(-2).join(' '))}`));
-      const video = data.streams.find((s) => s.codec_type === 'video');
-      const audio = data.streams.find((s) => s.codec_type === 'audio');
-      const duration = Number(data.format.duration ?? video?.duration ?? 0);
-      if (!video || !video.width || !video.height || !(duration > 0)) return reject(new UnplayableMediaError('no playable video stream'));
-      const [num, den] = String(video.avg_frame_rate ?? video.r_frame_rate ?? '0/1').split('/').map(Number);
-      const sideRotation = (video as { side_data_list?: Array<{ rotation?: number }> }).side_data_list?.find((d) => d.rotation !== undefined)?.rotation;
-      const tagRotation = Number((video.tags as Record<string, string> | undefined)?.rotate ?? 0);
-      resolve({
-        durationSeconds: duration,
-        width: video.width,
-        height: video.height,
-        hasAudio: !!audio,
-        videoCodec: video.codec_name,
-        audioCodec: audio?.codec_name,
-        frameRate: den ? num! / den : undefined,
-        rotation: Number(sideRotation ?? tagRotation) || 0,
-      });
+      if (err) reject(new UnplayableMediaError(`ffprobe could not read the file: ${redactPresignedUrls(String(stderr || err.message).trim().split('\n').slice(-2).join(' '))}`));
+      else resolve(stdout);
+    }),
+  );
+}
+
+/**
+ * Where each stream's last packet ends, in seconds (stream index → end), read packet by
+ * packet in constant memory. Used when the container states no duration: WebM from the
+ * browser's MediaRecorder is written live and has none.
+ */
+function packetEnds(paths: FfmpegPaths, input: string): Promise<Map<number, number>> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(paths.ffprobe, ['-v', 'error', '-show_entries', 'packet=stream_index,pts_time,duration_time', '-of', 'csv=p=0', input], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const ends = new Map<number, number>();
+    let stderr = '';
+    child.stderr.on('data', (c: Buffer) => (stderr = (stderr + c.toString()).slice(-2000)));
+    createInterface({ input: child.stdout }).on('line', (line) => {
+      const [index, pts, duration] = line.split(',');
+      const start = Number(pts);
+      if (!Number.isFinite(start)) return;
+      const end = start + (Number(duration) || 0);
+      const i = Number(index);
+      if (end > (ends.get(i) ?? -Infinity)) ends.set(i, end);
+    });
+    child.once('error', reject);
+    child.once('close', (code) => {
+      if (code === 0) resolve(ends);
+      else reject(new UnplayableMediaError(`ffprobe could not read the packets: ${redactPresignedUrls(stderr.trim().split('\n').slice(-2).join(' '))}`));
     });
   });
+}
+
+/**
+ * ffprobe's JSON (ffprobe itself, not a wrapper: wrappers flatten `side_data_list`, which is
+ * where the display matrix of a phone video lives): the facts the ladder and the read model need.
+ * Cover art (an `attached_pic` stream) is not a video. Durations missing from the container
+ * come from the streams, then from the last packet.
+ * @throws UnplayableMediaError when the file cannot be read or has no video stream.
+ */
+export async function probe(paths: FfmpegPaths, input: string): Promise<ProbeResult> {
+  const data = JSON.parse(await ffprobeJson(paths, ['-show_format', '-show_streams', '-of', 'json', input])) as FfprobeOutput;
+  const streams = data.streams ?? [];
+  const video = streams.find((s) => s.codec_type === 'video' && !s.disposition?.attached_pic && !s.disposition?.timed_thumbnails && s.width && s.height);
+  const audio = streams.find((s) => s.codec_type === 'audio');
+  if (!video) {
+    const cover = streams.some((s) => s.disposition?.attached_pic);
+    throw new UnplayableMediaError(audio ? `audio only${cover ? ' (with cover art)' : ''}: no video stream to play` : 'no video stream', audio ? 'NO_VIDEO_STREAM' : 'UNDECODABLE_MEDIA');
+  }
+  let container = positive(data.format?.duration);
+  let videoLength = streamDuration(video);
+  const [num, den] = String(video.avg_frame_rate && video.avg_frame_rate !== '0/0' ? video.avg_frame_rate : video.r_frame_rate ?? '0/1').split('/').map(Number);
+  const frameRate = den ? num! / den : undefined;
+  const videoStart = Number(video.start_time) > 0 ? Number(video.start_time) : 0;
+  if (!container || !videoLength) {
+    const ends = await packetEnds(paths, input);
+    const videoEnd = ends.get(video.index);
+    if (videoEnd === undefined) throw new UnplayableMediaError('the video stream has no frames');
+    // A last frame without a packet duration still shows for one frame interval.
+    videoLength ??= positive(videoEnd - videoStart) ?? 1 / (frameRate || 30);
+    container ??= positive(Math.max(...streams.map((s) => streamDuration(s) ?? 0), ...ends.values())) ?? videoLength;
+  }
+  const [sarNum, sarDen] = String(video.sample_aspect_ratio ?? '1:1').split(':').map(Number);
+  // `0:1` and `N/A` mean unknown: square pixels.
+  const sar = sarNum && sarDen ? sarNum / sarDen : 1;
+  const sideRotation = video.side_data_list?.find((d) => d.side_data_type === 'Display Matrix' && d.rotation !== undefined)?.rotation;
+  return {
+    durationSeconds: container,
+    width: video.width!,
+    height: video.height!,
+    ...(Math.abs(sar - 1) > 1e-3 ? { sampleAspectRatio: sar } : {}),
+    ...(video.color_transfer ? { colorTransfer: video.color_transfer } : {}),
+    videoStreamIndex: video.index,
+    videoStartSeconds: videoStart,
+    videoDurationSeconds: Math.min(videoLength, container),
+    hasAudio: !!audio,
+    videoCodec: video.codec_name,
+    audioCodec: audio?.codec_name,
+    frameRate: frameRate && Number.isFinite(frameRate) && frameRate > 0 ? frameRate : undefined,
+    rotation: clockwiseRotation({ displayMatrix: sideRotation, rotateTag: video.tags?.rotate }),
+  };
+}
+
+/** Width and height of the first video stream of a file ffmpeg wrote (a segment), pixels. */
+export async function probeFrameSize(paths: FfmpegPaths, file: string): Promise<{ width: number; height: number }> {
+  const data = JSON.parse(await ffprobeJson(paths, ['-select_streams', 'v:0', '-show_entries', 'stream=width,height', '-of', 'json', file])) as FfprobeOutput;
+  const s = data.streams?.[0];
+  if (!s?.width || !s.height) throw new Error('written segment has no video stream');
+  return { width: s.width, height: s.height };
 }
 
 export interface RunOptions {

@@ -3,41 +3,117 @@
  * One pass decodes the source once, splits the video and encodes every rung of the ladder.
  */
 export interface ProbeResult {
+  /** Length of the container (longest stream), seconds. */
   durationSeconds: number;
+  /** Coded frame size of the video stream, pixels (before rotation). */
   width: number;
   height: number;
   hasAudio: boolean;
   videoCodec?: string;
   audioCodec?: string;
   frameRate?: number;
+  /** Clockwise degrees (0, 90, 180, 270) that turn the coded frame upright; a phone portrait is 90. */
   rotation: number;
+  /**
+   * Width of a pixel relative to its height when not 1 (anamorphic video: DV, some phones and
+   * broadcast captures store 720×480 pixels shown 16:9). Absent means square pixels.
+   */
+  sampleAspectRatio?: number;
+  /** ffprobe's `color_transfer` of the video stream (`arib-std-b67` is HLG, `smpte2084` PQ: HDR). */
+  colorTransfer?: string;
+  /** Absolute index of the video stream in the file (cover art is never chosen). */
+  videoStreamIndex?: number;
+  /** Where the video stream starts and how long it lasts, seconds: frames exist only inside it. */
+  videoStartSeconds?: number;
+  videoDurationSeconds?: number;
+}
+
+/**
+ * Normalizes a display rotation to clockwise degrees in [0, 360). ffprobe reports the display
+ * matrix counter-clockwise (a phone portrait is `-90`), while the legacy `rotate` tag is
+ * clockwise (`90`); the display matrix wins when both are present.
+ */
+export function clockwiseRotation({ displayMatrix, rotateTag }: { displayMatrix?: number; rotateTag?: string | number }): number {
+  const degrees = displayMatrix !== undefined && Number.isFinite(Number(displayMatrix)) ? -Number(displayMatrix) : Number(rotateTag ?? 0) || 0;
+  // Rounded to the nearest quarter turn: the ladder and the read model only know those.
+  return (((Math.round(degrees / 90) * 90) % 360) + 360) % 360;
+}
+
+/** Transfer functions of HDR video: HLG (phones' default HDR recording) and PQ (HDR10, Dolby Vision 8.1). */
+const HDR_TRANSFERS = ['arib-std-b67', 'smpte2084'];
+
+/**
+ * Filters that tone-map HDR to SDR BT.709 (Hable, as Immich does) before scaling; empty for
+ * SDR. 8-bit H.264 renditions of HDR would otherwise keep the HDR tags and look washed out.
+ * Needs ffmpeg with zimg (`zscale`), which Debian's build has.
+ */
+export function toneMapping(probe: Pick<ProbeResult, 'colorTransfer'>): string[] {
+  return HDR_TRANSFERS.includes(probe.colorTransfer ?? '')
+    ? ['zscale=t=linear:npl=100', 'format=gbrpf32le', 'zscale=p=bt709', 'tonemap=tonemap=hable:desat=0', 'zscale=t=bt709:m=bt709:r=tv', 'format=yuv420p']
+    : [];
+}
+
+/** Filters every picture goes through before it is scaled: tone mapping, then square pixels. */
+function prepare(probe: Pick<ProbeResult, 'colorTransfer' | 'sampleAspectRatio'>): string[] {
+  return [...toneMapping(probe), ...squarePixels(probe)];
+}
+
+type Geometry = Pick<ProbeResult, 'width' | 'height' | 'rotation' | 'sampleAspectRatio'>;
+
+/**
+ * The picture as displayed, pixels: non-square pixels stretched to square ones, then a
+ * quarter turn swaps the dimensions.
+ */
+export function displaySize(probe: Geometry): { width: number; height: number } {
+  const width = Math.round(probe.width * (probe.sampleAspectRatio ?? 1));
+  return Math.abs(probe.rotation) % 180 === 90 ? { width: probe.height, height: width } : { width, height: probe.height };
+}
+
+/**
+ * Filters that turn non-square pixels square before anything is scaled (players show the
+ * rungs at their pixel size, and `scale=-2:h` alone keeps the source's pixel shape); empty
+ * for square pixels. Written on the already rotated frame, whose `sar` ffmpeg keeps in step.
+ */
+export function squarePixels(probe: Pick<ProbeResult, 'sampleAspectRatio'>): string[] {
+  return probe.sampleAspectRatio && probe.sampleAspectRatio !== 1 ? ['scale=trunc(iw*sar/2)*2:ih', 'setsar=1'] : [];
 }
 
 export interface Rung {
   name: string;
-  height: number;
+  /** Short side of the output picture, pixels (the height of a landscape video, the width of a portrait one). */
+  shortSide: number;
   videoBitrateKbps: number;
   audioBitrateKbps: number;
 }
 
 export const HLS_LADDER: readonly Rung[] = [
-  { name: '360p', height: 360, videoBitrateKbps: 800, audioBitrateKbps: 96 },
-  { name: '720p', height: 720, videoBitrateKbps: 2800, audioBitrateKbps: 128 },
-  { name: '1080p', height: 1080, videoBitrateKbps: 5000, audioBitrateKbps: 160 },
+  { name: '360p', shortSide: 360, videoBitrateKbps: 800, audioBitrateKbps: 96 },
+  { name: '720p', shortSide: 720, videoBitrateKbps: 2800, audioBitrateKbps: 128 },
+  { name: '1080p', shortSide: 1080, videoBitrateKbps: 5000, audioBitrateKbps: 160 },
 ];
 
-/** Height as displayed: a 90°/270° rotation swaps the coded dimensions. */
-export function displayHeight(probe: Pick<ProbeResult, 'width' | 'height' | 'rotation'>): number {
-  return Math.abs(probe.rotation) % 180 === 90 ? probe.width : probe.height;
+/**
+ * Rungs whose short side fits the short side of the displayed picture (never upscaled), so a
+ * 720×1280 portrait gets 360p and 720p like a 1280×720 landscape; a source smaller than the
+ * lowest rung gets one rung at its own (even) short side.
+ */
+export function ladderFor(probe: Geometry, ladder: readonly Rung[] = HLS_LADDER): Rung[] {
+  const shown = displaySize(probe);
+  const source = Math.min(shown.width, shown.height);
+  const fitting = ladder.filter((r) => r.shortSide <= source);
+  if (fitting.length) return fitting;
+  const even = Math.max(2, source - (source % 2));
+  return [{ ...ladder[0]!, name: `${even}p`, shortSide: even }];
 }
 
-/** Rungs at or below the source height; a source smaller than the lowest rung gets one rung at its own height. */
-export function ladderFor(probe: ProbeResult, ladder: readonly Rung[] = HLS_LADDER): Rung[] {
-  const source = displayHeight(probe);
-  const fitting = ladder.filter((r) => r.height <= source);
-  if (fitting.length) return fitting;
-  const evenHeight = Math.max(2, source - (source % 2));
-  return [{ ...ladder[0]!, name: `${evenHeight}p`, height: evenHeight }];
+/**
+ * scale filter of one rung. ffmpeg has already rotated the frame upright (autorotate) when it
+ * reaches the filter graph, so the displayed orientation decides which side is the short one;
+ * `-2` keeps the aspect ratio with an even size (odd sizes would fail yuv420p encoders).
+ */
+export function scaleFor(probe: Geometry, rung: Rung): string {
+  const shown = displaySize(probe);
+  return shown.width < shown.height ? `scale=${rung.shortSide}:-2` : `scale=-2:${rung.shortSide}`;
 }
 
 export interface HlsOptions {
@@ -50,8 +126,9 @@ export interface HlsOptions {
 export function buildHlsArgs(probe: ProbeResult, rungs: Rung[], o: HlsOptions): string[] {
   const fps = probe.frameRate && probe.frameRate > 0 ? Math.round(probe.frameRate) : 30;
   const gop = fps * o.segmentSeconds;
-  const split = `[0:v]split=${rungs.length}${rungs.map((_, i) => `[v${i}]`).join('')}`;
-  const scales = rungs.map((r, i) => `[v${i}]scale=-2:${r.height}[v${i}out]`);
+  // The video stream explicitly: `0:v` would pick cover art that comes first in the file.
+  const split = `[0:${probe.videoStreamIndex ?? 'v:0'}]${[...prepare(probe), `split=${rungs.length}`].join(',')}${rungs.map((_, i) => `[v${i}]`).join('')}`;
+  const scales = rungs.map((r, i) => `[v${i}]${scaleFor(probe, r)}[v${i}out]`);
   const args = ['-hide_banner', '-nostdin', '-y', '-i', o.input, '-filter_complex', [split, ...scales].join(';')];
   rungs.forEach((r, i) => {
     args.push(
@@ -82,8 +159,41 @@ export function buildHlsArgs(probe: ProbeResult, rungs: Rung[], o: HlsOptions): 
   return args;
 }
 
-/** One JPEG frame at 10% of the duration (seeking before -i is fast and keyframe-accurate enough). */
-export function buildPosterArgs(probe: ProbeResult, input: string, output: string): string[] {
-  const at = Math.max(0, probe.durationSeconds * 0.1);
-  return ['-hide_banner', '-nostdin', '-y', '-ss', at.toFixed(3), '-i', input, '-frames:v', '1', '-q:v', '2', output];
+/**
+ * Seconds into the file where the poster frame is taken: 10 % into the video stream, which
+ * can be much shorter than the container (0.5 s of video beside 6 s of audio).
+ */
+export function posterTime(probe: Pick<ProbeResult, 'durationSeconds' | 'videoStartSeconds' | 'videoDurationSeconds'>): number {
+  const start = probe.videoStartSeconds ?? 0;
+  const length = Math.min(probe.videoDurationSeconds ?? probe.durationSeconds, probe.durationSeconds);
+  return Math.max(0, start + length * 0.1);
+}
+
+/**
+ * One JPEG frame of the video stream at `at` seconds (seeking before -i is fast and
+ * keyframe-accurate enough), or the first frame when `at` is `'first'` (the fallback when
+ * the seek found no frame).
+ */
+export function buildPosterArgs(probe: ProbeResult, input: string, output: string, at: number | 'first' = posterTime(probe)): string[] {
+  const seek = at === 'first' ? [] : ['-ss', at.toFixed(3)];
+  const filters = prepare(probe);
+  return ['-hide_banner', '-nostdin', '-y', ...seek, '-i', input, '-map', `0:${probe.videoStreamIndex ?? 'v:0'}`, ...(filters.length ? ['-vf', filters.join(',')] : []), '-frames:v', '1', '-q:v', '2', output];
+}
+
+/**
+ * The master playlist with each variant's `RESOLUTION` set to the size of the segments that
+ * were written (`sizes` by variant directory name, e.g. `360p`), so clients pick by truth.
+ */
+export function masterWithResolutions(master: string, sizes: Record<string, { width: number; height: number }>): string {
+  const lines = master.split('\n');
+  return lines
+    .map((line, i) => {
+      if (!line.startsWith('#EXT-X-STREAM-INF:')) return line;
+      const name = (lines[i + 1] ?? '').trim().split('/')[0]!;
+      const size = sizes[name];
+      if (!size) return line;
+      const resolution = `RESOLUTION=${size.width}x${size.height}`;
+      return /RESOLUTION=\d+x\d+/.test(line) ? line.replace(/RESOLUTION=\d+x\d+/, resolution) : `${line},${resolution}`;
+    })
+    .join('\n');
 }
