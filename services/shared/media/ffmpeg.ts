@@ -159,7 +159,7 @@ export interface RunOptions {
 }
 
 /**
- * Runs ffmpeg with a prebuilt argument array. fluent-ffmpeg assembles its own argument list,
+ * Runs ffmpeg with a prebuilt argument array. Wrappers such as fluent-ffmpeg assemble their own argument list,
  * which cannot express the one-pass split + var_stream_map ladder verbatim, so ffmpeg is
  * spawned directly with `-progress pipe:1` (ffmpeg's machine-readable progress).
  */
