@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
-import { freePort } from '../../devstack/ports';
+import { reservePorts } from '../../devstack/ports';
 import { projectRoot } from '../../devstack/tools';
 import { mintDevToken } from '../../scripts/token';
 import { realJpeg } from '../fixtures/media';
@@ -73,7 +73,7 @@ describe('metrics and logs of the API and worker processes', () => {
   const statusOf = async (mediaId: string) => ((await (await call(`/media/${mediaId}`)).json()) as { status: string }).status;
 
   beforeAll(async () => {
-    const [apiPort, metricsPort, sdkPort] = [await freePort(), await freePort(), await freePort()];
+    const [apiPort, metricsPort, sdkPort] = await reservePorts(3);
     apiUrl = `http://127.0.0.1:${apiPort}`;
     workerMetricsUrl = `http://127.0.0.1:${metricsPort}/metrics`;
     sdkMetricsUrl = `http://127.0.0.1:${sdkPort}/metrics`;
