@@ -5,7 +5,7 @@ import { isTerminal, type MediaStatus, type MediaType } from '../shared/media-ty
 import { checkFile, defaultMediaType, mimeTypeFromFileName } from './files';
 import { EventStreamParser } from './sse';
 
-export { checkFile, defaultMediaType, explainFailure, formatBytes, mimeTypeFromFileName, type FileProblem } from './files';
+export { acceptedExtensions, checkFile, defaultMediaType, explainFailure, formatBytes, mimeTypeFromFileName, type FileProblem } from './files';
 
 /**
  * Client of the media upload API for Node 20+ and browsers alike (global fetch, Blob,
