@@ -48,6 +48,8 @@ export function demoPage(config: Config, log: Logger): Router {
   router.get('/', pageCsp, (_req, res) => res.sendFile(join(demoDir, 'index.html')));
   router.get('/demo/demo.css', (_req, res) => res.sendFile(join(demoDir, 'demo.css')));
   router.get('/demo/demo.js', script);
+  // The page declares an empty icon; a browser that asks for the conventional one anyway gets no 404.
+  router.get('/favicon.ico', (_req, res) => res.status(204).end());
   router.get('/demo/hls.min.js', (_req, res) => res.sendFile(require.resolve('hls.js/dist/hls.min.js')));
   return router;
 }
