@@ -22,6 +22,8 @@ export interface StartOptions {
   /** Output goes here; otherwise it is inherited (dev) or dropped. */
   logFile?: string;
   inheritOutput?: boolean;
+  /** With `logFile`: the output also goes to this process's stdout and stderr (dev services). */
+  echo?: boolean;
 }
 
 const running = new Set<ManagedProcess>();
@@ -42,6 +44,10 @@ export function startProcess(name: string, command: string, args: string[], opti
     child.stdout?.pipe(log, { end: false });
     child.stderr?.pipe(log, { end: false });
     child.once('close', () => log.end());
+  }
+  if (options.echo) {
+    child.stdout?.pipe(process.stdout, { end: false });
+    child.stderr?.pipe(process.stderr, { end: false });
   }
   const exited = new Promise<void>((resolve) => {
     if (child.exitCode !== null || child.signalCode !== null) resolve();
