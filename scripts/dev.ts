@@ -88,6 +88,7 @@ async function main(): Promise<void> {
       `  API            ${apiUrl}/api/v1  (OpenAPI: ${apiUrl}/api/v1/openapi.json, ready: ${apiUrl}/readyz)`,
       // The token rides in the fragment, which the browser never sends to the server.
       `  Demo page      ${apiUrl}/#token=${token}`,
+      `  Uppy page      ${apiUrl}/uppy#token=${token}  (Uppy's Dashboard and @uppy/aws-s3 on this API)`,
       `  Temporal UI    ${stack.urls.temporalUi}  (gRPC ${stack.urls.temporal}; try MediaStatus="AWAITING_UPLOAD")`,
       `  S3             ${stack.urls.s3}  (buckets: incoming, media)`,
       `  PostgreSQL     ${stack.urls.postgres}`,

@@ -5,8 +5,8 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 export AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED=true
 bash scripts/provision.sh || exit 1
-# The demo page (browser code, DOM types) is its own TypeScript project.
-(npx tsc --noEmit -p tsconfig.json && npx tsc --noEmit -p services/api/demo) || { echo "typecheck failed"; exit 1; }
+# The demo and Uppy pages (browser code, DOM types) are TypeScript projects of their own.
+(npx tsc --noEmit -p tsconfig.json && npx tsc --noEmit -p services/api/demo && npx tsc --noEmit -p services/api/uppy) || { echo "typecheck failed"; exit 1; }
 npx eslint . || { echo "lint failed"; exit 1; }
 mkdir -p test-artifacts
 npx jest --runInBand --json --outputFile=test-artifacts/jest-results.json "$@"

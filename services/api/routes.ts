@@ -16,6 +16,7 @@ import { ApiError, type ErrorCode } from './errors';
 import type { StatusNotifier } from './events';
 import * as s from './schemas';
 import { UploadService } from './upload-sessions';
+import { MAX_PARTS } from '../shared/upload-plan';
 
 export interface ApiDeps {
   config: Config;
@@ -354,6 +355,16 @@ export function buildRoutes(deps: ApiDeps): RouteSpec[] {
         const row = s.mediaIdParam.safeParse(id).success ? await media.detach(id, userOf(req)) : null;
         if (!row) throw new ApiError('MEDIA_NOT_FOUND', 'no such media');
         res.json(await present(row));
+      },
+    },
+    {
+      method: 'get',
+      path: '/upload-options',
+      operationId: 'getUploadOptions',
+      summary: 'How uploads are planned: the multipart threshold and the part size',
+      responses: { 200: { description: 'upload options', schema: s.uploadOptionsResponse } },
+      async handler(_req, res) {
+        res.json({ multipartThresholdBytes: config.MULTIPART_THRESHOLD_BYTES, partSizeBytes: config.PART_SIZE_BYTES, maxParts: MAX_PARTS });
       },
     },
     {

@@ -149,6 +149,15 @@ export const deleteResponse = z.object({ mediaId: z.string().uuid(), status: z.e
 /** POST /media/{id}/attach: the media, and the profile images it replaced (being deleted). */
 export const attachResponse = mediaResponse.extend({ replaced: z.array(z.string().uuid()) });
 
+/** GET /upload-options: how the API plans uploads, so a client (Uppy) can cut parts the same way. */
+export const uploadOptionsResponse = z.object({
+  /** Files up to this size are one PUT; larger ones are multipart. */
+  multipartThresholdBytes: z.number().int(),
+  /** Part size before growing to fit `maxParts` (see planUpload in services/shared/upload-plan.ts). */
+  partSizeBytes: z.number().int(),
+  maxParts: z.number().int(),
+});
+
 export const attachRequest = z.object({ ownerType, ownerId }).strict();
 
 export const downloadUrlQuery = z.object({

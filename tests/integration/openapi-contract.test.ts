@@ -130,6 +130,9 @@ describe('the OpenAPI document', () => {
       }
     }
 
+    // How uploads are planned (Uppy's adapter reads it).
+    expect((await call('GET', '/api/v1/upload-options', { user })).body).toEqual({ multipartThresholdBytes: p.config.MULTIPART_THRESHOLD_BYTES, partSizeBytes: p.config.PART_SIZE_BYTES, maxParts: 10_000 });
+
     // Upload sessions and their refusals.
     const created = await session(user, { fileSize: image.length });
     expect(created.status).toBe(201);
