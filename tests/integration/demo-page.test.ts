@@ -1,8 +1,9 @@
-import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { delimiter, join, resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { jpegWithExif, testVideo } from '../fixtures/media';
+import { chromiumPath } from '../harness/chromium';
 import { startPlatform, uniqueUser, type Platform } from '../harness/platform';
 
 const root = resolve(__dirname, '..', '..');
@@ -10,16 +11,6 @@ const root = resolve(__dirname, '..', '..');
 type ImageState = { complete: boolean; naturalWidth: number };
 type VideoState = { readyState: number; videoWidth: number; videoHeight: number };
 const screenshotPath = join(root, 'test-artifacts', 'demo-page.png');
-
-/** Debian's chromium (scripts/provision.sh installs it), or CHROMIUM_PATH; never a downloaded browser. */
-function chromiumPath(): string {
-  const candidates = process.env.CHROMIUM_PATH
-    ? [process.env.CHROMIUM_PATH]
-    : (process.env.PATH ?? '').split(delimiter).map((dir) => join(dir, 'chromium'));
-  const found = candidates.find((path) => existsSync(path));
-  if (!found) throw new Error('chromium not found: run npm run provision (Debian package chromium) or set CHROMIUM_PATH');
-  return found;
-}
 
 describe('the demo page in headless Chromium', () => {
   let p: Platform;

@@ -1,23 +1,16 @@
 import { execFile } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { delimiter, join, resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { jpegWithExif } from '../fixtures/media';
+import { chromiumPath } from '../harness/chromium';
 import { startPlatform, uniqueUser, waitForStatus, type Platform } from '../harness/platform';
 
 const root = resolve(__dirname, '..', '..');
 const MiB = 1024 * 1024;
 const uppyScreenshotPath = join(root, 'test-artifacts', 'uppy-dashboard.png');
-
-/** Debian's chromium (scripts/provision.sh installs it), or CHROMIUM_PATH; never a downloaded browser. */
-function chromiumPath(): string {
-  const candidates = process.env.CHROMIUM_PATH ? [process.env.CHROMIUM_PATH] : (process.env.PATH ?? '').split(delimiter).map((dir) => join(dir, 'chromium'));
-  const found = candidates.find((path) => existsSync(path));
-  if (!found) throw new Error('chromium not found: run npm run provision (Debian package chromium) or set CHROMIUM_PATH');
-  return found;
-}
 
 /** An H.264 clip of random pixels, lossless: a few seconds make megabytes (several parts). */
 async function bigVideo(ffmpegPath: string, file: string, seconds: number): Promise<void> {
