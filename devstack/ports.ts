@@ -1,16 +1,75 @@
-import { createServer } from 'node:net';
+import { createServer, type Server } from 'node:net';
 
-/** A TCP port on loopback that is free right now (the OS picks it). */
-export function freePort(): Promise<number> {
+function listenOnAnyPort(): Promise<Server> {
   return new Promise((resolve, reject) => {
     const server = createServer();
     server.unref();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
-    });
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => resolve(server));
   });
+}
+
+function close(server: Server): Promise<void> {
+  return new Promise((resolve) => server.close(() => resolve()));
+}
+
+/** `[number, number, …]` of length N for a literal N (so destructuring needs no checks). */
+export type Ports<N extends number, R extends number[] = []> = number extends N ? number[] : R['length'] extends N ? R : Ports<N, [...R, number]>;
+
+/**
+ * `count` distinct TCP ports on loopback that are free right now. Every port stays bound
+ * until all are chosen, so the OS cannot hand out one port twice within a set (it may reuse
+ * a port as soon as it is released); ports in `exclude` (handed out earlier to the same
+ * stack but perhaps not bound yet by their server) are never returned.
+ */
+export async function reservePorts<N extends number>(count: N, exclude: Iterable<number> = []): Promise<Ports<N>> {
+  const excluded = new Set(exclude);
+  const held: Server[] = [];
+  const ports: number[] = [];
+  try {
+    while (ports.length < count) {
+      const server = await listenOnAnyPort();
+      held.push(server);
+      const address = server.address();
+      if (typeof address !== 'object' || !address) throw new Error('no port');
+      if (!excluded.has(address.port)) ports.push(address.port);
+    }
+    return ports as Ports<N>;
+  } finally {
+    await Promise.all(held.map(close));
+  }
+}
+
+/** One TCP port on loopback that is free right now; use reservePorts for several. */
+export async function freePort(): Promise<number> {
+  const [port] = await reservePorts(1);
+  return port;
+}
+
+/** What a server prints when its port is taken (SeaweedFS, clamd, Temporal, PostgreSQL). */
+export const portRaceText = /address already in use|EADDRINUSE|could not bind/i;
+
+/** True when a server failed to start because another process took its port first. */
+export function lostPortRace(err: unknown): boolean {
+  return err instanceof Error && portRaceText.test(err.message);
+}
+
+/**
+ * Starts a server on ports picked at run time, and starts it again on fresh ports when it
+ * lost a port race (a port free when picked was taken before the server bound it: another
+ * test run, another stack). Any other failure is thrown at once.
+ *
+ * @param start called with the attempt number (0 first); picks its ports and starts.
+ * @param attempts how many starts in all before the port race error is thrown.
+ */
+export async function retryOnPortRace<T>(start: (attempt: number) => Promise<T>, attempts = 4): Promise<T> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await start(attempt);
+    } catch (err) {
+      if (attempt + 1 >= attempts || !lostPortRace(err)) throw err;
+    }
+  }
 }
 
 /** Fails with one clear line when a configured port is taken. */

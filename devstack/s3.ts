@@ -1,13 +1,21 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { freePort } from './ports';
+import { reservePorts } from './ports';
 import { startProcess, tcpOpen, waitFor, type ManagedProcess, type StartOptions } from './process';
 import { seaweedfs } from './tools';
 
+/** How many ports `weed server` listens on besides the S3 port. */
+export const s3InternalPortCount = 9;
+
 export interface S3ServerOptions {
   dataDir: string;
-  /** S3 API port; the internal SeaweedFS ports are picked free at run time. */
+  /** S3 API port. */
   port: number;
+  /**
+   * The nine internal SeaweedFS ports (master, volume, filer, gRPC, …), from the same
+   * reservePorts call as `port` so none equals it; omitted → reserved here, apart from `port`.
+   */
+  internalPorts?: number[];
   accessKeyId: string;
   secretAccessKey: string;
   logFile?: string;
@@ -40,9 +48,8 @@ export async function startS3Server(options: S3ServerOptions): Promise<S3Server>
     }),
   );
   // Every listener gets a port picked at run time so that two runs never collide.
-  const [master, masterGrpc, volume, volumeGrpc, filer, filerGrpc, s3Grpc, iceberg, lance] = await Promise.all(
-    Array.from({ length: 9 }, () => freePort()),
-  );
+  const [master, masterGrpc, volume, volumeGrpc, filer, filerGrpc, s3Grpc, iceberg, lance] =
+    options.internalPorts ?? (await reservePorts(s3InternalPortCount, [options.port]));
   const args = [
     'server',
     `-dir=${options.dataDir}`,

@@ -4,9 +4,9 @@ import { runMigrations } from '../services/shared/db/data-source';
 import { createBuckets } from './buckets';
 import { startClamd } from './clamd';
 import { buckets, devS3Credentials } from './credentials';
-import { assertPortFree, freePort } from './ports';
+import { assertPortFree, reservePorts, retryOnPortRace, type Ports } from './ports';
 import { startPostgres } from './postgres';
-import { startS3Server } from './s3';
+import { s3InternalPortCount, startS3Server } from './s3';
 import { startTemporalDevServer } from './temporal';
 
 export interface StackPorts {
@@ -56,42 +56,72 @@ const portEnv: Record<keyof StackPorts, string> = {
 export async function startStack(options: StackOptions): Promise<Stack> {
   const logs = join(options.dataDir, 'logs');
   mkdirSync(logs, { recursive: true });
-  const ports: StackPorts = {
-    temporal: options.ports?.temporal ?? (await freePort()),
-    temporalUi: options.ports?.temporalUi,
-    s3: options.ports?.s3 ?? (await freePort()),
-    postgres: options.ports?.postgres ?? (await freePort()),
-    clamd: options.ports?.clamd ?? (await freePort()),
-  };
-  for (const [name, port] of Object.entries(ports) as Array<[keyof StackPorts, number | undefined]>) {
-    if (port && options.ports?.[name]) await assertPortFree(port, name, portEnv[name]);
+  const fixed = options.ports ?? {};
+  for (const [name, port] of Object.entries(fixed) as Array<[keyof StackPorts, number | undefined]>) {
+    if (port) await assertPortFree(port, name, portEnv[name]);
   }
+  // All ports picked at run time are reserved in one go (none equals another), and every one
+  // handed out is remembered so a server started again after a port race gets fresh ones.
+  const handedOut = new Set(Object.values(fixed).filter((p): p is number => typeof p === 'number'));
+  const pick = async (count: number): Promise<number[]> => {
+    const picked = await reservePorts(count, handedOut);
+    for (const p of picked) handedOut.add(p);
+    return picked;
+  };
+  const s3Internal = await pick(4 + s3InternalPortCount);
+  const [temporalPort, s3Port, postgresPort, clamdPort] = s3Internal.splice(0, 4) as Ports<4>;
+  const ports: StackPorts = {
+    temporal: fixed.temporal ?? temporalPort,
+    temporalUi: fixed.temporalUi,
+    s3: fixed.s3 ?? s3Port,
+    postgres: fixed.postgres ?? postgresPort,
+    clamd: fixed.clamd ?? clamdPort,
+  };
+  /**
+   * Starts one server; when its port was picked here and another process took it first,
+   * picks fresh ports and starts it again (a fixed port was checked above and stays fixed).
+   */
+  const startServer = <T>(name: keyof StackPorts, start: (port: number, attempt: number) => Promise<T>) =>
+    retryOnPortRace(async (attempt) => {
+      if (attempt > 0 && fixed[name] === undefined) [ports[name]] = (await pick(1)) as Ports<1>;
+      return start(ports[name] as number, attempt);
+    }, fixed[name] === undefined ? 4 : 1);
   const stops: Array<() => Promise<void>> = [];
   const stop = async () => {
     for (const s of stops.reverse()) await s().catch(() => undefined);
   };
   try {
     const [s3, pg, temporal, clamd] = await Promise.all([
-      startS3Server({ dataDir: join(options.dataDir, 's3'), port: ports.s3, ...devS3Credentials, logFile: join(logs, 's3.log') }).then((s) => {
+      startServer('s3', async (port, attempt) =>
+        startS3Server({
+          dataDir: join(options.dataDir, 's3'),
+          port,
+          internalPorts: attempt === 0 ? s3Internal : await pick(s3InternalPortCount),
+          ...devS3Credentials,
+          logFile: join(logs, 's3.log'),
+        }),
+      ).then((s) => {
         stops.push(() => s.process.stop());
         return s;
       }),
-      startPostgres({ dataDir: join(options.dataDir, 'postgres'), port: ports.postgres }).then((p) => {
+      startServer('postgres', (port) => startPostgres({ dataDir: join(options.dataDir, 'postgres'), port })).then((p) => {
         stops.push(() => p.stop());
         return p;
       }),
-      startTemporalDevServer({
-        port: ports.temporal,
-        uiPort: ports.temporalUi,
-        dbFile: options.persistent ? join(options.dataDir, 'temporal.sqlite') : undefined,
-        logFile: join(logs, 'temporal.log'),
-      }).then((t) => {
+      startServer('temporal', (port) =>
+        startTemporalDevServer({
+          port,
+          uiPort: ports.temporalUi,
+          dbFile: options.persistent ? join(options.dataDir, 'temporal.sqlite') : undefined,
+          logFile: join(logs, 'temporal.log'),
+        }),
+      ).then((t) => {
         stops.push(() => t.process.stop());
         return t;
       }),
       options.clamd === false
         ? Promise.resolve(undefined)
-        : startClamd({ dataDir: join(options.dataDir, 'clamd'), port: ports.clamd, logFile: join(logs, 'clamd.log') }).then((c) => {
+        : startServer('clamd', (port) => startClamd({ dataDir: join(options.dataDir, 'clamd'), port, logFile: join(logs, 'clamd.log') })).then((c) => {
             stops.push(() => c.process.stop());
             return c;
           }),

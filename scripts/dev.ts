@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { startProcess, waitFor, type ManagedProcess } from '../devstack/process';
 import { startStack } from '../devstack/stack';
 import { projectRoot } from '../devstack/tools';
@@ -20,7 +20,9 @@ const ports = {
   clamd: num('DEV_CLAMD_PORT', 3310),
   apiMetrics: num('METRICS_PORT', 9464),
 };
-const dataDir = join(projectRoot, '.data', 'dev');
+/** State and logs; DEV_DATA_DIR moves them (the dev-stack test runs in a temp dir). */
+const dataDir = process.env.DEV_DATA_DIR ?? join(projectRoot, '.data', 'dev');
+const logDir = join(dataDir, 'logs');
 
 function devSecret(): string {
   if (process.env.JWT_SECRET) return process.env.JWT_SECRET;
@@ -54,7 +56,8 @@ async function main(): Promise<void> {
   let stopping = false;
   const launch = (name: string) => {
     const serviceEnv = name === 'api' ? { ...env, METRICS_PORT: String(ports.apiMetrics) } : env;
-    const proc = startProcess(name, process.execPath, [tsx, services[name]!], { env: serviceEnv, cwd: projectRoot, inheritOutput: true });
+    // On the terminal as before, and in <dataDir>/logs/<name>.log beside the servers' logs.
+    const proc = startProcess(name, process.execPath, [tsx, services[name]!], { env: serviceEnv, cwd: projectRoot, logFile: join(logDir, `${name}.log`), echo: true });
     children.set(name, proc);
     // Supervision: a service that dies is restarted; the rest keep running.
     proc.child.once('exit', (code) => {
@@ -88,11 +91,12 @@ async function main(): Promise<void> {
       `  API metrics    http://localhost:${ports.apiMetrics}/metrics  (off the public port, as in the chart)`,
       // The token rides in the fragment, which the browser never sends to the server.
       `  Demo page      ${apiUrl}/#token=${token}`,
+      `  Uppy page      ${apiUrl}/uppy#token=${token}  (Uppy's Dashboard and @uppy/aws-s3 on this API)`,
       `  Temporal UI    ${stack.urls.temporalUi}  (gRPC ${stack.urls.temporal}; try MediaStatus="AWAITING_UPLOAD")`,
       `  S3             ${stack.urls.s3}  (buckets: incoming, media)`,
       `  PostgreSQL     ${stack.urls.postgres}`,
       `  clamd          ${stack.urls.clamd}`,
-      `  Logs           .data/dev/logs`,
+      `  Logs           ${logDir.startsWith(projectRoot) ? relative(projectRoot, logDir) : logDir}  (api.log, light-worker.log, video-worker.log, temporal.log, s3.log, clamd.log)`,
       '',
       `  Dev token (user dev-user, 30 days; more with npm run token -- --user <id>):`,
       `  ${token}`,

@@ -252,7 +252,13 @@ async function main(argv: string[]): Promise<number> {
   const run = command ? commands[command] : undefined;
   if (!run) throw new UsageError(command ? `unknown command "${command}"` : 'no command given');
   const config = loadTemporalConfig();
-  const connection = await Connection.connect({ ...temporalConnectionOptions(config), connectTimeout: 5000 });
+  const connection = await Connection.connect({ ...temporalConnectionOptions(config), connectTimeout: 5000 }).catch((err: unknown) => {
+    // Name the address tried and the variable that sets it, not only the SDK's own words.
+    throw new OpsError(
+      `cannot connect to Temporal at ${config.TEMPORAL_ADDRESS} (${err instanceof Error ? err.message : String(err)}): ` +
+        'start it (npm run dev) or set TEMPORAL_ADDRESS (and TEMPORAL_NAMESPACE, TEMPORAL_TLS_* if needed) to the frontend to use',
+    );
+  });
   try {
     return await run(new Client({ connection, namespace: config.TEMPORAL_NAMESPACE }), config, args);
   } finally {

@@ -67,6 +67,9 @@ provision_debian() {
   command -v ffmpeg >/dev/null && command -v ffprobe >/dev/null || missing+=(ffmpeg)
   command -v chromium >/dev/null || [ -x "${CHROMIUM_PATH:-}" ] || missing+=(chromium)
   command -v heif-enc >/dev/null || [ -x "${HEIF_ENC_PATH:-}" ] || missing+=(libheif-examples)
+  # The README walkthrough test runs the curl block as written (curl + jq), and the CLI's
+  # Ctrl-C test types into a real terminal through script(1).
+  command -v curl >/dev/null && command -v jq >/dev/null && command -v script >/dev/null || missing+=(curl jq bsdutils)
   local packages="$DEBIAN_PACKAGES $DEBIAN_TEST_PACKAGES"
   if [ ${#missing[@]} -gt 0 ]; then
     [ "$(id -u)" = 0 ] || die "missing ${missing[*]}: run 'sudo apt-get install -y $packages' (or as root: npm run provision)"

@@ -7,8 +7,8 @@ bash scripts/provision.sh || exit 1
 # Node 24 from .tools/node (when provisioning installed it) runs tsc, eslint, jest and the servers.
 # shellcheck source=node-env.sh
 source scripts/node-env.sh
-# The demo page (browser code, DOM types) is its own TypeScript project.
-(npx tsc --noEmit -p tsconfig.json && npx tsc --noEmit -p services/api/demo) || { echo "typecheck failed"; exit 1; }
+# The demo and Uppy pages (browser code, DOM types) are TypeScript projects of their own.
+(npx tsc --noEmit -p tsconfig.json && npx tsc --noEmit -p services/api/demo && npx tsc --noEmit -p services/api/uppy) || { echo "typecheck failed"; exit 1; }
 npx eslint . || { echo "lint failed"; exit 1; }
 mkdir -p test-artifacts
 npx jest --runInBand --json --outputFile=test-artifacts/jest-results.json "$@"

@@ -23,6 +23,22 @@ function isDependencyOutage(err: unknown): boolean {
   return /ECONNREFUSED|Connection terminated|connect ETIMEDOUT|UNAVAILABLE|DEADLINE_EXCEEDED/.test(e.message ?? '');
 }
 
+/**
+ * The route template (`/api/v1/media/:id`) a request goes to, matched the way Express
+ * matches (first route in table order whose method and path fit); undefined for none.
+ */
+function routeTemplates(routes: RouteSpec[], prefix: string): (method: string, url: string) => string | undefined {
+  const compiled = routes.map((r) => ({
+    method: r.method.toUpperCase(),
+    template: `${prefix}${r.path}`,
+    pattern: new RegExp(`^${`${prefix}${r.path}`.replace(/[.]/g, '\\.').replace(/:\w+/g, '[^/]+')}/?$`),
+  }));
+  return (method, url) => {
+    const path = url.split('?')[0]!;
+    return compiled.find((r) => r.method === method && r.pattern.test(path))?.template;
+  };
+}
+
 /** Puts the route's media id (or batch id) on the request's log lines. */
 function logContext(route: RouteSpec): RequestHandler {
   const key = route.path.startsWith('/batches/') ? 'batchId' : 'mediaId';
@@ -63,9 +79,13 @@ export function createApp(deps: ApiDeps & { log: Logger }): Express {
   );
   if (config.CORS_ORIGINS.length) app.use(cors({ origin: config.CORS_ORIGINS, allowedHeaders: ['authorization', 'content-type', 'idempotency-key'] }));
 
+  const routes = buildRoutes(deps);
+  const routeOf = routeTemplates(routes, '/api/v1');
   app.use((req, res, next) => {
     const end = metrics.httpDuration.startTimer({ method: req.method });
-    res.on('finish', () => end({ route: req.route?.path ? `${req.baseUrl}${req.route.path}` : 'unmatched', status: String(res.statusCode) }));
+    // The template is found from the method and path alone, so a request has the same route
+    // label whether auth refused it, its handler failed or it succeeded.
+    res.on('finish', () => end({ route: routeOf(req.method, req.originalUrl) ?? (req.route?.path ? `${req.baseUrl}${req.route.path}` : 'unmatched'), status: String(res.statusCode) }));
     next();
   });
   app.get('/healthz', (_req, res) => {
@@ -101,7 +121,6 @@ export function createApp(deps: ApiDeps & { log: Logger }): Express {
     });
   });
 
-  const routes = buildRoutes(deps);
   const document = openApiDocument(routes, '0.1.0');
   app.get('/api/v1/openapi.json', (_req, res) => {
     res.json(document);

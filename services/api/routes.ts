@@ -12,10 +12,11 @@ import type { Metrics } from '../shared/metrics';
 import { pickParts, type Storage } from '../shared/storage';
 import { MediaDeletionWorkflow, mediaDeletionWorkflowId } from '../../workflows/media-delete.workflow';
 import { uploadConfirmedSignal, type ConfirmedPart } from '../../workflows/media-upload.workflow';
-import { ApiError } from './errors';
+import { ApiError, type ErrorCode } from './errors';
 import type { StatusNotifier } from './events';
 import * as s from './schemas';
 import { UploadService } from './upload-sessions';
+import { MAX_PARTS } from '../shared/upload-plan';
 
 export interface ApiDeps {
   config: Config;
@@ -30,14 +31,25 @@ export interface ApiDeps {
 export interface RouteSpec {
   method: 'get' | 'post' | 'delete';
   path: string;
+  /** Unique name of the operation in the OpenAPI document (a generated client's method name). */
+  operationId: string;
   summary: string;
   request?: z.ZodType;
+  /** The body may be left out (`complete` of a single PUT needs none). */
+  requestOptional?: boolean;
   query?: z.ZodType;
-  responses: Record<number, { description: string; schema?: z.ZodType }>;
+  /**
+   * What the route itself answers: a success with its body, or an error with its codes.
+   * The OpenAPI document adds what every route may answer (401, 500, 503; 400/413/415 with
+   * a body; 429 when rate limited).
+   */
+  responses: Record<number, RouteResponse>;
   /** Session-creating routes are rate limited per user. */
   rateLimited?: boolean;
   handler: (req: Request, res: Response) => Promise<void>;
 }
+
+export type RouteResponse = { description: string; schema?: z.ZodType; contentType?: string } | { description: string; codes: readonly [ErrorCode, ...ErrorCode[]] };
 
 function parse<T extends z.ZodType>(schema: T, value: unknown): z.infer<T> {
   const result = schema.safeParse(value);
@@ -65,22 +77,23 @@ export function buildRoutes(deps: ApiDeps): RouteSpec[] {
   }
   const present = async (row: MediaRow) => presentMedia(row, await media.renditions(row.id), presentation);
 
-  const notFound = { description: 'not found or not yours', schema: s.errorResponse };
-  const invalid = { description: 'validation failed', schema: s.errorResponse };
+  const notFound = { description: 'not found or not yours', codes: ['MEDIA_NOT_FOUND'] } as const;
+  const invalid = { description: 'validation failed', codes: ['VALIDATION_FAILED'] } as const;
 
   const routes: RouteSpec[] = [
     {
       method: 'post',
       path: '/media/upload-session',
+      operationId: 'createUploadSession',
       summary: 'Create an upload session: media row, workflow and presigned upload',
       request: s.uploadSessionRequest,
       rateLimited: true,
       responses: {
         201: { description: 'session created', schema: s.uploadSessionResponse },
         400: invalid,
-        413: { description: 'file too large, or the storage quota would be exceeded', schema: s.errorResponse },
-        415: { description: 'type not accepted', schema: s.errorResponse },
-        429: { description: 'rate limited', schema: s.errorResponse },
+        409: { description: 'the Idempotency-Key was used for another file', codes: ['IDEMPOTENCY_CONFLICT'] },
+        413: { description: 'file too large, or the storage quota would be exceeded', codes: ['FILE_TOO_LARGE', 'QUOTA_EXCEEDED'] },
+        415: { description: 'type not accepted', codes: ['UNSUPPORTED_MEDIA_TYPE'] },
       },
       async handler(req, res) {
         const body = parse(s.uploadSessionRequest, req.body);
@@ -94,10 +107,11 @@ export function buildRoutes(deps: ApiDeps): RouteSpec[] {
     {
       method: 'post',
       path: '/media/upload-sessions',
+      operationId: 'createUploadSessions',
       summary: 'Create up to 100 upload sessions at once; each item succeeds or carries its own error',
       request: s.batchRequest,
       rateLimited: true,
-      responses: { 201: { description: 'batch created' }, 400: invalid },
+      responses: { 201: { description: 'batch created', schema: s.batchResponse }, 400: invalid },
       async handler(req, res) {
         const { files } = parse(s.batchRequest, req.body);
         const userId = userOf(req);
@@ -129,12 +143,14 @@ export function buildRoutes(deps: ApiDeps): RouteSpec[] {
     {
       method: 'post',
       path: '/media/:id/complete',
+      operationId: 'completeUpload',
       summary: 'Confirm the upload; the workflow takes over (multipart: with the part list)',
       request: s.completeRequest,
+      requestOptional: true,
       responses: {
-        202: { description: 'confirmation sent to the workflow' },
+        202: { description: 'confirmation sent to the workflow', schema: s.completeResponse },
         404: notFound,
-        409: { description: 'not uploaded yet, parts missing, or the media is finished', schema: s.errorResponse },
+        409: { description: 'not uploaded yet, parts missing, or the media is finished', codes: ['INVALID_STATE', 'UPLOAD_NOT_FOUND', 'PARTS_MISMATCH'] },
       },
       async handler(req, res) {
         const row = await owned(req);
@@ -164,9 +180,15 @@ export function buildRoutes(deps: ApiDeps): RouteSpec[] {
     {
       method: 'post',
       path: '/media/:id/parts',
+      operationId: 'presignParts',
       summary: 'Presign (again) the URLs of some parts: lazy issuance and resume',
       request: s.partsRequest,
-      responses: { 200: { description: 'fresh part URLs' }, 404: notFound, 409: { description: 'not a multipart upload in progress', schema: s.errorResponse } },
+      responses: {
+        200: { description: 'fresh part URLs', schema: s.partUrlsResponse },
+        400: invalid,
+        404: notFound,
+        409: { description: 'not a multipart upload in progress', codes: ['INVALID_STATE'] },
+      },
       async handler(req, res) {
         const row = await owned(req);
         const body = parse(s.partsRequest, req.body);
@@ -177,8 +199,13 @@ export function buildRoutes(deps: ApiDeps): RouteSpec[] {
     {
       method: 'get',
       path: '/media/:id/parts',
+      operationId: 'listUploadedParts',
       summary: 'Parts already in S3 (resume after a crash)',
-      responses: { 200: { description: 'uploaded parts' }, 404: notFound, 409: { description: 'not a multipart upload in progress', schema: s.errorResponse } },
+      responses: {
+        200: { description: 'uploaded parts', schema: s.uploadedPartsResponse },
+        404: notFound,
+        409: { description: 'not a multipart upload in progress', codes: ['INVALID_STATE'] },
+      },
       async handler(req, res) {
         const row = await owned(req);
         if (!row.uploadId) throw new ApiError('INVALID_STATE', 'not a multipart upload');
@@ -190,6 +217,7 @@ export function buildRoutes(deps: ApiDeps): RouteSpec[] {
     {
       method: 'get',
       path: '/media/:id',
+      operationId: 'getMedia',
       summary: 'One media with its status, URLs and metadata',
       responses: { 200: { description: 'the media', schema: s.mediaResponse }, 404: notFound },
       async handler(req, res) {
@@ -199,9 +227,10 @@ export function buildRoutes(deps: ApiDeps): RouteSpec[] {
     {
       method: 'get',
       path: '/media',
+      operationId: 'listMedia',
       summary: 'Own media, newest first; filter by status or by what it is attached to',
       query: s.listQuery,
-      responses: { 200: { description: 'a page of media' }, 400: invalid },
+      responses: { 200: { description: 'a page of media', schema: s.mediaListResponse }, 400: { description: 'invalid filter or cursor', codes: ['VALIDATION_FAILED', 'INVALID_CURSOR'] } },
       async handler(req, res) {
         const q = parse(s.listQuery, req.query);
         try {
@@ -216,8 +245,9 @@ export function buildRoutes(deps: ApiDeps): RouteSpec[] {
     {
       method: 'get',
       path: '/media/:id/events',
+      operationId: 'streamMediaEvents',
       summary: 'Server-Sent Events: one `status` event per status change until terminal',
-      responses: { 200: { description: 'text/event-stream' }, 404: notFound },
+      responses: { 200: { description: 'one `status` event (data: the media as GET /media/{id} shows it) per status change', schema: z.string(), contentType: 'text/event-stream' }, 404: notFound },
       async handler(req, res) {
         const row = await owned(req);
         res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-accel-buffering': 'no' });
@@ -246,8 +276,9 @@ export function buildRoutes(deps: ApiDeps): RouteSpec[] {
     {
       method: 'get',
       path: '/batches/:id',
+      operationId: 'getBatch',
       summary: 'Counts per status and the items of a batch',
-      responses: { 200: { description: 'the batch' }, 404: notFound },
+      responses: { 200: { description: 'the batch', schema: s.batchDetailResponse }, 404: { description: 'not found or not yours', codes: ['BATCH_NOT_FOUND'] } },
       async handler(req, res) {
         const id = String(req.params.id);
         const batch = s.mediaIdParam.safeParse(id).success ? await media.findBatch(id, userOf(req)) : null;
@@ -260,8 +291,9 @@ export function buildRoutes(deps: ApiDeps): RouteSpec[] {
     {
       method: 'delete',
       path: '/media/:id',
+      operationId: 'deleteMedia',
       summary: 'Cancel an upload in flight (the workflow compensates) or delete a finished media',
-      responses: { 202: { description: 'cancellation or deletion under way' }, 404: notFound },
+      responses: { 202: { description: 'cancellation or deletion under way', schema: s.deleteResponse }, 404: notFound },
       async handler(req, res) {
         const row = await owned(req);
         if (!isTerminal(row.status)) {
@@ -278,13 +310,14 @@ export function buildRoutes(deps: ApiDeps): RouteSpec[] {
     {
       method: 'post',
       path: '/media/:id/attach',
+      operationId: 'attachMedia',
       summary: 'Attach READY media to an owner (a post, a profile); a profile image replaces the previous one',
       request: s.attachRequest,
       responses: {
-        200: { description: 'attached (or already attached to this owner)', schema: s.mediaResponse },
+        200: { description: 'attached (or already attached to this owner)', schema: s.attachResponse },
         400: invalid,
         404: notFound,
-        409: { description: 'not READY, or attached to another owner', schema: s.errorResponse },
+        409: { description: 'not READY, or attached to another owner', codes: ['MEDIA_NOT_READY', 'ALREADY_ATTACHED'] },
       },
       async handler(req, res) {
         const owner = parse(s.attachRequest, req.body);
@@ -314,6 +347,7 @@ export function buildRoutes(deps: ApiDeps): RouteSpec[] {
     {
       method: 'delete',
       path: '/media/:id/attach',
+      operationId: 'detachMedia',
       summary: 'Detach media from its owner (nothing changes when it is not attached)',
       responses: { 200: { description: 'detached', schema: s.mediaResponse }, 404: notFound },
       async handler(req, res) {
@@ -325,13 +359,25 @@ export function buildRoutes(deps: ApiDeps): RouteSpec[] {
     },
     {
       method: 'get',
+      path: '/upload-options',
+      operationId: 'getUploadOptions',
+      summary: 'How uploads are planned: the multipart threshold and the part size',
+      responses: { 200: { description: 'upload options', schema: s.uploadOptionsResponse } },
+      async handler(_req, res) {
+        res.json({ multipartThresholdBytes: config.MULTIPART_THRESHOLD_BYTES, partSizeBytes: config.PART_SIZE_BYTES, maxParts: MAX_PARTS });
+      },
+    },
+    {
+      method: 'get',
       path: '/media/:id/download-url',
+      operationId: 'getDownloadUrl',
       summary: 'A short-lived presigned GET of the original or a rendition (private media included)',
       query: s.downloadUrlQuery,
       responses: {
         200: { description: 'presigned URL', schema: s.downloadUrlResponse },
-        404: notFound,
-        409: { description: 'media is not READY', schema: s.errorResponse },
+        400: invalid,
+        404: { description: 'no such media, or no such variant of it', codes: ['MEDIA_NOT_FOUND', 'VARIANT_NOT_FOUND'] },
+        409: { description: 'media is not READY', codes: ['MEDIA_NOT_READY'] },
       },
       async handler(req, res) {
         const row = await owned(req);
@@ -348,7 +394,7 @@ export function buildRoutes(deps: ApiDeps): RouteSpec[] {
   ];
   // `/complete-multipart` is an alias some clients expect; it is the same confirmation.
   const complete = routes.find((r) => r.path === '/media/:id/complete')!;
-  routes.push({ ...complete, path: '/media/:id/complete-multipart', summary: `${complete.summary} (alias of /complete)` });
+  routes.push({ ...complete, path: '/media/:id/complete-multipart', operationId: 'completeMultipartUpload', summary: `${complete.summary} (alias of /complete)` });
   return routes;
 
   /** Starts (once per media) the workflow that deletes it if `rule` still holds. */

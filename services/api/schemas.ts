@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { MEDIA_STATUSES, MEDIA_TYPES } from '../shared/media-types';
+import { MEDIA_STATUSES, MEDIA_TYPES, type MediaStatus } from '../shared/media-types';
 import { isWellFormedText } from '../shared/sanitize';
 
 /** Request and response shapes; the OpenAPI document is generated from these same schemas. */
@@ -83,6 +83,13 @@ export const errorResponse = z.object({
   error: z.object({ code: z.string(), message: z.string(), details: z.record(z.string(), z.unknown()).optional() }),
 });
 
+/** The error body with `code` narrowed to the given codes (one HTTP status's codes). */
+export function errorResponseWith(codes: readonly [string, ...string[]]) {
+  return z.object({
+    error: z.object({ code: z.enum(codes), message: z.string(), details: z.record(z.string(), z.unknown()).optional() }),
+  });
+}
+
 export const mediaResponse = z.object({
   mediaId: z.string().uuid(),
   status: z.enum(MEDIA_STATUSES),
@@ -102,6 +109,56 @@ export const mediaResponse = z.object({
   /** False for media types outside PUBLIC_MEDIA_TYPES: no URLs, read through download-url. */
   public: z.boolean(),
   attachment: z.object({ ownerType: z.string(), ownerId: z.string(), attachedAt: z.string().nullable() }).nullable(),
+});
+
+/** POST /media/upload-sessions: one item per file, in request order, a session or its own error. */
+export const batchResponse = z.object({
+  batchId: z.string().uuid(),
+  items: z.array(
+    z.union([
+      uploadSessionResponse.extend({ index: z.number().int() }),
+      errorResponse.extend({ index: z.number().int() }),
+    ]),
+  ),
+});
+
+export const batchDetailResponse = z.object({
+  batchId: z.string().uuid(),
+  itemCount: z.number().int(),
+  createdAt: z.string(),
+  /** Items per status, every status listed (0 when none). */
+  counts: z.object(Object.fromEntries(MEDIA_STATUSES.map((status) => [status, z.number().int()])) as Record<MediaStatus, z.ZodNumber>),
+  items: z.array(mediaResponse),
+});
+
+export const mediaListResponse = z.object({ items: z.array(mediaResponse), nextCursor: z.string().nullable() });
+
+/** The status right after the confirmation; the workflow takes over from there. */
+export const completeResponse = z.object({ mediaId: z.string().uuid(), status: z.enum(MEDIA_STATUSES) });
+
+export const partUrlsResponse = z.object({ mediaId: z.string().uuid(), uploadId: z.string(), parts: z.array(presignedPart) });
+
+export const uploadedPartsResponse = z.object({
+  mediaId: z.string().uuid(),
+  uploadId: z.string(),
+  partSize: z.number().int().nullable(),
+  partCount: z.number().int().nullable(),
+  parts: z.array(z.object({ partNumber: z.number().int(), etag: z.string(), size: z.number().int(), checksumSha256: z.string().optional() })),
+});
+
+/** DELETE /media/{id}: `CANCELLING` an upload in flight, `DELETING` a finished media. */
+export const deleteResponse = z.object({ mediaId: z.string().uuid(), status: z.enum(MEDIA_STATUSES), action: z.enum(['CANCELLING', 'DELETING']) });
+
+/** POST /media/{id}/attach: the media, and the profile images it replaced (being deleted). */
+export const attachResponse = mediaResponse.extend({ replaced: z.array(z.string().uuid()) });
+
+/** GET /upload-options: how the API plans uploads, so a client (Uppy) can cut parts the same way. */
+export const uploadOptionsResponse = z.object({
+  /** Files up to this size are one PUT; larger ones are multipart. */
+  multipartThresholdBytes: z.number().int(),
+  /** Part size before growing to fit `maxParts` (see planUpload in services/shared/upload-plan.ts). */
+  partSizeBytes: z.number().int(),
+  maxParts: z.number().int(),
 });
 
 export const attachRequest = z.object({ ownerType, ownerId }).strict();

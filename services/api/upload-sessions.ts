@@ -19,7 +19,6 @@ import {
 import { ApiError } from './errors';
 import type { UploadSessionRequest } from './schemas';
 
-const MAX_PARTS = 10_000;
 /** Part URLs handed out with the session; the rest come from POST /media/{id}/parts. */
 export const INITIAL_PART_URLS = 100;
 const START_DEADLINE_MS = 5000;
@@ -42,19 +41,9 @@ export interface UploadSession {
   upload: UploadInstructions;
 }
 
-export interface UploadPlan {
-  multipart: boolean;
-  partSize: number;
-  partCount: number;
-}
-
-/** Single PUT below the threshold; above it, parts of PART_SIZE_BYTES grown to fit 10,000 parts. */
-export function planUpload(fileSize: number, threshold: number, partSize: number): UploadPlan {
-  if (fileSize <= threshold) return { multipart: false, partSize: fileSize, partCount: 1 };
-  const MiB = 1024 * 1024;
-  const size = Math.max(partSize, Math.ceil(fileSize / MAX_PARTS / MiB) * MiB);
-  return { multipart: true, partSize: size, partCount: Math.ceil(fileSize / size) };
-}
+// The plan is shared with the client library (Uppy cuts parts exactly as the API expects them).
+export { planUpload, type UploadPlan } from '../shared/upload-plan';
+import { planUpload } from '../shared/upload-plan';
 
 export function partLength(row: Pick<MediaRow, 'fileSize' | 'partSize' | 'partCount'>, partNumber: number): number {
   const partSize = row.partSize!;

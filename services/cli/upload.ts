@@ -5,6 +5,7 @@ import { parseArgs } from 'node:util';
 import { devSecretFile, mintDevToken } from '../../scripts/token';
 import { MEDIA_TYPES, TERMINAL_STATUSES, type MediaType } from '../shared/media-types';
 import {
+  acceptedExtensions,
   checkFile,
   defaultMediaType,
   explainFailure,
@@ -25,8 +26,16 @@ const USAGE = `usage: npm run upload -- <files...> [options]
   --concurrency <n>     parts of one file in flight at once (default: 4)
   --sha256              send SHA-256 digests so S3 refuses corrupted bytes
 
-Prints per-file and total progress, follows each file until READY (or why not), then the
-URLs. Ctrl-C stops the uploads and cancels every unfinished media (the workflow cleans up).`;
+Prints per-file and total progress on stderr, follows each file until READY (or why not),
+then the URLs on stdout, one per line, smallest rendition first. Ctrl-C stops the uploads and
+cancels every unfinished media (the workflow cleans up).
+
+Exit codes: 0 every file READY, 1 a file did not end READY (or the token was refused),
+2 bad usage, 130 interrupted.`;
+
+/** Bad command line: one line and the usage on stderr, exit code 2 (as \`npm run ops\`). */
+class UsageError extends Error {}
+
 
 /** Files uploading at once; each also sends `--concurrency` parts at once. */
 const FILES_AT_ONCE = 2;
@@ -55,26 +64,37 @@ interface ProgressView {
   stop(): void;
 }
 
-async function main(): Promise<void> {
-  const { values, positionals } = parseArgs({
-    allowPositionals: true,
-    options: {
+function parseCommandLine() {
+  try {
+    return parseArgs({
+      allowPositionals: true,
+      strict: true,
+      options: {
       type: { type: 'string' },
       api: { type: 'string' },
       token: { type: 'string' },
       user: { type: 'string', default: 'dev-user' },
       concurrency: { type: 'string', default: '4' },
       sha256: { type: 'boolean', default: false },
-      help: { type: 'boolean', short: 'h', default: false },
-    },
-  });
-  if (values.help || positionals.length === 0) exitWith(values.help ? 0 : 2, USAGE);
+        help: { type: 'boolean', short: 'h', default: false },
+      },
+    });
+  } catch (err) {
+    // parseArgs explains unknown options and missing values on its first line.
+    throw new UsageError((err as Error).message.split('\n')[0]!);
+  }
+}
+
+async function main(): Promise<void> {
+  const { values, positionals } = parseCommandLine();
+  if (values.help) exitWith(0, USAGE);
+  if (positionals.length === 0) throw new UsageError('no files given');
   const mediaType = values.type as MediaType | undefined;
-  if (mediaType !== undefined && !MEDIA_TYPES.includes(mediaType)) exitWith(2, `--type must be one of ${MEDIA_TYPES.join(', ')}`);
+  if (mediaType !== undefined && !MEDIA_TYPES.includes(mediaType)) throw new UsageError(`--type must be one of ${MEDIA_TYPES.join(', ')}`);
   const concurrency = Number(values.concurrency);
-  if (!Number.isInteger(concurrency) || concurrency < 1) exitWith(2, '--concurrency must be a positive integer');
+  if (!Number.isInteger(concurrency) || concurrency < 1) throw new UsageError('--concurrency must be a positive integer');
   const token = values.token ?? process.env.MEDIA_TOKEN ?? (await devToken(values.user!));
-  if (!token) exitWith(2, 'no token: pass --token or MEDIA_TOKEN, or start the dev stack once (npm run dev) so a dev token can be minted');
+  if (!token) throw new UsageError('no token: pass --token or MEDIA_TOKEN, or start the dev stack once (npm run dev) so a dev token can be minted');
   const apiUrl = values.api ?? process.env.MEDIA_API_URL ?? 'http://localhost:8080';
 
   const jobs = positionals.map((path) => planFile(path, mediaType));
@@ -87,15 +107,24 @@ async function main(): Promise<void> {
     interrupted = true;
     stop.abort();
     view.stop();
+    console.error('interrupted: cancelling unfinished uploads (Ctrl-C again to quit at once)');
     // A second Ctrl-C does not wait for the cancellations.
     process.once('SIGINT', () => process.exit(130));
   });
 
   for (const job of jobs.filter((j) => j.problem)) view.status(job, 'not sent');
   const queue = jobs.filter((j) => !j.problem);
+  const run: RunState = { signal: stop.signal, sha256: values.sha256!, refused: undefined };
   const worker = async () => {
-    for (let job = queue.shift(); job && !stop.signal.aborted; job = queue.shift())
-      await send(client, job, view, { sha256: values.sha256!, signal: stop.signal });
+    for (let job = queue.shift(); job && !stop.signal.aborted; job = queue.shift()) {
+      await send(client, job, view, run);
+      if (run.refused && !stop.signal.aborted) {
+        // The token is the same for every file: the next ones would be refused alike.
+        stop.abort();
+        view.stop();
+        console.error(`upload: the API refused the token: ${run.refused} (pass a valid --token or MEDIA_TOKEN)`);
+      }
+    }
   };
   await Promise.all(Array.from({ length: FILES_AT_ONCE }, worker));
   if (interrupted) {
@@ -103,9 +132,23 @@ async function main(): Promise<void> {
     await cancelUnfinished(client, jobs);
     process.exit(130);
   }
+  if (run.refused) {
+    await cancelUnfinished(client, jobs);
+    process.exit(1);
+  }
   view.stop();
-  console.log(jobs.map(summary).join('\n'));
+  // People read the outcome on stderr; stdout has the URLs alone, for scripts.
+  console.error(jobs.map(summary).join('\n'));
+  const urls = urlList(jobs);
+  if (urls) console.log(urls);
   process.exit(jobs.every((j) => j.final?.status === 'READY') ? 0 : 1);
+}
+
+interface RunState {
+  signal: AbortSignal;
+  sha256: boolean;
+  /** Why the API refused the token (401), once any upload met it. */
+  refused: string | undefined;
 }
 
 function planFile(path: string, forcedType: MediaType | undefined): FileJob {
@@ -114,8 +157,12 @@ function planFile(path: string, forcedType: MediaType | undefined): FileJob {
   const size = statSync(path).size;
   const fileType = mimeTypeFromFileName(name) ?? '';
   const mediaType = forcedType ?? defaultMediaType(fileType);
-  if (!mediaType)
-    return { path, name, size, fileType, problem: `${fileType || 'a file with this extension'} is not an accepted image or video type` };
+  if (!mediaType) {
+    const dot = name.lastIndexOf('.');
+    const extension = dot > 0 ? `.${name.slice(dot + 1)}` : 'a file without an extension';
+    const accepted = acceptedExtensions().map((e) => `.${e}`).join(' ');
+    return { path, name, size, fileType, problem: `${extension} (${fileType || 'unknown type'}) is not an accepted type; accepted: ${accepted}` };
+  }
   const problem = checkFile({ fileType, fileSize: size }, mediaType);
   return { path, name, size, fileType, mediaType, problem: problem && `${problem.message} (${problem.code})` };
 }
@@ -124,7 +171,7 @@ async function send(
   client: MediaUploadClient,
   job: FileJob,
   view: ProgressView,
-  o: { sha256: boolean; signal: AbortSignal },
+  o: RunState,
 ): Promise<void> {
   try {
     // A file-backed Blob: parts are read from disk as they are sent, never the whole file at once.
@@ -144,6 +191,10 @@ async function send(
     job.final = await client.waitForReady(mediaId, { signal: o.signal, onStatus: (media) => view.status(job, media.status) });
   } catch (err) {
     if (o.signal.aborted) return;
+    if (err instanceof MediaClientError && err.status === 401) {
+      o.refused ??= `${err.message} (${err.code})`;
+      return;
+    }
     job.error = err instanceof MediaClientError ? `${err.code}: ${err.message}` : String(err);
     view.status(job, 'error');
   }
@@ -153,7 +204,7 @@ async function send(
 async function cancelUnfinished(client: MediaUploadClient, jobs: FileJob[]): Promise<void> {
   const unfinished = jobs.filter((j) => j.mediaId && !j.final);
   if (unfinished.length === 0) {
-    console.error('interrupted; nothing to cancel');
+    console.error('nothing to cancel');
     return;
   }
   await Promise.all(
@@ -173,13 +224,34 @@ function summary(job: FileJob): string {
   if (job.error) return `✖ ${job.name}: ${job.error}`;
   const media = job.final!;
   if (media.status !== 'READY') return `✖ ${job.name}: ${media.status}: ${explainFailure(media.failureReason)} (media ${media.mediaId})`;
-  const lines = [`✔ ${job.name}: READY (media ${media.mediaId})`];
-  if (media.cdnUrl) lines.push(`    original    ${media.cdnUrl}`);
-  for (const t of media.thumbnails) if (t.url) lines.push(`    thumbnail   ${t.width ?? '?'}w ${t.format}  ${t.url}`);
-  if (media.poster?.url) lines.push(`    poster      ${media.poster.url}`);
-  if (media.hls) lines.push(`    hls         ${media.hls.masterUrl}`);
-  if (!media.public) lines.push(`    (not public: read it through GET /api/v1/media/${media.mediaId}/download-url)`);
-  return lines.join('\n');
+  const note = media.public ? '' : `; not public: read it through GET /api/v1/media/${media.mediaId}/download-url`;
+  return `✔ ${job.name}: READY (media ${media.mediaId}${note})`;
+}
+
+/**
+ * The URLs of every READY file, one per line in aligned columns (file, what, size, URL):
+ * per file the smallest rendition first, then the poster, the original and the HLS playlist.
+ */
+function urlList(jobs: FileJob[]): string {
+  const rows: string[][] = [];
+  for (const job of jobs) {
+    const media = job.final;
+    if (media?.status !== 'READY') continue;
+    const width = media.metadata.width;
+    const height = media.metadata.height;
+    const own = typeof width === 'number' && typeof height === 'number' ? `${width}x${height}` : formatBytes(media.fileSize);
+    const entries = [
+      ...[...media.thumbnails]
+        .sort((a, b) => (a.width ?? 0) - (b.width ?? 0) || a.format.localeCompare(b.format))
+        .map((t) => ['thumbnail', `${t.width ?? '?'}w ${t.format}`, t.url]),
+      ['poster', media.poster ? `${media.poster.width ?? '?'}x${media.poster.height ?? '?'}` : '', media.poster?.url],
+      ['original', own, media.cdnUrl],
+      ['hls', media.hls ? `${media.hls.renditions.length} renditions` : '', media.hls?.masterUrl],
+    ];
+    for (const [what, size, url] of entries) if (url) rows.push([job.name, what!, size!, url]);
+  }
+  const widths = [0, 1, 2].map((column) => Math.max(0, ...rows.map((row) => row[column]!.length)));
+  return rows.map((row) => row.map((cell, i) => (i < 3 ? cell.padEnd(widths[i]!) : cell)).join('  ')).join('\n');
 }
 
 class BarsView implements ProgressView {
@@ -202,13 +274,19 @@ class BarsView implements ProgressView {
         this.bars.create(Math.max(job.size, 1), 0, { name: fit(job.name, width), size: formatBytes(job.size), status: 'queued' }),
       );
     }
-    this.fileCount = jobs.filter((j) => !j.problem).length;
+    // Every file given counts, sent or not: one refused at once is finished from the start.
+    this.fileCount = jobs.length;
     const totalBytes = jobs.filter((j) => !j.problem).reduce((sum, j) => sum + j.size, 0);
     this.total = this.bars.create(Math.max(totalBytes, 1), 0, {
       name: fit('total', width),
       size: formatBytes(totalBytes),
-      status: `0/${this.fileCount} files finished`,
+      status: this.totalStatus(),
     });
+  }
+
+  private totalStatus(): string {
+    const notSent = [...this.finished].filter((j) => j.problem).length;
+    return `${this.finished.size}/${this.fileCount} files finished${notSent ? ` (${notSent} not sent)` : ''}`;
   }
 
   progress(job: FileJob, loaded: number): void {
@@ -219,9 +297,9 @@ class BarsView implements ProgressView {
 
   status(job: FileJob, status: string): void {
     this.fileBars.get(job)?.update({ status });
-    if (FINAL_STATUSES.includes(status) && !job.problem) {
+    if (FINAL_STATUSES.includes(status) || job.problem) {
       this.finished.add(job);
-      this.total.update({ status: `${this.finished.size}/${this.fileCount} files finished` });
+      this.total.update({ status: this.totalStatus() });
     }
   }
 
@@ -272,6 +350,8 @@ function exitWith(code: number, message: string): never {
 }
 
 main().catch((err: unknown) => {
-  console.error(err instanceof MediaClientError ? `${err.code}: ${err.message}` : err);
+  if (err instanceof UsageError) exitWith(2, `upload: ${err.message}\n${USAGE}`);
+  // One line, never a stack trace: the message says what went wrong.
+  console.error(`upload: ${err instanceof MediaClientError ? `${err.code}: ${err.message}` : err instanceof Error ? err.message : String(err)}`);
   process.exit(1);
 });

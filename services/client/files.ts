@@ -18,6 +18,18 @@ export function mimeTypeFromFileName(fileName: string): string | undefined {
 /** Images go to POST_IMAGE and videos to POST_VIDEO; PROFILE_IMAGE is only ever chosen explicitly. */
 const DEFAULT_MEDIA_TYPES: readonly MediaType[] = ['POST_IMAGE', 'POST_VIDEO'];
 
+/**
+ * File extensions (without the dot) whose type `mediaTypes` accept, in the rules' order:
+ * what to tell someone whose file was refused for its extension.
+ */
+export function acceptedExtensions(mediaTypes: readonly MediaType[] = DEFAULT_MEDIA_TYPES): string[] {
+  const mimes = new Set(mediaTypes.flatMap((type) => MEDIA_TYPE_RULES[type].allowedMimeTypes));
+  return Object.entries(MIME_BY_EXTENSION)
+    .filter(([, mime]) => mimes.has(mime))
+    .map(([ext]) => ext);
+}
+
+
 export function defaultMediaType(mimeType: string): MediaType | undefined {
   return DEFAULT_MEDIA_TYPES.find((type) => MEDIA_TYPE_RULES[type].allowedMimeTypes.includes(mimeType));
 }

@@ -5,7 +5,7 @@ import { isTerminal, type MediaStatus, type MediaType } from '../shared/media-ty
 import { checkFile, defaultMediaType, mimeTypeFromFileName } from './files';
 import { EventStreamParser } from './sse';
 
-export { checkFile, defaultMediaType, explainFailure, formatBytes, mimeTypeFromFileName, type FileProblem } from './files';
+export { acceptedExtensions, checkFile, defaultMediaType, explainFailure, formatBytes, mimeTypeFromFileName, type FileProblem } from './files';
 
 /**
  * Client of the media upload API for Node 20+ and browsers alike (global fetch, Blob,
@@ -164,13 +164,9 @@ export class MediaUploadClient {
       checksumSha256 = await sha256Base64(source);
       report('hashing', fileSize);
     }
-    const session = await this.request<UploadSession>('POST', '/media/upload-session', {
-      body: { fileName, fileType, fileSize, mediaType, ...(checksumSha256 ? { checksumSha256 } : {}) },
-      // The same key on a retried request returns the same session instead of a second media.
-      headers: { 'idempotency-key': randomKey() },
-      // Not aborted midway: a media the server created must reach onSession, so that the caller
-      // can cancel it, rather than wait for its deadline unknown to anyone.
-    });
+    // Not aborted midway: a media the server created must reach onSession, so that the caller
+    // can cancel it, rather than wait for its deadline unknown to anyone.
+    const session = await this.createSession({ fileName, fileType, fileSize, mediaType, checksumSha256 });
     options.onSession?.(session);
     if (options.signal?.aborted) throw aborted();
     const { mediaId, upload } = session;
@@ -283,6 +279,48 @@ export class MediaUploadClient {
     }
   }
 
+  /**
+   * `POST /media/upload-session`: the media, its workflow and the presigned upload (one PUT,
+   * or a multipart upload with its first part URLs). Sent with an Idempotency-Key, so a
+   * retried request returns the same session instead of a second media.
+   */
+  createSession(
+    file: { fileName: string; fileType: string; fileSize: number; mediaType: MediaType; checksumSha256?: string },
+    signal?: AbortSignal,
+  ): Promise<UploadSession> {
+    const { checksumSha256, ...rest } = file;
+    return this.request<UploadSession>('POST', '/media/upload-session', {
+      body: { ...rest, ...(checksumSha256 ? { checksumSha256 } : {}) },
+      headers: { 'idempotency-key': randomKey() },
+      signal,
+    });
+  }
+
+  /** `POST /media/{id}/parts`: freshly presigned URLs of these parts (at most 1000 at once). */
+  async presignParts(mediaId: string, partNumbers: number[], signal?: AbortSignal): Promise<PresignedPart[]> {
+    return (await this.presignPartBatch(mediaId, partNumbers, undefined, signal)).parts;
+  }
+
+  /**
+   * `POST /media/{id}/complete`: the bytes are all in S3, the workflow takes over. A multipart
+   * upload may pass its parts (the API checks them against S3's list); a single PUT passes none.
+   */
+  confirm(mediaId: string, parts?: Array<{ partNumber: number; etag: string }>, signal?: AbortSignal): Promise<UploadResult> {
+    return this.complete(mediaId, parts && new Map(parts.map((p) => [p.partNumber, p.etag])), signal);
+  }
+
+  /** `GET /upload-options`: the multipart threshold and part size the API plans uploads with. */
+  uploadOptions(signal?: AbortSignal): Promise<{ multipartThresholdBytes: number; partSizeBytes: number; maxParts: number }> {
+    return this.request('GET', '/upload-options', { signal });
+  }
+
+  private presignPartBatch(mediaId: string, partNumbers: number[], checksums: Record<string, string> | undefined, signal?: AbortSignal) {
+    return this.request<{ parts: PresignedPart[] }>('POST', `/media/${encodeURIComponent(mediaId)}/parts`, {
+      body: { partNumbers, ...(checksums ? { checksums } : {}) },
+      signal,
+    });
+  }
+
   getMedia(mediaId: string, signal?: AbortSignal): Promise<Media> {
     return this.request<Media>('GET', `/media/${encodeURIComponent(mediaId)}`, { signal });
   }
@@ -335,10 +373,7 @@ export class MediaUploadClient {
     const digests = new Map<number, string>();
     const requestUrls = (partNumbers: number[], checksums?: Record<string, string>) => {
       const signing = ++signings;
-      const batch = this.request<{ parts: PresignedPart[] }>('POST', `/media/${encodeURIComponent(mediaId)}/parts`, {
-        body: { partNumbers, ...(checksums ? { checksums } : {}) },
-        signal: pool.signal,
-      });
+      const batch = this.presignPartBatch(mediaId, partNumbers, checksums, pool.signal);
       for (const n of partNumbers) {
         const url = batch.then(
           (r) =>

@@ -39,7 +39,7 @@ export function createMetrics(service: string) {
     }),
     confirmations: new Counter({
       name: 'media_upload_confirmations_total',
-      help: 'complete calls that signalled a workflow, by media type',
+      help: 'Confirmations (complete calls) that signalled a workflow, by media type',
       labelNames: ['media_type'] as const,
       registers: [registry],
     }),

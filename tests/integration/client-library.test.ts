@@ -274,17 +274,25 @@ describe('MediaUploadClient on the real stack', () => {
     });
     afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-    /** `npm run upload -- …` without npm: tsx runs the CLI, as the package script does. */
-    const runCli = (args: string[], env: Record<string, string> = {}) => {
-      const child = spawn(process.execPath, [join(root, 'node_modules', 'tsx', 'dist', 'cli.mjs'), 'services/cli/upload.ts', ...args], {
+    /**
+     * `npm run upload -- …` without npm: tsx runs the CLI, as the package script does. With
+     * `viaNpm`, through npm itself, in a process group of its own as a terminal would run it.
+     */
+    const runCli = (args: string[], env: Record<string, string> = {}, options: { viaNpm?: boolean } = {}) => {
+      const [command, commandArgs] = options.viaNpm
+        ? ['npm', ['run', '--silent', 'upload', '--', ...args]]
+        : [process.execPath, [join(root, 'node_modules', 'tsx', 'dist', 'cli.mjs'), 'services/cli/upload.ts', ...args]];
+      const child = spawn(command, commandArgs, {
         cwd: root,
         env: { ...process.env, ...env },
         stdio: ['ignore', 'pipe', 'pipe'],
+        detached: options.viaNpm,
       });
       const output = { stdout: '', stderr: '' };
       child.stdout.on('data', (d: Buffer) => (output.stdout += d.toString()));
       child.stderr.on('data', (d: Buffer) => (output.stderr += d.toString()));
-      const exit = new Promise<number | null>((done) => child.on('exit', (code) => done(code)));
+      // As a shell reports it: npm ends itself with the SIGINT it got (128 + 2) once the CLI has exited.
+      const exit = new Promise<number | null>((done) => child.on('close', (code, signal) => done(signal === 'SIGINT' ? 130 : code)));
       return { child, output, exit };
     };
 
@@ -297,29 +305,79 @@ describe('MediaUploadClient on the real stack', () => {
       const code = await run.exit;
       expect(run.output.stderr).toMatch(/photo\.jpg: uploading .* as POST_IMAGE \(media [0-9a-f-]{36}\)/);
       expect(run.output.stderr).toMatch(/photo\.jpg: READY/);
-      expect(run.output.stdout).toMatch(/✔ photo\.jpg: READY \(media [0-9a-f-]{36}\)/);
-      expect(run.output.stdout).toMatch(/✖ notes\.txt: not sent: .*not an accepted image or video type/);
+      expect(run.output.stderr).toMatch(/✔ photo\.jpg: READY \(media [0-9a-f-]{36}\)/);
+      // The refusal names the extension and what would be accepted.
+      expect(run.output.stderr).toContain('✖ notes.txt: not sent: .txt (unknown type) is not an accepted type; accepted: .jpg .png .webp .gif .mp4 .mov .webm .jpeg');
       // One file was refused, so the run as a whole did not succeed.
       expect(code).toBe(1);
-      const original = /original\s+(\S+)/.exec(run.output.stdout)![1]!;
-      const thumbnail = /thumbnail\s+\S+ \S+\s+(\S+)/.exec(run.output.stdout)![1]!;
-      expect((await fetch(original)).status).toBe(200);
-      expect((await fetch(thumbnail)).headers.get('content-type')).toMatch(/^image\//);
-      const mediaId = /media ([0-9a-f-]{36})/.exec(run.output.stdout)![1]!;
+
+      // stdout holds the URLs alone: aligned columns, the smallest rendition first.
+      const lines = run.output.stdout.trimEnd().split('\n');
+      expect(lines.length).toBeGreaterThanOrEqual(3);
+      for (const line of lines) expect(line).toMatch(/^photo\.jpg {2}\S+ +\S.* {2}http:\/\/\S+$/);
+      expect(new Set(lines.map((l) => l.indexOf('http')))).toEqual(new Set([lines[0]!.indexOf('http')]));
+      const kinds = lines.map((l) => l.split(/ {2,}/)[1]);
+      expect(kinds[kinds.length - 1]).toBe('original');
+      const widths = lines.filter((l) => l.includes(' thumbnail ')).map((l) => Number(/ (\d+)w /.exec(l)![1]));
+      expect(widths.length).toBeGreaterThanOrEqual(2);
+      expect(widths).toEqual([...widths].sort((a, b) => a - b));
+      for (const line of lines) expect((await fetch(line.split(' ').pop()!)).status).toBe(200);
+      const mediaId = /media ([0-9a-f-]{36})/.exec(run.output.stderr)![1]!;
       expect((await p.call(user, `/media/${mediaId}`)).body.status).toBe('READY');
     });
 
-    it('cancels the upload in flight on Ctrl-C and leaves nothing in storage', async () => {
+    it('refuses an unknown option with the usage and exit code 2, without a stack trace', async () => {
+      const run = runCli(['photo.jpg', '--bogus']);
+      expect(await run.exit).toBe(2);
+      expect(run.output.stderr).toMatch(/^upload: Unknown option '--bogus'/);
+      expect(run.output.stderr).toContain('usage: npm run upload -- <files...> [options]');
+      expect(run.output.stderr).not.toMatch(/^\s+at /m);
+      expect(run.output.stdout).toBe('');
+    });
+
+    it('says once, with its reason, that the token was refused, and stops', async () => {
+      const files = ['one.jpg', 'two.jpg', 'three.jpg'].map((name) => join(dir, name));
+      for (const file of files) writeFileSync(file, await realJpeg(10 * 1024));
+      const run = runCli([...files, '--api', p.api.url, '--token', 'not-a-jwt']);
+      expect(await run.exit).toBe(1);
+      expect(run.output.stderr.match(/refused the token/g)).toHaveLength(1);
+      expect(run.output.stderr).toContain('upload: the API refused the token: invalid or expired token (UNAUTHENTICATED)');
+      expect(run.output.stderr).not.toContain('✖');
+      expect(run.output.stdout).toBe('');
+    });
+
+    it('counts every file given in the total bar, the ones not sent too', async () => {
+      const user = uniqueUser('tess');
+      const photo = join(dir, 'bar.jpg');
+      writeFileSync(photo, await realJpeg(20 * 1024));
+      writeFileSync(join(dir, 'bar.txt'), 'not an image');
+      // script(1) gives the CLI a terminal (wide enough for the whole total line), so it draws bars.
+      const command = [process.execPath, join(root, 'node_modules', 'tsx', 'dist', 'cli.mjs'), 'services/cli/upload.ts', photo, join(dir, 'bar.txt'), '--api', p.api.url];
+      const child = spawn('script', ['-qfec', `stty cols 160; ${command.map((a) => `'${a}'`).join(' ')}`, '/dev/null'], {
+        cwd: root,
+        env: { ...process.env, MEDIA_TOKEN: await p.token(user), COLUMNS: '160' },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let screen = '';
+      child.stdout.on('data', (d: Buffer) => (screen += d.toString()));
+      expect(await new Promise((done) => child.on('exit', done))).toBe(1);
+      expect(screen).toContain('1/2 files finished (1 not sent)');
+      expect(screen).toContain('2/2 files finished (1 not sent)');
+      expect(screen).not.toMatch(/\d\/1 files finished/);
+    });
+
+    it('under npm run upload, cancels the upload in flight on Ctrl-C, says which, and leaves nothing in storage', async () => {
       const user = uniqueUser('jo');
       const big = join(dir, 'big.jpg');
       writeFileSync(big, await realJpeg(24 * MiB));
-      const run = runCli([big, '--api', p.api.url, '--token', await p.token(user), '--concurrency', '1']);
+      const run = runCli([big, '--api', p.api.url, '--token', await p.token(user), '--concurrency', '1'], {}, { viaNpm: true });
       // Interrupt once some parts are in S3 and more are still to go.
       await new Promise<void>((resolveWhen, reject) => {
         run.child.stderr.on('data', () => run.output.stderr.includes('uploaded 25%') && resolveWhen());
         void run.exit.then(() => reject(new Error(`the CLI ended before it was interrupted:\n${run.output.stderr}`)));
       });
-      run.child.kill('SIGINT');
+      // Ctrl-C in a terminal signals the whole foreground group: npm, sh, tsx and node at once.
+      process.kill(-run.child.pid!, 'SIGINT');
       expect(await run.exit).toBe(130);
       const mediaId = /\(media ([0-9a-f-]{36})\)/.exec(run.output.stderr)![1]!;
       expect(run.output.stderr).toContain(`cancelled big.jpg (media ${mediaId})`);
@@ -330,6 +388,31 @@ describe('MediaUploadClient on the real stack', () => {
       expect(await p.storage.listParts(p.config.S3_INCOMING_BUCKET, row.storageKey, row.uploadId!)).toBeUndefined();
       expect(await p.storage.head(p.config.S3_INCOMING_BUCKET, row.storageKey)).toBeUndefined();
       expect(await p.storage.head(p.config.S3_MEDIA_BUCKET, row.storageKey)).toBeUndefined();
+    });
+
+    it('in a terminal, Ctrl-C typed under npm run upload stops the bars and names the cancelled media before exit 130', async () => {
+      const user = uniqueUser('tom');
+      const big = join(dir, 'big-tty.jpg');
+      writeFileSync(big, await realJpeg(24 * MiB));
+      const npmRun = `npm run --silent upload -- '${big}' --api ${p.api.url} --token ${await p.token(user)} --concurrency 1`;
+      // script(1) runs npm on a terminal of its own; a \x03 typed there is Ctrl-C (the terminal
+      // signals npm, sh, tsx and node together). -e: script exits with the command's status.
+      const child = spawn('script', ['-qfec', `stty cols 160; exec ${npmRun}`, '/dev/null'], { cwd: root, stdio: ['pipe', 'pipe', 'pipe'] });
+      let screen = '';
+      child.stdout.on('data', (d: Buffer) => (screen += d.toString()));
+      // 'close': the exit status, once everything the terminal showed has been read.
+      const exited = new Promise((done) => child.on('close', (code, signal) => done(code ?? signal)));
+      // Interrupt once the bar shows bytes in S3 and more to go.
+      await new Promise<void>((resolveWhen, reject) => {
+        child.stdout.on('data', () => /big-tty\.jpg +\|[^|]*\| +[1-9]\d?% .*uploading/.test(screen) && resolveWhen());
+        void exited.then(() => reject(new Error(`the CLI ended before it was interrupted:\n${screen}`)));
+      });
+      child.stdin.write('\x03');
+      expect(await exited).toBe(130);
+      const cancelled = /cancelled big-tty\.jpg \(media ([0-9a-f-]{36})\)/.exec(screen);
+      expect(cancelled).not.toBeNull();
+      expect(screen.indexOf('interrupted: cancelling unfinished uploads')).toBeLessThan(screen.indexOf(cancelled![0]));
+      expect(await waitForStatus(p, user, cancelled![1]!, ['CANCELLED', 'READY', 'FAILED', 'REJECTED'])).toMatchObject({ status: 'CANCELLED' });
     });
   });
 });

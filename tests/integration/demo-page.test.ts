@@ -1,8 +1,9 @@
-import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { delimiter, join, resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { jpegWithExif, testVideo } from '../fixtures/media';
+import { chromiumPath } from '../harness/chromium';
 import { startPlatform, uniqueUser, type Platform } from '../harness/platform';
 
 const root = resolve(__dirname, '..', '..');
@@ -11,16 +12,6 @@ type ImageState = { complete: boolean; naturalWidth: number };
 type VideoState = { readyState: number; videoWidth: number; videoHeight: number };
 const screenshotPath = join(root, 'test-artifacts', 'demo-page.png');
 
-/** Debian's chromium (scripts/provision.sh installs it), or CHROMIUM_PATH; never a downloaded browser. */
-function chromiumPath(): string {
-  const candidates = process.env.CHROMIUM_PATH
-    ? [process.env.CHROMIUM_PATH]
-    : (process.env.PATH ?? '').split(delimiter).map((dir) => join(dir, 'chromium'));
-  const found = candidates.find((path) => existsSync(path));
-  if (!found) throw new Error('chromium not found: run npm run provision (Debian package chromium) or set CHROMIUM_PATH');
-  return found;
-}
-
 describe('the demo page in headless Chromium', () => {
   let p: Platform;
   let browser: Browser;
@@ -28,6 +19,8 @@ describe('the demo page in headless Chromium', () => {
   let dir: string;
   const consoleErrors: string[] = [];
   const apiRequests: string[] = [];
+  /** Every URL the pages got a 404 for (a favicon request would be one). */
+  const notFound: string[] = [];
 
   beforeAll(async () => {
     [p, browser] = await Promise.all([
@@ -41,6 +34,7 @@ describe('the demo page in headless Chromium', () => {
       'request',
       (request) => request.url().includes('/api/v1/') && apiRequests.push(`${request.method()} ${new URL(request.url()).pathname}`),
     );
+    page.on('response', (res) => res.status() === 404 && notFound.push(res.url()));
     dir = mkdtempSync(join(tmpdir(), 'demo-page-'));
   });
   afterAll(async () => {
@@ -65,11 +59,15 @@ describe('the demo page in headless Chromium', () => {
     writeFileSync(files.renamed, 'this is a plain text file, not a JPEG\n'.repeat(20));
     writeFileSync(files.notes, 'a text file the page refuses at once\n');
 
-    const response = await page.goto(`${p.api.url}/#token=${await p.token(user)}`);
+    const token = await p.token(user);
+    const response = await page.goto(`${p.api.url}/#token=${token}`);
     expect(response?.status()).toBe(200);
     const csp = response!.headers()['content-security-policy']!;
     expect(csp).toContain(`connect-src 'self' ${new URL(p.config.S3_ENDPOINT!).origin}`);
     expect(csp).toContain("media-src 'self' blob:");
+    // The token was read into the field and left the address bar.
+    expect(await page.inputValue('#token')).toBe(token);
+    expect(page.url()).toBe(`${p.api.url}/`);
 
     await page.setInputFiles('#file-input', [files.photo, files.clip, files.renamed, files.notes]);
 
@@ -118,6 +116,54 @@ describe('the demo page in headless Chromium', () => {
     mkdirSync(join(root, 'test-artifacts'), { recursive: true });
     await page.screenshot({ path: screenshotPath, fullPage: true });
     expect(statSync(screenshotPath).size).toBeGreaterThan(10_000);
+  });
+
+  it('fits a 390 px wide phone screen without horizontal scrolling, players and thumbnails included', async () => {
+    await page.setViewportSize({ width: 390, height: 844 });
+    try {
+      expect(await row('clip.mp4').locator('video').count()).toBe(1);
+      const overflow = await page.evaluate(() => {
+        const root = (globalThis as unknown as { document: { documentElement: { scrollWidth: number; clientWidth: number } } }).document.documentElement;
+        return { scrollWidth: root.scrollWidth, clientWidth: root.clientWidth };
+      });
+      expect(overflow.clientWidth).toBe(390);
+      expect(overflow.scrollWidth).toBeLessThanOrEqual(overflow.clientWidth);
+    } finally {
+      await page.setViewportSize({ width: 1100, height: 900 });
+    }
+  });
+
+  it('declares an icon that needs no request, answers /favicon.ico without a 404, and got no 404 for anything it loaded', async () => {
+    const icon = await page.evaluate(() => {
+      const link = (globalThis as unknown as { document: { querySelector(s: string): { href: string } | null } }).document.querySelector('link[rel="icon"]');
+      return link?.href;
+    });
+    expect(icon).toMatch(/^data:/);
+    expect((await fetch(`${p.api.url}/favicon.ico`)).status).toBe(204);
+    expect(notFound).toEqual([]);
+  });
+
+  it('keeps files picked before a token is entered and sends them once one is', async () => {
+    const user = uniqueUser('late-token');
+    const photo = join(dir, 'before-token.jpg');
+    writeFileSync(photo, await jpegWithExif(640, 480));
+    const second = await browser.newPage({ viewport: { width: 1100, height: 900 } });
+    second.on('response', (res) => res.status() === 404 && notFound.push(res.url()));
+    try {
+      await second.goto(`${p.api.url}/`);
+      await second.setInputFiles('#file-input', [photo]);
+      expect(await second.locator('#page-error').textContent()).toMatch(/^1 file waits for a bearer token/);
+      expect(await second.locator('li.file').count()).toBe(0);
+      await second.fill('#token', await p.token(user));
+      const sent = second.locator('li.file[data-file-name="before-token.jpg"]');
+      await sent.and(second.locator('[data-status="READY"]')).waitFor({ timeout: 60_000 });
+      expect(await second.locator('#page-error').isHidden()).toBe(true);
+      const mediaId = await sent.getAttribute('data-media-id');
+      expect((await p.call(user, `/media/${mediaId}`)).body.status).toBe('READY');
+      expect(notFound).toEqual([]);
+    } finally {
+      await second.close();
+    }
   });
 
   it('checks files against the server limits before sending them', async () => {

@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
-import { freePort } from '../../devstack/ports';
+import { reservePorts } from '../../devstack/ports';
 import { projectRoot } from '../../devstack/tools';
 import { mintDevToken } from '../../scripts/token';
 import { realJpeg } from '../fixtures/media';
@@ -74,7 +74,7 @@ describe('metrics and logs of the API and worker processes', () => {
   const statusOf = async (mediaId: string) => ((await (await call(`/media/${mediaId}`)).json()) as { status: string }).status;
 
   beforeAll(async () => {
-    const [apiPort, apiMetricsPort, metricsPort, sdkPort] = [await freePort(), await freePort(), await freePort(), await freePort()];
+    const [apiPort, apiMetricsPort, metricsPort, sdkPort] = await reservePorts(4);
     apiUrl = `http://127.0.0.1:${apiPort}`;
     apiMetricsUrl = `http://127.0.0.1:${apiMetricsPort}/metrics`;
     workerMetricsUrl = `http://127.0.0.1:${metricsPort}/metrics`;
@@ -137,6 +137,33 @@ describe('metrics and logs of the API and worker processes', () => {
     // The whole read model is counted (other suites' uploads too): ours is one of them.
     expect(sample(metrics, 'media_uploads_in_flight', { status: 'AWAITING_UPLOAD' })).toBeGreaterThanOrEqual(1);
     expect(sample(metrics, 'media_uploads_in_flight', { status: 'PROCESSING' })).toBeDefined();
+  });
+
+  it('labels a route with one template whatever the status: success, handler error and refused token alike', async () => {
+    const missing = '00000000-0000-4000-8000-000000000000';
+    expect((await call(`/media/${uploaded.mediaId}`)).status).toBe(200);
+    expect((await call(`/media/${missing}`)).status).toBe(404);
+    expect((await fetch(`${apiUrl}/api/v1/media/${missing}`)).status).toBe(401);
+    expect((await fetch(`${apiUrl}/api/v1/media/${missing}/complete`, { method: 'POST', headers: { authorization: 'Bearer nope' } })).status).toBe(401);
+    expect((await fetch(`${apiUrl}/api/v1/no-such-route`, { headers: { authorization: `Bearer ${token}` } })).status).toBe(404);
+    const metrics = await text(`${apiUrl}/metrics`);
+    const count = (route: string, status: string, method = 'GET') => sample(metrics, 'media_http_request_duration_seconds_count', { method, route, status });
+    expect([count('/api/v1/media/:id', '200'), count('/api/v1/media/:id', '404'), count('/api/v1/media/:id', '401')]).toEqual([
+      expect.any(Number),
+      expect.any(Number),
+      expect.any(Number),
+    ]);
+    expect(count('/api/v1/media/:id/complete', '401', 'POST')).toBe(1);
+    // Nothing the API routes is labelled without its prefix or as unmatched; only the unknown path is.
+    const routes = new Set([...metrics.matchAll(/media_http_request_duration_seconds_count\{[^}]*route="([^"]+)"/g)].map((m) => m[1]));
+    expect([...routes].filter((r) => r!.startsWith('/media') || r!.startsWith('/batches'))).toEqual([]);
+    expect(count('unmatched', '404')).toBe(1);
+  });
+
+  it('writes every help text of the API and worker metrics with a capital letter', async () => {
+    const helps = [...(await text(`${apiUrl}/metrics`)).matchAll(/^# HELP (\S+) (.*)$/gm), ...(await text(workerMetricsUrl)).matchAll(/^# HELP (\S+) (.*)$/gm)];
+    expect(helps.filter(([, name]) => name!.startsWith('media_')).length).toBeGreaterThanOrEqual(8);
+    expect(helps.filter(([, , help]) => !/^[A-Z]/.test(help!)).map(([, name, help]) => `${name}: ${help}`)).toEqual([]);
   });
 
   it('times every activity that ran and counts the upload that finished, on the worker', async () => {

@@ -19,9 +19,13 @@ interface OpsRun {
 
 /** `npm run ops -- <args>` as an operator runs it: its own process, the stack's Temporal settings. */
 function ops(...args: string[]): Promise<OpsRun> {
+  return opsWith({}, ...args);
+}
+
+function opsWith(env: Record<string, string>, ...args: string[]): Promise<OpsRun> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ['--import', 'tsx', join(projectRoot, 'scripts', 'ops.ts'), ...args], {
-      env: { ...process.env, ...stackState().env, TEMPORAL_UI_URL: uiUrl },
+      env: { ...process.env, ...stackState().env, TEMPORAL_UI_URL: uiUrl, ...env },
       cwd: projectRoot,
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -148,6 +152,16 @@ describe('npm run ops: stuck and cancel', () => {
     const unknown = await ops('retry', '00000000-0000-4000-8000-000000000000');
     expect(unknown.code).toBe(1);
     expect(unknown.stderr.trim()).toBe('ops: no workflow media-upload/00000000-0000-4000-8000-000000000000');
+  });
+
+  it('names the Temporal address it tried and the variable to change when it cannot connect', async () => {
+    // A port nobody listens on.
+    const address = `127.0.0.1:${await freePort()}`;
+    const run = await opsWith({ TEMPORAL_ADDRESS: address }, 'stuck');
+    expect(run.code).toBe(1);
+    const lines = run.stderr.trim().split('\n');
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(new RegExp(`^ops: cannot connect to Temporal at ${address.replace(/\./g, '\\.')} \\(.+\\): start it \\(npm run dev\\) or set TEMPORAL_ADDRESS`));
   });
 });
 

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createBuckets } from '../../devstack/buckets';
 import { devS3Credentials } from '../../devstack/credentials';
-import { freePort } from '../../devstack/ports';
+import { reservePorts } from '../../devstack/ports';
 import { startS3Server, type S3Server } from '../../devstack/s3';
 import { startTemporalDevServer, type TemporalDevServer } from '../../devstack/temporal';
 import { ffmpeg as ffmpegTools } from '../../devstack/tools';
@@ -34,7 +34,7 @@ describe('outages of S3 and Temporal', () => {
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'media-outage-'));
-    [s3Port, temporalPort] = await Promise.all([freePort(), freePort()]);
+    [s3Port, temporalPort] = await reservePorts(2);
     [s3, temporal] = await Promise.all([startS3(), startTemporal()]);
     await createBuckets(s3.endpoint, ['*']);
     p = await startPlatform({

@@ -33,8 +33,10 @@ const batchText = byId<HTMLSpanElement>('batch-text');
 const batchProgress = byId<HTMLProgressElement>('batch-progress');
 const fileList = byId<HTMLUListElement>('files');
 
-// The token travels in the URL fragment, which browsers never send to a server.
+// The token travels in the URL fragment, which browsers never send to a server; once read it
+// leaves the address bar (and so bookmarks, screenshots and the history entry).
 tokenInput.value = new URLSearchParams(location.hash.slice(1)).get('token') ?? '';
+if (location.hash) history.replaceState(null, '', location.pathname + location.search);
 
 const client = new MediaUploadClient({ baseUrl: '', token: () => tokenInput.value.trim(), concurrency: 4 });
 
@@ -188,11 +190,16 @@ async function uploadOne(row: FileRow, mediaType: MediaType): Promise<void> {
   }
 }
 
+/** Files picked before a token was entered: they are sent as soon as one is. */
+let waitingForToken: File[] = [];
+
 /** Checks each file against the limits, then uploads the accepted ones, a few at a time. */
 function accept(files: File[]): void {
   pageError.hidden = true;
   if (!tokenInput.value.trim()) {
-    pageError.textContent = 'Paste a bearer token first (npm run token -- --user <id>), or open the URL npm run dev prints.';
+    waitingForToken = [...waitingForToken, ...files];
+    const count = waitingForToken.length === 1 ? '1 file waits' : `${waitingForToken.length} files wait`;
+    pageError.textContent = `${count} for a bearer token: paste one above (npm run token -- --user <id>), or open the URL npm run dev prints.`;
     pageError.hidden = false;
     return;
   }
@@ -221,6 +228,12 @@ function accept(files: File[]): void {
 }
 
 showLimits();
+tokenInput.addEventListener('input', () => {
+  if (!tokenInput.value.trim() || waitingForToken.length === 0) return;
+  const files = waitingForToken;
+  waitingForToken = [];
+  accept(files);
+});
 fileInput.addEventListener('change', () => {
   accept([...(fileInput.files ?? [])]);
   fileInput.value = '';
