@@ -7,7 +7,7 @@ import { createLogger } from '../shared/logger';
 import { createMetrics, IN_FLIGHT_STATUSES, registerUploadsInFlight } from '../shared/metrics';
 import { Storage } from '../shared/storage';
 import { temporalConnectionOptions } from '../shared/temporal';
-import { createApp } from './app';
+import { createApp, type ApiLifecycle } from './app';
 import { StatusNotifier } from './events';
 
 export interface RunningApi {
@@ -28,7 +28,8 @@ export async function startApi(config: Config, options: { host?: string; s3Crede
   const media = new MediaRepository(dataSource);
   const metrics = createMetrics('api');
   registerUploadsInFlight(metrics.registry, () => media.countByStatus(IN_FLIGHT_STATUSES));
-  const app = createApp({ config, storage, media, temporal, notifier, log, metrics });
+  const lifecycle: ApiLifecycle = { draining: false, inFlight: 0 };
+  const app = createApp({ config, storage, media, temporal, notifier, log, metrics, lifecycle });
   const server = await new Promise<Server>((resolve, reject) => {
     const s = app.listen(config.PORT, options.host ?? '0.0.0.0', () => resolve(s));
     s.once('error', reject);
@@ -38,9 +39,20 @@ export async function startApi(config: Config, options: { host?: string; s3Crede
   return {
     url: `http://127.0.0.1:${port}`,
     server,
+    /**
+     * Graceful stop: fail readiness and stop accepting, let requests in flight finish (up to
+     * SHUTDOWN_GRACE_SECONDS), then close what is left (event streams: clients reconnect).
+     */
     async stop() {
+      lifecycle.draining = true;
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      const graceEnds = Date.now() + config.SHUTDOWN_GRACE_SECONDS * 1000;
+      while (lifecycle.inFlight > 0 && Date.now() < graceEnds) {
+        server.closeIdleConnections();
+        await new Promise((r) => setTimeout(r, 50));
+      }
       server.closeAllConnections();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await closed;
       await notifier.stop();
       await connection.close();
       await dataSource.destroy();

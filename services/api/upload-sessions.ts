@@ -3,7 +3,7 @@ import type { Client } from '@temporalio/client';
 import { WorkflowIdReusePolicy } from '@temporalio/common';
 import type { Config } from '../shared/config';
 import type { MediaRow } from '../shared/db/entities';
-import type { MediaRepository } from '../shared/db/media-repository';
+import type { MediaRepository, NewMedia } from '../shared/db/media-repository';
 import type { Metrics } from '../shared/metrics';
 import { MEDIA_TYPE_RULES, originalKey } from '../shared/media-types';
 import type { Storage } from '../shared/storage';
@@ -15,13 +15,17 @@ import {
   mediaWorkflowId,
   type MediaUploadInput,
 } from '../../workflows/media-upload.workflow';
-import { ApiError } from './errors';
+import pLimit from 'p-limit';
+import { ApiError, dependencyError, isDeadlineExceeded, isDependencyFault } from './errors';
 import type { UploadSessionRequest } from './schemas';
 
 const MAX_PARTS = 10_000;
 /** Part URLs handed out with the session; the rest come from POST /media/{id}/parts. */
 export const INITIAL_PART_URLS = 100;
-const START_DEADLINE_MS = 5000;
+/** A workflow start (with its wait for a slot) that takes longer answers 503. */
+export const START_DEADLINE_MS = 5000;
+/** Terminating a workflow whose session was not recorded: best effort, then the workflow's own deadline. */
+const DISCARD_DEADLINE_MS = 60_000;
 
 export type UploadInstructions =
   | { method: 'PUT'; url: string; headers: Record<string, string> }
@@ -70,9 +74,38 @@ export interface UploadServiceDeps {
   now?: () => Date;
 }
 
-/** Creates upload sessions: the media row, the S3 upload and the workflow, all or nothing. */
+/** A session ready to start: its row (not written yet) and its workflow's input. */
+interface PreparedSession {
+  row: NewMedia;
+  input: MediaUploadInput;
+}
+
+/** One item of a batch: the session, or the error that item alone answered with. */
+export type BatchItem =
+  ({ index: number } & UploadSession) | { index: number; error: { code: string; message: string; details?: Record<string, unknown> } };
+
+/**
+ * Creates upload sessions: the S3 upload, the workflow and the media row, all or nothing.
+ *
+ * Order: the workflow starts first, outside any transaction, and the row is written after it
+ * in one autocommit INSERT. No pooled connection ever waits on Temporal, so a slow Temporal
+ * slows session creation only, never reads. "No half-created session" still holds:
+ *  - the workflow fails to start → no row was written; the multipart upload is aborted here;
+ *  - the INSERT fails → the workflow is terminated and the multipart upload aborted here;
+ *  - the process dies between the two → the workflow has no row and the client never got the
+ *    URLs; at its confirmation deadline it finds nothing, compensates (aborts the multipart
+ *    upload) and ends EXPIRED without a row to update, and the orphan sweep removes any
+ *    multipart upload no live row owns. A user never sees such a session.
+ * The other order (row first, hidden until the workflow runs) would cost a third round trip
+ * (the UPDATE that makes it visible) on every session, and a sweep for hidden rows.
+ */
 export class UploadService {
-  constructor(private readonly deps: UploadServiceDeps) {}
+  /** Bounds workflow starts in flight in this process: TEMPORAL_START_CONCURRENCY. */
+  private readonly startLimit: pLimit.Limit;
+
+  constructor(private readonly deps: UploadServiceDeps) {
+    this.startLimit = pLimit(deps.config.TEMPORAL_START_CONCURRENCY);
+  }
 
   /** Domain limits of SPEC.md §4: type allowed for the media type, size within its maximum. */
   validate(req: UploadSessionRequest): void {
@@ -87,24 +120,96 @@ export class UploadService {
     }
   }
 
-  async create(userId: string, req: UploadSessionRequest, options: { idempotencyKey?: string; batchId?: string } = {}): Promise<UploadSession> {
+  async create(userId: string, req: UploadSessionRequest, options: { idempotencyKey?: string } = {}): Promise<UploadSession> {
     this.validate(req);
-    const { config, storage, media, temporal } = this.deps;
-    if (options.idempotencyKey) {
-      const existing = await media.findByIdempotencyKey(userId, options.idempotencyKey);
-      if (existing) return this.replay(existing, req);
-    }
-    if (config.USER_STORAGE_QUOTA_BYTES > 0) {
-      // A soft limit: sessions created at the same instant may pass it together by a file each.
-      const used = await media.storageUsed(userId);
-      if (used + req.fileSize > config.USER_STORAGE_QUOTA_BYTES) {
-        throw new ApiError('QUOTA_EXCEEDED', 'this upload would exceed your storage quota', {
-          quotaBytes: config.USER_STORAGE_QUOTA_BYTES,
-          usedBytes: used,
-          fileSize: req.fileSize,
-        });
+    const { config, media } = this.deps;
+    // Independent reads: one round trip's wait instead of two.
+    const [existing, used] = await Promise.all([
+      options.idempotencyKey ? media.findByIdempotencyKey(userId, options.idempotencyKey) : null,
+      config.USER_STORAGE_QUOTA_BYTES > 0 ? media.storageUsed(userId) : 0,
+    ]);
+    if (existing) return this.replay(existing, req);
+    this.checkQuota(used, req.fileSize);
+    const session = await this.prepare(userId, req, { idempotencyKey: options.idempotencyKey });
+    await this.start(session);
+    try {
+      await media.insert(session.row);
+    } catch (err) {
+      await this.discard(session, { started: true });
+      if (options.idempotencyKey && isUniqueViolation(err)) {
+        const winner = await media.findByIdempotencyKey(userId, options.idempotencyKey);
+        if (winner) return this.replay(winner, req);
       }
+      throw err;
     }
+    return this.describe(asRow(session.row));
+  }
+
+  /**
+   * Up to 100 sessions at once: every item is prepared and started concurrently (Temporal's
+   * pace: TEMPORAL_START_CONCURRENCY bounds the starts), then the batch and all its rows are
+   * written in one short transaction. Items fail on their own (validation, quota, a start that
+   * failed); an error that is not the item's own (the database) fails the whole batch, and the
+   * workflows already started are terminated.
+   */
+  async createBatch(userId: string, requests: Array<UploadSessionRequest | ApiError>): Promise<{ batchId: string; items: BatchItem[] }> {
+    const { config, media } = this.deps;
+    const batchId = randomUUID();
+    let used = config.USER_STORAGE_QUOTA_BYTES > 0 ? await media.storageUsed(userId) : 0;
+    const settled = await Promise.allSettled(
+      requests.map(async (req) => {
+        if (req instanceof ApiError) throw req;
+        this.validate(req);
+        // Counted in request order, before any await: one quota query for the whole batch.
+        this.checkQuota(used, req.fileSize);
+        used += req.fileSize;
+        const session = await this.prepare(userId, req, { batchId });
+        await this.start(session);
+        return session;
+      }),
+    );
+    const started = settled.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+    const failures = settled.flatMap((r) => (r.status === 'rejected' ? [r.reason as unknown] : []));
+    // A bug fails the whole batch (500); so does a batch no item of which could start because
+    // a dependency is down (503 with Retry-After: the client retries the batch as a whole).
+    const fatal =
+      failures.find((err) => !(err instanceof ApiError) && !isDependencyFault(err)) ??
+      (started.length ? undefined : failures.find(isDependencyFault));
+    try {
+      if (fatal) throw fatal;
+      await media.insertBatch(
+        { id: batchId, userId, itemCount: requests.length },
+        started.map((s) => s.row),
+      );
+    } catch (err) {
+      await Promise.all(started.map((s) => this.discard(s, { started: true })));
+      throw err;
+    }
+    const items = await Promise.all(
+      settled.map(async (r, index): Promise<BatchItem> => {
+        if (r.status === 'fulfilled') return { index, ...(await this.describe(asRow(r.value.row))) };
+        const err = r.reason instanceof ApiError ? r.reason : dependencyError();
+        return { index, error: { code: err.code, message: err.message, ...(err.details ? { details: err.details } : {}) } };
+      }),
+    );
+    return { batchId, items };
+  }
+
+  private checkQuota(used: number, fileSize: number): void {
+    const quota = this.deps.config.USER_STORAGE_QUOTA_BYTES;
+    // A soft limit: sessions created at the same instant may pass it together by a file each.
+    if (quota > 0 && used + fileSize > quota) {
+      throw new ApiError('QUOTA_EXCEEDED', 'this upload would exceed your storage quota', { quotaBytes: quota, usedBytes: used, fileSize });
+    }
+  }
+
+  /** Keys, deadlines and (above the threshold) the S3 multipart upload of a new session. */
+  private async prepare(
+    userId: string,
+    req: UploadSessionRequest,
+    options: { idempotencyKey?: string; batchId?: string },
+  ): Promise<PreparedSession> {
+    const { config, storage } = this.deps;
     const now = this.deps.now?.() ?? new Date();
     const mediaId = randomUUID();
     const storageKey = originalKey(req.mediaType, userId, mediaId, req.fileType, now);
@@ -112,7 +217,7 @@ export class UploadService {
     const expiresAt = new Date(now.getTime() + ttl * 1000);
     const plan = planUpload(req.fileSize, config.MULTIPART_THRESHOLD_BYTES, config.PART_SIZE_BYTES);
     const uploadId = plan.multipart ? await storage.createMultipartUpload(config.S3_INCOMING_BUCKET, storageKey, req.fileType) : null;
-    const row = {
+    const row: NewMedia = {
       id: mediaId,
       userId,
       batchId: options.batchId ?? null,
@@ -121,7 +226,7 @@ export class UploadService {
       mimeType: req.fileType,
       fileSize: req.fileSize,
       checksumSha256: req.checksumSha256 ?? null,
-      status: 'AWAITING_UPLOAD' as const,
+      status: 'AWAITING_UPLOAD',
       storageKey,
       uploadId,
       partSize: plan.multipart ? plan.partSize : null,
@@ -143,32 +248,62 @@ export class UploadService {
       confirmDeadline: expiresAt.getTime() + config.CONFIRM_GRACE_SECONDS * 1000,
       videoTaskQueue: config.TASK_QUEUE_VIDEO,
     };
+    return { row, input };
+  }
+
+  /**
+   * Starts the session's workflow, at most TEMPORAL_START_CONCURRENCY at once in this process.
+   * The deadline covers the wait for a slot too, so an overloaded Temporal answers 503 within
+   * START_DEADLINE_MS instead of holding the client. On failure the S3 upload is aborted.
+   */
+  private async start({ row, input }: PreparedSession): Promise<void> {
+    const { config, temporal } = this.deps;
+    const deadline = Date.now() + START_DEADLINE_MS;
     try {
-      // The row commits only once the workflow has started: no half-created session.
-      await media.insertWithin(row, async () => {
-        // A Temporal outage must answer 503 quickly, not hold the client until gRPC gives up.
-        await temporal.connection.withDeadline(Date.now() + START_DEADLINE_MS, () => temporal.workflow.start(MediaUploadWorkflow, {
-          taskQueue: config.TASK_QUEUE_LIGHT,
-          workflowId: row.workflowId,
-          args: [input],
-          workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
-          typedSearchAttributes: [
-            { key: MediaStatusKey, value: 'AWAITING_UPLOAD' },
-            { key: MediaTypeKey, value: req.mediaType },
-            { key: MediaOwnerKey, value: userId },
-          ],
-          staticSummary: `${req.mediaType} ${req.fileName} (${req.fileSize} bytes) for ${userId}`,
-        }));
+      await this.startLimit(async () => {
+        if (Date.now() >= deadline)
+          throw new ApiError('OVERLOADED', 'too many upload sessions are starting; retry after the Retry-After seconds');
+        await temporal.connection.withDeadline(deadline, () =>
+          temporal.workflow.start(MediaUploadWorkflow, {
+            taskQueue: config.TASK_QUEUE_LIGHT,
+            workflowId: row.workflowId,
+            args: [input],
+            workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
+            typedSearchAttributes: [
+              { key: MediaStatusKey, value: 'AWAITING_UPLOAD' },
+              { key: MediaTypeKey, value: row.mediaType },
+              { key: MediaOwnerKey, value: row.userId },
+            ],
+            staticSummary: `${row.mediaType} ${row.fileName} (${row.fileSize} bytes) for ${row.userId}`,
+          }),
+        );
       });
     } catch (err) {
-      if (uploadId) await storage.abortMultipartUpload(config.S3_INCOMING_BUCKET, storageKey, uploadId).catch(() => undefined);
-      if (options.idempotencyKey && isUniqueViolation(err)) {
-        const winner = await media.findByIdempotencyKey(userId, options.idempotencyKey);
-        if (winner) return this.replay(winner, req);
-      }
+      // A start that ran out of its deadline may still happen on the server: terminate it once
+      // Temporal answers again (in the background; the client has its 503 already).
+      await this.discard({ row, input }, { started: isDeadlineExceeded(err) ? 'maybe' : false });
       throw err;
     }
-    return this.describe({ ...row, metadata: {}, failureReason: null, ownerType: null, ownerId: null, attachedAt: null, updatedAt: now });
+  }
+
+  /**
+   * Undoes a session that will not be recorded: terminates its workflow (if it started) and
+   * aborts its multipart upload. Best effort: whatever fails here, the workflow's own deadline
+   * and the orphan sweep clean up later.
+   */
+  private async discard({ row }: PreparedSession, options: { started: boolean | 'maybe' }): Promise<void> {
+    const { config, storage, temporal } = this.deps;
+    const terminate = () =>
+      temporal.connection
+        .withDeadline(Date.now() + DISCARD_DEADLINE_MS, () => temporal.workflow.getHandle(row.workflowId).terminate('session not recorded'))
+        .catch(() => undefined);
+    if (options.started === 'maybe') void terminate();
+    await Promise.all([
+      options.started === true ? terminate() : undefined,
+      row.uploadId
+        ? storage.abortMultipartUpload(config.S3_INCOMING_BUCKET, row.storageKey, row.uploadId).catch(() => undefined)
+        : undefined,
+    ]);
   }
 
   /** The same key from the same user returns the same session, for the same request only. */
@@ -227,6 +362,11 @@ export class UploadService {
       }),
     );
   }
+}
+
+/** The row as a read would return it, without reading it back. */
+function asRow(row: NewMedia): MediaRow {
+  return { ...row, metadata: {}, failureReason: null, ownerType: null, ownerId: null, attachedAt: null, updatedAt: row.createdAt };
 }
 
 function isUniqueViolation(err: unknown): boolean {
