@@ -4,7 +4,7 @@ import type { Config } from '../shared/config';
 import { createDataSource } from '../shared/db/data-source';
 import { MediaRepository } from '../shared/db/media-repository';
 import { createLogger } from '../shared/logger';
-import { createMetrics, IN_FLIGHT_STATUSES, registerUploadsInFlight } from '../shared/metrics';
+import { createMetrics, IN_FLIGHT_STATUSES, registerRequestsInFlight, registerUploadsInFlight } from '../shared/metrics';
 import { Storage } from '../shared/storage';
 import { temporalConnectionOptions } from '../shared/temporal';
 import { createApp, type ApiLifecycle } from './app';
@@ -29,6 +29,7 @@ export async function startApi(config: Config, options: { host?: string; s3Crede
   const metrics = createMetrics('api');
   registerUploadsInFlight(metrics.registry, () => media.countByStatus(IN_FLIGHT_STATUSES));
   const lifecycle: ApiLifecycle = { draining: false, inFlight: 0 };
+  registerRequestsInFlight(metrics.registry, () => lifecycle.inFlight);
   const app = createApp({ config, storage, media, temporal, notifier, log, metrics, lifecycle });
   const server = await new Promise<Server>((resolve, reject) => {
     const s = app.listen(config.PORT, options.host ?? '0.0.0.0', () => resolve(s));

@@ -22,7 +22,7 @@ import type { UploadSessionRequest } from './schemas';
 const MAX_PARTS = 10_000;
 /** Part URLs handed out with the session; the rest come from POST /media/{id}/parts. */
 export const INITIAL_PART_URLS = 100;
-/** A workflow start (with its wait for a slot) that takes longer answers 503. */
+/** A session not created this long after it came in (admission wait included) answers 503. */
 export const START_DEADLINE_MS = 5000;
 /** Terminating a workflow whose session was not recorded: best effort, then the workflow's own deadline. */
 const DISCARD_DEADLINE_MS = 60_000;
@@ -100,11 +100,11 @@ export type BatchItem =
  * (the UPDATE that makes it visible) on every session, and a sweep for hidden rows.
  */
 export class UploadService {
-  /** Bounds workflow starts in flight in this process: TEMPORAL_START_CONCURRENCY. */
-  private readonly startLimit: pLimit.Limit;
+  /** Sessions being created at once in this process: TEMPORAL_START_CONCURRENCY. */
+  private readonly admissions: pLimit.Limit;
 
   constructor(private readonly deps: UploadServiceDeps) {
-    this.startLimit = pLimit(deps.config.TEMPORAL_START_CONCURRENCY);
+    this.admissions = pLimit(deps.config.TEMPORAL_START_CONCURRENCY);
   }
 
   /** Domain limits of SPEC.md §4: type allowed for the media type, size within its maximum. */
@@ -123,31 +123,33 @@ export class UploadService {
   async create(userId: string, req: UploadSessionRequest, options: { idempotencyKey?: string } = {}): Promise<UploadSession> {
     this.validate(req);
     const { config, media } = this.deps;
-    // Independent reads: one round trip's wait instead of two.
-    const [existing, used] = await Promise.all([
-      options.idempotencyKey ? media.findByIdempotencyKey(userId, options.idempotencyKey) : null,
-      config.USER_STORAGE_QUOTA_BYTES > 0 ? media.storageUsed(userId) : 0,
-    ]);
-    if (existing) return this.replay(existing, req);
-    this.checkQuota(used, req.fileSize);
-    const session = await this.prepare(userId, req, { idempotencyKey: options.idempotencyKey });
-    await this.start(session);
-    try {
-      await media.insert(session.row);
-    } catch (err) {
-      await this.discard(session, { started: true });
-      if (options.idempotencyKey && isUniqueViolation(err)) {
-        const winner = await media.findByIdempotencyKey(userId, options.idempotencyKey);
-        if (winner) return this.replay(winner, req);
+    const deadline = Date.now() + START_DEADLINE_MS;
+    const session = await this.admit(deadline, async () => {
+      // Independent reads: one round trip's wait instead of two.
+      const [existing, used] = await Promise.all([
+        options.idempotencyKey ? media.findByIdempotencyKey(userId, options.idempotencyKey) : null,
+        config.USER_STORAGE_QUOTA_BYTES > 0 ? media.storageUsed(userId) : 0,
+      ]);
+      if (existing) return existing;
+      this.checkQuota(used, req.fileSize);
+      const prepared = await this.prepare(userId, req, { idempotencyKey: options.idempotencyKey });
+      await this.start(prepared, deadline);
+      try {
+        await media.insert(prepared.row);
+      } catch (err) {
+        await this.discard(prepared, { started: true });
+        const winner = options.idempotencyKey && isUniqueViolation(err) ? await media.findByIdempotencyKey(userId, options.idempotencyKey) : null;
+        if (winner) return winner;
+        throw err;
       }
-      throw err;
-    }
-    return this.describe(asRow(session.row));
+      return prepared;
+    });
+    return 'row' in session ? this.describe(asRow(session.row)) : this.replay(session, req);
   }
 
   /**
    * Up to 100 sessions at once: every item is prepared and started concurrently (Temporal's
-   * pace: TEMPORAL_START_CONCURRENCY bounds the starts), then the batch and all its rows are
+   * pace: admitted like single sessions), then the batch and all its rows are
    * written in one short transaction. Items fail on their own (validation, quota, a start that
    * failed); an error that is not the item's own (the database) fails the whole batch, and the
    * workflows already started are terminated.
@@ -155,6 +157,7 @@ export class UploadService {
   async createBatch(userId: string, requests: Array<UploadSessionRequest | ApiError>): Promise<{ batchId: string; items: BatchItem[] }> {
     const { config, media } = this.deps;
     const batchId = randomUUID();
+    const deadline = Date.now() + START_DEADLINE_MS;
     let used = config.USER_STORAGE_QUOTA_BYTES > 0 ? await media.storageUsed(userId) : 0;
     const settled = await Promise.allSettled(
       requests.map(async (req) => {
@@ -163,9 +166,11 @@ export class UploadService {
         // Counted in request order, before any await: one quota query for the whole batch.
         this.checkQuota(used, req.fileSize);
         used += req.fileSize;
-        const session = await this.prepare(userId, req, { batchId });
-        await this.start(session);
-        return session;
+        return this.admit(deadline, async () => {
+          const session = await this.prepare(userId, req, { batchId });
+          await this.start(session, deadline);
+          return session;
+        });
       }),
     );
     const started = settled.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
@@ -252,32 +257,40 @@ export class UploadService {
   }
 
   /**
-   * Starts the session's workflow, at most TEMPORAL_START_CONCURRENCY at once in this process.
-   * The deadline covers the wait for a slot too, so an overloaded Temporal answers 503 within
-   * START_DEADLINE_MS instead of holding the client. On failure the S3 upload is aborted.
+   * Admission: at most TEMPORAL_START_CONCURRENCY sessions (batch items included) are being
+   * created at once in this process; the others wait here, holding nothing. So sessions go at
+   * Temporal's pace and never queue more than that many statements in the database pool,
+   * ahead of reads. A session still waiting at `deadline` answers 503 OVERLOADED.
    */
-  private async start({ row, input }: PreparedSession): Promise<void> {
+  private admit<T>(deadline: number, work: () => Promise<T>): Promise<T> {
+    return this.admissions(() => {
+      if (Date.now() >= deadline) throw new ApiError('OVERLOADED', 'too many upload sessions are being created; retry after the Retry-After seconds');
+      return work();
+    });
+  }
+
+  /**
+   * Starts the session's workflow; by `deadline` (START_DEADLINE_MS after the request came in)
+   * an unresponsive Temporal answers 503 instead of holding the client. On failure the S3
+   * upload is aborted.
+   */
+  private async start({ row, input }: PreparedSession, deadline: number): Promise<void> {
     const { config, temporal } = this.deps;
-    const deadline = Date.now() + START_DEADLINE_MS;
     try {
-      await this.startLimit(async () => {
-        if (Date.now() >= deadline)
-          throw new ApiError('OVERLOADED', 'too many upload sessions are starting; retry after the Retry-After seconds');
-        await temporal.connection.withDeadline(deadline, () =>
-          temporal.workflow.start(MediaUploadWorkflow, {
-            taskQueue: config.TASK_QUEUE_LIGHT,
-            workflowId: row.workflowId,
-            args: [input],
-            workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
-            typedSearchAttributes: [
-              { key: MediaStatusKey, value: 'AWAITING_UPLOAD' },
-              { key: MediaTypeKey, value: row.mediaType },
-              { key: MediaOwnerKey, value: row.userId },
-            ],
-            staticSummary: `${row.mediaType} ${row.fileName} (${row.fileSize} bytes) for ${row.userId}`,
-          }),
-        );
-      });
+      await temporal.connection.withDeadline(deadline, () =>
+        temporal.workflow.start(MediaUploadWorkflow, {
+          taskQueue: config.TASK_QUEUE_LIGHT,
+          workflowId: row.workflowId,
+          args: [input],
+          workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
+          typedSearchAttributes: [
+            { key: MediaStatusKey, value: 'AWAITING_UPLOAD' },
+            { key: MediaTypeKey, value: row.mediaType },
+            { key: MediaOwnerKey, value: row.userId },
+          ],
+          staticSummary: `${row.mediaType} ${row.fileName} (${row.fileSize} bytes) for ${row.userId}`,
+        }),
+      );
     } catch (err) {
       // A start that ran out of its deadline may still happen on the server: terminate it once
       // Temporal answers again (in the background; the client has its 503 already).

@@ -37,10 +37,12 @@ const configFields = z
      */
     DB_POOL_SIZE: int(25),
     /**
-     * Workflow starts one API process has in flight at once (sessions and batch items alike);
-     * further ones queue in the process. Protects Temporal's frontend, not the database. Default 32.
+     * Upload sessions (batch items alike) one API process creates at once, each with its
+     * workflow start; further ones wait, holding nothing, and answer 503 OVERLOADED after 5 s.
+     * Paces sessions to what Temporal's frontend takes; keep it below DB_POOL_SIZE so that reads
+     * always find a free connection. Default 16.
      */
-    TEMPORAL_START_CONCURRENCY: z.coerce.number().int().min(1).default(32),
+    TEMPORAL_START_CONCURRENCY: z.coerce.number().int().min(1).default(16),
     /**
      * How long a stopping API lets requests in flight finish after it stopped accepting and
      * failing readiness; then it closes what is left. Default 20 s.

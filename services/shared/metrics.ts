@@ -80,6 +80,18 @@ export function registerUploadsInFlight(registry: Registry, count: () => Promise
   });
 }
 
+/** `media_http_requests_in_flight`: requests this API process is answering now (event streams excepted). */
+export function registerRequestsInFlight(registry: Registry, count: () => number): void {
+  new Gauge({
+    name: 'media_http_requests_in_flight',
+    help: 'HTTP requests being answered by this process (event streams excepted)',
+    registers: [registry],
+    collect() {
+      this.set(count());
+    },
+  });
+}
+
 /** A worker's metrics, served on METRICS_PORT next to /healthz. */
 export function createWorkerMetrics(service: string, options: { nodeMetrics?: boolean } = {}) {
   const registry = createRegistry(service, options.nodeMetrics ?? true);
