@@ -8,6 +8,7 @@ import { formatTable, type SectionResult } from './report';
 import type { Section } from './section';
 import { apiMemorySection } from './sections/api-memory';
 import { hlsSection } from './sections/hls';
+import { isolationSection } from './sections/isolation';
 import { presignSection } from './sections/presign';
 import { thumbnailsSection } from './sections/thumbnails';
 import { uploadBatchSection } from './sections/upload-batch';
@@ -22,6 +23,7 @@ import { uploadSessionSection } from './sections/upload-session';
 const sections: Section[] = [
   uploadSessionSection,
   uploadBatchSection,
+  isolationSection,
   presignSection,
   apiMemorySection,
   // Processing: the activities beside bare sharp / ffmpeg, then the whole path under load.

