@@ -11,6 +11,7 @@ import { hlsSection } from './sections/hls';
 import { isolationSection } from './sections/isolation';
 import { presignSection } from './sections/presign';
 import { thumbnailsSection } from './sections/thumbnails';
+import { tusdSection } from './sections/tusd';
 import { uploadBatchSection } from './sections/upload-batch';
 import { uploadE2eSection } from './sections/upload-e2e';
 import { uploadSessionSection } from './sections/upload-session';
@@ -24,6 +25,7 @@ const sections: Section[] = [
   uploadSessionSection,
   uploadBatchSection,
   isolationSection,
+  tusdSection,
   presignSection,
   apiMemorySection,
   // Processing: the activities beside bare sharp / ffmpeg, then the whole path under load.

@@ -33,10 +33,10 @@ const defaults: IsolationOptions = {
   batches: Number(process.env.BENCH_ISOLATION_BATCHES ?? 10),
 };
 
-type Persistence = 'in-memory' | 'sqlite';
+export type Persistence = 'in-memory' | 'sqlite';
 
 /** An API (its own process, as `npm run dev` runs it) and a light worker on one Temporal dev server. */
-interface Target {
+export interface Target {
   persistence: Persistence;
   config: Config;
   api: { url: string };
@@ -65,7 +65,7 @@ async function startApiProcess(env: Record<string, string>): Promise<{ url: stri
  * dev server on a SQLite file in the bench dir, as `npm run dev` runs it, with a light worker of
  * its own; an API process on it either way.
  */
-async function withTarget(ctx: BenchContext, persistence: Persistence, run: (t: Target) => Promise<Row[]>): Promise<Row[]> {
+export async function withTarget(ctx: BenchContext, persistence: Persistence, run: (t: Target) => Promise<Row[]>): Promise<Row[]> {
   const env: Record<string, string> = {
     ...ctx.stack.env,
     JWT_SECRET: ctx.config.JWT_SECRET!,
