@@ -66,6 +66,7 @@ export function buildRoutes(deps: ApiDeps): RouteSpec[] {
 
   const notFound = { description: 'not found or not yours', schema: s.errorResponse };
   const invalid = { description: 'validation failed', schema: s.errorResponse };
+  const unavailable = { description: 'OVERLOADED or DEPENDENCY_UNAVAILABLE (Temporal, S3 or PostgreSQL); retry after Retry-After seconds', schema: s.errorResponse };
 
   const routes: RouteSpec[] = [
     {
@@ -80,6 +81,7 @@ export function buildRoutes(deps: ApiDeps): RouteSpec[] {
         413: { description: 'file too large, or the storage quota would be exceeded', schema: s.errorResponse },
         415: { description: 'type not accepted', schema: s.errorResponse },
         429: { description: 'rate limited', schema: s.errorResponse },
+        503: unavailable,
       },
       async handler(req, res) {
         const body = parse(s.uploadSessionRequest, req.body);
@@ -96,7 +98,7 @@ export function buildRoutes(deps: ApiDeps): RouteSpec[] {
       summary: 'Create up to 100 upload sessions at once; each item succeeds or carries its own error',
       request: s.batchRequest,
       rateLimited: true,
-      responses: { 201: { description: 'batch created' }, 400: invalid },
+      responses: { 201: { description: 'batch created' }, 400: invalid, 503: unavailable },
       async handler(req, res) {
         const { files } = parse(s.batchRequest, req.body);
         const requests = files.map((file) => {
@@ -125,6 +127,7 @@ export function buildRoutes(deps: ApiDeps): RouteSpec[] {
         202: { description: 'confirmation sent to the workflow' },
         404: notFound,
         409: { description: 'not uploaded yet, parts missing, or the media is finished', schema: s.errorResponse },
+        503: unavailable,
       },
       async handler(req, res) {
         const row = await owned(req);
@@ -252,7 +255,7 @@ export function buildRoutes(deps: ApiDeps): RouteSpec[] {
       path: '/media/:id',
       summary:
         'Cancel an upload in flight (the workflow compensates) or delete a finished media (DELETING at once, DELETED once storage is clean)',
-      responses: { 202: { description: 'cancellation or deletion under way' }, 404: notFound },
+      responses: { 202: { description: 'cancellation or deletion under way (the media reads DELETING at once)' }, 404: notFound, 503: unavailable },
       async handler(req, res) {
         const row = await owned(req);
         if (UPLOADING_STATUSES.includes(row.status)) {
