@@ -100,11 +100,14 @@ export type BatchItem =
  * (the UPDATE that makes it visible) on every session, and a sweep for hidden rows.
  */
 export class UploadService {
-  /** Sessions being created at once in this process: TEMPORAL_START_CONCURRENCY. */
-  private readonly admissions: pLimit.Limit;
+  /** Workflow starts in flight in this process: TEMPORAL_START_CONCURRENCY. */
+  private readonly startSlots: pLimit.Limit;
+  /** Session statements in flight in this process: half of DB_POOL_SIZE. */
+  private readonly dbSlots: pLimit.Limit;
 
   constructor(private readonly deps: UploadServiceDeps) {
-    this.admissions = pLimit(deps.config.TEMPORAL_START_CONCURRENCY);
+    this.startSlots = pLimit(deps.config.TEMPORAL_START_CONCURRENCY);
+    this.dbSlots = pLimit(Math.max(1, Math.floor(deps.config.DB_POOL_SIZE / 2)));
   }
 
   /** Domain limits of SPEC.md §4: type allowed for the media type, size within its maximum. */
@@ -124,32 +127,31 @@ export class UploadService {
     this.validate(req);
     const { config, media } = this.deps;
     const deadline = Date.now() + START_DEADLINE_MS;
-    const session = await this.admit(deadline, async () => {
-      // Independent reads: one round trip's wait instead of two.
-      const [existing, used] = await Promise.all([
+    // Independent reads: one round trip's wait instead of two.
+    const [existing, used] = await this.withDb(deadline, () =>
+      Promise.all([
         options.idempotencyKey ? media.findByIdempotencyKey(userId, options.idempotencyKey) : null,
         config.USER_STORAGE_QUOTA_BYTES > 0 ? media.storageUsed(userId) : 0,
-      ]);
-      if (existing) return existing;
-      this.checkQuota(used, req.fileSize);
-      const prepared = await this.prepare(userId, req, { idempotencyKey: options.idempotencyKey });
-      await this.start(prepared, deadline);
-      try {
-        await media.insert(prepared.row);
-      } catch (err) {
-        await this.discard(prepared, { started: true });
-        const winner = options.idempotencyKey && isUniqueViolation(err) ? await media.findByIdempotencyKey(userId, options.idempotencyKey) : null;
-        if (winner) return winner;
-        throw err;
-      }
-      return prepared;
-    });
-    return 'row' in session ? this.describe(asRow(session.row)) : this.replay(session, req);
+      ]),
+    );
+    if (existing) return this.replay(existing, req);
+    this.checkQuota(used, req.fileSize);
+    const prepared = await this.prepare(userId, req, { idempotencyKey: options.idempotencyKey });
+    await this.start(prepared, deadline);
+    try {
+      await this.withDb(deadline, () => media.insert(prepared.row));
+    } catch (err) {
+      await this.discard(prepared, { started: true });
+      const winner = options.idempotencyKey && isUniqueViolation(err) ? await media.findByIdempotencyKey(userId, options.idempotencyKey) : null;
+      if (winner) return this.replay(winner, req);
+      throw err;
+    }
+    return this.describe(asRow(prepared.row));
   }
 
   /**
-   * Up to 100 sessions at once: every item is prepared and started concurrently (Temporal's
-   * pace: admitted like single sessions), then the batch and all its rows are
+   * Up to 100 sessions at once: every item is prepared and started concurrently (at Temporal's
+   * pace: the same start slots as single sessions), then the batch and all its rows are
    * written in one short transaction. Items fail on their own (validation, quota, a start that
    * failed); an error that is not the item's own (the database) fails the whole batch, and the
    * workflows already started are terminated.
@@ -158,7 +160,7 @@ export class UploadService {
     const { config, media } = this.deps;
     const batchId = randomUUID();
     const deadline = Date.now() + START_DEADLINE_MS;
-    let used = config.USER_STORAGE_QUOTA_BYTES > 0 ? await media.storageUsed(userId) : 0;
+    let used = config.USER_STORAGE_QUOTA_BYTES > 0 ? await this.withDb(deadline, () => media.storageUsed(userId)) : 0;
     const settled = await Promise.allSettled(
       requests.map(async (req) => {
         if (req instanceof ApiError) throw req;
@@ -166,11 +168,9 @@ export class UploadService {
         // Counted in request order, before any await: one quota query for the whole batch.
         this.checkQuota(used, req.fileSize);
         used += req.fileSize;
-        return this.admit(deadline, async () => {
-          const session = await this.prepare(userId, req, { batchId });
-          await this.start(session, deadline);
-          return session;
-        });
+        const session = await this.prepare(userId, req, { batchId });
+        await this.start(session, deadline);
+        return session;
       }),
     );
     const started = settled.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
@@ -182,10 +182,7 @@ export class UploadService {
       (started.length ? undefined : failures.find(isDependencyFault));
     try {
       if (fatal) throw fatal;
-      await media.insertBatch(
-        { id: batchId, userId, itemCount: requests.length },
-        started.map((s) => s.row),
-      );
+      await this.withDb(deadline, () => media.insertBatch({ id: batchId, userId, itemCount: requests.length }, started.map((s) => s.row)));
     } catch (err) {
       await Promise.all(started.map((s) => this.discard(s, { started: true })));
       throw err;
@@ -257,14 +254,13 @@ export class UploadService {
   }
 
   /**
-   * Admission: at most TEMPORAL_START_CONCURRENCY sessions (batch items included) are being
-   * created at once in this process; the others wait here, holding nothing. So sessions go at
-   * Temporal's pace and never queue more than that many statements in the database pool,
-   * ahead of reads. A session still waiting at `deadline` answers 503 OVERLOADED.
+   * Session bookkeeping in the database (quota and idempotency reads, the INSERT) takes at most
+   * half of DB_POOL_SIZE connections at once; the rest wait here, holding nothing. So a burst
+   * of sessions never queues more statements in the pool than that, ahead of reads.
    */
-  private admit<T>(deadline: number, work: () => Promise<T>): Promise<T> {
-    return this.admissions(() => {
-      if (Date.now() >= deadline) throw new ApiError('OVERLOADED', 'too many upload sessions are being created; retry after the Retry-After seconds');
+  private withDb<T>(deadline: number, work: () => Promise<T>): Promise<T> {
+    return this.dbSlots(() => {
+      if (Date.now() >= deadline) throw overloaded();
       return work();
     });
   }
@@ -277,8 +273,12 @@ export class UploadService {
   private async start({ row, input }: PreparedSession, deadline: number): Promise<void> {
     const { config, temporal } = this.deps;
     try {
-      await temporal.connection.withDeadline(deadline, () =>
-        temporal.workflow.start(MediaUploadWorkflow, {
+      // At most TEMPORAL_START_CONCURRENCY starts in flight; the rest wait for a slot (and
+      // answer OVERLOADED if none frees up by the deadline).
+      await this.startSlots(() => {
+        if (Date.now() >= deadline) throw overloaded();
+        return temporal.connection.withDeadline(deadline, () =>
+          temporal.workflow.start(MediaUploadWorkflow, {
           taskQueue: config.TASK_QUEUE_LIGHT,
           workflowId: row.workflowId,
           args: [input],
@@ -289,8 +289,9 @@ export class UploadService {
             { key: MediaOwnerKey, value: row.userId },
           ],
           staticSummary: `${row.mediaType} ${row.fileName} (${row.fileSize} bytes) for ${row.userId}`,
-        }),
-      );
+          }),
+        );
+      });
     } catch (err) {
       // A start that ran out of its deadline may still happen on the server: terminate it once
       // Temporal answers again (in the background; the client has its 503 already).
@@ -375,6 +376,10 @@ export class UploadService {
       }),
     );
   }
+}
+
+function overloaded(): ApiError {
+  return new ApiError('OVERLOADED', 'too many upload sessions are being created; retry after the Retry-After seconds');
 }
 
 /** The row as a read would return it, without reading it back. */

@@ -37,12 +37,12 @@ const configFields = z
      */
     DB_POOL_SIZE: int(25),
     /**
-     * Upload sessions (batch items alike) one API process creates at once, each with its
-     * workflow start; further ones wait, holding nothing, and answer 503 OVERLOADED after 5 s.
-     * Paces sessions to what Temporal's frontend takes; keep it below DB_POOL_SIZE so that reads
-     * always find a free connection. Default 16.
+     * Workflow starts one API process has in flight at once (sessions and batch items alike);
+     * further ones wait, holding nothing, and answer 503 OVERLOADED if no slot frees up within
+     * the 5 s start deadline. Protects Temporal's frontend, independently of the database pool
+     * (session statements take at most half of DB_POOL_SIZE, so reads always find one). Default 64.
      */
-    TEMPORAL_START_CONCURRENCY: z.coerce.number().int().min(1).default(16),
+    TEMPORAL_START_CONCURRENCY: z.coerce.number().int().min(1).default(64),
     /**
      * How long a stopping API lets requests in flight finish after it stopped accepting and
      * failing readiness; then it closes what is left. Default 20 s.
