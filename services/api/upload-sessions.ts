@@ -139,7 +139,8 @@ export class UploadService {
     const prepared = await this.prepare(userId, req, { idempotencyKey: options.idempotencyKey });
     await this.start(prepared, deadline);
     try {
-      await this.withDb(deadline, () => media.insert(prepared.row));
+      // No deadline: the workflow runs already, recording it is worth the wait for a slot.
+      await this.withDb(undefined, () => media.insert(prepared.row));
     } catch (err) {
       await this.discard(prepared, { started: true });
       const winner = options.idempotencyKey && isUniqueViolation(err) ? await media.findByIdempotencyKey(userId, options.idempotencyKey) : null;
@@ -182,7 +183,7 @@ export class UploadService {
       (started.length ? undefined : failures.find(isDependencyFault));
     try {
       if (fatal) throw fatal;
-      await this.withDb(deadline, () => media.insertBatch({ id: batchId, userId, itemCount: requests.length }, started.map((s) => s.row)));
+      await this.withDb(undefined, () => media.insertBatch({ id: batchId, userId, itemCount: requests.length }, started.map((s) => s.row)));
     } catch (err) {
       await Promise.all(started.map((s) => this.discard(s, { started: true })));
       throw err;
@@ -256,11 +257,12 @@ export class UploadService {
   /**
    * Session bookkeeping in the database (quota and idempotency reads, the INSERT) takes at most
    * half of DB_POOL_SIZE connections at once; the rest wait here, holding nothing. So a burst
-   * of sessions never queues more statements in the pool than that, ahead of reads.
+   * of sessions never queues more statements in the pool than that, ahead of reads. Past the
+   * `deadline` (if any) a waiting statement answers OVERLOADED instead of running.
    */
-  private withDb<T>(deadline: number, work: () => Promise<T>): Promise<T> {
+  private withDb<T>(deadline: number | undefined, work: () => Promise<T>): Promise<T> {
     return this.dbSlots(() => {
-      if (Date.now() >= deadline) throw overloaded();
+      if (deadline !== undefined && Date.now() >= deadline) throw overloaded();
       return work();
     });
   }
