@@ -82,10 +82,3 @@ export function isDependencyFault(err: unknown): boolean {
 export function dependencyError(): ApiError {
   return new ApiError('DEPENDENCY_UNAVAILABLE', 'a backing service is unavailable; retry shortly');
 }
-
-/** A Temporal call that ran out of its deadline: whether the server acted on it is unknown. */
-export function isDeadlineExceeded(err: unknown): boolean {
-  const e = err as SdkError | undefined;
-  const cause = e?.cause as SdkError | undefined;
-  return cause?.code === 4 || /DEADLINE_EXCEEDED|deadline exceeded/i.test(`${e?.message ?? ''} ${cause?.message ?? ''}`);
-}

@@ -16,7 +16,7 @@ import {
   type MediaUploadInput,
 } from '../../workflows/media-upload.workflow';
 import pLimit from 'p-limit';
-import { ApiError, dependencyError, isDeadlineExceeded, isDependencyFault } from './errors';
+import { ApiError, dependencyError, isDependencyFault } from './errors';
 import type { UploadSessionRequest } from './schemas';
 
 const MAX_PARTS = 10_000;
@@ -24,8 +24,6 @@ const MAX_PARTS = 10_000;
 export const INITIAL_PART_URLS = 100;
 /** A session not created this long after it came in (admission wait included) answers 503. */
 export const START_DEADLINE_MS = 5000;
-/** Terminating a workflow whose session was not recorded: best effort, then the workflow's own deadline. */
-const DISCARD_DEADLINE_MS = 60_000;
 
 export type UploadInstructions =
   | { method: 'PUT'; url: string; headers: Record<string, string> }
@@ -295,9 +293,10 @@ export class UploadService {
         );
       });
     } catch (err) {
-      // A start that ran out of its deadline may still happen on the server: terminate it once
-      // Temporal answers again (in the background; the client has its 503 already).
-      await this.discard({ row, input }, { started: isDeadlineExceeded(err) ? 'maybe' : false });
+      // A start that ran out of its deadline may still happen on the server. Such a workflow has
+      // no row and nobody has its URLs: at its confirmation deadline it finds nothing,
+      // compensates and ends EXPIRED, updating no row.
+      await this.discard({ row, input }, { started: false });
       throw err;
     }
   }
@@ -307,15 +306,14 @@ export class UploadService {
    * aborts its multipart upload. Best effort: whatever fails here, the workflow's own deadline
    * and the orphan sweep clean up later.
    */
-  private async discard({ row }: PreparedSession, options: { started: boolean | 'maybe' }): Promise<void> {
+  private async discard({ row }: PreparedSession, options: { started: boolean }): Promise<void> {
     const { config, storage, temporal } = this.deps;
-    const terminate = () =>
-      temporal.connection
-        .withDeadline(Date.now() + DISCARD_DEADLINE_MS, () => temporal.workflow.getHandle(row.workflowId).terminate('session not recorded'))
-        .catch(() => undefined);
-    if (options.started === 'maybe') void terminate();
     await Promise.all([
-      options.started === true ? terminate() : undefined,
+      options.started
+        ? temporal.connection
+            .withDeadline(Date.now() + START_DEADLINE_MS, () => temporal.workflow.getHandle(row.workflowId).terminate('session not recorded'))
+            .catch(() => undefined)
+        : undefined,
       row.uploadId
         ? storage.abortMultipartUpload(config.S3_INCOMING_BUCKET, row.storageKey, row.uploadId).catch(() => undefined)
         : undefined,

@@ -1,4 +1,4 @@
-import { dependencyFault, isDeadlineExceeded } from '../../services/api/errors';
+import { dependencyFault } from '../../services/api/errors';
 
 /** Which SDK errors become which 503 (and which stay a 500): the shapes the SDKs throw. */
 describe('dependencyFault', () => {
@@ -27,12 +27,5 @@ describe('dependencyFault', () => {
     expect(dependencyFault(Object.assign(new Error('NoSuchKey'), { $metadata: { httpStatusCode: 404 } }))).toBeUndefined();
     expect(dependencyFault(Object.assign(new Error('duplicate key'), { code: '23505' }))).toBeUndefined();
     expect(dependencyFault(undefined)).toBeUndefined();
-  });
-});
-
-describe('isDeadlineExceeded', () => {
-  it('recognises a gRPC deadline (the start may still happen) and nothing else', () => {
-    expect(isDeadlineExceeded(Object.assign(new Error('Failed to start Workflow'), { cause: { code: 4, message: 'Deadline exceeded' } }))).toBe(true);
-    expect(isDeadlineExceeded(Object.assign(new Error('Failed to start Workflow'), { cause: { code: 14, message: 'UNAVAILABLE' } }))).toBe(false);
   });
 });
