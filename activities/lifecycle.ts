@@ -16,18 +16,19 @@ export function createLifecycleActivities(deps: ActivityDeps) {
   const { storage, media, buckets, publish } = deps;
   return {
     /**
-     * Claims the media for deletion if `rule` still selects it (see DeletionRule), then removes
-     * every stored object through the upload's own compensation, records `purgedAt` and
-     * publishes `media.deleted`. `removed`: this call ran the removal; `claimedNow`: this call
-     * made the media DELETED (so two runs at once report each deletion once).
+     * Claims the media for deletion (DELETING) if `rule` still selects it (see DeletionRule),
+     * removes every stored object through the upload's own compensation, then marks it DELETED
+     * with `purgedAt` and publishes `media.deleted`. `removed`: this call ran the removal;
+     * `claimedNow`: this call made the media DELETED (so two runs at once report each deletion
+     * once).
      */
     async purgeMedia(input: { mediaId: string; rule: DeletionRule }): Promise<{ removed: boolean; claimedNow: boolean; derivedDeleted: number }> {
       const claim = await media.claimForDeletion(input.mediaId, input.rule);
       if (!claim) return { removed: false, claimedNow: false, derivedDeleted: 0 };
-      const { row, claimedNow } = claim;
+      const { row } = claim;
       const derivedDeleted = await removeEverythingStored(deps, { mediaId: row.id, storageKey: row.storageKey, uploadId: row.uploadId ?? undefined });
-      // Until this is recorded, the cleanup schedule retries the removal of a DELETED row.
-      await media.mergeMetadata(row.id, { purgedAt: new Date().toISOString() });
+      // Until this is recorded, the cleanup schedule retries the removal of a DELETING row.
+      const claimedNow = await media.finishDeletion(row.id);
       await publish?.(Context.current().client, row.id, 'DELETED');
       Context.current().log.info('media deleted', { mediaId: row.id, rule: input.rule.kind, derivedDeleted, claimedNow });
       return { removed: true, claimedNow, derivedDeleted };

@@ -36,28 +36,25 @@ export async function activityHarness(ctx: BenchContext): Promise<ActivityHarnes
     async mediaRow(mediaType, storageKey, fileSize, mimeType) {
       const id = randomUUID();
       const now = new Date();
-      await media.insertWithin(
-        {
-          id,
-          userId: 'bench-activity',
-          batchId: null,
-          mediaType,
-          fileName: storageKey.split('/').pop()!,
-          mimeType,
-          fileSize,
-          checksumSha256: null,
-          status: 'PROCESSING',
-          storageKey,
-          uploadId: null,
-          partSize: null,
-          partCount: null,
-          idempotencyKey: null,
-          workflowId: `bench-activity/${id}`,
-          expiresAt: new Date(now.getTime() + 3_600_000),
-          createdAt: now,
-        },
-        async () => undefined,
-      );
+      await media.insert({
+        id,
+        userId: 'bench-activity',
+        batchId: null,
+        mediaType,
+        fileName: storageKey.split('/').pop()!,
+        mimeType,
+        fileSize,
+        checksumSha256: null,
+        status: 'PROCESSING',
+        storageKey,
+        uploadId: null,
+        partSize: null,
+        partCount: null,
+        idempotencyKey: null,
+        workflowId: `bench-activity/${id}`,
+        expiresAt: new Date(now.getTime() + 3_600_000),
+        createdAt: now,
+      });
       return id;
     },
     close: () => dataSource.destroy(),

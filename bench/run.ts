@@ -6,8 +6,10 @@ import { formatTable, type SectionResult } from './report';
 import type { Section } from './section';
 import { apiMemorySection } from './sections/api-memory';
 import { hlsSection } from './sections/hls';
+import { isolationSection } from './sections/isolation';
 import { presignSection } from './sections/presign';
 import { thumbnailsSection } from './sections/thumbnails';
+import { tusdSection } from './sections/tusd';
 import { uploadBatchSection } from './sections/upload-batch';
 import { uploadE2eSection } from './sections/upload-e2e';
 import { uploadSessionSection } from './sections/upload-session';
@@ -20,6 +22,8 @@ import { uploadSessionSection } from './sections/upload-session';
 const sections: Section[] = [
   uploadSessionSection,
   uploadBatchSection,
+  isolationSection,
+  tusdSection,
   presignSection,
   apiMemorySection,
   // Processing: the activities beside bare sharp / ffmpeg, then the whole path under load.

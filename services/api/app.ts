@@ -9,19 +9,9 @@ import type { Connection } from '@temporalio/client';
 import type { Logger } from '../shared/logger';
 import { authenticate } from './auth';
 import { demoPage } from './demo-page';
-import { ApiError, errorBody } from './errors';
+import { ApiError, dependencyFault, errorBody, RETRY_AFTER_SECONDS } from './errors';
 import { openApiDocument } from './openapi';
 import { buildRoutes, toExpress, type ApiDeps, type RouteSpec } from './routes';
-
-/** Errors from the SDKs that mean a dependency is down, not that the request was wrong. */
-function isDependencyOutage(err: unknown): boolean {
-  const e = err as { name?: string; code?: string; $metadata?: { httpStatusCode?: number }; message?: string };
-  if (!e || typeof e !== 'object') return false;
-  if (['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EAI_AGAIN', '57P01', '57P03', '08006', '08001'].includes(e.code ?? '')) return true;
-  if (e.name === 'ServiceError' || e.name === 'ConnectionError' || e.name === 'TimeoutError') return true;
-  if ((e.$metadata?.httpStatusCode ?? 0) >= 500) return true;
-  return /ECONNREFUSED|Connection terminated|connect ETIMEDOUT|UNAVAILABLE|DEADLINE_EXCEEDED/.test(e.message ?? '');
-}
 
 /**
  * The route template (`/api/v1/media/:id`) a request goes to, matched the way Express
@@ -53,8 +43,26 @@ function logContext(route: RouteSpec): RequestHandler {
   };
 }
 
-export function createApp(deps: ApiDeps & { log: Logger }): Express {
+/** What a stopping API shares with its app: draining fails readiness; requests in flight are counted. */
+export interface ApiLifecycle {
+  draining: boolean;
+  /** Requests being answered now, event streams excepted (they end when the process does). */
+  inFlight: number;
+}
+
+/**
+ * Readiness fails only on this process's own conditions: draining, or its database pool
+ * unusable for DB_UNREADY_AFTER_MS in a row. A Temporal or S3 blip hits every pod at once;
+ * failing readiness for it would take the whole fleet out of the load balancer, whose own
+ * error page would then replace the API's JSON 503 with Retry-After. Their state is reported
+ * in the body for operators, and each request needing them answers 503 on its own.
+ */
+const DB_UNREADY_AFTER_MS = 30_000;
+const CHECK_TIMEOUT_MS = 2000;
+
+export function createApp(deps: ApiDeps & { log: Logger; lifecycle?: ApiLifecycle }): Express {
   const { config, log, metrics } = deps;
+  const lifecycle = deps.lifecycle ?? { draining: false, inFlight: 0 };
   const app = express();
   app.disable('x-powered-by');
   app.set('trust proxy', 1);
@@ -82,6 +90,15 @@ export function createApp(deps: ApiDeps & { log: Logger }): Express {
   const routes = buildRoutes(deps);
   const routeOf = routeTemplates(routes, '/api/v1');
   app.use((req, res, next) => {
+    // Keep-alive clients open a new connection (to another pod) once this one drains.
+    if (lifecycle.draining) res.setHeader('connection', 'close');
+    if (!req.path.endsWith('/events')) {
+      lifecycle.inFlight++;
+      res.once('close', () => lifecycle.inFlight--);
+    }
+    next();
+  });
+  app.use((req, res, next) => {
     const end = metrics.httpDuration.startTimer({ method: req.method });
     // The template is found from the method and path alone, so a request has the same route
     // label whether auth refused it, its handler failed or it succeeded.
@@ -91,6 +108,7 @@ export function createApp(deps: ApiDeps & { log: Logger }): Express {
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
   });
+  let databaseOkAt = Date.now();
   app.get('/readyz', (_req, res) => {
     const checks = {
       database: () => deps.media.dataSource.query('SELECT 1'),
@@ -98,13 +116,13 @@ export function createApp(deps: ApiDeps & { log: Logger }): Express {
       // in the background (and hitting a closed channel once the API stops).
       temporal: () => {
         const connection = deps.temporal.connection as Connection;
-        return connection.withDeadline(Date.now() + 2000, () => connection.healthService.check({}));
+        return connection.withDeadline(Date.now() + CHECK_TIMEOUT_MS, () => connection.healthService.check({}));
       },
       s3: () => deps.storage.client.send(new HeadBucketCommand({ Bucket: config.S3_INCOMING_BUCKET })),
     };
     void Promise.all(
       Object.entries(checks).map(async ([name, check]) => {
-        const timeout = new Promise((_, reject) => setTimeout(() => reject(new Error('timed out')), 2000).unref());
+        const timeout = new Promise((_, reject) => setTimeout(() => reject(new Error('timed out')), CHECK_TIMEOUT_MS).unref());
         const pending = check();
         // A check still running after the timeout must not surface later as an unhandled rejection.
         pending.catch(() => undefined);
@@ -116,8 +134,10 @@ export function createApp(deps: ApiDeps & { log: Logger }): Express {
         }
       }),
     ).then((results) => {
-      const ready = results.every(([, r]) => r === 'ok');
-      res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'not ready', checks: Object.fromEntries(results) });
+      const result = Object.fromEntries(results);
+      if (result.database === 'ok') databaseOkAt = Date.now();
+      const ready = !lifecycle.draining && Date.now() - databaseOkAt < DB_UNREADY_AFTER_MS;
+      res.status(ready ? 200 : 503).json({ status: lifecycle.draining ? 'draining' : ready ? 'ready' : 'not ready', checks: result });
     });
   });
 
@@ -164,18 +184,18 @@ export function createApp(deps: ApiDeps & { log: Logger }): Express {
     else if (bodyError.type === 'entity.too.large') apiError = new ApiError('PAYLOAD_TOO_LARGE', 'request body is too large');
     else if (bodyError.type?.startsWith('encoding.') || bodyError.type === 'charset.unsupported') apiError = new ApiError('UNSUPPORTED_CONTENT_TYPE', 'unsupported body encoding');
     else if (bodyError.status === 400 || bodyError.status === 413 || bodyError.status === 415) apiError = new ApiError('VALIDATION_FAILED', 'malformed request');
-    else if (isDependencyOutage(err)) {
-      req.log?.warn({ err }, 'dependency unavailable');
-      apiError = new ApiError('DEPENDENCY_UNAVAILABLE', 'a backing service is unavailable; retry shortly');
-      res.setHeader('retry-after', '5');
-    } else {
-      req.log?.error({ err }, 'unhandled error');
-      apiError = new ApiError('INTERNAL', 'internal error');
+    else {
+      const fault = dependencyFault(err);
+      if (fault) req.log?.warn({ err }, 'dependency unavailable or overloaded');
+      else req.log?.error({ err }, 'unhandled error');
+      apiError = fault ?? new ApiError('INTERNAL', 'internal error');
     }
     if (res.headersSent) {
       res.end();
       return;
     }
+    const retryAfter = RETRY_AFTER_SECONDS[apiError.code];
+    if (retryAfter !== undefined && !res.hasHeader('retry-after')) res.setHeader('retry-after', String(retryAfter));
     res.status(apiError.status).json(errorBody(apiError.code, apiError.message, apiError.details));
   };
   app.use(onError);

@@ -22,6 +22,9 @@ export const ERRORS = {
   MEDIA_NOT_READY: 409,
   ALREADY_ATTACHED: 409,
   RATE_LIMITED: 429,
+  /** This API process is saturated (database pool, workflow start slots); another try soon succeeds. */
+  OVERLOADED: 503,
+  /** Temporal, S3 or PostgreSQL is down, slow or throttling. */
   DEPENDENCY_UNAVAILABLE: 503,
   INTERNAL: 500,
 } as const;
@@ -42,4 +45,42 @@ export class ApiError extends Error {
 
 export function errorBody(code: ErrorCode, message: string, details?: Record<string, unknown>) {
   return { error: { code, message, ...(details ? { details } : {}) } };
+}
+
+/** Retry-After (seconds) sent with each 503 code: a saturated process frees up sooner than a dependency recovers. */
+export const RETRY_AFTER_SECONDS: Partial<Record<ErrorCode, number>> = { OVERLOADED: 2, DEPENDENCY_UNAVAILABLE: 5 };
+
+type SdkError = { name?: string; code?: string | number; $metadata?: { httpStatusCode?: number }; message?: string; cause?: unknown };
+
+/**
+ * The 503 an SDK error stands for, or undefined when it is not a dependency fault (a bug: 500).
+ * - pg pool exhaustion (`timeout exceeded when trying to connect`), too many connections,
+ *   statement timeouts → OVERLOADED;
+ * - connection refused/reset, PostgreSQL restarting, Temporal gRPC errors (UNAVAILABLE,
+ *   DEADLINE_EXCEEDED, RESOURCE_EXHAUSTED), S3 5xx and throttling (SlowDown, 429) → DEPENDENCY_UNAVAILABLE.
+ */
+export function dependencyFault(err: unknown): ApiError | undefined {
+  if (!err || typeof err !== 'object') return undefined;
+  const e = err as SdkError;
+  const message = e.message ?? '';
+  if (/timeout exceeded when trying to connect/.test(message) || e.code === '53300' || e.code === '57014') {
+    return new ApiError('OVERLOADED', 'the service is saturated; retry after the Retry-After seconds');
+  }
+  const outage =
+    ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EAI_AGAIN', '57P01', '57P03', '08006', '08001'].includes(String(e.code ?? '')) ||
+    ['ServiceError', 'ConnectionError', 'TimeoutError', 'SlowDown', 'ThrottlingException', 'RequestTimeout', 'ServiceUnavailable'].includes(
+      e.name ?? '',
+    ) ||
+    (e.$metadata?.httpStatusCode ?? 0) >= 500 ||
+    e.$metadata?.httpStatusCode === 429 ||
+    /ECONNREFUSED|Connection terminated|connect ETIMEDOUT|UNAVAILABLE|DEADLINE_EXCEEDED|RESOURCE_EXHAUSTED/.test(message);
+  return outage ? dependencyError() : undefined;
+}
+
+export function isDependencyFault(err: unknown): boolean {
+  return dependencyFault(err) !== undefined;
+}
+
+export function dependencyError(): ApiError {
+  return new ApiError('DEPENDENCY_UNAVAILABLE', 'a backing service is unavailable; retry shortly');
 }

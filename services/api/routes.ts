@@ -2,12 +2,11 @@ import type { Request, RequestHandler, Response } from 'express';
 import { z } from 'zod';
 import type { Client } from '@temporalio/client';
 import { WorkflowNotFoundError } from '@temporalio/client';
-import { randomUUID } from 'node:crypto';
 import type { Config } from '../shared/config';
 import { presentMedia, presentOptions } from '../shared/media-presenter';
 import type { MediaRow } from '../shared/db/entities';
 import { InvalidCursorError, type DeletionRule, type MediaRepository } from '../shared/db/media-repository';
-import { isTerminal, MEDIA_STATUSES, type MediaStatus } from '../shared/media-types';
+import { isTerminal, MEDIA_STATUSES, UPLOADING_STATUSES, type MediaStatus } from '../shared/media-types';
 import type { Metrics } from '../shared/metrics';
 import { pickParts, type Storage } from '../shared/storage';
 import { MediaDeletionWorkflow, mediaDeletionWorkflowId } from '../../workflows/media-delete.workflow';
@@ -114,29 +113,20 @@ export function buildRoutes(deps: ApiDeps): RouteSpec[] {
       responses: { 201: { description: 'batch created', schema: s.batchResponse }, 400: invalid },
       async handler(req, res) {
         const { files } = parse(s.batchRequest, req.body);
-        const userId = userOf(req);
-        const batchId = randomUUID();
-        await media.insertBatch({ id: batchId, userId, itemCount: files.length });
-        const items: unknown[] = new Array(files.length);
-        // A few sessions at a time: each holds a DB connection while its workflow starts.
-        const concurrency = 8;
-        let next = 0;
-        await Promise.all(
-          Array.from({ length: concurrency }, async () => {
-            while (next < files.length) {
-              const index = next++;
-              try {
-                const file = parse(s.uploadSessionRequest, files[index]);
-                const session = await uploads.create(userId, file, { batchId });
-                deps.metrics.sessionsCreated.inc({ media_type: file.mediaType, method: session.upload.method });
-                items[index] = { index, ...session };
-              } catch (err) {
-                if (!(err instanceof ApiError)) throw err;
-                items[index] = { index, error: { code: err.code, message: err.message, ...(err.details ? { details: err.details } : {}) } };
-              }
-            }
-          }),
-        );
+        const requests = files.map((file) => {
+          try {
+            return parse(s.uploadSessionRequest, file);
+          } catch (err) {
+            if (err instanceof ApiError) return err;
+            throw err;
+          }
+        });
+        const { batchId, items } = await uploads.createBatch(userOf(req), requests);
+        for (const item of items) {
+          const request = requests[item.index];
+          if ('upload' in item && request && !(request instanceof ApiError))
+            deps.metrics.sessionsCreated.inc({ media_type: request.mediaType, method: item.upload.method });
+        }
         res.status(201).json({ batchId, items });
       },
     },
@@ -292,19 +282,24 @@ export function buildRoutes(deps: ApiDeps): RouteSpec[] {
       method: 'delete',
       path: '/media/:id',
       operationId: 'deleteMedia',
-      summary: 'Cancel an upload in flight (the workflow compensates) or delete a finished media',
-      responses: { 202: { description: 'cancellation or deletion under way', schema: s.deleteResponse }, 404: notFound },
+      summary:
+        'Cancel an upload in flight (the workflow compensates) or delete a finished media (DELETING at once, DELETED once storage is clean)',
+      responses: { 202: { description: 'cancellation or deletion under way (the media reads DELETING at once)', schema: s.deleteResponse }, 404: notFound },
       async handler(req, res) {
         const row = await owned(req);
-        if (!isTerminal(row.status)) {
+        if (UPLOADING_STATUSES.includes(row.status)) {
           await temporal.workflow.getHandle(row.workflowId).cancel().catch((err: unknown) => {
             if (!(err instanceof WorkflowNotFoundError)) throw err;
           });
           res.status(202).json({ mediaId: row.id, status: row.status, action: 'CANCELLING' });
           return;
         }
-        if (row.status !== 'DELETED') await startDeletion(row.id, { kind: 'finished' });
-        res.status(202).json({ mediaId: row.id, status: row.status, action: 'DELETING' });
+        // Marked DELETING before answering, so the next read shows it; the deletion workflow
+        // removes storage and marks it DELETED. If the start fails (503), the row stays DELETING:
+        // another DELETE starts it again, and the cleanup schedule finishes stalled deletions.
+        const claimed = row.status === 'DELETED' ? null : await media.claimForDeletion(row.id, { kind: 'finished' });
+        if (claimed) await startDeletion(row.id, { kind: 'finished' });
+        res.status(202).json({ mediaId: row.id, status: claimed?.row.status ?? row.status, action: 'DELETING' });
       },
     },
     {

@@ -4,10 +4,10 @@ import type { Config } from '../shared/config';
 import { createDataSource } from '../shared/db/data-source';
 import { MediaRepository } from '../shared/db/media-repository';
 import { createLogger } from '../shared/logger';
-import { createMetrics, IN_FLIGHT_STATUSES, registerUploadsInFlight, startMetricsHttp } from '../shared/metrics';
+import { createMetrics, IN_FLIGHT_STATUSES, registerRequestsInFlight, registerUploadsInFlight, startMetricsHttp } from '../shared/metrics';
 import { Storage } from '../shared/storage';
 import { temporalConnectionOptions } from '../shared/temporal';
-import { createApp } from './app';
+import { createApp, type ApiLifecycle } from './app';
 import { StatusNotifier } from './events';
 
 export interface RunningApi {
@@ -30,7 +30,9 @@ export async function startApi(config: Config, options: { host?: string; s3Crede
   const media = new MediaRepository(dataSource);
   const metrics = createMetrics('api');
   registerUploadsInFlight(metrics.registry, () => media.countByStatus(IN_FLIGHT_STATUSES));
-  const app = createApp({ config, storage, media, temporal, notifier, log, metrics });
+  const lifecycle: ApiLifecycle = { draining: false, inFlight: 0 };
+  registerRequestsInFlight(metrics.registry, () => lifecycle.inFlight);
+  const app = createApp({ config, storage, media, temporal, notifier, log, metrics, lifecycle });
   const server = await new Promise<Server>((resolve, reject) => {
     const s = app.listen(config.PORT, options.host ?? '0.0.0.0', () => resolve(s));
     s.once('error', reject);
@@ -46,10 +48,21 @@ export async function startApi(config: Config, options: { host?: string; s3Crede
     url: `http://127.0.0.1:${port(server, config.PORT)}`,
     metricsUrl: metricsServer && `http://127.0.0.1:${port(metricsServer, config.METRICS_PORT)}/metrics`,
     server,
+    /**
+     * Graceful stop: fail readiness and stop accepting, let requests in flight finish (up to
+     * SHUTDOWN_GRACE_SECONDS), then close what is left (event streams: clients reconnect).
+     */
     async stop() {
+      lifecycle.draining = true;
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      const graceEnds = Date.now() + config.SHUTDOWN_GRACE_SECONDS * 1000;
+      while (lifecycle.inFlight > 0 && Date.now() < graceEnds) {
+        server.closeIdleConnections();
+        await new Promise((r) => setTimeout(r, 50));
+      }
       server.closeAllConnections();
       metricsServer?.closeAllConnections();
-      await Promise.all([server, metricsServer].map((s) => s && new Promise<void>((resolve) => s.close(() => resolve()))));
+      await Promise.all([closed, metricsServer && new Promise<void>((resolve) => metricsServer.close(() => resolve()))]);
       await notifier.stop();
       await connection.close();
       await dataSource.destroy();

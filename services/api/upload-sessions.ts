@@ -3,7 +3,7 @@ import type { Client } from '@temporalio/client';
 import { WorkflowIdReusePolicy } from '@temporalio/common';
 import type { Config } from '../shared/config';
 import type { MediaRow } from '../shared/db/entities';
-import type { MediaRepository } from '../shared/db/media-repository';
+import type { MediaRepository, NewMedia } from '../shared/db/media-repository';
 import type { Metrics } from '../shared/metrics';
 import { MEDIA_TYPE_RULES, originalKey } from '../shared/media-types';
 import type { Storage } from '../shared/storage';
@@ -16,12 +16,14 @@ import {
   mediaWorkflowId,
   type MediaUploadInput,
 } from '../../workflows/media-upload.workflow';
-import { ApiError } from './errors';
+import pLimit from 'p-limit';
+import { ApiError, dependencyError, isDependencyFault } from './errors';
 import type { UploadSessionRequest } from './schemas';
 
 /** Part URLs handed out with the session; the rest come from POST /media/{id}/parts. */
 export const INITIAL_PART_URLS = 100;
-const START_DEADLINE_MS = 5000;
+/** A session not created this long after it came in (admission wait included) answers 503. */
+export const START_DEADLINE_MS = 5000;
 
 export type UploadInstructions =
   | { method: 'PUT'; url: string; headers: Record<string, string> }
@@ -60,9 +62,41 @@ export interface UploadServiceDeps {
   now?: () => Date;
 }
 
-/** Creates upload sessions: the media row, the S3 upload and the workflow, all or nothing. */
+/** A session ready to start: its row (not written yet) and its workflow's input. */
+interface PreparedSession {
+  row: NewMedia;
+  input: MediaUploadInput;
+}
+
+/** One item of a batch: the session, or the error that item alone answered with. */
+export type BatchItem =
+  ({ index: number } & UploadSession) | { index: number; error: { code: string; message: string; details?: Record<string, unknown> } };
+
+/**
+ * Creates upload sessions: the S3 upload, the workflow and the media row, all or nothing.
+ *
+ * Order: the workflow starts first, outside any transaction, and the row is written after it
+ * in one autocommit INSERT. No pooled connection ever waits on Temporal, so a slow Temporal
+ * slows session creation only, never reads. "No half-created session" still holds:
+ *  - the workflow fails to start → no row was written; the multipart upload is aborted here;
+ *  - the INSERT fails → the workflow is terminated and the multipart upload aborted here;
+ *  - the process dies between the two → the workflow has no row and the client never got the
+ *    URLs; at its confirmation deadline it finds nothing, compensates (aborts the multipart
+ *    upload) and ends EXPIRED without a row to update, and the orphan sweep removes any
+ *    multipart upload no live row owns. A user never sees such a session.
+ * The other order (row first, hidden until the workflow runs) would cost a third round trip
+ * (the UPDATE that makes it visible) on every session, and a sweep for hidden rows.
+ */
 export class UploadService {
-  constructor(private readonly deps: UploadServiceDeps) {}
+  /** Workflow starts in flight in this process: TEMPORAL_START_CONCURRENCY. */
+  private readonly startSlots: pLimit.Limit;
+  /** Session statements in flight in this process: half of DB_POOL_SIZE. */
+  private readonly dbSlots: pLimit.Limit;
+
+  constructor(private readonly deps: UploadServiceDeps) {
+    this.startSlots = pLimit(deps.config.TEMPORAL_START_CONCURRENCY);
+    this.dbSlots = pLimit(Math.max(1, Math.floor(deps.config.DB_POOL_SIZE / 2)));
+  }
 
   /** Domain limits of SPEC.md §4: type allowed for the media type, size within its maximum. */
   validate(req: UploadSessionRequest): void {
@@ -77,24 +111,96 @@ export class UploadService {
     }
   }
 
-  async create(userId: string, req: UploadSessionRequest, options: { idempotencyKey?: string; batchId?: string } = {}): Promise<UploadSession> {
+  async create(userId: string, req: UploadSessionRequest, options: { idempotencyKey?: string } = {}): Promise<UploadSession> {
     this.validate(req);
-    const { config, storage, media, temporal } = this.deps;
-    if (options.idempotencyKey) {
-      const existing = await media.findByIdempotencyKey(userId, options.idempotencyKey);
-      if (existing) return this.replay(existing, req);
+    const { config, media } = this.deps;
+    const deadline = Date.now() + START_DEADLINE_MS;
+    // Independent reads: one round trip's wait instead of two.
+    const [existing, used] = await this.withDb(deadline, () =>
+      Promise.all([
+        options.idempotencyKey ? media.findByIdempotencyKey(userId, options.idempotencyKey) : null,
+        config.USER_STORAGE_QUOTA_BYTES > 0 ? media.storageUsed(userId) : 0,
+      ]),
+    );
+    if (existing) return this.replay(existing, req);
+    this.checkQuota(used, req.fileSize);
+    const prepared = await this.prepare(userId, req, { idempotencyKey: options.idempotencyKey });
+    await this.start(prepared, deadline);
+    try {
+      // No deadline: the workflow runs already, recording it is worth the wait for a slot.
+      await this.withDb(undefined, () => media.insert(prepared.row));
+    } catch (err) {
+      await this.discard(prepared, { started: true });
+      const winner = options.idempotencyKey && isUniqueViolation(err) ? await media.findByIdempotencyKey(userId, options.idempotencyKey) : null;
+      if (winner) return this.replay(winner, req);
+      throw err;
     }
-    if (config.USER_STORAGE_QUOTA_BYTES > 0) {
-      // A soft limit: sessions created at the same instant may pass it together by a file each.
-      const used = await media.storageUsed(userId);
-      if (used + req.fileSize > config.USER_STORAGE_QUOTA_BYTES) {
-        throw new ApiError('QUOTA_EXCEEDED', 'this upload would exceed your storage quota', {
-          quotaBytes: config.USER_STORAGE_QUOTA_BYTES,
-          usedBytes: used,
-          fileSize: req.fileSize,
-        });
-      }
+    return this.describe(asRow(prepared.row));
+  }
+
+  /**
+   * Up to 100 sessions at once: every item is prepared and started concurrently (at Temporal's
+   * pace: the same start slots as single sessions), then the batch and all its rows are
+   * written in one short transaction. Items fail on their own (validation, quota, a start that
+   * failed); an error that is not the item's own (the database) fails the whole batch, and the
+   * workflows already started are terminated.
+   */
+  async createBatch(userId: string, requests: Array<UploadSessionRequest | ApiError>): Promise<{ batchId: string; items: BatchItem[] }> {
+    const { config, media } = this.deps;
+    const batchId = randomUUID();
+    const deadline = Date.now() + START_DEADLINE_MS;
+    let used = config.USER_STORAGE_QUOTA_BYTES > 0 ? await this.withDb(deadline, () => media.storageUsed(userId)) : 0;
+    const settled = await Promise.allSettled(
+      requests.map(async (req) => {
+        if (req instanceof ApiError) throw req;
+        this.validate(req);
+        // Counted in request order, before any await: one quota query for the whole batch.
+        this.checkQuota(used, req.fileSize);
+        used += req.fileSize;
+        const session = await this.prepare(userId, req, { batchId });
+        await this.start(session, deadline);
+        return session;
+      }),
+    );
+    const started = settled.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+    const failures = settled.flatMap((r) => (r.status === 'rejected' ? [r.reason as unknown] : []));
+    // A bug fails the whole batch (500); so does a batch no item of which could start because
+    // a dependency is down (503 with Retry-After: the client retries the batch as a whole).
+    const fatal =
+      failures.find((err) => !(err instanceof ApiError) && !isDependencyFault(err)) ??
+      (started.length ? undefined : failures.find(isDependencyFault));
+    try {
+      if (fatal) throw fatal;
+      await this.withDb(undefined, () => media.insertBatch({ id: batchId, userId, itemCount: requests.length }, started.map((s) => s.row)));
+    } catch (err) {
+      await Promise.all(started.map((s) => this.discard(s, { started: true })));
+      throw err;
     }
+    const items = await Promise.all(
+      settled.map(async (r, index): Promise<BatchItem> => {
+        if (r.status === 'fulfilled') return { index, ...(await this.describe(asRow(r.value.row))) };
+        const err = r.reason instanceof ApiError ? r.reason : dependencyError();
+        return { index, error: { code: err.code, message: err.message, ...(err.details ? { details: err.details } : {}) } };
+      }),
+    );
+    return { batchId, items };
+  }
+
+  private checkQuota(used: number, fileSize: number): void {
+    const quota = this.deps.config.USER_STORAGE_QUOTA_BYTES;
+    // A soft limit: sessions created at the same instant may pass it together by a file each.
+    if (quota > 0 && used + fileSize > quota) {
+      throw new ApiError('QUOTA_EXCEEDED', 'this upload would exceed your storage quota', { quotaBytes: quota, usedBytes: used, fileSize });
+    }
+  }
+
+  /** Keys, deadlines and (above the threshold) the S3 multipart upload of a new session. */
+  private async prepare(
+    userId: string,
+    req: UploadSessionRequest,
+    options: { idempotencyKey?: string; batchId?: string },
+  ): Promise<PreparedSession> {
+    const { config, storage } = this.deps;
     const now = this.deps.now?.() ?? new Date();
     const mediaId = randomUUID();
     const storageKey = originalKey(req.mediaType, ownerKeySegment(userId), mediaId, req.fileType, now);
@@ -102,7 +208,7 @@ export class UploadService {
     const expiresAt = new Date(now.getTime() + ttl * 1000);
     const plan = planUpload(req.fileSize, config.MULTIPART_THRESHOLD_BYTES, config.PART_SIZE_BYTES);
     const uploadId = plan.multipart ? await storage.createMultipartUpload(config.S3_INCOMING_BUCKET, storageKey, req.fileType) : null;
-    const row = {
+    const row: NewMedia = {
       id: mediaId,
       userId,
       batchId: options.batchId ?? null,
@@ -111,7 +217,7 @@ export class UploadService {
       mimeType: req.fileType,
       fileSize: req.fileSize,
       checksumSha256: req.checksumSha256 ?? null,
-      status: 'AWAITING_UPLOAD' as const,
+      status: 'AWAITING_UPLOAD',
       storageKey,
       uploadId,
       partSize: plan.multipart ? plan.partSize : null,
@@ -133,32 +239,75 @@ export class UploadService {
       confirmDeadline: expiresAt.getTime() + config.CONFIRM_GRACE_SECONDS * 1000,
       videoTaskQueue: config.TASK_QUEUE_VIDEO,
     };
+    return { row, input };
+  }
+
+  /**
+   * Session bookkeeping in the database (quota and idempotency reads, the INSERT) takes at most
+   * half of DB_POOL_SIZE connections at once; the rest wait here, holding nothing. So a burst
+   * of sessions never queues more statements in the pool than that, ahead of reads. Past the
+   * `deadline` (if any) a waiting statement answers OVERLOADED instead of running.
+   */
+  private withDb<T>(deadline: number | undefined, work: () => Promise<T>): Promise<T> {
+    return this.dbSlots(() => {
+      if (deadline !== undefined && Date.now() >= deadline) throw overloaded();
+      return work();
+    });
+  }
+
+  /**
+   * Starts the session's workflow; by `deadline` (START_DEADLINE_MS after the request came in)
+   * an unresponsive Temporal answers 503 instead of holding the client. On failure the S3
+   * upload is aborted.
+   */
+  private async start({ row, input }: PreparedSession, deadline: number): Promise<void> {
+    const { config, temporal } = this.deps;
     try {
-      // The row commits only once the workflow has started: no half-created session.
-      await media.insertWithin(row, async () => {
-        // A Temporal outage must answer 503 quickly, not hold the client until gRPC gives up.
-        await temporal.connection.withDeadline(Date.now() + START_DEADLINE_MS, () => temporal.workflow.start(MediaUploadWorkflow, {
+      // At most TEMPORAL_START_CONCURRENCY starts in flight; the rest wait for a slot (and
+      // answer OVERLOADED if none frees up by the deadline).
+      await this.startSlots(() => {
+        if (Date.now() >= deadline) throw overloaded();
+        return temporal.connection.withDeadline(deadline, () =>
+          temporal.workflow.start(MediaUploadWorkflow, {
           taskQueue: config.TASK_QUEUE_LIGHT,
           workflowId: row.workflowId,
           args: [input],
           workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
           typedSearchAttributes: [
             { key: MediaStatusKey, value: 'AWAITING_UPLOAD' },
-            { key: MediaTypeKey, value: req.mediaType },
-            { key: MediaOwnerKey, value: userId },
+            { key: MediaTypeKey, value: row.mediaType },
+            { key: MediaOwnerKey, value: row.userId },
           ],
-          staticSummary: `${req.mediaType} ${req.fileName} (${req.fileSize} bytes) for ${userId}`,
-        }));
+          staticSummary: `${row.mediaType} ${row.fileName} (${row.fileSize} bytes) for ${row.userId}`,
+          }),
+        );
       });
     } catch (err) {
-      if (uploadId) await storage.abortMultipartUpload(config.S3_INCOMING_BUCKET, storageKey, uploadId).catch(() => undefined);
-      if (options.idempotencyKey && isUniqueViolation(err)) {
-        const winner = await media.findByIdempotencyKey(userId, options.idempotencyKey);
-        if (winner) return this.replay(winner, req);
-      }
+      // A start that ran out of its deadline may still happen on the server. Such a workflow has
+      // no row and nobody has its URLs: at its confirmation deadline it finds nothing,
+      // compensates and ends EXPIRED, updating no row.
+      await this.discard({ row, input }, { started: false });
       throw err;
     }
-    return this.describe({ ...row, metadata: {}, failureReason: null, ownerType: null, ownerId: null, attachedAt: null, updatedAt: now });
+  }
+
+  /**
+   * Undoes a session that will not be recorded: terminates its workflow (if it started) and
+   * aborts its multipart upload. Best effort: whatever fails here, the workflow's own deadline
+   * and the orphan sweep clean up later.
+   */
+  private async discard({ row }: PreparedSession, options: { started: boolean }): Promise<void> {
+    const { config, storage, temporal } = this.deps;
+    await Promise.all([
+      options.started
+        ? temporal.connection
+            .withDeadline(Date.now() + START_DEADLINE_MS, () => temporal.workflow.getHandle(row.workflowId).terminate('session not recorded'))
+            .catch(() => undefined)
+        : undefined,
+      row.uploadId
+        ? storage.abortMultipartUpload(config.S3_INCOMING_BUCKET, row.storageKey, row.uploadId).catch(() => undefined)
+        : undefined,
+    ]);
   }
 
   /** The same key from the same user returns the same session, for the same request only. */
@@ -217,6 +366,15 @@ export class UploadService {
       }),
     );
   }
+}
+
+function overloaded(): ApiError {
+  return new ApiError('OVERLOADED', 'too many upload sessions are being created; retry after the Retry-After seconds');
+}
+
+/** The row as a read would return it, without reading it back. */
+function asRow(row: NewMedia): MediaRow {
+  return { ...row, metadata: {}, failureReason: null, ownerType: null, ownerId: null, attachedAt: null, updatedAt: row.createdAt };
 }
 
 function isUniqueViolation(err: unknown): boolean {

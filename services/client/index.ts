@@ -104,14 +104,21 @@ export class MediaClientError extends Error {
   readonly details?: Record<string, unknown>;
   /** Worth another attempt (network failure, 5xx, 429, an expired part URL). */
   readonly retryable: boolean;
+  /** The API's `Retry-After` (429, 503), in ms: the earliest a retry is worth it. */
+  readonly retryAfterMs?: number;
 
-  constructor(code: string, message: string, extra: { status?: number; details?: Record<string, unknown>; retryable?: boolean } = {}) {
+  constructor(
+    code: string,
+    message: string,
+    extra: { status?: number; details?: Record<string, unknown>; retryable?: boolean; retryAfterMs?: number } = {},
+  ) {
     super(message);
     this.name = 'MediaClientError';
     this.code = code;
     this.status = extra.status;
     this.details = extra.details;
     this.retryable = extra.retryable ?? false;
+    this.retryAfterMs = extra.retryAfterMs;
   }
 }
 
@@ -497,7 +504,7 @@ export class MediaUploadClient {
         throw transportError(err, init.signal, `${method} ${path}`);
       }
       const body = parseJson(text);
-      if (!res.ok) throw apiError(res.status, body, text);
+      if (!res.ok) throw apiError(res.status, body, text, res.headers.get('retry-after'));
       return body as T;
     }, init.signal);
   }
@@ -536,6 +543,12 @@ export class MediaUploadClient {
     }
   }
 
+  /**
+   * Retries transient failures, at most `partRetries` times, with jittered exponential backoff.
+   * An answer with Retry-After (a 503 OVERLOADED / DEPENDENCY_UNAVAILABLE, a 429) waits that long
+   * first (capped at 10 s), then the jittered backoff, so clients told the same Retry-After do
+   * not all come back at the same instant.
+   */
   private retrying<T>(attempt: () => Promise<T>, signal?: AbortSignal): Promise<T> {
     return backOff(attempt, {
       numOfAttempts: this.partRetries + 1,
@@ -543,7 +556,11 @@ export class MediaUploadClient {
       timeMultiple: 2,
       maxDelay: MAX_RETRY_DELAY_MS,
       jitter: 'full',
-      retry: (err: unknown) => !signal?.aborted && err instanceof MediaClientError && err.retryable,
+      retry: async (err: unknown) => {
+        if (signal?.aborted || !(err instanceof MediaClientError) || !err.retryable) return false;
+        if (err.retryAfterMs) await delay(Math.min(err.retryAfterMs, MAX_RETRY_DELAY_MS), signal);
+        return true;
+      },
     });
   }
 
@@ -599,12 +616,15 @@ function transportError(err: unknown, signal: AbortSignal | undefined, what: str
   return new MediaClientError('NETWORK_ERROR', `${what}: ${(err as Error).message}${cause ? ` (${cause})` : ''}`, { retryable: true });
 }
 
-function apiError(status: number, body: unknown, text: string): MediaClientError {
+function apiError(status: number, body: unknown, text: string, retryAfter?: string | null): MediaClientError {
   const error = (body as { error?: { code?: string; message?: string; details?: Record<string, unknown> } } | undefined)?.error;
+  // Seconds only: the API never sends an HTTP date.
+  const retryAfterSeconds = Number(retryAfter ?? NaN);
   return new MediaClientError(error?.code ?? `HTTP_${status}`, error?.message ?? (text.slice(0, 200) || `HTTP ${status}`), {
     status,
     details: error?.details,
     retryable: isTransient(status),
+    retryAfterMs: Number.isFinite(retryAfterSeconds) && retryAfterSeconds > 0 ? retryAfterSeconds * 1000 : undefined,
   });
 }
 

@@ -32,10 +32,22 @@ const configFields = z
     /** PostgreSQL connection string. Required. */
     DATABASE_URL: z.string().min(1, 'DATABASE_URL is required'),
     /**
-     * PostgreSQL connections per API process. Creating a session holds one while its workflow
-     * starts, so this bounds concurrent session creation. Default 25.
+     * PostgreSQL connections per API process. Each is held for one short statement at a time,
+     * never across a call to Temporal or S3. Default 25.
      */
     DB_POOL_SIZE: int(25),
+    /**
+     * Workflow starts one API process has in flight at once (sessions and batch items alike);
+     * further ones wait, holding nothing, and answer 503 OVERLOADED if no slot frees up within
+     * the 5 s start deadline. Protects Temporal's frontend, independently of the database pool
+     * (session statements take at most half of DB_POOL_SIZE, so reads always find one). Default 64.
+     */
+    TEMPORAL_START_CONCURRENCY: z.coerce.number().int().min(1).default(64),
+    /**
+     * How long a stopping API lets requests in flight finish after it stopped accepting and
+     * failing readiness; then it closes what is left. Default 20 s.
+     */
+    SHUTDOWN_GRACE_SECONDS: int(20),
     /** Temporal frontend host:port. Default localhost:7233. */
     TEMPORAL_ADDRESS: z.string().default('localhost:7233'),
     /** Temporal namespace. Default `default`. */

@@ -59,6 +59,7 @@ export const MEDIA_STATUSES = [
   'REJECTED',
   'EXPIRED',
   'CANCELLED',
+  'DELETING',
   'DELETED',
 ] as const;
 export type MediaStatus = (typeof MEDIA_STATUSES)[number];
@@ -68,6 +69,9 @@ export const TERMINAL_STATUSES: readonly MediaStatus[] = ['READY', 'FAILED', 'RE
 export function isTerminal(status: MediaStatus): boolean {
   return TERMINAL_STATUSES.includes(status);
 }
+
+/** An upload in progress: its MediaUploadWorkflow is running. DELETING is neither this nor terminal. */
+export const UPLOADING_STATUSES: readonly MediaStatus[] = ['AWAITING_UPLOAD', 'VERIFYING', 'SCANNING', 'PROCESSING'];
 
 /**
  * `{mediaType-lowercase}/{owner}/{timestamp}-{uuid}.{ext}` (SPEC.md §4). `owner` is the key-safe
@@ -87,10 +91,10 @@ export function derivedPrefix(mediaId: string): string {
 }
 
 /**
- * Which media a deletion may take. A deletion claims its row first (marks it DELETED) and
- * only then removes objects, so a concurrent attach either wins (the deletion skips the row)
- * or sees DELETED and fails; a row already DELETED is claimed again so a retried deletion
- * finishes its storage work.
+ * Which media a deletion may take. A deletion claims its row first (marks it DELETING) and
+ * only then removes objects, marking it DELETED once storage is clean; a concurrent attach
+ * either wins (the deletion skips the row) or sees DELETING and fails. A row already DELETING
+ * or DELETED is claimed again so a retried deletion finishes its storage work.
  */
 export type DeletionRule =
   /** Any finished media (the owner's DELETE). */
@@ -99,5 +103,9 @@ export type DeletionRule =
   | { kind: 'unattached'; before?: string }
   /** FAILED/REJECTED/EXPIRED/CANCELLED rows older than `before` (retention). */
   | { kind: 'failed'; before: string }
-  /** DELETED rows whose storage removal never finished (it ran out of retries), changed before `before`. */
+  /**
+   * Deletions that never finished, changed before `before`: DELETING rows (the removal ran out
+   * of retries, or the API marked the row but could not start its workflow) and DELETED rows
+   * of the previous release without `purgedAt`.
+   */
   | { kind: 'unpurged'; before: string };

@@ -1,9 +1,9 @@
 import { createServer, type Server } from 'node:http';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
-import { MEDIA_STATUSES, TERMINAL_STATUSES, type MediaStatus } from './media-types';
+import { UPLOADING_STATUSES, type MediaStatus } from './media-types';
 
 /** Statuses of an upload still in progress; `media_uploads_in_flight` has one series each. */
-export const IN_FLIGHT_STATUSES: readonly MediaStatus[] = MEDIA_STATUSES.filter((s) => !TERMINAL_STATUSES.includes(s));
+export const IN_FLIGHT_STATUSES: readonly MediaStatus[] = UPLOADING_STATUSES;
 
 /** Terminal statuses an upload ends in (DELETED comes later, from a deletion, and is not counted). */
 export const UPLOAD_OUTCOMES: readonly MediaStatus[] = ['READY', 'FAILED', 'REJECTED', 'EXPIRED', 'CANCELLED'];
@@ -76,6 +76,18 @@ export function registerUploadsInFlight(registry: Registry, count: () => Promise
         return;
       }
       for (const status of IN_FLIGHT_STATUSES) this.set({ status }, counts[status] ?? 0);
+    },
+  });
+}
+
+/** `media_http_requests_in_flight`: requests this API process is answering now (event streams excepted). */
+export function registerRequestsInFlight(registry: Registry, count: () => number): void {
+  new Gauge({
+    name: 'media_http_requests_in_flight',
+    help: 'HTTP requests being answered by this process (event streams excepted)',
+    registers: [registry],
+    collect() {
+      this.set(count());
     },
   });
 }

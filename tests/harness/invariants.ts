@@ -1,7 +1,7 @@
 import { Client as TemporalClient, Connection } from '@temporalio/client';
 import { Client as PgClient } from 'pg';
 import { devS3Credentials, buckets } from '../../devstack/credentials';
-import { isTerminal, type MediaStatus } from '../../services/shared/media-types';
+import { UPLOADING_STATUSES, type MediaStatus } from '../../services/shared/media-types';
 import { Storage } from '../../services/shared/storage';
 
 export interface InvariantReport {
@@ -45,13 +45,13 @@ export async function checkInvariants(env: Record<string, string>): Promise<Inva
       const row = derived ? byId.get(derived[1]!) : byKey.get(key);
       if (row?.status !== 'READY') violations.push(`media/${key} is published but its media is ${row?.status ?? 'unknown'}`);
     }
-    const waiting = rows.filter((r) => !isTerminal(r.status) && !running.has(r.workflow_id));
+    const waiting = rows.filter((r) => UPLOADING_STATUSES.includes(r.status) && !running.has(r.workflow_id));
     for (const r of waiting) violations.push(`media ${r.id} is ${r.status} but its workflow is not running`);
     return {
       counts: {
         media: rows.length,
         ready: rows.filter((r) => r.status === 'READY').length,
-        inFlight: rows.filter((r) => !isTerminal(r.status)).length,
+        inFlight: rows.filter((r) => UPLOADING_STATUSES.includes(r.status)).length,
         runningWorkflows: running.size,
         incomingObjects: incoming.length,
         openMultipartUploads: uploads.length,

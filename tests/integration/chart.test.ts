@@ -562,6 +562,21 @@ describe('media-upload Helm chart', () => {
     });
   });
 
+  describe('API shutdown', () => {
+    it('pauses in preStop, passes the grace time to the API and gives the pod more than both', () => {
+      const objects = render([]);
+      const spec = podSpec(get(objects, 'Deployment', `${release}-api`));
+      expect(spec.containers[0].lifecycle.preStop).toEqual({ sleep: { seconds: 5 } });
+      expect(containerEnv(objects, spec.containers[0]).SHUTDOWN_GRACE_SECONDS).toBe('20');
+      expect(spec.terminationGracePeriodSeconds).toBeGreaterThan(5 + 20);
+    });
+    it('refuses a pod grace period that does not cover the pause plus the grace time', () => {
+      const { status, output } = runHelm(['template', release, chartDir, '--set', 'api.terminationGracePeriodSeconds=25']);
+      expect(status).not.toBe(0);
+      expect(output).toContain('api.terminationGracePeriodSeconds must exceed');
+    });
+  });
+
   describe('values.schema.json', () => {
     it.each([
       ['a string where an integer belongs', ['--set-string', 'workers.video.shutdownGraceSeconds=soon'], /shutdownGraceSeconds.*want integer/],

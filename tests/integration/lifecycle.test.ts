@@ -314,8 +314,9 @@ describe('media lifecycle on the real stack', () => {
     it('finishes a deletion whose storage removal never completed', async () => {
       const user = uniqueUser('unpurged');
       const { mediaId, storageKey } = await uploadToReady(p, user);
-      // As a deletion leaves a row whose removal ran out of retries two hours ago.
-      await p.media.dataSource.query(`UPDATE media SET status = 'DELETED', updated_at = now() - interval '2 hours' WHERE id = $1`, [mediaId]);
+      // As a deletion leaves a row whose removal ran out of retries two hours ago (or a DELETE
+      // whose workflow could not be started): claimed, DELETING, storage still there.
+      await p.media.dataSource.query(`UPDATE media SET status = 'DELETING', updated_at = now() - interval '2 hours' WHERE id = $1`, [mediaId]);
       expect((await storedKeys(p, mediaId, storageKey)).original).toBe(true);
 
       const report: CleanupReport = await p.temporal.workflow.execute('MediaCleanupWorkflow', {
@@ -325,7 +326,7 @@ describe('media lifecycle on the real stack', () => {
       });
       expect(report.deletionsFinished).toBeGreaterThanOrEqual(1);
       expect(await storedKeys(p, mediaId, storageKey)).toEqual(nothingStored);
-      expect((await p.media.findById(mediaId))?.metadata.purgedAt).toEqual(expect.any(String));
+      expect(await p.media.findById(mediaId)).toMatchObject({ status: 'DELETED', metadata: { purgedAt: expect.any(String) } });
     });
 
     it('upgrading protects media that was READY before attachments existed', async () => {

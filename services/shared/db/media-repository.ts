@@ -1,5 +1,5 @@
-import type { DataSource, EntityManager } from 'typeorm';
-import { MEDIA_STATUSES, TERMINAL_STATUSES, type DeletionRule, type MediaStatus, type MediaType } from '../media-types';
+import type { DataSource } from 'typeorm';
+import { TERMINAL_STATUSES, UPLOADING_STATUSES, type DeletionRule, type MediaStatus, type MediaType } from '../media-types';
 import { sanitizeForReadModel, sanitizeText } from '../sanitize';
 
 export type { DeletionRule };
@@ -22,7 +22,7 @@ export type AttachOutcome =
   | { outcome: 'not_ready' | 'attached_elsewhere'; row: MediaRow };
 
 export const FAILED_STATUSES: readonly MediaStatus[] = ['FAILED', 'REJECTED', 'EXPIRED', 'CANCELLED'];
-const LIVE_STATUSES = MEDIA_STATUSES.filter((st) => !TERMINAL_STATUSES.includes(st));
+const LIVE_STATUSES = UPLOADING_STATUSES;
 
 /** The SQL condition (on alias-free `media`) a rule selects, with its parameters from `$first`. */
 function ruleCondition(rule: DeletionRule, first: number): { sql: string; params: unknown[] } {
@@ -36,7 +36,10 @@ function ruleCondition(rule: DeletionRule, first: number): { sql: string; params
     case 'failed':
       return { sql: `status = ANY($${first}::text[]) AND updated_at < $${first + 1}`, params: [FAILED_STATUSES, rule.before] };
     case 'unpurged':
-      return { sql: `status = 'DELETED' AND metadata->>'purgedAt' IS NULL AND updated_at < $${first}`, params: [rule.before] };
+      return {
+        sql: `(status = 'DELETING' OR (status = 'DELETED' AND metadata->>'purgedAt' IS NULL)) AND updated_at < $${first}`,
+        params: [rule.before],
+      };
   }
 }
 
@@ -56,17 +59,21 @@ export class MediaRepository {
     return this.dataSource.getRepository(MediaEntity);
   }
 
-  /** Runs `work` in a transaction that holds the new row; a throw rolls the row back. */
-  async insertWithin<T>(row: NewMedia, work: (manager: EntityManager) => Promise<T>): Promise<T> {
-    return this.dataSource.transaction(async (manager) => {
-      // The API rejects unsafe names (400); this keeps any other caller from storing one.
-      await manager.getRepository(MediaEntity).insert({ ...row, fileName: sanitizeText(row.fileName, 255), metadata: {} });
-      return work(manager);
-    });
+  /** One INSERT (autocommit): never held open across a call to another service. */
+  async insert(row: NewMedia): Promise<void> {
+    // The API rejects unsafe names (400); this keeps any other caller from storing one.
+    await this.media.insert({ ...row, fileName: sanitizeText(row.fileName, 255), metadata: {} });
   }
 
-  async insertBatch(batch: Omit<BatchRow, 'createdAt'>): Promise<void> {
-    await this.dataSource.getRepository(BatchEntity).insert(batch);
+  /**
+   * The batch row and its media rows: two INSERTs in one short transaction (nothing else runs
+   * inside it), so a batch is either recorded whole or not at all.
+   */
+  async insertBatch(batch: Omit<BatchRow, 'createdAt'>, rows: NewMedia[]): Promise<void> {
+    await this.dataSource.transaction(async (manager) => {
+      await manager.getRepository(BatchEntity).insert(batch);
+      if (rows.length) await manager.getRepository(MediaEntity).insert(rows.map((row) => ({ ...row, fileName: sanitizeText(row.fileName, 255), metadata: {} })));
+    });
   }
 
   async findBatch(id: string, userId: string): Promise<BatchRow | null> {
@@ -112,7 +119,8 @@ export class MediaRepository {
    * when the row changed (metrics count outcomes by type), null when it did not.
    */
   async setStatus(id: string, status: MediaStatus, failureReason: string | null = null): Promise<MediaType | null> {
-    const from = status === 'DELETED' ? ['DELETED'] : TERMINAL_STATUSES;
+    // A deletion under way (DELETING) is never undone by a late upload step either.
+    const from = status === 'DELETED' ? ['DELETED'] : [...TERMINAL_STATUSES, 'DELETING'];
     const result: [Array<{ media_type: MediaType }>, number] = await this.dataSource.query(
       `UPDATE media SET status = $2, failure_reason = $3, updated_at = now()
         WHERE id = $1 AND status <> $2 AND NOT (status = ANY($4::text[])) RETURNING media_type`,
@@ -214,25 +222,43 @@ export class MediaRepository {
   }
 
   /**
-   * Marks the media DELETED (and detached) if the rule still selects it, or if it is DELETED
-   * already (a retry finishing its storage work). Returns the row to purge and whether this call
-   * made the change (so two runs at once report each deletion once), or null when the rule no
+   * Marks the media DELETING (and detached) if the rule still selects it, or keeps it as it is
+   * if it is DELETING or DELETED already (a retry finishing its storage work). The API claims
+   * on DELETE so that reads show the deletion at once; the deletion workflow claims again.
+   * Returns the row to purge and whether this call made the change, or null when the rule no
    * longer applies.
    */
   async claimForDeletion(id: string, rule: DeletionRule): Promise<{ row: MediaRow; claimedNow: boolean } | null> {
     const { sql, params } = ruleCondition(rule, 2);
-    // The row lock makes a second claimer wait and then see DELETED as the previous status.
+    // The row lock makes a second claimer wait and then see DELETING as the previous status.
     const [claimed]: [Array<{ previous_status: MediaStatus }>, number] = await this.dataSource.query(
-      `UPDATE media SET status = 'DELETED', owner_type = NULL, owner_id = NULL, attached_at = NULL,
-              updated_at = CASE WHEN status = 'DELETED' THEN updated_at ELSE now() END
+      `UPDATE media SET status = CASE WHEN status = 'DELETED' THEN 'DELETED' ELSE 'DELETING' END,
+              owner_type = NULL, owner_id = NULL, attached_at = NULL,
+              updated_at = CASE WHEN status IN ('DELETING', 'DELETED') THEN updated_at ELSE now() END
          FROM (SELECT id AS claimed_id, status AS previous_status FROM media WHERE id = $1 FOR UPDATE) previous
-        WHERE media.id = previous.claimed_id AND (status = 'DELETED' OR (${sql})) RETURNING previous.previous_status`,
+        WHERE media.id = previous.claimed_id AND (status IN ('DELETING', 'DELETED') OR (${sql})) RETURNING previous.previous_status`,
       [id, ...params],
     );
     if (!claimed[0]) return null;
-    const claimedNow = claimed[0].previous_status !== 'DELETED';
+    const claimedNow = !['DELETING', 'DELETED'].includes(claimed[0].previous_status);
     if (claimedNow) await this.dataSource.query('SELECT pg_notify($1, $2)', [STATUS_CHANNEL, id]);
     return { row: (await this.findById(id))!, claimedNow };
+  }
+
+  /**
+   * Storage of a claimed media is clean: DELETED, with `purgedAt` recorded. True when this call
+   * made it DELETED (two deletions at once report it once).
+   */
+  async finishDeletion(id: string): Promise<boolean> {
+    const [finished]: [Array<{ previous_status: MediaStatus }>, number] = await this.dataSource.query(
+      `UPDATE media SET status = 'DELETED', metadata = metadata || jsonb_build_object('purgedAt', $2::text), updated_at = now()
+         FROM (SELECT id AS claimed_id, status AS previous_status FROM media WHERE id = $1 FOR UPDATE) previous
+        WHERE media.id = previous.claimed_id AND status IN ('DELETING', 'DELETED') RETURNING previous.previous_status`,
+      [id, new Date().toISOString()],
+    );
+    const deletedNow = finished[0]?.previous_status === 'DELETING';
+    if (deletedNow) await this.dataSource.query('SELECT pg_notify($1, $2)', [STATUS_CHANNEL, id]);
+    return deletedNow;
   }
 
   /**

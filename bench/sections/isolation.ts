@@ -1,0 +1,213 @@
+import { Client, Connection } from '@temporalio/client';
+import { randomUUID } from 'node:crypto';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { devS3Credentials } from '../../devstack/credentials';
+import { freePort } from '../../devstack/ports';
+import { startTemporalDevServer } from '../../devstack/temporal';
+import { startProcess, waitFor, type ManagedProcess } from '../../devstack/process';
+import { loadConfig, type Config } from '../../services/shared/config';
+import { temporalConnectionOptions } from '../../services/shared/temporal';
+import { createWorker } from '../../services/worker/worker';
+import { MediaUploadWorkflow, mediaWorkflowId, type MediaUploadInput } from '../../workflows/media-upload.workflow';
+import { closedLoop, ms, summarize, type LoadResult } from '../measure';
+import { postJson, repoRoot, type BenchContext } from '../platform';
+import type { Row } from '../report';
+import type { Section } from '../section';
+import { measureUploadBatch } from './upload-batch';
+
+export interface IsolationOptions {
+  clients: number;
+  /** Sessions of the loaded run (the 5xx count is over these). */
+  sessions: number;
+  /** Sequential reads of the idle run. */
+  idleReads: number;
+  batches: number;
+}
+
+/** BENCH_ISOLATION_SESSIONS / BENCH_ISOLATION_BATCHES shrink a trial run; the defaults are the issue's. */
+const defaults: IsolationOptions = {
+  clients: 50,
+  sessions: Number(process.env.BENCH_ISOLATION_SESSIONS ?? 2000),
+  idleReads: 200,
+  batches: Number(process.env.BENCH_ISOLATION_BATCHES ?? 10),
+};
+
+export type Persistence = 'in-memory' | 'sqlite';
+
+/** An API (its own process, as `npm run dev` runs it) and a light worker on one Temporal dev server. */
+export interface Target {
+  persistence: Persistence;
+  config: Config;
+  api: { url: string };
+  temporal: Client;
+}
+
+const sessionBody = (i: number) => ({ fileName: `iso-${i}.jpg`, fileType: 'image/jpeg', fileSize: 2_000_000 + (i % 1000), mediaType: 'POST_IMAGE' });
+
+/**
+ * The API in a child process, so that it does not share an event loop with the load generator
+ * (the issue measured `npm run dev`, where it has its own process too).
+ */
+async function startApiProcess(env: Record<string, string>): Promise<{ url: string; process: ManagedProcess }> {
+  const port = await freePort();
+  const proc = startProcess('api', process.execPath, ['--import', 'tsx', join(repoRoot, 'services', 'api', 'main.ts')], {
+    cwd: repoRoot,
+    env: { ...env, PORT: String(port), LOG_LEVEL: 'silent' },
+  });
+  const url = `http://127.0.0.1:${port}`;
+  await waitFor('isolation API', async () => (await fetch(`${url}/healthz`)).ok, 60_000, proc);
+  return { url, process: proc };
+}
+
+/**
+ * The context's own stack (in-memory Temporal, the context's light worker), or a second Temporal
+ * dev server on a SQLite file in the bench dir, as `npm run dev` runs it, with a light worker of
+ * its own; an API process on it either way.
+ */
+export async function withTarget(ctx: BenchContext, persistence: Persistence, run: (t: Target) => Promise<Row[]>): Promise<Row[]> {
+  const env: Record<string, string> = {
+    ...ctx.stack.env,
+    JWT_SECRET: ctx.config.JWT_SECRET!,
+    TASK_QUEUE_LIGHT: ctx.config.TASK_QUEUE_LIGHT,
+    TASK_QUEUE_VIDEO: ctx.config.TASK_QUEUE_VIDEO,
+    WORKER_SHUTDOWN_GRACE_SECONDS: '2',
+    SHUTDOWN_GRACE_SECONDS: '2',
+    CLEANUP_INTERVAL: 'off',
+  };
+  if (persistence === 'in-memory') {
+    const api = await startApiProcess(env);
+    try {
+      return await run({ persistence, config: ctx.config, api, temporal: ctx.temporal });
+    } finally {
+      await api.process.stop();
+    }
+  }
+  const temporalServer = await startTemporalDevServer({ port: await freePort(), dbFile: join(ctx.dataDir, 'isolation-temporal.sqlite'), logFile: join(ctx.dataDir, 'logs', 'isolation-temporal.log') });
+  try {
+    const suffix = randomUUID().slice(0, 8);
+    Object.assign(env, { TEMPORAL_ADDRESS: temporalServer.address, TASK_QUEUE_LIGHT: `bench-iso-light-${suffix}`, TASK_QUEUE_VIDEO: `bench-iso-video-${suffix}` });
+    const config = loadConfig({ ...env, PORT: '0', LOG_LEVEL: 'silent' });
+    const worker = await createWorker('light', config, { workflowBundlePath: ctx.workflowBundlePath, s3Credentials: devS3Credentials });
+    const running = worker.run();
+    const connection = await Connection.connect(temporalConnectionOptions(config));
+    const api = await startApiProcess(env);
+    try {
+      return await run({ persistence, config, api, temporal: new Client({ connection, namespace: config.TEMPORAL_NAMESPACE }) });
+    } finally {
+      await api.process.stop();
+      await worker.close();
+      await running;
+      await connection.close();
+    }
+  } finally {
+    await temporalServer.process.stop();
+  }
+}
+
+/** GET /media/{id} `n` times in a row, or until `until` resolves; latencies in ms. */
+async function reads(url: string, token: string, o: { n?: number; until?: Promise<unknown> }): Promise<number[]> {
+  let done = false;
+  void o.until?.then(() => (done = true));
+  const latencies: number[] = [];
+  for (let i = 0; o.n !== undefined ? i < o.n : !done; i++) {
+    const t0 = performance.now();
+    const res = await fetch(url, { headers: { authorization: `Bearer ${token}` } });
+    await res.arrayBuffer();
+    if (res.status !== 200) throw new Error(`GET answered ${res.status}`);
+    latencies.push(performance.now() - t0);
+  }
+  return latencies;
+}
+
+/** Sessions from `clients` users back to back; every status counted (5xx included, not thrown). */
+async function sessionLoad(t: Target, tokens: string[], total: number): Promise<{ result: LoadResult; statuses: Map<number, number> }> {
+  const statuses = new Map<number, number>();
+  const url = `${t.api.url}/api/v1/media/upload-session`;
+  const result = await closedLoop(tokens.length, total, async (client, i) => {
+    const res = await fetch(url, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${tokens[client]}`, 'content-type': 'application/json' },
+      body: JSON.stringify(sessionBody(i)),
+    });
+    await res.arrayBuffer();
+    statuses.set(res.status, (statuses.get(res.status) ?? 0) + 1);
+    if (res.status !== 201) throw new Error(`session answered ${res.status}`);
+  });
+  return { result, statuses };
+}
+
+/**
+ * The Temporal work a session causes, without the API: `workflow.start` of MediaUploadWorkflow on
+ * the target's task queue, whose worker runs the first workflow task (up to the wait for the
+ * client's confirmation).
+ */
+async function bareStarts(t: Target, clients: number, total: number): Promise<LoadResult> {
+  return closedLoop(clients, total, async () => {
+    const mediaId = randomUUID();
+    const input: MediaUploadInput = {
+      mediaId,
+      userId: 'bench-bare',
+      mediaType: 'POST_IMAGE',
+      mimeType: 'image/jpeg',
+      fileSize: 2_000_000,
+      storageKey: `post_image/bench-bare/${mediaId}.jpg`,
+      confirmDeadline: Date.now() + 3_600_000,
+      videoTaskQueue: t.config.TASK_QUEUE_VIDEO,
+    };
+    await t.temporal.workflow.start(MediaUploadWorkflow, { taskQueue: t.config.TASK_QUEUE_LIGHT, workflowId: mediaWorkflowId(mediaId), args: [input] });
+  });
+}
+
+const perSecond = (r: LoadResult) => (r.latencies.length / r.wallMs) * 1000;
+
+export async function measureIsolation(ctx: BenchContext, t: Target, options: Partial<IsolationOptions> = {}): Promise<Row[]> {
+  const o = { ...defaults, ...options };
+  const label = t.persistence === 'sqlite' ? 'SQLite' : 'in-memory';
+  const readerToken = await ctx.token(`bench-iso-reader-${randomUUID()}`);
+  const seeded = await postJson<{ mediaId: string }>(`${t.api.url}/api/v1/media/upload-session`, readerToken, sessionBody(0));
+  const readUrl = `${t.api.url}/api/v1/media/${seeded.mediaId}`;
+  const tokens = await Promise.all(Array.from({ length: o.clients }, (_, c) => ctx.token(`bench-iso-${label}-${c}-${randomUUID().slice(0, 4)}`)));
+
+  await reads(readUrl, readerToken, { n: 20 });
+  const idle = summarize(await reads(readUrl, readerToken, { n: o.idleReads }));
+  // Warm-up of the session path, then the loaded run with one reader beside it.
+  await sessionLoad(t, tokens, o.clients * 2);
+  const load = sessionLoad(t, tokens, o.sessions);
+  const loadedReads = reads(readUrl, readerToken, { until: load });
+  const [{ result, statuses }, loadedLatencies] = await Promise.all([load, loadedReads]);
+  const loaded = summarize(loadedLatencies);
+  const fiveXx = [...statuses].filter(([s]) => s >= 500).reduce((sum, [, n]) => sum + n, 0);
+  const bare = await bareStarts(t, o.clients, Math.max(o.clients * 4, Math.round(o.sessions / 2)));
+  const sessionRate = perSecond(result);
+  const bareRate = perSecond(bare);
+  const batchRows = await measureUploadBatch({ ...ctx, api: { ...ctx.api, url: t.api.url } }, { requests: o.batches, warmup: 2 });
+  const batchP95 = batchRows.find((r) => r.target);
+  const ratioP95 = loaded.p95 / idle.p95;
+  return [
+    { metric: `[${label}] Temporal persistence`, value: t.persistence === 'sqlite' ? 'SQLite file (as `npm run dev`)' : 'in-memory dev server' },
+    { metric: `[${label}] GET /media/{id} idle p50 / p95`, value: `${ms(idle.p50)} / ${ms(idle.p95)} (${idle.count} reads)` },
+    { metric: `[${label}] GET under ${o.clients}-client session load p50 / p95`, value: `${ms(loaded.p50)} / ${ms(loaded.p95)} (${loaded.count} reads)` },
+    { metric: `[${label}] GET p95 loaded ÷ idle`, value: `${ratioP95.toFixed(2)}× (p50 ${(loaded.p50 / idle.p50).toFixed(2)}×)`, target: '≤ 2×', met: ratioP95 <= 2 },
+    {
+      metric: `[${label}] session answers over ${o.sessions}`,
+      value: [...statuses].sort(([a], [b]) => a - b).map(([s, n]) => `${s}: ${n}`).join(', '),
+    },
+    { metric: `[${label}] 5xx over ${o.sessions} sessions`, value: String(fiveXx), target: '0', met: fiveXx === 0 },
+    {
+      metric: `[${label}] sessions ÷ bare workflow.start + first task`,
+      value: `${(sessionRate / bareRate).toFixed(2)} (${sessionRate.toFixed(0)}/s vs ${bareRate.toFixed(0)}/s; session p95 ${ms(summarize(result.latencies).p95)})`,
+      target: '≥ 0.8',
+      met: sessionRate / bareRate >= 0.8,
+    },
+    ...(batchP95 ? [{ ...batchP95, metric: `[${label}] batch of 100 p95` }] : batchRows),
+  ];
+}
+
+export const isolationSection: Section = {
+  name: 'isolation: reads under session load, 5xx, session ÷ bare start, batch of 100 (in-memory and SQLite Temporal)',
+  run: async (ctx) => [
+    ...(await withTarget(ctx, 'in-memory', (t) => measureIsolation(ctx, t))),
+    ...(await withTarget(ctx, 'sqlite', (t) => measureIsolation(ctx, t))),
+  ],
+};

@@ -1,0 +1,127 @@
+import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { freePort } from '../../devstack/ports';
+import { startProcess, tcpOpen, waitFor } from '../../devstack/process';
+import { median } from '../fixtures';
+import { ms } from '../measure';
+import { postJson, repoRoot, type BenchContext } from '../platform';
+import type { Row } from '../report';
+import type { Section } from '../section';
+import { withTarget, type Target } from './isolation';
+
+export interface TusdComparisonOptions {
+  files: number;
+  fileBytes: number;
+  inFlight: number;
+}
+
+const defaults: TusdComparisonOptions = { files: Number(process.env.BENCH_TUSD_FILES ?? 100), fileBytes: 5 * 1024 * 1024, inFlight: 10 };
+
+/** Built by `scripts/provision.sh tusd` (pinned in scripts/tool-versions.env); `npm run bench` runs it. */
+const tusdBinary = () => join(repoRoot, '.tools', 'go', 'bin', 'tusd');
+
+/** `n` jobs, `inFlight` at a time; wall time in ms. */
+async function pool(n: number, inFlight: number, job: (i: number) => Promise<void>): Promise<number> {
+  let next = 0;
+  const t0 = performance.now();
+  await Promise.all(
+    Array.from({ length: inFlight }, async () => {
+      while (next < n) await job(next++);
+    }),
+  );
+  return performance.now() - t0;
+}
+
+async function expectStatus(res: Response, status: number, what: string): Promise<void> {
+  if (res.status !== status) throw new Error(`${what} answered ${res.status}: ${(await res.text()).slice(0, 200)}`);
+  await res.arrayBuffer();
+}
+
+/**
+ * tus v1 core protocol as a client sends it by default: POST creates the upload, one PATCH
+ * sends the bytes (the file fits one request), tusd writes them to S3 (its S3 store).
+ */
+async function tusUpload(base: string, body: Buffer): Promise<void> {
+  const created = await fetch(base, { method: 'POST', headers: { 'tus-resumable': '1.0.0', 'upload-length': String(body.length) } });
+  const location = created.headers.get('location');
+  await expectStatus(created, 201, 'tus POST');
+  const patched = await fetch(new URL(location!, base), {
+    method: 'PATCH',
+    headers: { 'tus-resumable': '1.0.0', 'upload-offset': '0', 'content-type': 'application/offset+octet-stream' },
+    body,
+  });
+  await expectStatus(patched, 204, 'tus PATCH');
+}
+
+/**
+ * The issue's comparison: 100 files of 5 MiB, 10 in flight, through tusd (tus v1, S3 store) and
+ * through this API (session → presigned PUT → complete), on the same S3 server and on the
+ * Temporal the dev stack uses (a SQLite file). Our path ends at `complete`'s 202, the way tusd's
+ * ends at the last PATCH: processing comes after either.
+ */
+export async function compareWithTusd(ctx: BenchContext, t: Target, options: Partial<TusdComparisonOptions> = {}): Promise<Row[]> {
+  const o = { ...defaults, ...options };
+  if (!existsSync(tusdBinary())) throw new Error('tusd is not built: run `bash scripts/provision.sh tusd` (npm run bench does)');
+  const body = randomBytes(o.fileBytes);
+
+  const port = await freePort();
+  const tusd = startProcess(
+    'tusd',
+    tusdBinary(),
+    ['-host', '127.0.0.1', '-port', String(port), '-base-path', '/files/', '-s3-bucket', ctx.config.S3_INCOMING_BUCKET, '-s3-endpoint', ctx.stack.env.S3_ENDPOINT!, '-s3-object-prefix', 'tusd/', '-verbose=false', '-show-startup-logs=false'],
+    {
+      env: { AWS_REGION: ctx.config.S3_REGION, AWS_ACCESS_KEY_ID: ctx.stack.env.AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY: ctx.stack.env.AWS_SECRET_ACCESS_KEY },
+      logFile: join(ctx.dataDir, 'logs', 'tusd.log'),
+    },
+  );
+  let tusWall: number;
+  try {
+    await waitFor('tusd', () => tcpOpen(port), 30_000, tusd);
+    const base = `http://127.0.0.1:${port}/files/`;
+    await pool(o.inFlight, o.inFlight, () => tusUpload(base, body));
+    tusWall = await pool(o.files, o.inFlight, () => tusUpload(base, body));
+  } finally {
+    await tusd.stop();
+  }
+
+  const steps = { session: [] as number[], put: [] as number[], complete: [] as number[] };
+  const api = `${t.api.url}/api/v1`;
+  const ours = async (i: number, record: boolean) => {
+    const token = await ctx.token(`bench-tus-${i % o.inFlight}`);
+    const t0 = performance.now();
+    const session = await postJson<{ mediaId: string; upload: { method: string; url: string; headers: Record<string, string> } }>(`${api}/media/upload-session`, token, {
+      fileName: `tus-${i}.jpg`,
+      fileType: 'image/jpeg',
+      fileSize: body.length,
+      mediaType: 'POST_IMAGE',
+    });
+    if (session.upload.method !== 'PUT') throw new Error(`expected a single PUT for ${body.length} bytes`);
+    const t1 = performance.now();
+    await expectStatus(await fetch(session.upload.url, { method: 'PUT', headers: session.upload.headers, body }), 200, 'S3 PUT');
+    const t2 = performance.now();
+    await postJson(`${api}/media/${session.mediaId}/complete`, token, {}, 202);
+    const t3 = performance.now();
+    if (record) {
+      steps.session.push(t1 - t0);
+      steps.put.push(t2 - t1);
+      steps.complete.push(t3 - t2);
+    }
+  };
+  await pool(o.inFlight, o.inFlight, (i) => ours(1_000_000 + i, false));
+  const ourWall = await pool(o.files, o.inFlight, (i) => ours(i, true));
+  const speedup = tusWall / ourWall;
+  return [
+    { metric: 'load', value: `${o.files} files of ${(o.fileBytes / 1024 / 1024).toFixed(0)} MiB, ${o.inFlight} in flight, same S3 server; our path on SQLite Temporal (as \`npm run dev\`)` },
+    { metric: 'tusd (tus v1, S3 store): all files', value: `${(tusWall / 1000).toFixed(1)} s` },
+    { metric: 'this API (session → PUT → complete): all files', value: `${(ourWall / 1000).toFixed(1)} s` },
+    { metric: 'our steps, medians: session / PUT / complete', value: `${ms(median(steps.session))} / ${ms(median(steps.put))} / ${ms(median(steps.complete))}` },
+    { metric: 'our path speed-up over tusd', value: `${speedup.toFixed(2)}×`, target: '≥ 1.5×', met: speedup >= 1.5 },
+  ];
+}
+
+export const tusdSection: Section = {
+  name: 'upload path beside tusd: 100 × 5 MiB, 10 in flight',
+  run: (ctx) => withTarget(ctx, 'sqlite', (t) => compareWithTusd(ctx, t)),
+};

@@ -1,0 +1,259 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { freePort } from '../../devstack/ports';
+import { startProcess, waitFor } from '../../devstack/process';
+import { startTemporalDevServer, type TemporalDevServer } from '../../devstack/temporal';
+import { mintDevToken } from '../../scripts/token';
+import { mediaWorkflowId } from '../../workflows/media-upload.workflow';
+import { realJpeg } from '../fixtures/media';
+import { stackState, startPlatform, testJwtSecret, uniqueUser, uploadFile, waitForStatus, type Platform } from '../harness/platform';
+
+/** A small session body: single PUT, no S3 call while the session is created. */
+const sessionBody = (i: number) => ({ fileName: `f${i}.jpg`, fileType: 'image/jpeg', fileSize: 1000 + i, mediaType: 'POST_IMAGE' });
+
+/** Statuses a request may answer with under load: created, or a clear 503. Never a 500, never a dropped socket. */
+const LOAD_ANSWERS = [201, 503];
+
+/**
+ * Load isolation on the real stack, with a Temporal dev server of this file's own (so that it
+ * can be paused with SIGSTOP without disturbing other test files). Counts stay modest: the
+ * machine is small and shared; the small pool and start concurrency make them saturate.
+ */
+describe('load isolation: reads never wait behind Temporal, overload answers 503', () => {
+  let dir: string;
+  let temporal: TemporalDevServer;
+  let p: Platform;
+  /** Sessions on this file's own Temporal: cancelled at the end (the run's invariants look at the shared one). */
+  const created: Array<{ user: string; mediaId: string }> = [];
+  const session = async (user: string, i: number) => {
+    const res = await p.call(user, '/media/upload-session', { body: sessionBody(i) });
+    if (res.status === 201) created.push({ user, mediaId: res.body.mediaId });
+    return { ...res, user };
+  };
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'media-load-'));
+    temporal = await startTemporalDevServer({ port: await freePort(), logFile: join(dir, 'temporal.log') });
+    p = await startPlatform(
+      {
+        TEMPORAL_ADDRESS: temporal.address,
+        // Fewer connections than concurrent sessions: before the fix, sessions held them all
+        // while their workflows started and reads queued behind.
+        DB_POOL_SIZE: '4',
+        TEMPORAL_START_CONCURRENCY: '4',
+        RATE_LIMIT_SESSIONS_PER_MINUTE: '100000',
+        SHUTDOWN_GRACE_SECONDS: '10',
+      },
+      { videoWorker: false },
+    );
+  });
+  afterAll(async () => {
+    // Never leave the server stopped, whatever failed.
+    if (temporal?.process.child.pid) process.kill(temporal.process.child.pid, 'SIGCONT');
+    for (let i = 0; i < created.length; i += 10) {
+      await Promise.all(
+        created.slice(i, i + 10).map(async ({ user, mediaId }) => {
+          await p.call(user, `/media/${mediaId}`, { method: 'DELETE' });
+          await waitForStatus(p, user, mediaId, ['CANCELLED']);
+        }),
+      );
+    }
+    await p?.stop();
+    await temporal?.process.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('answers a read issued during a session burst before the burst is through', async () => {
+    const user = uniqueUser('reader');
+    const first = await session(user, 0);
+    expect(first.status).toBe(201);
+
+    const events: string[] = [];
+    const sessions = Array.from({ length: 80 }, (_, i) =>
+      session(uniqueUser('burst'), i).then((res) => {
+        events.push('session');
+        return res;
+      }),
+    );
+    // Issued once the burst is under way (some sessions are in Temporal's hands, most queue).
+    const [get, list] = await Promise.all([
+      p.call(user, `/media/${first.body.mediaId}`).then((res) => (events.push('get'), res)),
+      p.call(user, '/media').then((res) => (events.push('list'), res)),
+    ]);
+    const answered = await Promise.all(sessions);
+
+    expect(get.status).toBe(200);
+    expect(get.body.status).toBe('AWAITING_UPLOAD');
+    expect(list.status).toBe(200);
+    expect(answered.map((r) => r.status).filter((s) => !LOAD_ANSWERS.includes(s))).toEqual([]);
+    expect(answered.filter((r) => r.status === 201).length).toBeGreaterThan(0);
+    // Both reads were answered while most of the burst was still waiting for Temporal.
+    const sessionsBefore = (kind: string) => events.slice(0, events.indexOf(kind)).filter((e) => e === 'session').length;
+    expect(sessionsBefore('get')).toBeLessThan(sessions.length / 2);
+    expect(sessionsBefore('list')).toBeLessThan(sessions.length / 2);
+  });
+
+  it('shows DELETING right after DELETE of a READY media, then DELETED once storage is clean', async () => {
+    const user = uniqueUser('deleter');
+    const body = await realJpeg(2000);
+    const { mediaId, storageKey } = await uploadFile(p, user, body, 'image/jpeg', 'POST_IMAGE');
+    expect((await waitForStatus(p, user, mediaId, ['READY', 'FAILED', 'REJECTED'])).status).toBe('READY');
+
+    const deleted = await p.call(user, `/media/${mediaId}`, { method: 'DELETE' });
+    expect(deleted.status).toBe(202);
+    expect(deleted.body).toMatchObject({ mediaId, action: 'DELETING', status: 'DELETING' });
+    // Read back at once: never READY again.
+    const after = await p.call(user, `/media/${mediaId}`);
+    expect(['DELETING', 'DELETED']).toContain(after.body.status);
+    const listed = (await p.call(user, '/media')).body.items.find((m: { mediaId: string }) => m.mediaId === mediaId);
+    expect(['DELETING', 'DELETED']).toContain(listed.status);
+
+    const gone = await waitForStatus(p, user, mediaId, ['DELETED']);
+    expect(gone.status).toBe('DELETED');
+    // DELETED means storage is clean.
+    expect(await p.storage.head(p.config.S3_MEDIA_BUCKET, storageKey)).toBeUndefined();
+    expect((await p.media.findById(mediaId))?.metadata.purgedAt).toEqual(expect.any(String));
+  });
+
+  it('keeps reads answering while Temporal is paused; sessions answer 503 before it resumes, and every 201 has its workflow', async () => {
+    const user = uniqueUser('paused');
+    const readable = await session(user, 0);
+    expect(readable.status).toBe(201);
+    const pid = temporal.process.child.pid!;
+    const events: string[] = [];
+    let paused = false;
+    let resumed = false;
+    let pausedAt!: () => void;
+    const pauseStarted = new Promise<void>((r) => (pausedAt = r));
+    const pause = () => {
+      if (paused) return;
+      paused = true;
+      process.kill(pid, 'SIGSTOP');
+      pausedAt();
+    };
+
+    let sessions: Array<{ status: number; body: any; headers: Headers; user: string; answeredBeforeResume: boolean }>;
+    let reads: Array<{ status: number; answeredBeforeResume: boolean }>;
+    try {
+      // Temporal stops as soon as the first session of the burst is answered: some sessions
+      // are created, the rest are in Temporal's hands or waiting for a start slot.
+      const burst = Array.from({ length: 40 }, (_, i) => {
+        return session(uniqueUser('paused-burst'), i).then((res) => {
+          events.push(`session-${res.status}`);
+          pause();
+          return { ...res, answeredBeforeResume: !resumed };
+        });
+      });
+      await pauseStarted;
+      // Reads keep answering throughout the pause.
+      const readLoop = (async () => {
+        const out: Array<{ status: number; answeredBeforeResume: boolean }> = [];
+        for (let i = 0; i < 5; i++) {
+          const res = await p.call(user, `/media/${readable.body.mediaId}`);
+          events.push('get');
+          out.push({ status: res.status, answeredBeforeResume: !resumed });
+          await new Promise((r) => setTimeout(r, 500));
+        }
+        return out;
+      })();
+      // The pause outlasts the start deadline (5 s): every session must answer within it.
+      const tenSeconds = new Promise((r) => setTimeout(r, 10_000));
+      [sessions, reads] = await Promise.all([Promise.all(burst), readLoop, tenSeconds]).then(([s, r]) => [s, r]);
+    } finally {
+      resumed = true;
+      process.kill(pid, 'SIGCONT');
+    }
+
+    expect(reads.every((r) => r.status === 200 && r.answeredBeforeResume)).toBe(true);
+    // Reads did not wait behind the sessions stuck on Temporal: the first one came before any 503.
+    expect(events.indexOf('get')).toBeLessThan(events.indexOf('session-503'));
+    expect(sessions.map((s) => s.status).filter((s) => !LOAD_ANSWERS.includes(s))).toEqual([]);
+    expect(sessions.every((s) => s.answeredBeforeResume)).toBe(true);
+    const refused = sessions.filter((s) => s.status === 503);
+    expect(refused.length).toBeGreaterThan(0);
+    for (const r of refused) {
+      expect(['DEPENDENCY_UNAVAILABLE', 'OVERLOADED']).toContain(r.body.error.code);
+      expect(Number(r.headers.get('retry-after'))).toBeGreaterThan(0);
+    }
+
+    // After the resume: nothing lost (each 201 has its workflow running and its row), nothing
+    // half-created (a refused session shows no media to its user).
+    const created = sessions.filter((x) => x.status === 201);
+    expect(created.length).toBeGreaterThan(0);
+    for (const s of created) {
+      const description = await p.temporal.workflow.getHandle(mediaWorkflowId(s.body.mediaId)).describe();
+      expect(description.status.name).toBe('RUNNING');
+      expect((await p.call(s.user, `/media/${s.body.mediaId}`)).body.status).toBe('AWAITING_UPLOAD');
+    }
+    for (const s of refused) expect((await p.call(s.user, '/media')).body.items).toEqual([]);
+    // And sessions work again.
+    await waitFor('sessions after the resume', async () => (await session(user, 99)).status === 201, 30_000);
+  }, 90_000);
+
+  it('answers every one of 50 concurrent sessions completely when SIGTERM arrives in the middle', async () => {
+    const port = await freePort();
+    const root = resolve(__dirname, '..', '..');
+    // node itself (tsx as a loader, not its CLI wrapper): the signal goes straight to the API.
+    // Same Temporal and task queues as the platform, whose worker serves the workflows.
+    const api = startProcess('api', process.execPath, ['--import', 'tsx', join(root, 'services', 'api', 'main.ts')], {
+      cwd: root,
+      env: {
+        ...stackState().env,
+        PORT: String(port),
+        LOG_LEVEL: 'silent',
+        JWT_SECRET: testJwtSecret,
+        TEMPORAL_ADDRESS: temporal.address,
+        TASK_QUEUE_LIGHT: p.config.TASK_QUEUE_LIGHT,
+        TASK_QUEUE_VIDEO: p.config.TASK_QUEUE_VIDEO,
+        RATE_LIMIT_SESSIONS_PER_MINUTE: '100000',
+        SHUTDOWN_GRACE_SECONDS: '30',
+        CLEANUP_INTERVAL: 'off',
+      },
+    });
+    const url = `http://127.0.0.1:${port}`;
+    const pid = temporal.process.child.pid!;
+    try {
+      await waitFor('API child process', async () => (await fetch(`${url}/healthz`)).ok, 60_000, api);
+      const exited = new Promise<number | null>((r) => api.child.once('exit', (code) => r(code)));
+      const user = uniqueUser('drain');
+      const token = await mintDevToken(testJwtSecret, user);
+
+      // Temporal held still for a moment, so that all 50 are in the API's hands at SIGTERM.
+      process.kill(pid, 'SIGSTOP');
+      let signalled = false;
+      const answers = Array.from({ length: 50 }, (_, i) =>
+        fetch(`${url}/api/v1/media/upload-session`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+          body: JSON.stringify(sessionBody(i)),
+        }).then(async (res) => ({ status: res.status, body: await res.json(), afterSignal: signalled })),
+      );
+      const inFlight = async () => Number(/^media_http_requests_in_flight(?:\{[^}]*\})? (\d+)/m.exec(await (await fetch(`${url}/metrics`)).text())?.[1] ?? 0);
+      // 50 sessions plus this scrape itself.
+      await waitFor('50 sessions in flight', async () => (await inFlight()) > 50, 30_000);
+      signalled = true;
+      api.child.kill('SIGTERM');
+      process.kill(pid, 'SIGCONT');
+
+      const settled = await Promise.allSettled(answers);
+      // No socket errors: every request got a whole answer, in JSON.
+      expect(settled.filter((s) => s.status === 'rejected').map((s) => String((s as PromiseRejectedResult).reason))).toEqual([]);
+      const results = settled.map((s) => (s as PromiseFulfilledResult<{ status: number; body: any; afterSignal: boolean }>).value);
+      expect(results.map((r) => r.status).filter((s) => !LOAD_ANSWERS.includes(s))).toEqual([]);
+      for (const r of results) {
+        if (r.status === 201) created.push({ user, mediaId: r.body.mediaId });
+        else expect(['DEPENDENCY_UNAVAILABLE', 'OVERLOADED']).toContain(r.body.error.code);
+      }
+      // The requests in flight at SIGTERM were finished, not dropped.
+      expect(results.every((r) => r.afterSignal)).toBe(true);
+      expect(results.filter((r) => r.status === 201).length).toBeGreaterThan(0);
+      // Then the process exits on its own, cleanly, and accepts nothing new.
+      expect(await exited).toBe(0);
+      await expect(fetch(`${url}/healthz`)).rejects.toThrow();
+    } finally {
+      process.kill(pid, 'SIGCONT');
+      await api.stop();
+    }
+  }, 120_000);
+});
