@@ -90,6 +90,16 @@ const compensationActivity: ActivityOptions = {
 const scanActivity: ActivityOptions = { ...storageActivity, startToCloseTimeout: '15 minutes', heartbeatTimeout: '15 seconds', scheduleToCloseTimeout: '1 hour' };
 // Thumbnails of an image ≤ 25 MiB: well under a minute even on a busy pod.
 const imageActivity: ActivityOptions = { ...storageActivity, startToCloseTimeout: '5 minutes', heartbeatTimeout: '15 seconds', scheduleToCloseTimeout: '30 minutes' };
+// A document's analysis is bounded by DOCUMENT_ANALYSIS_TIMEOUT_SECONDS (≤ 240 s) in a child
+// process; download, thumbnails and upload of a ≤ 100 MiB PDF fit in the rest. Its progress
+// heartbeats every 200 ms, and a third failed attempt is a failure, not a loop.
+const documentActivity: ActivityOptions = {
+  ...storageActivity,
+  startToCloseTimeout: '6 minutes',
+  heartbeatTimeout: '30 seconds',
+  scheduleToCloseTimeout: '30 minutes',
+  retry: { ...storageActivity.retry, maximumAttempts: 3 },
+};
 // A long transcode heartbeats its progress; thirty silent seconds mean the worker died and
 // another one takes over (the activity starts clean).
 const transcodeActivity: ActivityOptions = {
@@ -166,15 +176,19 @@ export async function MediaUploadWorkflow(input: MediaUploadInput): Promise<Medi
     const processing = { mediaId: input.mediaId, storageKey: input.storageKey, mediaType: input.mediaType, fileSize: input.fileSize };
     await steps.scanOriginal.executeWithOptions({ ...scanActivity, summary: 'virus scan (clamd)' }, [processing]);
 
-    if (MEDIA_TYPE_RULES[input.mediaType].kind === 'image') {
+    const kind = MEDIA_TYPE_RULES[input.mediaType].kind;
+    if (kind === 'image') {
       await moveTo('PROCESSING', 'thumbnails and metadata (sharp)');
       await steps.processImage.executeWithOptions({ ...imageActivity, summary: 'thumbnails (sharp)' }, [processing]);
+    } else if (kind === 'document') {
+      await moveTo('PROCESSING', 'page count, page-1 preview and text (MuPDF)');
+      await steps.processDocument.executeWithOptions({ ...documentActivity, summary: 'document preview + text (MuPDF)' }, [processing]);
     } else {
       await moveTo('PROCESSING', `poster and HLS ladder on ${input.videoTaskQueue}`);
       await steps.transcodeVideo.executeWithOptions({ ...transcodeActivity, taskQueue: input.videoTaskQueue, summary: 'poster + HLS (ffmpeg)' }, [processing]);
     }
     await steps.promoteOriginal.executeWithOptions({ summary: 'copy incoming → media' }, [
-      { mediaId: input.mediaId, storageKey: input.storageKey },
+      { mediaId: input.mediaId, storageKey: input.storageKey, download: kind === 'document' ? { contentType: input.mimeType } : undefined },
     ]);
     await moveTo('READY', 'published');
     return { status: 'READY' };

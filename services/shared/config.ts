@@ -99,6 +99,16 @@ const configFields = z
     HLS_X264_PRESET: z.enum(['ultrafast', 'superfast', 'veryfast', 'faster', 'fast', 'medium']).default('veryfast'),
     /** HLS segment length in seconds. Default 4. */
     HLS_SEGMENT_SECONDS: z.coerce.number().int().min(1).max(30).default(4),
+    /**
+     * Wall-clock bound of one document analysis (page count, info, page-1 preview, text) in
+     * seconds; MuPDF runs in a child process that is killed after it. What arrived before is
+     * kept; a document whose structure was not even read by then FAILS. Default 120.
+     */
+    DOCUMENT_ANALYSIS_TIMEOUT_SECONDS: z.coerce.number().int().min(1).max(240).default(120),
+    /** Resident memory bound of that child process in MiB; killed above it (as for the timeout). Default 1024. */
+    DOCUMENT_ANALYSIS_MAX_MEMORY_MB: z.coerce.number().int().min(64).default(1024),
+    /** Extracted text kept per document (GET /media/{id}/text), in UTF-8 bytes; longer text is cut. Default 1 MiB. */
+    DOCUMENT_TEXT_MAX_BYTES: z.coerce.number().int().min(1024).max(16 * MiB).default(MiB),
     /** ffmpeg / ffprobe binaries. Default: found on PATH. */
     FFMPEG_PATH: z.string().default('ffmpeg'),
     FFPROBE_PATH: z.string().default('ffprobe'),

@@ -2,7 +2,13 @@
  * Content sniffing by magic number for the MIME types the platform accepts. A declared type is
  * trusted only when the first bytes agree with it.
  */
-export const MAGIC_BYTES_NEEDED = 16;
+export const MAGIC_BYTES_NEEDED = 1024;
+
+/**
+ * PDF readers (Acrobat, MuPDF, pdf.js) accept the `%PDF-` header anywhere in the first 1024
+ * bytes, after junk some mail gateways and generators put in front; so does the platform.
+ */
+const PDF_HEADER_WINDOW = 1024;
 
 export function detectMimeType(head: Uint8Array): string | undefined {
   const b = Buffer.from(head);
@@ -16,6 +22,8 @@ export function detectMimeType(head: Uint8Array): string | undefined {
   }
   // Older QuickTime files start with a movie or free-space atom instead of `ftyp`.
   if (b.length >= 8 && ['moov', 'wide', 'mdat', 'free', 'skip'].includes(b.subarray(4, 8).toString('latin1'))) return 'video/quicktime';
+  // Checked last: a file that starts as another type stays that type whatever text follows.
+  if (b.subarray(0, PDF_HEADER_WINDOW).includes('%PDF-', 0, 'latin1')) return 'application/pdf';
   return undefined;
 }
 

@@ -2,6 +2,7 @@ import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker
 import { existsSync } from 'node:fs';
 import { Client } from '@temporalio/client';
 import { createActivities } from '../../activities';
+import { createDocumentActivities } from '../../activities/documents';
 import { createLifecycleActivities } from '../../activities/lifecycle';
 import { createWebhookActivities } from '../../activities/webhooks';
 import { createImageActivities, createScanActivities, createVideoActivities } from '../../activities/processing';
@@ -34,7 +35,7 @@ export interface CreateWorkerOptions {
 }
 
 /**
- * Light worker: the workflows plus orchestration, S3, DB, scan and image activities.
+ * Light worker: the workflows plus orchestration, S3, DB, scan, image and document activities.
  * Video worker: transcoding only, on its own queue, so each Deployment scales on its own.
  */
 export async function createWorker(kind: WorkerKind, config: Config, options: CreateWorkerOptions = {}): Promise<WorkerHandle> {
@@ -56,6 +57,11 @@ export async function createWorker(kind: WorkerKind, config: Config, options: Cr
             oversizeAction: config.SCAN_OVERSIZE_ACTION,
           }),
           ...createImageActivities(deps),
+          ...createDocumentActivities(deps, {
+            timeoutMs: config.DOCUMENT_ANALYSIS_TIMEOUT_SECONDS * 1000,
+            maxMemoryBytes: config.DOCUMENT_ANALYSIS_MAX_MEMORY_MB * 1024 * 1024,
+            textMaxBytes: config.DOCUMENT_TEXT_MAX_BYTES,
+          }),
         }
       : createVideoActivities(deps, {
           ffmpeg: { ffmpeg: config.FFMPEG_PATH, ffprobe: config.FFPROBE_PATH },
