@@ -5,6 +5,7 @@ import { childProcesses, leftoverChildren } from './procs';
 import { formatTable, type SectionResult } from './report';
 import type { Section } from './section';
 import { apiMemorySection } from './sections/api-memory';
+import { documentsSection } from './sections/documents';
 import { hlsSection } from './sections/hls';
 import { presignSection } from './sections/presign';
 import { thumbnailsSection } from './sections/thumbnails';
@@ -25,6 +26,7 @@ const sections: Section[] = [
   // Processing: the activities beside bare sharp / ffmpeg, then the whole path under load.
   thumbnailsSection,
   hlsSection,
+  documentsSection,
   uploadE2eSection,
 ];
 

@@ -17,7 +17,7 @@ import {
 
 const USAGE = `usage: npm run upload -- <files...> [options]
 
-  --type <MEDIA_TYPE>   ${MEDIA_TYPES.join(' | ')} (default: POST_IMAGE for images, POST_VIDEO for videos)
+  --type <MEDIA_TYPE>   ${MEDIA_TYPES.join(' | ')} (default: POST_IMAGE for images, POST_VIDEO for videos, DOCUMENT for PDFs)
   --api <url>           API origin (default: $MEDIA_API_URL or http://localhost:8080)
   --token <jwt>         bearer token (default: $MEDIA_TOKEN, else a dev token for --user signed
                         with $JWT_SECRET or the secret of the dev stack started by npm run dev)
@@ -115,7 +115,7 @@ function planFile(path: string, forcedType: MediaType | undefined): FileJob {
   const fileType = mimeTypeFromFileName(name) ?? '';
   const mediaType = forcedType ?? defaultMediaType(fileType);
   if (!mediaType)
-    return { path, name, size, fileType, problem: `${fileType || 'a file with this extension'} is not an accepted image or video type` };
+    return { path, name, size, fileType, problem: `${fileType || 'a file with this extension'} is not an accepted image, video or PDF type` };
   const problem = checkFile({ fileType, fileSize: size }, mediaType);
   return { path, name, size, fileType, mediaType, problem: problem && `${problem.message} (${problem.code})` };
 }

@@ -10,6 +10,7 @@ import {
   type UploadProgress,
   type UploadSession,
 } from '../../services/client';
+import { makeDocuments } from '../fixtures/corpus-documents';
 import { realJpeg, sha256Base64 } from '../fixtures/media';
 import { startPlatform, uniqueUser, waitForStatus, type Platform } from '../harness/platform';
 
@@ -298,7 +299,7 @@ describe('MediaUploadClient on the real stack', () => {
       expect(run.output.stderr).toMatch(/photo\.jpg: uploading .* as POST_IMAGE \(media [0-9a-f-]{36}\)/);
       expect(run.output.stderr).toMatch(/photo\.jpg: READY/);
       expect(run.output.stdout).toMatch(/✔ photo\.jpg: READY \(media [0-9a-f-]{36}\)/);
-      expect(run.output.stdout).toMatch(/✖ notes\.txt: not sent: .*not an accepted image or video type/);
+      expect(run.output.stdout).toMatch(/✖ notes\.txt: not sent: .*not an accepted image, video or PDF type/);
       // One file was refused, so the run as a whole did not succeed.
       expect(code).toBe(1);
       const original = /original\s+(\S+)/.exec(run.output.stdout)![1]!;
@@ -307,6 +308,17 @@ describe('MediaUploadClient on the real stack', () => {
       expect((await fetch(thumbnail)).headers.get('content-type')).toMatch(/^image\//);
       const mediaId = /media ([0-9a-f-]{36})/.exec(run.output.stdout)![1]!;
       expect((await p.call(user, `/media/${mediaId}`)).body.status).toBe('READY');
+    });
+
+    it('sends a .pdf as DOCUMENT and follows it to READY with its page count', async () => {
+      const user = uniqueUser('pdf-cli');
+      const plan = join(dir, 'Site Plan.PDF');
+      writeFileSync(plan, makeDocuments().multipage);
+      const run = runCli([plan, '--api', p.api.url], { MEDIA_TOKEN: await p.token(user) });
+      expect(await run.exit).toBe(0);
+      expect(run.output.stderr).toMatch(/Site Plan\.PDF: uploading .* as DOCUMENT \(media [0-9a-f-]{36}\)/);
+      const mediaId = /media ([0-9a-f-]{36})/.exec(run.output.stdout)![1]!;
+      expect((await p.call(user, `/media/${mediaId}`)).body).toMatchObject({ status: 'READY', mediaType: 'DOCUMENT', metadata: { pageCount: 3 } });
     });
 
     it('cancels the upload in flight on Ctrl-C and leaves nothing in storage', async () => {

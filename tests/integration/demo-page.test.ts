@@ -96,7 +96,7 @@ describe('the demo page in headless Chromium', () => {
     );
     expect(await row('notes.txt').getAttribute('data-status')).toBe('CLIENT_REJECTED');
     expect(await row('notes.txt').locator('.message').textContent()).toMatch(
-      /Not uploaded: text\/plain is not an accepted image or video type/,
+      /Not uploaded: text\/plain is not an accepted image, video or PDF type/,
     );
     expect(await page.locator('#batch-text').textContent()).toMatch(/^4 of 4 files finished/);
 

@@ -1,6 +1,7 @@
 import { detectMimeType, MAGIC_BYTES_NEEDED, matchesDeclaredType } from '../../services/shared/magic-bytes';
 import { endsLikeAPdf, truncateUtf8 } from '../../services/shared/media/pdf-protocol';
 import { MEDIA_TYPE_RULES, originalKey } from '../../services/shared/media-types';
+import { checkFile, defaultMediaType, mimeTypeFromFileName } from '../../services/client/files';
 
 describe('PDF content sniffing', () => {
   it('detects %PDF- at the start', () => {
@@ -54,5 +55,17 @@ describe('endsLikeAPdf', () => {
   it('finds none in a file cut short', () => {
     expect(endsLikeAPdf(Buffer.from('%PDF-1.7\n1 0 obj\n<< /Type /Catalog'))).toBe(false);
     expect(endsLikeAPdf(Buffer.concat([Buffer.from('%%EOF'), Buffer.alloc(1024, 0x20)]))).toBe(false);
+  });
+});
+
+describe('client: PDFs by extension', () => {
+  it('infers application/pdf and DOCUMENT from .pdf in any case', () => {
+    expect(mimeTypeFromFileName('Site Plan.PDF')).toBe('application/pdf');
+    expect(defaultMediaType('application/pdf')).toBe('DOCUMENT');
+  });
+  it('refuses a PDF above 100 MiB, or as an image, before any request', () => {
+    expect(checkFile({ fileType: 'application/pdf', fileSize: 100 * 1024 * 1024 + 1 }, 'DOCUMENT')?.code).toBe('FILE_TOO_LARGE');
+    expect(checkFile({ fileType: 'application/pdf', fileSize: 1000 }, 'POST_IMAGE')?.code).toBe('UNSUPPORTED_MEDIA_TYPE');
+    expect(checkFile({ fileType: 'application/pdf', fileSize: 1000 }, 'DOCUMENT')).toBeUndefined();
   });
 });

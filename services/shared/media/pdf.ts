@@ -39,6 +39,8 @@ export interface DocumentAnalysis {
   pagesRead: number;
   /** The bound that stopped the analysis early, if any: what arrived before it is kept. */
   stoppedBy?: 'timeout' | 'memory';
+  /** Largest resident size of the child seen by the 200 ms memory checks (0 when it ended before the first). */
+  peakMemoryBytes: number;
 }
 
 /** Resident set size of a process from /proc (Linux); undefined elsewhere or once it is gone. */
@@ -69,6 +71,7 @@ export async function analyzePdf(input: string, options: AnalyzeOptions): Promis
   let undecodable: string | undefined;
   let stoppedBy: DocumentAnalysis['stoppedBy'];
   let stderr = '';
+  let peakMemoryBytes = 0;
 
   const kill = (reason?: DocumentAnalysis['stoppedBy']) => {
     stoppedBy ??= reason;
@@ -78,6 +81,7 @@ export async function analyzePdf(input: string, options: AnalyzeOptions): Promis
   const memoryCheck = setInterval(() => {
     options.onProgress?.('analyze');
     void residentBytes(child.pid!).then((rss) => {
+      if (rss !== undefined) peakMemoryBytes = Math.max(peakMemoryBytes, rss);
       if (rss !== undefined && rss > options.maxMemoryBytes) kill('memory');
     });
   }, 200);
@@ -136,5 +140,5 @@ export async function analyzePdf(input: string, options: AnalyzeOptions): Promis
   }
   if (!done && !stoppedBy) throw new Error(`PDF analyzer exited (code ${exit.code}, signal ${exit.signal}) part-way: ${stderr.trim().slice(-500)}`);
   const { text, truncated } = truncateUtf8(texts.join('\f'), options.textMaxBytes);
-  return { info, preview, text, textTruncated: truncated || (!!stoppedBy && pagesRead < info.pageCount), pagesRead, stoppedBy };
+  return { info, preview, text, textTruncated: truncated || (!!stoppedBy && pagesRead < info.pageCount), pagesRead, stoppedBy, peakMemoryBytes };
 }
