@@ -7,22 +7,16 @@ import * as mupdf from 'mupdf';
 
 /**
  * A plan of `pages` A3 landscape pages: a dense vector grid (what makes plans slow to
- * render), 40 lines of text and one shared scanned-looking image per page.
+ * render), 40 lines of text and a site photo per page (`photos[n]`, JPEG kept as it is, as
+ * scanners and CAD exports embed them): a couple of hundred KiB per page, so the 20- and
+ * 200-page plans have the sizes of real plan sets (a few MB to tens of MB).
  */
-export function makePlan(pages: number): Buffer {
+export function makePlan(pages: number, photos: Buffer[]): Buffer {
   const doc = new mupdf.PDFDocument();
   const font = doc.addSimpleFont(new mupdf.Font('Helvetica'));
-  const pixmap = new mupdf.Pixmap(mupdf.ColorSpace.DeviceRGB, [0, 0, 800, 600], false);
-  const pixels = pixmap.getPixels();
-  // Deterministic noise: a photo-like image that Flate cannot shrink to nothing.
-  let seed = 7;
-  for (let i = 0; i < pixels.length; i++) {
-    seed = (seed * 1103515245 + 12345) & 0x7fffffff;
-    pixels[i] = seed >> 23;
-  }
-  const image = doc.addImage(new mupdf.Image(pixmap));
-  const resources = doc.addObject({ Font: { F1: font }, XObject: { Im0: image } });
   for (let n = 1; n <= pages; n++) {
+    const image = doc.addImage(new mupdf.Image(photos[(n - 1) % photos.length]!));
+    const resources = doc.addObject({ Font: { F1: font }, XObject: { Im0: image } });
     const ops: string[] = ['0.2 w 0 0 0 RG'];
     for (let x = 20; x < 1170; x += 6) ops.push(`${x} 20 m ${x + (n % 5)} 820 l`);
     for (let y = 20; y < 820; y += 6) ops.push(`20 ${y} m 1170 ${y + (n % 3)} l`);

@@ -7,7 +7,7 @@ import { makeThumbnails } from '../../services/shared/media/images';
 import { analyzePdf } from '../../services/shared/media/pdf';
 import { MEDIA_TYPE_RULES } from '../../services/shared/media-types';
 import { activityHarness } from '../activity-env';
-import { median } from '../fixtures';
+import { median, noiseJpeg } from '../fixtures';
 import { mib, ms, ratio } from '../measure';
 import type { BenchContext } from '../platform';
 import type { Row } from '../report';
@@ -32,7 +32,10 @@ async function timed<T>(fn: () => Promise<T>): Promise<[number, T]> {
 async function measureDocument(ctx: BenchContext, pages: number, iterations: number): Promise<Row[]> {
   // mupdf is ESM + WASM: tsx loads it (and this helper) through a dynamic import.
   const work = await import('../document-work.mjs');
-  const pdf = work.makePlan(pages);
+  // One distinct photo per page: MuPDF stores identical images once.
+  const photos: Buffer[] = [];
+  for (let seed = 0; seed < pages; seed++) photos.push(await noiseJpeg(800, 600, { noise: 40, quality: 90, seed }));
+  const pdf = work.makePlan(pages, photos);
   const storageKey = `document/bench-documents/${Date.now()}-plan-${pages}.pdf`;
   await ctx.storage.put(ctx.config.S3_INCOMING_BUCKET, storageKey, pdf, 'application/pdf');
   const dir = await mkdtemp(join(tmpdir(), 'bench-documents-'));
@@ -44,6 +47,7 @@ async function measureDocument(ctx: BenchContext, pages: number, iterations: num
     const mediaId = await harness.mediaRow('DOCUMENT', storageKey, pdf.length, 'application/pdf');
     const input = { mediaId, storageKey, mediaType: 'DOCUMENT' as const, fileSize: pdf.length };
     const activity = () => harness.env().run(processDocument, input) as ReturnType<typeof processDocument>;
+    const bareMupdf = async () => work.bareAnalyze(pdf, maxWidth, settings.textMaxBytes);
     const bare = async () => {
       const result = work.bareAnalyze(pdf, maxWidth, settings.textMaxBytes);
       await makeThumbnails(result.png, widths);
@@ -55,11 +59,12 @@ async function measureDocument(ctx: BenchContext, pages: number, iterations: num
     const activityMs: number[] = [];
     const bareMs: number[] = [];
     const childMs: number[] = [];
+    const mupdfMs: number[] = [];
     let peak = 0;
     let pageCount = 0;
     let textBytes = 0;
     for (let i = 0; i < iterations + 1; i++) {
-      const order = i % 2 === 0 ? (['activity', 'bare', 'child'] as const) : (['bare', 'child', 'activity'] as const);
+      const order = i % 2 === 0 ? (['activity', 'bare', 'child', 'mupdf'] as const) : (['mupdf', 'bare', 'child', 'activity'] as const);
       for (const which of order) {
         if (which === 'activity') {
           const [t, r] = await timed(activity);
@@ -69,6 +74,9 @@ async function measureDocument(ctx: BenchContext, pages: number, iterations: num
         } else if (which === 'bare') {
           const [t] = await timed(bare);
           if (i > 0) bareMs.push(t);
+        } else if (which === 'mupdf') {
+          const [t] = await timed(bareMupdf);
+          if (i > 0) mupdfMs.push(t);
         } else {
           const [t, r] = await timed(child);
           peak = Math.max(peak, r.peakMemoryBytes);
@@ -79,6 +87,7 @@ async function measureDocument(ctx: BenchContext, pages: number, iterations: num
     const a = median(activityMs);
     const b = median(bareMs);
     const c = median(childMs);
+    const m = median(mupdfMs);
     return [
       {
         metric: `${pages}-page plan`,
@@ -86,8 +95,9 @@ async function measureDocument(ctx: BenchContext, pages: number, iterations: num
       },
       { metric: '  processDocument activity (median)', value: `${ms(a)} (min ${ms(Math.min(...activityMs))}, max ${ms(Math.max(...activityMs))})` },
       { metric: '  analyzer child alone (median)', value: `${ms(c)}; peak resident ${mib(peak)} (200 ms samples)` },
+      { metric: '  bare MuPDF in-process, same render + text (median)', value: `${ms(m)}; the child's process start + WASM compile + file read ≈ ${ms(c - m)}` },
       { metric: '  bare MuPDF in-process + same thumbnails (median)', value: ms(b) },
-      { metric: '  ratio activity / bare library', value: ratio(a, b) },
+      { metric: '  ratio activity / bare library (+ thumbnails)', value: ratio(a, b) },
     ];
   } finally {
     await harness.close();

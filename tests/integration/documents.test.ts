@@ -103,6 +103,14 @@ describe('documents (PDF) on the real stack', () => {
     expect(Buffer.from(await (await fetch(link.body.url)).arrayBuffer()).equals(pdfs.encrypted)).toBe(true);
   });
 
+  it('renders a PDF encrypted with an owner password only (restrictions, no user password)', async () => {
+    const { user, session, media } = await uploadDocument('owner-password', pdfs['owner-password']);
+    expect(media.status).toBe('READY');
+    expect(media.metadata).toMatchObject({ encrypted: true, passwordRequired: false, pageCount: 1 });
+    await expectPreview(media);
+    expect((await p.call(user, `/media/${session.mediaId}/text`)).body.text.trim()).toBe('Page 1: no printing');
+  });
+
   it('renders page 1 only of a 500-page PDF and cuts its text at the configured size', async () => {
     const { user, session, media } = await uploadDocument('pages-500', pdfs['pages-500']);
     expect(media.status).toBe('READY');
@@ -171,10 +179,14 @@ describe('documents (PDF) on the real stack', () => {
 describe('document analysis bounds', () => {
   let dir: string;
   let pdfPath: string;
+  let longTextPath: string;
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'bounds-'));
     pdfPath = join(dir, 'doc.pdf');
-    await writeFile(pdfPath, makeDocuments().multipage);
+    longTextPath = join(dir, 'long-text.pdf');
+    const documents = makeDocuments();
+    await writeFile(pdfPath, documents.multipage);
+    await writeFile(longTextPath, documents['long-text']);
   });
   afterAll(() => rm(dir, { recursive: true, force: true }));
 
@@ -190,6 +202,18 @@ describe('document analysis bounds', () => {
   it('kills the analyzer at its time bound and reports the bound', async () => {
     // A Node process cannot start, let alone load MuPDF, within 1 ms.
     await expect(analyzePdf(pdfPath, { ...base, previewPath: join(dir, 't.png'), timeoutMs: 1 })).rejects.toThrow(/timeout bound/);
+  });
+
+  it('receives every page of text even when the worker reads late (more text than a pipe holds)', async () => {
+    const analysis = analyzePdf(longTextPath, { ...base, previewPath: join(dir, 'l.png') });
+    // A busy worker: the child writes ~500 KB and exits before anyone reads its pipe.
+    const until = Date.now() + 3000;
+    while (Date.now() < until);
+    const result = await analysis;
+    expect(result.pagesRead).toBe(200);
+    expect(result.text.split('\f')).toHaveLength(200);
+    expect(result.text.split('\f')[199]!.startsWith('Page 200: specification clause')).toBe(true);
+    expect(result.textTruncated).toBe(false);
   });
 
   it('stops at once when the activity is cancelled', async () => {

@@ -14,8 +14,8 @@ type Calls = Array<{ name: string; input: unknown }>;
 
 /** Fake activities: record calls; `overrides` replace single activities. */
 function fakeActivities(calls: Calls, overrides: Partial<Record<keyof Activities, (input: any) => Promise<unknown>>> = {}): Activities {
-  const names: Array<keyof Activities> = ['recordStatus', 'inspectUpload', 'completeMultipartUpload', 'verifyUpload', 'scanOriginal', 'processImage', 'transcodeVideo', 'promoteOriginal', 'compensateUpload'];
-  const defaults: Record<string, unknown> = { inspectUpload: { complete: false }, verifyUpload: { detectedMimeType: 'image/jpeg' }, scanOriginal: { verdict: 'CLEAN' }, processImage: { thumbnails: 8 }, transcodeVideo: { renditions: ['360p'] }, compensateUpload: { derivedDeleted: 0 } };
+  const names: Array<keyof Activities> = ['recordStatus', 'inspectUpload', 'completeMultipartUpload', 'verifyUpload', 'scanOriginal', 'processImage', 'processDocument', 'transcodeVideo', 'promoteOriginal', 'compensateUpload'];
+  const defaults: Record<string, unknown> = { inspectUpload: { complete: false }, verifyUpload: { detectedMimeType: 'image/jpeg' }, scanOriginal: { verdict: 'CLEAN' }, processImage: { thumbnails: 8 }, processDocument: { pageCount: 3, thumbnails: 8, textBytes: 100 }, transcodeVideo: { renditions: ['360p'] }, compensateUpload: { derivedDeleted: 0 } };
   return Object.fromEntries(
     names.map((name) => [
       name,
@@ -202,6 +202,30 @@ describe('MediaUploadWorkflow', () => {
     expect(result.status).toBe('READY');
     expect(count(videoCalls, 'transcodeVideo')).toBe(1);
     expect(count(lightCalls, 'processImage')).toBe(0);
+  });
+
+  it('processes a document with processDocument after the scan and promotes it as a download', async () => {
+    const calls: Calls = [];
+    const result = await runConfirmed(fakeActivities(calls), input({ mediaType: 'DOCUMENT', mimeType: 'application/pdf', storageKey: 'document/u1/1-x.pdf' }));
+    expect(result.status).toBe('READY');
+    expect(calls.filter((c) => c.name !== 'recordStatus').map((c) => c.name)).toEqual(['verifyUpload', 'scanOriginal', 'processDocument', 'promoteOriginal']);
+    expect(calls.find((c) => c.name === 'promoteOriginal')?.input).toMatchObject({ download: { contentType: 'application/pdf' } });
+    expect(statuses(calls)).toEqual(['VERIFYING', 'SCANNING', 'PROCESSING', 'READY']);
+  });
+
+  it('gives processDocument three attempts on a transient fault, then compensates and ends FAILED', async () => {
+    const calls: Calls = [];
+    const activities = fakeActivities(calls, {
+      processDocument: async () => {
+        throw new Error('PDF analyzer exited (code null, signal SIGSEGV) without an answer');
+      },
+    });
+    const err = await runConfirmed(activities, input({ mediaType: 'DOCUMENT', mimeType: 'application/pdf' }));
+    expect(err).toBeInstanceOf(WorkflowFailedError);
+    expect(count(calls, 'processDocument')).toBe(3);
+    expect(count(calls, 'compensateUpload')).toBe(1);
+    expect(count(calls, 'promoteOriginal')).toBe(0);
+    expect(statuses(calls).at(-1)).toBe('FAILED');
   });
 
   it.each([['completeMultipartUpload'], ['verifyUpload'], ['scanOriginal'], ['processImage'], ['promoteOriginal']] as const)(

@@ -131,10 +131,10 @@ async function main(): Promise<void> {
   send({ kind: 'done', pagesRead });
 }
 
-main().then(
-  () => process.exit(0),
-  (err: unknown) => {
-    send({ kind: 'error', code: 'UNDECODABLE', message: (err as Error).message ?? String(err) });
-    process.exit(0);
-  },
-);
+// Writes to a pipe are asynchronous: exiting at once would drop what the parent has not read
+// yet. The callback of an empty write runs once everything before it is flushed.
+const exitWhenFlushed = () => process.stdout.write('', () => process.exit(0));
+main().then(exitWhenFlushed, (err: unknown) => {
+  send({ kind: 'error', code: 'UNDECODABLE', message: (err as Error).message ?? String(err) });
+  exitWhenFlushed();
+});
