@@ -46,6 +46,8 @@ export interface MediaUploadInput {
   confirmDeadline: number;
   /** Task queue of the video workers (transcoding scales on its own). */
   videoTaskQueue: string;
+  /** Task queue of document analysis (bounded concurrency per worker); absent → this workflow's queue. */
+  documentTaskQueue?: string;
 }
 
 export interface MediaUploadResult {
@@ -182,7 +184,7 @@ export async function MediaUploadWorkflow(input: MediaUploadInput): Promise<Medi
       await steps.processImage.executeWithOptions({ ...imageActivity, summary: 'thumbnails (sharp)' }, [processing]);
     } else if (kind === 'document') {
       await moveTo('PROCESSING', 'page count, page-1 preview and text (MuPDF)');
-      await steps.processDocument.executeWithOptions({ ...documentActivity, summary: 'document preview + text (MuPDF)' }, [processing]);
+      await steps.processDocument.executeWithOptions({ ...documentActivity, taskQueue: input.documentTaskQueue, summary: 'document preview + text (MuPDF)' }, [processing]);
     } else {
       await moveTo('PROCESSING', `poster and HLS ladder on ${input.videoTaskQueue}`);
       await steps.transcodeVideo.executeWithOptions({ ...transcodeActivity, taskQueue: input.videoTaskQueue, summary: 'poster + HLS (ffmpeg)' }, [processing]);

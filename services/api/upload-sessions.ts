@@ -142,6 +142,7 @@ export class UploadService {
       partCount: row.partCount ?? undefined,
       confirmDeadline: expiresAt.getTime() + config.CONFIRM_GRACE_SECONDS * 1000,
       videoTaskQueue: config.TASK_QUEUE_VIDEO,
+      documentTaskQueue: config.TASK_QUEUE_DOCUMENT,
     };
     try {
       // The row commits only once the workflow has started: no half-created session.

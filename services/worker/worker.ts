@@ -35,7 +35,8 @@ export interface CreateWorkerOptions {
 }
 
 /**
- * Light worker: the workflows plus orchestration, S3, DB, scan, image and document activities.
+ * Light worker: the workflows plus orchestration, S3, DB, scan and image activities, and in
+ * the same process a second Worker for document analysis on TASK_QUEUE_DOCUMENT.
  * Video worker: transcoding only, on its own queue, so each Deployment scales on its own.
  */
 export async function createWorker(kind: WorkerKind, config: Config, options: CreateWorkerOptions = {}): Promise<WorkerHandle> {
@@ -57,11 +58,6 @@ export async function createWorker(kind: WorkerKind, config: Config, options: Cr
             oversizeAction: config.SCAN_OVERSIZE_ACTION,
           }),
           ...createImageActivities(deps),
-          ...createDocumentActivities(deps, {
-            timeoutMs: config.DOCUMENT_ANALYSIS_TIMEOUT_SECONDS * 1000,
-            maxMemoryBytes: config.DOCUMENT_ANALYSIS_MAX_MEMORY_MB * 1024 * 1024,
-            textMaxBytes: config.DOCUMENT_TEXT_MAX_BYTES,
-          }),
         }
       : createVideoActivities(deps, {
           ffmpeg: { ffmpeg: config.FFMPEG_PATH, ffprobe: config.FFPROBE_PATH },
@@ -81,7 +77,28 @@ export async function createWorker(kind: WorkerKind, config: Config, options: Cr
     maxConcurrentActivityTaskExecutions: kind === 'light' ? config.LIGHT_MAX_CONCURRENT_ACTIVITIES : config.VIDEO_MAX_CONCURRENT_ACTIVITIES,
     shutdownGraceTime: `${config.WORKER_SHUTDOWN_GRACE_SECONDS} seconds`,
   });
+  // Documents: the light worker process polls their queue too, with a concurrency of its own,
+  // so tasks beyond it wait in Temporal (not in a slot, not against their timeouts).
+  const documentWorker =
+    kind === 'light'
+      ? await Worker.create({
+          connection,
+          namespace: config.TEMPORAL_NAMESPACE,
+          taskQueue: config.TASK_QUEUE_DOCUMENT,
+          activities: createDocumentActivities(deps, {
+            timeoutMs: config.DOCUMENT_ANALYSIS_TIMEOUT_SECONDS * 1000,
+            maxMemoryBytes: config.DOCUMENT_ANALYSIS_MAX_MEMORY_MB * 1024 * 1024,
+            textMaxBytes: config.DOCUMENT_TEXT_MAX_BYTES,
+          }),
+          interceptors: { activity: [activityObservability(metrics)] },
+          maxConcurrentActivityTaskExecutions: config.DOCUMENT_MAX_CONCURRENT_ACTIVITIES,
+          shutdownGraceTime: `${config.WORKER_SHUTDOWN_GRACE_SECONDS} seconds`,
+        })
+      : undefined;
   if (kind === 'light') await ensureCleanupSchedule(new Client({ connection, namespace: config.TEMPORAL_NAMESPACE }), config);
+  const stopAll = () => {
+    for (const w of [worker, documentWorker]) if (w?.getState() === 'RUNNING') w.shutdown();
+  };
   const release = async () => {
     await dataSource.destroy().catch(() => undefined);
     await connection.close().catch(() => undefined);
@@ -90,14 +107,20 @@ export async function createWorker(kind: WorkerKind, config: Config, options: Cr
   return {
     worker,
     async run() {
+      const runs = [worker.run(), documentWorker?.run()];
       try {
-        await worker.run();
+        await Promise.all(runs);
+      } catch (err) {
+        // One Worker failed: the process stops polling both, each after draining.
+        stopAll();
+        await Promise.allSettled(runs);
+        throw err;
       } finally {
         await release();
       }
     },
     async close() {
-      if (worker.getState() === 'RUNNING') worker.shutdown();
+      stopAll();
     },
   };
 }

@@ -213,6 +213,27 @@ describe('MediaUploadWorkflow', () => {
     expect(statuses(calls)).toEqual(['VERIFYING', 'SCANNING', 'PROCESSING', 'READY']);
   });
 
+  it('sends a document to the document task queue, where its concurrency is bounded', async () => {
+    const lightCalls: Calls = [];
+    const documentCalls: Calls = [];
+    const documentQueue = `document-${randomUUID()}`;
+    const documentWorker = await Worker.create({ connection: env.nativeConnection, taskQueue: documentQueue, activities: { processDocument: fakeActivities(documentCalls).processDocument } });
+    const result = await documentWorker.runUntil(
+      run(fakeActivities(lightCalls), async (taskQueue) => {
+        const handle = await env.client.workflow.start(MediaUploadWorkflow, {
+          taskQueue,
+          workflowId: randomUUID(),
+          args: [input({ mediaType: 'DOCUMENT', mimeType: 'application/pdf', documentTaskQueue: documentQueue })],
+        });
+        await handle.signal(uploadConfirmedSignal, { source: 'client' });
+        return handle.result();
+      }),
+    );
+    expect(result.status).toBe('READY');
+    expect(count(documentCalls, 'processDocument')).toBe(1);
+    expect(count(lightCalls, 'processDocument')).toBe(0);
+  });
+
   it('gives processDocument three attempts on a transient fault, then compensates and ends FAILED', async () => {
     const calls: Calls = [];
     const activities = fakeActivities(calls, {
