@@ -1,14 +1,13 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { performance } from 'node:perf_hooks';
 import { createDocumentActivities, type DocumentSettings } from '../../activities/documents';
 import { makeThumbnails } from '../../services/shared/media/images';
 import { analyzePdf } from '../../services/shared/media/pdf';
 import { MEDIA_TYPE_RULES } from '../../services/shared/media-types';
 import { activityHarness } from '../activity-env';
 import { median, noiseJpeg } from '../fixtures';
-import { mib, ms, ratio } from '../measure';
+import { mib, ms, ratio, timed } from '../measure';
 import type { BenchContext } from '../platform';
 import type { Row } from '../report';
 import type { Section } from '../section';
@@ -17,11 +16,6 @@ const widths = MEDIA_TYPE_RULES.DOCUMENT.thumbnailWidths;
 const maxWidth = Math.max(...widths);
 const settings: DocumentSettings = { timeoutMs: 240_000, maxMemoryBytes: 4 * 1024 * 1024 * 1024, textMaxBytes: 1024 * 1024 };
 
-async function timed<T>(fn: () => Promise<T>): Promise<[number, T]> {
-  const t0 = performance.now();
-  const result = await fn();
-  return [performance.now() - t0, result];
-}
 
 /**
  * The real processDocument activity (S3 download to disk, MuPDF in its bounded child process,

@@ -183,24 +183,28 @@ describe('MediaUploadWorkflow', () => {
     expect(statuses(calls)).toEqual(['VERIFYING', 'SCANNING', 'REJECTED']);
   });
 
-  it('sends a video to the video task queue and an image stays on the light one', async () => {
+  it.each([
+    ['a video', 'POST_VIDEO', 'video/mp4', 'transcodeVideo', 'videoTaskQueue'],
+    ['a document', 'DOCUMENT', 'application/pdf', 'processDocument', 'documentTaskQueue'],
+  ] as const)('sends %s to its own task queue, never processed on the light one', async (_kind, mediaType, mimeType, activity, queueField) => {
     const lightCalls: Calls = [];
-    const videoCalls: Calls = [];
-    const videoQueue = `video-${randomUUID()}`;
-    const videoWorker = await Worker.create({ connection: env.nativeConnection, taskQueue: videoQueue, activities: { transcodeVideo: fakeActivities(videoCalls).transcodeVideo } });
-    const result = await videoWorker.runUntil(
+    const queueCalls: Calls = [];
+    const ownQueue = `${mediaType.toLowerCase()}-${randomUUID()}`;
+    const ownWorker = await Worker.create({ connection: env.nativeConnection, taskQueue: ownQueue, activities: { [activity]: fakeActivities(queueCalls)[activity] } });
+    const result = await ownWorker.runUntil(
       run(fakeActivities(lightCalls), async (taskQueue) => {
         const handle = await env.client.workflow.start(MediaUploadWorkflow, {
           taskQueue,
           workflowId: randomUUID(),
-          args: [input({ mediaType: 'POST_VIDEO', mimeType: 'video/mp4', videoTaskQueue: videoQueue })],
+          args: [input({ mediaType, mimeType, [queueField]: ownQueue })],
         });
         await handle.signal(uploadConfirmedSignal, { source: 'client' });
         return handle.result();
       }),
     );
     expect(result.status).toBe('READY');
-    expect(count(videoCalls, 'transcodeVideo')).toBe(1);
+    expect(count(queueCalls, activity)).toBe(1);
+    expect(count(lightCalls, activity)).toBe(0);
     expect(count(lightCalls, 'processImage')).toBe(0);
   });
 
@@ -211,27 +215,6 @@ describe('MediaUploadWorkflow', () => {
     expect(calls.filter((c) => c.name !== 'recordStatus').map((c) => c.name)).toEqual(['verifyUpload', 'scanOriginal', 'processDocument', 'promoteOriginal']);
     expect(calls.find((c) => c.name === 'promoteOriginal')?.input).toMatchObject({ download: { contentType: 'application/pdf' } });
     expect(statuses(calls)).toEqual(['VERIFYING', 'SCANNING', 'PROCESSING', 'READY']);
-  });
-
-  it('sends a document to the document task queue, where its concurrency is bounded', async () => {
-    const lightCalls: Calls = [];
-    const documentCalls: Calls = [];
-    const documentQueue = `document-${randomUUID()}`;
-    const documentWorker = await Worker.create({ connection: env.nativeConnection, taskQueue: documentQueue, activities: { processDocument: fakeActivities(documentCalls).processDocument } });
-    const result = await documentWorker.runUntil(
-      run(fakeActivities(lightCalls), async (taskQueue) => {
-        const handle = await env.client.workflow.start(MediaUploadWorkflow, {
-          taskQueue,
-          workflowId: randomUUID(),
-          args: [input({ mediaType: 'DOCUMENT', mimeType: 'application/pdf', documentTaskQueue: documentQueue })],
-        });
-        await handle.signal(uploadConfirmedSignal, { source: 'client' });
-        return handle.result();
-      }),
-    );
-    expect(result.status).toBe('READY');
-    expect(count(documentCalls, 'processDocument')).toBe(1);
-    expect(count(lightCalls, 'processDocument')).toBe(0);
   });
 
   it('gives processDocument three attempts on a transient fault, then compensates and ends FAILED', async () => {
