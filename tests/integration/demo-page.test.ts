@@ -2,6 +2,7 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync, truncateSync, wri
 import { tmpdir } from 'node:os';
 import { delimiter, join, resolve } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
+import { makeDocuments } from '../fixtures/corpus-documents';
 import { jpegWithExif, testVideo } from '../fixtures/media';
 import { startPlatform, uniqueUser, type Platform } from '../harness/platform';
 
@@ -118,6 +119,26 @@ describe('the demo page in headless Chromium', () => {
     mkdirSync(join(root, 'test-artifacts'), { recursive: true });
     await page.screenshot({ path: screenshotPath, fullPage: true });
     expect(statSync(screenshotPath).size).toBeGreaterThan(10_000);
+  });
+
+  it('uploads a PDF through the page and shows its page-1 preview, its flags and a download link', async () => {
+    const user = uniqueUser('browser-pdf');
+    const plan = join(dir, 'plan.pdf');
+    writeFileSync(plan, makeDocuments().javascript);
+    const pdfPage = await browser.newPage();
+    try {
+      await pdfPage.goto(`${p.api.url}/#token=${await p.token(user)}`);
+      await pdfPage.setInputFiles('#file-input', [plan]);
+      const pdfRow = pdfPage.locator('li.file[data-file-name="plan.pdf"]');
+      await pdfRow.and(pdfPage.locator('[data-status="READY"]')).waitFor({ timeout: 60_000 });
+      const thumbnail = pdfRow.locator('img.thumbnail');
+      await thumbnail.waitFor();
+      await pdfPage.waitForFunction((img) => (img as ImageState).complete && (img as ImageState).naturalWidth > 0, await thumbnail.elementHandle());
+      expect(await pdfRow.locator('.message').textContent()).toBe('1 page, contains JavaScript');
+      expect(await pdfRow.locator('a').textContent()).toBe('download PDF');
+    } finally {
+      await pdfPage.close();
+    }
   });
 
   it('checks files against the server limits before sending them', async () => {

@@ -120,7 +120,9 @@ class FileRow {
       // Private media types have no public URLs (read through download-url instead).
       if (thumbnail?.url) this.preview.append(el('img', { className: 'thumbnail', src: thumbnail.url, alt: media.fileName }));
     }
-    if (media.cdnUrl) this.preview.append(el('a', { href: media.cdnUrl, textContent: 'original', target: '_blank', rel: 'noopener' }));
+    // A PDF is stored as an attachment: its link downloads, it never opens in this origin.
+    const label = media.mediaType === 'DOCUMENT' ? 'download PDF' : 'original';
+    if (media.cdnUrl) this.preview.append(el('a', { href: media.cdnUrl, textContent: label, target: '_blank', rel: 'noopener' }));
   }
 }
 
