@@ -9,8 +9,14 @@
  */
 import { writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import * as mupdf from 'mupdf';
+import type * as MuPDF from 'mupdf';
 import type { AnalyzerMessage, AnalyzerRequest, DocumentInfo } from './pdf-protocol.ts';
+
+// stdout carries the protocol only: anything the library prints (emscripten binds C's stdout
+// to console.log when the module loads) goes to stderr, which the parent keeps as
+// diagnostics. Hence the override first, and the import after it.
+console.log = console.error;
+const mupdf: typeof MuPDF = await import('mupdf');
 
 function send(message: AnalyzerMessage): void {
   // One write per message: the parent splits on newlines, JSON never contains a raw one.
@@ -22,10 +28,10 @@ function send(message: AnalyzerMessage): void {
  * is often written inline in the catalog): JavaScript actions and embedded files can sit
  * anywhere, in annotations, form fields, page or document actions.
  */
-function activeContent(doc: mupdf.PDFDocument): Pick<DocumentInfo, 'hasJavaScript' | 'hasEmbeddedFiles'> {
+function activeContent(doc: MuPDF.PDFDocument): Pick<DocumentInfo, 'hasJavaScript' | 'hasEmbeddedFiles'> {
   const found = { hasJavaScript: false, hasEmbeddedFiles: Object.keys(doc.getEmbeddedFiles()).length > 0 };
-  const isName = (obj: mupdf.PDFObject, name: string) => obj.isName() && obj.asName() === name;
-  const visit = (obj: mupdf.PDFObject, depth: number): void => {
+  const isName = (obj: MuPDF.PDFObject, name: string) => obj.isName() && obj.asName() === name;
+  const visit = (obj: MuPDF.PDFObject, depth: number): void => {
     if (obj.isDictionary()) {
       if (isName(obj.get('S'), 'JavaScript') || !obj.get('JS').isNull()) found.hasJavaScript = true;
       if (!obj.get('EF').isNull() || isName(obj.get('Type'), 'EmbeddedFile')) found.hasEmbeddedFiles = true;
@@ -46,7 +52,7 @@ function activeContent(doc: mupdf.PDFDocument): Pick<DocumentInfo, 'hasJavaScrip
 
 async function main(): Promise<void> {
   const request = JSON.parse(process.argv[2]!) as AnalyzerRequest;
-  let doc: mupdf.Document;
+  let doc: MuPDF.Document;
   try {
     doc = mupdf.Document.openDocument(await readFile(request.input), 'application/pdf');
   } catch (err) {
@@ -90,7 +96,7 @@ async function main(): Promise<void> {
     },
   });
 
-  let first: mupdf.Page;
+  let first: MuPDF.Page;
   try {
     first = doc.loadPage(0);
   } catch (err) {

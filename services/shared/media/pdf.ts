@@ -95,8 +95,16 @@ export async function analyzePdf(input: string, options: AnalyzeOptions): Promis
     buffered += chunk;
     let newline: number;
     while ((newline = buffered.indexOf('\n')) >= 0) {
-      const message = JSON.parse(buffered.slice(0, newline)) as AnalyzerMessage;
+      const line = buffered.slice(0, newline);
       buffered = buffered.slice(newline + 1);
+      let message: AnalyzerMessage;
+      try {
+        message = JSON.parse(line) as AnalyzerMessage;
+      } catch {
+        // Not the protocol (a stray print): a diagnostic, never a reason to crash the worker.
+        stderr = (stderr + line).slice(-2000);
+        continue;
+      }
       options.onProgress?.(message.kind);
       switch (message.kind) {
         case 'info':
