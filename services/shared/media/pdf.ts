@@ -78,12 +78,16 @@ export async function analyzePdf(input: string, options: AnalyzeOptions): Promis
     child.kill('SIGKILL');
   };
   const timer = setTimeout(() => kill('timeout'), options.timeoutMs);
-  const memoryCheck = setInterval(() => {
-    options.onProgress?.('analyze');
+  const checkMemory = () =>
     void residentBytes(child.pid!).then((rss) => {
       if (rss !== undefined) peakMemoryBytes = Math.max(peakMemoryBytes, rss);
       if (rss !== undefined && rss > options.maxMemoryBytes) kill('memory');
     });
+  // Once at the start (a bound below what Node itself needs stops it before any work), then every 200 ms.
+  checkMemory();
+  const memoryCheck = setInterval(() => {
+    options.onProgress?.('analyze');
+    checkMemory();
   }, 200);
   const onAbort = () => kill();
   options.signal?.addEventListener('abort', onAbort);
