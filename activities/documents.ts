@@ -10,6 +10,7 @@ import { endsLikeAPdf } from '../services/shared/media/pdf-protocol';
 import { derivedPrefix, MEDIA_TYPE_RULES } from '../services/shared/media-types';
 import type { ActivityDeps } from './index';
 import { storeThumbnails, type ProcessingInput } from './processing';
+import { heartbeatPerChunk } from './progress';
 
 export interface DocumentSettings {
   /** Wall-clock bound of the MuPDF child process, ms. */
@@ -46,10 +47,11 @@ export function createDocumentActivities(deps: ActivityDeps, settings: DocumentS
       const ctx = Context.current();
       const work = await mkdtemp(join(tmpdir(), `document-${input.mediaId}-`));
       try {
-        ctx.heartbeat({ phase: 'download' });
         const source = join(work, 'original.pdf');
-        // Up to 100 MiB: to disk, not to memory.
-        await pipeline(await storage.getStream(buckets.incoming, input.storageKey), createWriteStream(source));
+        // Up to 100 MiB: to disk, not to memory, heartbeating as bytes arrive (a slow store is not a dead worker).
+        ctx.heartbeat({ phase: 'download', downloaded: 0 });
+        const progress = heartbeatPerChunk(ctx, (downloaded) => ({ phase: 'download', downloaded }));
+        await pipeline(await storage.getStream(buckets.incoming, input.storageKey), progress, createWriteStream(source));
         if (!endsLikeAPdf(await readTail(source, 1024))) {
           throw ApplicationFailure.nonRetryable('the PDF is truncated: no %%EOF in its last 1024 bytes', 'UNDECODABLE_MEDIA');
         }

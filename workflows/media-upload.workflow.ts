@@ -93,13 +93,15 @@ const scanActivity: ActivityOptions = { ...storageActivity, startToCloseTimeout:
 // Thumbnails of an image ≤ 25 MiB: well under a minute even on a busy pod.
 const imageActivity: ActivityOptions = { ...storageActivity, startToCloseTimeout: '5 minutes', heartbeatTimeout: '15 seconds', scheduleToCloseTimeout: '30 minutes' };
 // A document's analysis is bounded by DOCUMENT_ANALYSIS_TIMEOUT_SECONDS (≤ 240 s) in a child
-// process; download, thumbnails and upload of a ≤ 100 MiB PDF fit in the rest. Its progress
-// heartbeats every 200 ms, and a third failed attempt is a failure, not a loop.
+// process; download, thumbnails and upload of a ≤ 100 MiB PDF fit in the rest. It heartbeats
+// as bytes arrive and every 200 ms of analysis, and a third failed attempt is a failure, not
+// a loop. Waiting for a document slot (DOCUMENT_MAX_CONCURRENT_ACTIVITIES) counts against
+// schedule-to-close only: hours, so a backlog waits instead of failing.
 const documentActivity: ActivityOptions = {
   ...storageActivity,
   startToCloseTimeout: '6 minutes',
   heartbeatTimeout: '30 seconds',
-  scheduleToCloseTimeout: '30 minutes',
+  scheduleToCloseTimeout: '6 hours',
   retry: { ...storageActivity.retry, maximumAttempts: 3 },
 };
 // A long transcode heartbeats its progress; thirty silent seconds mean the worker died and
