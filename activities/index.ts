@@ -7,6 +7,7 @@ import { derivedPrefix, type MediaStatus } from '../services/shared/media-types'
 import { pickParts, type Storage } from '../services/shared/storage';
 import type { ConfirmedPart } from '../workflows/media-upload.workflow';
 import type { createLifecycleActivities } from './lifecycle';
+import type { createDocumentActivities } from './documents';
 import type { createImageActivities, createScanActivities, createVideoActivities } from './processing';
 import type { createWebhookActivities } from './webhooks';
 
@@ -33,7 +34,7 @@ export interface StoredMedia {
 
 /**
  * The one compensation: aborts the multipart upload, deletes the original from both buckets,
- * every derived object and the rendition rows. Idempotent. Upload failures, deletions, the
+ * every derived object, the rendition rows and a document's text. Idempotent. Upload failures, deletions, the
  * cleanup schedule and profile replacement all go through it. Returns derived objects deleted.
  */
 export async function removeEverythingStored({ storage, media, buckets }: Pick<ActivityDeps, 'storage' | 'media' | 'buckets'>, input: StoredMedia): Promise<number> {
@@ -42,6 +43,7 @@ export async function removeEverythingStored({ storage, media, buckets }: Pick<A
   await storage.delete(buckets.media, input.storageKey);
   const derivedDeleted = await storage.deletePrefix(buckets.media, derivedPrefix(input.mediaId));
   await media.deleteRenditions(input.mediaId);
+  await media.deleteText(input.mediaId);
   return derivedDeleted;
 }
 
@@ -119,10 +121,15 @@ export function createActivities({ storage, media, buckets, publish, metrics }: 
       return { detectedMimeType: detected! };
     },
 
-    /** Copies the scanned original to the media bucket, then removes it from incoming. */
-    async promoteOriginal(input: { mediaId: string; storageKey: string }): Promise<void> {
+    /**
+     * Copies the scanned original to the media bucket, then removes it from incoming. With
+     * `download`, the copy is stored as `Content-Disposition: attachment` so that no origin
+     * serving it (CDN included) shows it inline (documents may carry JavaScript).
+     */
+    async promoteOriginal(input: { mediaId: string; storageKey: string; download?: { contentType: string } }): Promise<void> {
       if (!(await storage.head(buckets.media, input.storageKey))) {
-        await storage.copy(buckets.incoming, input.storageKey, buckets.media);
+        const replace = input.download ? { contentType: input.download.contentType, contentDisposition: 'attachment' } : undefined;
+        await storage.copy(buckets.incoming, input.storageKey, buckets.media, input.storageKey, replace);
       }
       await storage.delete(buckets.incoming, input.storageKey);
     },
@@ -142,6 +149,7 @@ export function createActivities({ storage, media, buckets, publish, metrics }: 
 export type LightActivities = ReturnType<typeof createActivities> &
   ReturnType<typeof createScanActivities> &
   ReturnType<typeof createImageActivities> &
+  ReturnType<typeof createDocumentActivities> &
   ReturnType<typeof createLifecycleActivities> &
   ReturnType<typeof createWebhookActivities>['activities'];
 export type VideoActivities = ReturnType<typeof createVideoActivities>;

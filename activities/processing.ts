@@ -2,7 +2,6 @@ import { ApplicationFailure, Context } from '@temporalio/activity';
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
-import { Transform } from 'node:stream';
 import type { NewRendition } from '../services/shared/db/media-repository';
 import { probe, probeFrameSize, runFfmpeg, UnplayableMediaError, type FfmpegPaths } from '../services/shared/media/ffmpeg';
 import { buildHlsArgs, buildPosterArgs, displaySize, ladderFor, masterWithResolutions, posterTime, type ProbeResult } from '../services/shared/media/hls-args';
@@ -10,6 +9,7 @@ import { makeThumbnails, UndecodableImageError, type Thumbnail } from '../servic
 import { DERIVED_CACHE_CONTROL, derivedPrefix, MEDIA_TYPE_RULES, type MediaType } from '../services/shared/media-types';
 import type { ClamdScanner } from '../services/shared/scanner';
 import type { ActivityDeps } from './index';
+import { heartbeatPerChunk } from './progress';
 
 export interface ProcessingInput {
   mediaId: string;
@@ -29,7 +29,7 @@ const streamContentType: Record<string, string> = { '.m3u8': 'application/vnd.ap
  * Uploads thumbnails under `derived/{mediaId}/thumbnails/` and describes them as renditions;
  * `onStored` runs after each upload (it may throw to stop before the next one).
  */
-async function storeThumbnails({ storage, buckets }: ActivityDeps, mediaId: string, thumbnails: Thumbnail[], onStored: () => void): Promise<NewRendition[]> {
+export async function storeThumbnails({ storage, buckets }: ActivityDeps, mediaId: string, thumbnails: Thumbnail[], onStored: () => void): Promise<NewRendition[]> {
   const renditions: NewRendition[] = [];
   for (const t of thumbnails) {
     const key = `${derivedPrefix(mediaId)}thumbnails/${t.width}.${t.format === 'jpeg' ? 'jpg' : 'webp'}`;
@@ -52,15 +52,7 @@ export function createScanActivities({ storage, media, buckets }: ActivityDeps, 
         return { verdict: 'SKIPPED' };
       }
       // Heartbeats as bytes flow to clamd: a worker killed mid-scan is noticed in seconds.
-      const ctx = Context.current();
-      let scanned = 0;
-      const progress = new Transform({
-        transform(chunk: Buffer, _enc, done) {
-          scanned += chunk.length;
-          ctx.heartbeat({ scanned });
-          done(null, chunk);
-        },
-      });
+      const progress = heartbeatPerChunk(Context.current(), (scanned) => ({ scanned }));
       const source = await storage.getStream(buckets.incoming, input.storageKey);
       const result = await scanner.scan(source.pipe(progress));
       await media.mergeMetadata(input.mediaId, {

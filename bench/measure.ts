@@ -77,3 +77,10 @@ export async function microsPerCall(n: number, fn: (i: number) => Promise<unknow
 export const ms = (v: number) => `${v.toFixed(1)} ms`;
 export const ratio = (a: number, b: number) => `${(a / b).toFixed(2)}×`;
 export const mib = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
+
+/** Wall-clock milliseconds of one call, with its result. */
+export async function timed<T>(fn: () => Promise<T>): Promise<[number, T]> {
+  const t0 = performance.now();
+  const result = await fn();
+  return [performance.now() - t0, result];
+}

@@ -88,6 +88,7 @@ export async function startBenchPlatform(options: BenchOptions = {}): Promise<Be
       JWT_SECRET: benchJwtSecret,
       TASK_QUEUE_LIGHT: `bench-light-${suffix}`,
       TASK_QUEUE_VIDEO: `bench-video-${suffix}`,
+      TASK_QUEUE_DOCUMENT: `bench-document-${suffix}`,
       WORKER_SHUTDOWN_GRACE_SECONDS: '2',
       ...options.configOverrides,
     });

@@ -5,6 +5,7 @@ import { childProcesses, leftoverChildren } from './procs';
 import { formatTable, type SectionResult } from './report';
 import type { Section } from './section';
 import { apiMemorySection } from './sections/api-memory';
+import { documentsSection } from './sections/documents';
 import { hlsSection } from './sections/hls';
 import { isolationSection } from './sections/isolation';
 import { presignSection } from './sections/presign';
@@ -29,6 +30,7 @@ const sections: Section[] = [
   // Processing: the activities beside bare sharp / ffmpeg, then the whole path under load.
   thumbnailsSection,
   hlsSection,
+  documentsSection,
   uploadE2eSection,
 ];
 

@@ -48,6 +48,8 @@ export interface MediaUploadInput {
   confirmDeadline: number;
   /** Task queue of the video workers (transcoding scales on its own). */
   videoTaskQueue: string;
+  /** Task queue of document analysis (bounded concurrency per worker); absent → this workflow's queue. */
+  documentTaskQueue?: string;
 }
 
 export interface MediaUploadResult {
@@ -98,6 +100,18 @@ const imageActivity: ActivityOptions = {
   heartbeatTimeout: '15 seconds',
   scheduleToCloseTimeout: '30 minutes',
   retry: { initialInterval: '2 seconds', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 8, nonRetryableErrorTypes: [...REJECTION_TYPES] },
+};
+// A document's analysis is bounded by DOCUMENT_ANALYSIS_TIMEOUT_SECONDS (≤ 240 s) in a child
+// process; download, thumbnails and upload of a ≤ 100 MiB PDF fit in the rest. It heartbeats
+// as bytes arrive and every 200 ms of analysis, and a third failed attempt is a failure, not
+// a loop. Waiting for a document slot (DOCUMENT_MAX_CONCURRENT_ACTIVITIES) counts against
+// schedule-to-close only: hours, so a backlog waits instead of failing.
+const documentActivity: ActivityOptions = {
+  ...storageActivity,
+  startToCloseTimeout: '6 minutes',
+  heartbeatTimeout: '30 seconds',
+  scheduleToCloseTimeout: '6 hours',
+  retry: { ...storageActivity.retry, maximumAttempts: 3 },
 };
 // A long transcode heartbeats its progress; thirty silent seconds mean the worker died and
 // another one takes over (the activity starts clean). Five attempts (75 s of backoff) ride out
@@ -187,15 +201,19 @@ export async function MediaUploadWorkflow(input: MediaUploadInput): Promise<Medi
     const processing = { mediaId: input.mediaId, storageKey: input.storageKey, mediaType: input.mediaType, fileSize: input.fileSize };
     await steps.scanOriginal.executeWithOptions({ ...scanActivity, summary: 'virus scan (clamd)' }, [processing]);
 
-    if (MEDIA_TYPE_RULES[input.mediaType].kind === 'image') {
+    const kind = MEDIA_TYPE_RULES[input.mediaType].kind;
+    if (kind === 'image') {
       await moveTo('PROCESSING', 'thumbnails and metadata (sharp)');
       await steps.processImage.executeWithOptions({ ...imageActivity, ...waitWhenCancelled(), summary: 'thumbnails (sharp)' }, [processing]);
+    } else if (kind === 'document') {
+      await moveTo('PROCESSING', 'page count, page-1 preview and text (MuPDF)');
+      await steps.processDocument.executeWithOptions({ ...documentActivity, ...waitWhenCancelled(), taskQueue: input.documentTaskQueue, summary: 'document preview + text (MuPDF)' }, [processing]);
     } else {
       await moveTo('PROCESSING', `poster and HLS ladder on ${input.videoTaskQueue}`);
       await steps.transcodeVideo.executeWithOptions({ ...transcodeActivity, ...waitWhenCancelled(), taskQueue: input.videoTaskQueue, summary: 'poster + HLS (ffmpeg)' }, [processing]);
     }
     await steps.promoteOriginal.executeWithOptions({ ...waitWhenCancelled(), summary: 'copy incoming → media' }, [
-      { mediaId: input.mediaId, storageKey: input.storageKey },
+      { mediaId: input.mediaId, storageKey: input.storageKey, download: kind === 'document' ? { contentType: input.mimeType } : undefined },
     ]);
     await moveTo('READY', 'published');
     return { status: 'READY' };

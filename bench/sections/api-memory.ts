@@ -54,6 +54,7 @@ async function startApiChild(ctx: BenchContext): Promise<ApiChild> {
       LOG_LEVEL: 'warn',
       TASK_QUEUE_LIGHT: `bench-memory-${port}`,
       TASK_QUEUE_VIDEO: `bench-memory-video-${port}`,
+      TASK_QUEUE_DOCUMENT: `bench-memory-document-${port}`,
     },
     stdio: ['ignore', log, log, 'ipc'],
   });

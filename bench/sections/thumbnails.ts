@@ -1,11 +1,10 @@
-import { performance } from 'node:perf_hooks';
 import sharp from 'sharp';
 import { createImageActivities } from '../../activities/processing';
 import { makeThumbnails, THUMBNAIL_ENCODING } from '../../services/shared/media/images';
 import { MEDIA_TYPE_RULES } from '../../services/shared/media-types';
 import { activityHarness } from '../activity-env';
 import { median, noiseJpeg } from '../fixtures';
-import { mib, ms, ratio } from '../measure';
+import { mib, ms, ratio, timed } from '../measure';
 import type { BenchContext } from '../platform';
 import type { Row } from '../report';
 import type { Section } from '../section';
@@ -39,11 +38,6 @@ async function bareSharp(input: Buffer): Promise<number> {
 
 const kib = (bytes: number) => `${(bytes / 1024).toFixed(0)} KiB`;
 
-async function timed<T>(fn: () => Promise<T>): Promise<[number, T]> {
-  const t0 = performance.now();
-  const result = await fn();
-  return [performance.now() - t0, result];
-}
 
 /**
  * SPEC.md §9: the real processImage activity (S3 download, makeThumbnails, S3 uploads, read

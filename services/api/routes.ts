@@ -381,9 +381,30 @@ export function buildRoutes(deps: ApiDeps): RouteSpec[] {
         const rendition = variant === 'original' ? undefined : (await media.renditions(row.id)).find((r) => r.label === variant && r.kind !== 'hls');
         if (variant !== 'original' && !rendition) throw new ApiError('VARIANT_NOT_FOUND', `no variant ${variant}; use original or a thumbnail/poster variant of GET /media/{id}`);
         const ttl = config.DOWNLOAD_URL_TTL_SECONDS;
-        const { url } = await storage.presignGet(config.S3_MEDIA_BUCKET, rendition?.storageKey ?? row.storageKey, ttl);
+        // A PDF may carry JavaScript: its original is only ever downloaded, never shown inline.
+        const disposition = !rendition && row.mediaType === 'DOCUMENT' ? 'attachment' : undefined;
+        const { url } = await storage.presignGet(config.S3_MEDIA_BUCKET, rendition?.storageKey ?? row.storageKey, ttl, disposition);
         res.setHeader('cache-control', 'no-store');
         res.json({ mediaId: row.id, variant, url, expiresAt: new Date(Date.now() + ttl * 1000).toISOString() });
+      },
+    },
+    {
+      method: 'get',
+      path: '/media/:id/text',
+      operationId: 'getMediaText',
+      summary: 'The text extracted from a READY document (page texts separated by form feeds, at most DOCUMENT_TEXT_MAX_BYTES)',
+      responses: {
+        200: { description: 'the extracted text', schema: s.mediaTextResponse },
+        404: { description: 'not found or not yours, or no text (not a document, or password-protected)', codes: ['MEDIA_NOT_FOUND', 'TEXT_NOT_FOUND'] },
+        409: { description: 'media is not READY', codes: ['MEDIA_NOT_READY'] },
+      },
+      async handler(req, res) {
+        const row = await owned(req);
+        if (row.status !== 'READY') throw new ApiError('MEDIA_NOT_READY', `media is ${row.status}`, { status: row.status });
+        const text = await media.findText(row.id);
+        if (!text) throw new ApiError('TEXT_NOT_FOUND', row.mediaType === 'DOCUMENT' ? 'no text could be read from this document (password-protected)' : 'only documents have text');
+        res.setHeader('cache-control', 'private, no-cache');
+        res.json({ mediaId: row.id, text: text.text, sizeBytes: text.sizeBytes, truncated: text.truncated, pagesRead: text.pagesRead });
       },
     },
   ];

@@ -169,3 +169,16 @@ export const downloadUrlQuery = z.object({
 });
 
 export const downloadUrlResponse = z.object({ mediaId: z.string().uuid(), variant: z.string(), url: z.string(), expiresAt: z.string() });
+
+/** GET /media/{id}/text: the text extracted from a READY document. */
+export const mediaTextResponse = z.object({
+  mediaId: z.string().uuid(),
+  /** Page texts in page order separated by form feeds (U+000C); '' for a scan without a text layer. */
+  text: z.string(),
+  /** UTF-8 bytes of `text`. */
+  sizeBytes: z.number().int(),
+  /** The text was cut at the configured maximum (DOCUMENT_TEXT_MAX_BYTES, default 1 MiB). */
+  truncated: z.boolean(),
+  /** Pages whose text was read. */
+  pagesRead: z.number().int(),
+});

@@ -238,6 +238,7 @@ export class UploadService {
       partCount: row.partCount ?? undefined,
       confirmDeadline: expiresAt.getTime() + config.CONFIRM_GRACE_SECONDS * 1000,
       videoTaskQueue: config.TASK_QUEUE_VIDEO,
+      documentTaskQueue: config.TASK_QUEUE_DOCUMENT,
     };
     return { row, input };
   }

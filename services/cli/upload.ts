@@ -18,7 +18,7 @@ import {
 
 const USAGE = `usage: npm run upload -- <files...> [options]
 
-  --type <MEDIA_TYPE>   ${MEDIA_TYPES.join(' | ')} (default: POST_IMAGE for images, POST_VIDEO for videos)
+  --type <MEDIA_TYPE>   ${MEDIA_TYPES.join(' | ')} (default: POST_IMAGE for images, POST_VIDEO for videos, DOCUMENT for PDFs)
   --api <url>           API origin (default: $MEDIA_API_URL or http://localhost:8080)
   --token <jwt>         bearer token (default: $MEDIA_TOKEN, else a dev token for --user signed
                         with $JWT_SECRET or the secret of the dev stack started by npm run dev)

@@ -15,8 +15,8 @@ export function mimeTypeFromFileName(fileName: string): string | undefined {
   return dot === -1 ? undefined : MIME_BY_EXTENSION[fileName.slice(dot + 1).toLowerCase()];
 }
 
-/** Images go to POST_IMAGE and videos to POST_VIDEO; PROFILE_IMAGE is only ever chosen explicitly. */
-const DEFAULT_MEDIA_TYPES: readonly MediaType[] = ['POST_IMAGE', 'POST_VIDEO'];
+/** Images go to POST_IMAGE, videos to POST_VIDEO, PDFs to DOCUMENT; PROFILE_IMAGE is only ever chosen explicitly. */
+const DEFAULT_MEDIA_TYPES: readonly MediaType[] = ['POST_IMAGE', 'POST_VIDEO', 'DOCUMENT'];
 
 /**
  * File extensions (without the dot) whose type `mediaTypes` accept, in the rules' order:
@@ -81,7 +81,8 @@ const FAILURE_MEANINGS: Record<string, string> = {
   UPLOAD_INCOMPLETE: 'the upload never completed',
   MALWARE: 'the virus scanner flagged the file',
   TOO_LARGE_TO_SCAN: 'the file is too large to be scanned',
-  UNDECODABLE_MEDIA: 'the file could not be decoded as an image or video',
+  UNDECODABLE_MEDIA: 'the file could not be decoded as an image, video or PDF (a PDF cut short is one)',
+  DOCUMENT_TOO_COMPLEX: 'the PDF could not be read within the time and memory a document may take',
   NO_VIDEO_STREAM: 'the file has sound (and perhaps cover art) but no video',
   UPLOAD_EXPIRED: 'the upload was not completed in time',
   CANCELLED_BY_USER: 'the upload was cancelled',

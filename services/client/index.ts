@@ -67,7 +67,7 @@ export interface UploadOptions {
   fileName?: string;
   /** MIME type; defaults to the Blob's type, else the one of the file name's extension. */
   fileType?: string;
-  /** Defaults to POST_IMAGE for images and POST_VIDEO for videos. */
+  /** Defaults to POST_IMAGE for images, POST_VIDEO for videos and DOCUMENT for PDFs. */
   mediaType?: MediaType;
   /**
    * Send SHA-256 digests so that S3 itself refuses corrupted bytes: of the whole file with the
@@ -159,7 +159,7 @@ export class MediaUploadClient {
     const fileSize = sizeOf(source);
     const mediaType = options.mediaType ?? defaultMediaType(fileType);
     if (!mediaType)
-      throw new MediaClientError('UNSUPPORTED_MEDIA_TYPE', `${fileType || 'this file type'} is not an accepted image or video type`);
+      throw new MediaClientError('UNSUPPORTED_MEDIA_TYPE', `${fileType || 'this file type'} is not an accepted image, video or PDF type`);
     const problem = checkFile({ fileType, fileSize }, mediaType);
     if (problem) throw new MediaClientError(problem.code, problem.message);
 
@@ -334,6 +334,15 @@ export class MediaUploadClient {
 
   listParts(mediaId: string, signal?: AbortSignal): Promise<StoredParts> {
     return this.request<StoredParts>('GET', `/media/${encodeURIComponent(mediaId)}/parts`, { signal });
+  }
+
+  /**
+   * `GET /media/{id}/text`: the text extracted from a READY document (page texts separated by
+   * form feeds, '' for a scan; `truncated` past the server's cap). TEXT_NOT_FOUND for other
+   * media and password-protected PDFs.
+   */
+  getText(mediaId: string, signal?: AbortSignal): Promise<{ mediaId: string; text: string; sizeBytes: number; truncated: boolean; pagesRead: number }> {
+    return this.request('GET', `/media/${encodeURIComponent(mediaId)}/text`, { signal });
   }
 
   /** `DELETE /media/{id}`: cancels an upload in flight (the workflow compensates) or deletes a finished media. */

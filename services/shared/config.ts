@@ -68,6 +68,14 @@ const configFields = z
     TASK_QUEUE_LIGHT: z.string().default('media-light'),
     /** Task queue for video transcoding. Default media-video. */
     TASK_QUEUE_VIDEO: z.string().default('media-video'),
+    /**
+     * Task queue of document analysis (PDFs), polled by the light worker process with its own
+     * concurrency (DOCUMENT_MAX_CONCURRENT_ACTIVITIES): one analysis takes seconds of CPU and
+     * a few hundred MiB, eight at once would not fit a light worker pod. Default media-document.
+     */
+    TASK_QUEUE_DOCUMENT: z.string().default('media-document'),
+    /** Documents one light worker process analyses at once. Default 1. */
+    DOCUMENT_MAX_CONCURRENT_ACTIVITIES: z.coerce.number().int().min(1).default(1),
     /** S3 endpoint; unset means AWS S3 for S3_REGION. */
     S3_ENDPOINT: optionalString,
     /** S3 region. Default us-east-1. */
@@ -111,6 +119,19 @@ const configFields = z
     HLS_X264_PRESET: z.enum(['ultrafast', 'superfast', 'veryfast', 'faster', 'fast', 'medium']).default('veryfast'),
     /** HLS segment length in seconds. Default 4. */
     HLS_SEGMENT_SECONDS: z.coerce.number().int().min(1).max(30).default(4),
+    /**
+     * Wall-clock bound of one document analysis (page count, info, page-1 preview, text) in
+     * seconds; MuPDF runs in a child process that is killed after it. What arrived before is
+     * kept; a document whose structure was not even read by then FAILS. Default 120.
+     */
+    DOCUMENT_ANALYSIS_TIMEOUT_SECONDS: z.coerce.number().int().min(1).max(240).default(120),
+    /**
+     * Resident memory bound of that child process in MiB; killed above it (as for the
+     * timeout). A 48 MiB, 200-page plan peaks near 300 MiB (npm run bench). Default 512.
+     */
+    DOCUMENT_ANALYSIS_MAX_MEMORY_MB: z.coerce.number().int().min(64).default(512),
+    /** Extracted text kept per document (GET /media/{id}/text), in UTF-8 bytes; longer text is cut. Default 1 MiB. */
+    DOCUMENT_TEXT_MAX_BYTES: z.coerce.number().int().min(1024).max(16 * MiB).default(MiB),
     /** ffmpeg / ffprobe binaries. Default: found on PATH. */
     FFMPEG_PATH: z.string().default('ffmpeg'),
     FFPROBE_PATH: z.string().default('ffprobe'),

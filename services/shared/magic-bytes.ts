@@ -2,8 +2,11 @@
  * Content sniffing by magic number for the MIME types the platform accepts. A declared type is
  * trusted only when the first bytes agree with it.
  */
-/** Enough for the ISO-BMFF `ftyp` box with its compatible brands (HEIF/AVIF say what they are there). */
-export const MAGIC_BYTES_NEEDED = 64;
+/**
+ * Enough for the ISO-BMFF `ftyp` box with its compatible brands (HEIF/AVIF say what they are
+ * there) and for a PDF header after leading junk (see PDF_HEADER_WINDOW).
+ */
+export const MAGIC_BYTES_NEEDED = 1024;
 
 // HEIF still images (ISO/IEC 23008-12) share the ISO base media container with MP4: the `ftyp`
 // brands tell them apart. `mif1`/`msf1` are the generic image/sequence brands; the compatible
@@ -27,6 +30,12 @@ function heifType(b: Buffer): string | undefined {
   return 'image/heif';
 }
 
+/**
+ * PDF readers (Acrobat, MuPDF, pdf.js) accept the `%PDF-` header anywhere in the first 1024
+ * bytes, after junk some mail gateways and generators put in front; so does the platform.
+ */
+const PDF_HEADER_WINDOW = 1024;
+
 export function detectMimeType(head: Uint8Array): string | undefined {
   const b = Buffer.from(head);
   if (b.length >= 3 && b[0] === 0xff && b[1] === 0xd8 && b[2] === 0xff) return 'image/jpeg';
@@ -41,6 +50,8 @@ export function detectMimeType(head: Uint8Array): string | undefined {
   }
   // Older QuickTime files start with a movie or free-space atom instead of `ftyp`.
   if (b.length >= 8 && ['moov', 'wide', 'mdat', 'free', 'skip'].includes(b.subarray(4, 8).toString('latin1'))) return 'video/quicktime';
+  // Checked last: a file that starts as another type stays that type whatever text follows.
+  if (b.subarray(0, PDF_HEADER_WINDOW).includes('%PDF-', 0, 'latin1')) return 'application/pdf';
   return undefined;
 }
 

@@ -10,7 +10,30 @@ export interface PresentOptions {
 }
 
 /** Metadata fields that may leave the service; GPS and raw EXIF stay private. */
-const PUBLIC_METADATA = ['width', 'height', 'format', 'orientation', 'durationSeconds', 'videoCodec', 'audioCodec', 'frameRate', 'camera', 'takenAt', 'hasAudio', 'rotation'];
+const PUBLIC_METADATA = [
+  'width',
+  'height',
+  'format',
+  'orientation',
+  'durationSeconds',
+  'videoCodec',
+  'audioCodec',
+  'frameRate',
+  'camera',
+  'takenAt',
+  'hasAudio',
+  'rotation',
+  // Documents (activities/documents.ts).
+  'pageCount',
+  'title',
+  'author',
+  'encrypted',
+  'passwordRequired',
+  'hasJavaScript',
+  'hasEmbeddedFiles',
+  'textBytes',
+  'textTruncated',
+];
 
 /** The API's view of one media (GET /media/{id}, SSE, webhooks). */
 export function presentMedia(row: MediaRow, renditions: RenditionRow[], { cdnBase, publicTypes }: PresentOptions) {

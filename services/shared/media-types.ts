@@ -2,7 +2,7 @@
  * The media domain: types, limits and statuses (SPEC.md §4). Pure data, imported by the
  * API, the activities and the workflow alike.
  */
-export const MEDIA_TYPES = ['PROFILE_IMAGE', 'POST_IMAGE', 'POST_VIDEO'] as const;
+export const MEDIA_TYPES = ['PROFILE_IMAGE', 'POST_IMAGE', 'POST_VIDEO', 'DOCUMENT'] as const;
 export type MediaType = (typeof MEDIA_TYPES)[number];
 
 const MiB = 1024 * 1024;
@@ -10,7 +10,7 @@ const MiB = 1024 * 1024;
 export interface MediaTypeRule {
   allowedMimeTypes: readonly string[];
   maxBytes: number;
-  kind: 'image' | 'video';
+  kind: 'image' | 'video' | 'document';
   /** Thumbnail widths; never upscaled. */
   thumbnailWidths: readonly number[];
 }
@@ -34,6 +34,8 @@ export const MEDIA_TYPE_RULES: Record<MediaType, MediaTypeRule> = {
     kind: 'video',
     thumbnailWidths: [150, 300, 600],
   },
+  // Seed 002: site plans as PDFs; widths are those of the page-1 preview.
+  DOCUMENT: { allowedMimeTypes: ['application/pdf'], maxBytes: 100 * MiB, kind: 'document', thumbnailWidths: [150, 300, 600, 1200] },
 };
 
 export const FILE_EXTENSIONS: Record<string, string> = {
@@ -47,6 +49,7 @@ export const FILE_EXTENSIONS: Record<string, string> = {
   'video/mp4': 'mp4',
   'video/quicktime': 'mov',
   'video/webm': 'webm',
+  'application/pdf': 'pdf',
 };
 
 export const MEDIA_STATUSES = [

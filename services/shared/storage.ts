@@ -122,8 +122,9 @@ export class Storage {
     return this.presign('PUT', bucket, key, o.expiresIn, { partNumber: String(o.partNumber), uploadId: o.uploadId }, headers);
   }
 
-  presignGet(bucket: string, key: string, expiresIn: number) {
-    return this.presign('GET', bucket, key, expiresIn, {}, {});
+  /** With `contentDisposition`, S3 answers the GET with that Content-Disposition (e.g. `attachment`: never shown inline). */
+  presignGet(bucket: string, key: string, expiresIn: number, contentDisposition?: string) {
+    return this.presign('GET', bucket, key, expiresIn, contentDisposition ? { 'response-content-disposition': contentDisposition } : {}, {});
   }
 
   /**
@@ -223,9 +224,17 @@ export class Storage {
     );
   }
 
-  async copy(fromBucket: string, key: string, toBucket: string, toKey = key): Promise<void> {
+  /** With `replace`, the copy gets these headers instead of the source's (S3 MetadataDirective REPLACE). */
+  async copy(fromBucket: string, key: string, toBucket: string, toKey = key, replace?: { contentType: string; contentDisposition: string }): Promise<void> {
     const source = `${fromBucket}/${encodeKeyPath(key)}`;
-    await this.client.send(new CopyObjectCommand({ Bucket: toBucket, Key: toKey, CopySource: source }));
+    await this.client.send(
+      new CopyObjectCommand({
+        Bucket: toBucket,
+        Key: toKey,
+        CopySource: source,
+        ...(replace ? { MetadataDirective: 'REPLACE', ContentType: replace.contentType, ContentDisposition: replace.contentDisposition } : {}),
+      }),
+    );
   }
 
   /** Idempotent: deleting a missing key succeeds. */

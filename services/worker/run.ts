@@ -47,7 +47,12 @@ export function runWorkerProcess(kind: WorkerKind): void {
     const handle = await createWorker(kind, config, { workflowBundlePath: process.env.WORKFLOW_BUNDLE_PATH, metrics });
     const http = config.METRICS_PORT ? await startMetricsHttp(config.METRICS_PORT, metrics.registry, () => handle.worker.getState() === 'RUNNING') : undefined;
     log.info(
-      { taskQueue: kind === 'light' ? config.TASK_QUEUE_LIGHT : config.TASK_QUEUE_VIDEO, metricsPort: config.METRICS_PORT, temporalMetricsPort: config.TEMPORAL_METRICS_PORT },
+      {
+        taskQueue: kind === 'light' ? config.TASK_QUEUE_LIGHT : config.TASK_QUEUE_VIDEO,
+        ...(kind === 'light' ? { documentTaskQueue: config.TASK_QUEUE_DOCUMENT } : {}),
+        metricsPort: config.METRICS_PORT,
+        temporalMetricsPort: config.TEMPORAL_METRICS_PORT,
+      },
       'polling',
     );
     await handle.run();

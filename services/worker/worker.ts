@@ -2,6 +2,7 @@ import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker
 import { existsSync } from 'node:fs';
 import { Client } from '@temporalio/client';
 import { createActivities } from '../../activities';
+import { createDocumentActivities } from '../../activities/documents';
 import { createLifecycleActivities } from '../../activities/lifecycle';
 import { createWebhookActivities } from '../../activities/webhooks';
 import { createImageActivities, createScanActivities, createVideoActivities } from '../../activities/processing';
@@ -35,7 +36,8 @@ export interface CreateWorkerOptions {
 }
 
 /**
- * Light worker: the workflows plus orchestration, S3, DB, scan and image activities.
+ * Light worker: the workflows plus orchestration, S3, DB, scan and image activities, and in
+ * the same process a second Worker for document analysis on TASK_QUEUE_DOCUMENT.
  * Video worker: transcoding only, on its own queue, so each Deployment scales on its own.
  */
 export async function createWorker(kind: WorkerKind, config: Config, options: CreateWorkerOptions = {}): Promise<WorkerHandle> {
@@ -79,7 +81,28 @@ export async function createWorker(kind: WorkerKind, config: Config, options: Cr
     // 2 s (not 80 % of the heartbeat timeout), so a DELETE stops a transcode within seconds.
     maxHeartbeatThrottleInterval: '2 seconds',
   });
+  // Documents: the light worker process polls their queue too, with a concurrency of its own,
+  // so tasks beyond it wait in Temporal (not in a slot, not against their timeouts).
+  const documentWorker =
+    kind === 'light'
+      ? await Worker.create({
+          connection,
+          namespace: config.TEMPORAL_NAMESPACE,
+          taskQueue: config.TASK_QUEUE_DOCUMENT,
+          activities: createDocumentActivities(deps, {
+            timeoutMs: config.DOCUMENT_ANALYSIS_TIMEOUT_SECONDS * 1000,
+            maxMemoryBytes: config.DOCUMENT_ANALYSIS_MAX_MEMORY_MB * 1024 * 1024,
+            textMaxBytes: config.DOCUMENT_TEXT_MAX_BYTES,
+          }),
+          interceptors: { activity: [activityObservability(metrics)] },
+          maxConcurrentActivityTaskExecutions: config.DOCUMENT_MAX_CONCURRENT_ACTIVITIES,
+          shutdownGraceTime: `${config.WORKER_SHUTDOWN_GRACE_SECONDS} seconds`,
+        })
+      : undefined;
   if (kind === 'light') await ensureCleanupSchedule(new Client({ connection, namespace: config.TEMPORAL_NAMESPACE }), config);
+  const stopAll = () => {
+    for (const w of [worker, documentWorker]) if (w?.getState() === 'RUNNING') w.shutdown();
+  };
   const release = async () => {
     await dataSource.destroy().catch(() => undefined);
     await connection.close().catch(() => undefined);
@@ -88,14 +111,20 @@ export async function createWorker(kind: WorkerKind, config: Config, options: Cr
   return {
     worker,
     async run() {
+      const runs = [worker.run(), documentWorker?.run()];
       try {
-        await worker.run();
+        await Promise.all(runs);
+      } catch (err) {
+        // One Worker failed: the process stops polling both, each after draining.
+        stopAll();
+        await Promise.allSettled(runs);
+        throw err;
       } finally {
         await release();
       }
     },
     async close() {
-      if (worker.getState() === 'RUNNING') worker.shutdown();
+      stopAll();
     },
   };
 }

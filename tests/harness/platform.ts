@@ -41,6 +41,7 @@ export function testConfig(overrides: Record<string, string> = {}): Config {
     JWT_SECRET: testJwtSecret,
     TASK_QUEUE_LIGHT: `light-${suffix}`,
     TASK_QUEUE_VIDEO: `video-${suffix}`,
+    TASK_QUEUE_DOCUMENT: `document-${suffix}`,
     WORKER_SHUTDOWN_GRACE_SECONDS: '2',
     // Test files share one Temporal server: only the lifecycle test runs a cleanup schedule.
     CLEANUP_INTERVAL: 'off',

@@ -14,6 +14,7 @@ export function spawnWorker(p: Platform, kind: 'light' | 'video', extraEnv: Reco
     JWT_SECRET: testJwtSecret,
     TASK_QUEUE_LIGHT: p.config.TASK_QUEUE_LIGHT,
     TASK_QUEUE_VIDEO: p.config.TASK_QUEUE_VIDEO,
+    TASK_QUEUE_DOCUMENT: p.config.TASK_QUEUE_DOCUMENT,
     FFMPEG_PATH: p.config.FFMPEG_PATH,
     FFPROBE_PATH: p.config.FFPROBE_PATH,
     HLS_X264_PRESET: p.config.HLS_X264_PRESET,

@@ -566,7 +566,7 @@ describe('media-upload Helm chart', () => {
     it('pauses in preStop, passes the grace time to the API and gives the pod more than both', () => {
       const objects = render([]);
       const spec = podSpec(get(objects, 'Deployment', `${release}-api`));
-      expect(spec.containers[0].lifecycle.preStop).toEqual({ sleep: { seconds: 5 } });
+      expect(spec.containers[0].lifecycle.preStop).toEqual({ exec: { command: ['sleep', '5'] } });
       expect(containerEnv(objects, spec.containers[0]).SHUTDOWN_GRACE_SECONDS).toBe('20');
       expect(spec.terminationGracePeriodSeconds).toBeGreaterThan(5 + 20);
     });

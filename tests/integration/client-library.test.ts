@@ -10,6 +10,7 @@ import {
   type UploadProgress,
   type UploadSession,
 } from '../../services/client';
+import { makeDocuments } from '../fixtures/corpus-documents';
 import { realJpeg, sha256Base64 } from '../fixtures/media';
 import { startPlatform, uniqueUser, waitForStatus, type Platform } from '../harness/platform';
 
@@ -307,7 +308,8 @@ describe('MediaUploadClient on the real stack', () => {
       expect(run.output.stderr).toMatch(/photo\.jpg: READY/);
       expect(run.output.stderr).toMatch(/✔ photo\.jpg: READY \(media [0-9a-f-]{36}\)/);
       // The refusal names the extension and what would be accepted.
-      expect(run.output.stderr).toContain('✖ notes.txt: not sent: .txt (unknown type) is not an accepted type; accepted: .jpg .png .webp .gif .mp4 .mov .webm .jpeg');
+      expect(run.output.stderr).toMatch(/✖ notes\.txt: not sent: \.txt \(unknown type\) is not an accepted type; accepted: \.jpg( \.\w+)+\n/);
+      for (const extension of ['.png', '.heic', '.avif', '.mp4', '.webm', '.pdf']) expect(run.output.stderr).toMatch(new RegExp(`accepted: .*\\${extension}\\b`));
       // One file was refused, so the run as a whole did not succeed.
       expect(code).toBe(1);
 
@@ -364,6 +366,17 @@ describe('MediaUploadClient on the real stack', () => {
       expect(screen).toContain('1/2 files finished (1 not sent)');
       expect(screen).toContain('2/2 files finished (1 not sent)');
       expect(screen).not.toMatch(/\d\/1 files finished/);
+    });
+
+    it('sends a .pdf as DOCUMENT and follows it to READY with its page count', async () => {
+      const user = uniqueUser('pdf-cli');
+      const plan = join(dir, 'Site Plan.PDF');
+      writeFileSync(plan, makeDocuments().multipage);
+      const run = runCli([plan, '--api', p.api.url], { MEDIA_TOKEN: await p.token(user) });
+      expect(await run.exit).toBe(0);
+      expect(run.output.stderr).toMatch(/Site Plan\.PDF: uploading .* as DOCUMENT \(media [0-9a-f-]{36}\)/);
+      const mediaId = /media ([0-9a-f-]{36})/.exec(run.output.stderr)![1]!;
+      expect((await p.call(user, `/media/${mediaId}`)).body).toMatchObject({ status: 'READY', mediaType: 'DOCUMENT', metadata: { pageCount: 3 } });
     });
 
     it('under npm run upload, cancels the upload in flight on Ctrl-C, says which, and leaves nothing in storage', async () => {

@@ -2,6 +2,7 @@ import { mkdirSync, mkdtempSync, rmSync, statSync, truncateSync, writeFileSync }
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
+import { makeDocuments } from '../fixtures/corpus-documents';
 import { jpegWithExif, testVideo } from '../fixtures/media';
 import { chromiumPath } from '../harness/chromium';
 import { startPlatform, uniqueUser, type Platform } from '../harness/platform';
@@ -94,7 +95,7 @@ describe('the demo page in headless Chromium', () => {
     );
     expect(await row('notes.txt').getAttribute('data-status')).toBe('CLIENT_REJECTED');
     expect(await row('notes.txt').locator('.message').textContent()).toMatch(
-      /Not uploaded: text\/plain is not an accepted image or video type/,
+      /Not uploaded: text\/plain is not an accepted image, video or PDF type/,
     );
     expect(await page.locator('#batch-text').textContent()).toMatch(/^4 of 4 files finished/);
 
@@ -163,6 +164,26 @@ describe('the demo page in headless Chromium', () => {
       expect(notFound).toEqual([]);
     } finally {
       await second.close();
+    }
+  });
+
+  it('uploads a PDF through the page and shows its page-1 preview, its flags and a download link', async () => {
+    const user = uniqueUser('browser-pdf');
+    const plan = join(dir, 'plan.pdf');
+    writeFileSync(plan, makeDocuments().javascript);
+    const pdfPage = await browser.newPage();
+    try {
+      await pdfPage.goto(`${p.api.url}/#token=${await p.token(user)}`);
+      await pdfPage.setInputFiles('#file-input', [plan]);
+      const pdfRow = pdfPage.locator('li.file[data-file-name="plan.pdf"]');
+      await pdfRow.and(pdfPage.locator('[data-status="READY"]')).waitFor({ timeout: 60_000 });
+      const thumbnail = pdfRow.locator('img.thumbnail');
+      await thumbnail.waitFor();
+      await pdfPage.waitForFunction((img) => (img as ImageState).complete && (img as ImageState).naturalWidth > 0, await thumbnail.elementHandle());
+      expect(await pdfRow.locator('.message').textContent()).toBe('1 page, contains JavaScript');
+      expect(await pdfRow.locator('a').textContent()).toBe('download PDF');
+    } finally {
+      await pdfPage.close();
     }
   });
 

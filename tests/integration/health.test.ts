@@ -40,12 +40,15 @@ describe('health, readiness and the OpenAPI document', () => {
       'get /api/v1/media/{id}/events',
       'get /api/v1/batches/{id}',
       'delete /api/v1/media/{id}',
+      'get /api/v1/media/{id}/text',
     ];
     const documented = Object.entries(doc.paths as Record<string, Record<string, unknown>>).flatMap(([path, ops]) => Object.keys(ops).map((m) => `${m} ${path}`));
     expect(documented).toEqual(expect.arrayContaining(expected));
     const body = doc.paths['/api/v1/media/upload-session'].post.requestBody.content['application/json'].schema;
     expect(body.required).toEqual(expect.arrayContaining(['fileName', 'fileType', 'fileSize', 'mediaType']));
-    expect(body.properties.mediaType.enum).toEqual(['PROFILE_IMAGE', 'POST_IMAGE', 'POST_VIDEO']);
+    expect(body.properties.mediaType.enum).toEqual(['PROFILE_IMAGE', 'POST_IMAGE', 'POST_VIDEO', 'DOCUMENT']);
+    const text = doc.paths['/api/v1/media/{id}/text'].get.responses['200'].content['application/json'].schema;
+    expect(text.required).toEqual(expect.arrayContaining(['mediaId', 'text', 'sizeBytes', 'truncated', 'pagesRead']));
     // Every documented route exists: an unknown one would answer 404 NOT_FOUND.
     for (const entry of expected) {
       const [method, path] = entry.split(' ');

@@ -1,10 +1,11 @@
 import { SignJWT } from 'jose';
 import { randomUUID } from 'node:crypto';
 import { pngHeader, realJpeg, bytesOfType } from '../fixtures/media';
-import { startPlatform, testJwtSecret, uniqueUser, type Platform } from '../harness/platform';
+import { startPlatform, testJwtSecret, uniqueUser, waitForStatus, type Platform } from '../harness/platform';
 
 const MiB = 1024 * 1024;
 const ok = { fileName: 'a.jpg', fileType: 'image/jpeg', fileSize: 1000, mediaType: 'POST_IMAGE' };
+const doc = { fileName: 'plan.pdf', fileType: 'application/pdf', fileSize: 1000, mediaType: 'DOCUMENT' };
 
 type Case = {
   name: string;
@@ -54,6 +55,16 @@ const cases: Case[] = [
   { name: 'oversize profile image', body: { ...ok, mediaType: 'PROFILE_IMAGE', fileSize: 5 * MiB + 1 }, status: 413, code: 'FILE_TOO_LARGE' },
   { name: 'oversize post image', body: { ...ok, fileSize: 25 * MiB + 1 }, status: 413, code: 'FILE_TOO_LARGE' },
   { name: 'oversize video', body: { ...ok, fileType: 'video/mp4', mediaType: 'POST_VIDEO', fileSize: 5 * 1024 * MiB + 1 }, status: 413, code: 'FILE_TOO_LARGE' },
+  { name: 'oversize document', body: { ...doc, fileSize: 100 * MiB + 1 }, status: 413, code: 'FILE_TOO_LARGE' },
+  { name: 'PDF as image', body: { ...ok, fileType: 'application/pdf' }, status: 415, code: 'UNSUPPORTED_MEDIA_TYPE' },
+  { name: 'image as document', body: { ...doc, fileType: 'image/jpeg' }, status: 415, code: 'UNSUPPORTED_MEDIA_TYPE' },
+  { name: 'html as document', body: { ...doc, fileType: 'text/html' }, status: 415, code: 'UNSUPPORTED_MEDIA_TYPE' },
+  { name: 'legacy PDF MIME', body: { ...doc, fileType: 'application/x-pdf' }, status: 415, code: 'UNSUPPORTED_MEDIA_TYPE' },
+  { name: 'PDF MIME with parameters', body: { ...doc, fileType: 'application/pdf; version=1.7' }, status: 415, code: 'UNSUPPORTED_MEDIA_TYPE' },
+  { name: 'lower-case document type', body: { ...doc, mediaType: 'document' }, status: 400, code: 'VALIDATION_FAILED' },
+  { name: 'text of a non-uuid id', path: '/media/not-a-uuid/text', method: 'GET', status: 404, code: 'MEDIA_NOT_FOUND' },
+  { name: 'text of an unknown id', path: `/media/${randomUUID()}/text`, method: 'GET', status: 404, code: 'MEDIA_NOT_FOUND' },
+  { name: 'text with traversal id', path: `/media/${encodeURIComponent('../../etc/passwd')}/text`, method: 'GET', status: 404, code: 'MEDIA_NOT_FOUND' },
   { name: 'unknown media type', body: { ...ok, mediaType: 'BANNER' }, status: 400, code: 'VALIDATION_FAILED' },
   { name: 'lower-case media type', body: { ...ok, mediaType: 'post_image' }, status: 400, code: 'VALIDATION_FAILED' },
   { name: 'html declared', body: { ...ok, fileType: 'text/html' }, status: 415, code: 'UNSUPPORTED_MEDIA_TYPE' },
@@ -162,6 +173,23 @@ describe('hostile and malformed input', () => {
         await new Promise((r) => setTimeout(r, 200));
       }
       expect(status).toBe('REJECTED');
+    }
+  });
+
+  it('rejects an HTML page, a PNG and a PDF header past the first KiB uploaded as PDF', async () => {
+    const user = uniqueUser('spoof-pdf');
+    const files = [
+      Buffer.from('<html><script>alert(1)</script></html>'.padEnd(1500, ' ')),
+      bytesOfType(pngHeader, 1500),
+      // Readers look for the header in the first 1024 bytes only; so does verification.
+      Buffer.concat([Buffer.alloc(1024, 0x20), Buffer.from('%PDF-1.7\n%%EOF\n')]),
+    ];
+    for (const file of files) {
+      const res = await p.call(user, '/media/upload-session', { body: { ...doc, fileSize: file.length } });
+      expect((await fetch(res.body.upload.url, { method: 'PUT', body: file, headers: res.body.upload.headers })).status).toBe(200);
+      await p.call(user, `/media/${res.body.mediaId}/complete`, { body: {} });
+      const media = await waitForStatus(p, user, res.body.mediaId, ['REJECTED', 'READY', 'FAILED'], 30_000);
+      expect([media.status, media.failureReason.split(':')[0]]).toEqual(['REJECTED', 'CONTENT_MISMATCH']);
     }
   });
 

@@ -8,6 +8,7 @@ import { freePort } from '../../devstack/ports';
 import { until } from '../../devstack/poll';
 import { helm, projectRoot } from '../../devstack/tools';
 import { mintDevToken } from '../../scripts/token';
+import { makeDocuments } from '../fixtures/corpus-documents';
 import { realJpeg, testVideo } from '../fixtures/media';
 import { stackState, testJwtSecret, uniqueUser } from '../harness/platform';
 import { exited, killGroup } from '../harness/worker-process';
@@ -63,6 +64,7 @@ describe('image runtime stage (prod dependencies, dist/, uid 1000, read-only app
       JWT_SECRET: testJwtSecret,
       TASK_QUEUE_LIGHT: `light-${suffix}`,
       TASK_QUEUE_VIDEO: `video-${suffix}`,
+      TASK_QUEUE_DOCUMENT: `document-${suffix}`,
       CLEANUP_INTERVAL: 'off',
       LOG_LEVEL: 'warn',
       ...(env.WORKFLOW_BUNDLE_PATH ? { WORKFLOW_BUNDLE_PATH: env.WORKFLOW_BUNDLE_PATH.replace(/^\/app\//, `${app}/`) } : {}),
@@ -135,7 +137,7 @@ describe('image runtime stage (prod dependencies, dist/, uid 1000, read-only app
     }
   });
 
-  it('brings the API and both worker pools to ready and takes one image and one video to READY', async () => {
+  it('brings the API and both worker pools to ready and takes one image, one video and one PDF to READY', async () => {
     const [apiPort, apiMetrics, lightMetrics, videoMetrics] = [await freePort(), await freePort(), await freePort(), await freePort()];
     const api = container('Deployment', `${release}-api`);
     start(api, envOf(api, { PORT: String(apiPort), METRICS_PORT: String(apiMetrics) }));
@@ -167,6 +169,8 @@ describe('image runtime stage (prod dependencies, dist/, uid 1000, read-only app
     const files = [
       { file: await realJpeg(200 * 1024), fileType: 'image/jpeg', mediaType: 'POST_IMAGE', fileName: 'photo.jpg' },
       { file: await testVideo('ffmpeg', 2, 240), fileType: 'video/mp4', mediaType: 'POST_VIDEO', fileName: 'clip.mp4' },
+      // The MuPDF analyzer runs from dist/ as dist/…/pdf-analyzer.mjs, with mupdf from the production node_modules.
+      { file: makeDocuments().multipage, fileType: 'application/pdf', mediaType: 'DOCUMENT', fileName: 'plan.pdf' },
     ];
     const ids: string[] = [];
     for (const { file, fileType, mediaType, fileName } of files) {

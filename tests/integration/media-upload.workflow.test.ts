@@ -16,8 +16,8 @@ type Calls = Array<{ name: string; input: unknown }>;
 
 /** Fake activities: record calls; `overrides` replace single activities. */
 function fakeActivities(calls: Calls, overrides: Partial<Record<keyof Activities, (input: any) => Promise<unknown>>> = {}): Activities {
-  const names: Array<keyof Activities> = ['recordStatus', 'inspectUpload', 'completeMultipartUpload', 'verifyUpload', 'scanOriginal', 'processImage', 'transcodeVideo', 'promoteOriginal', 'compensateUpload'];
-  const defaults: Record<string, unknown> = { inspectUpload: { complete: false }, verifyUpload: { detectedMimeType: 'image/jpeg' }, scanOriginal: { verdict: 'CLEAN' }, processImage: { thumbnails: 8 }, transcodeVideo: { renditions: ['360p'] }, compensateUpload: { derivedDeleted: 0 } };
+  const names: Array<keyof Activities> = ['recordStatus', 'inspectUpload', 'completeMultipartUpload', 'verifyUpload', 'scanOriginal', 'processImage', 'processDocument', 'transcodeVideo', 'promoteOriginal', 'compensateUpload'];
+  const defaults: Record<string, unknown> = { inspectUpload: { complete: false }, verifyUpload: { detectedMimeType: 'image/jpeg' }, scanOriginal: { verdict: 'CLEAN' }, processImage: { thumbnails: 8 }, processDocument: { pageCount: 3, thumbnails: 8, textBytes: 100 }, transcodeVideo: { renditions: ['360p'] }, compensateUpload: { derivedDeleted: 0 } };
   return Object.fromEntries(
     names.map((name) => [
       name,
@@ -285,25 +285,53 @@ describe('MediaUploadWorkflow', () => {
     expect(statuses(calls)).toEqual(['VERIFYING', 'SCANNING', 'REJECTED']);
   });
 
-  it('sends a video to the video task queue and an image stays on the light one', async () => {
+  it.each([
+    ['a video', 'POST_VIDEO', 'video/mp4', 'transcodeVideo', 'videoTaskQueue'],
+    ['a document', 'DOCUMENT', 'application/pdf', 'processDocument', 'documentTaskQueue'],
+  ] as const)('sends %s to its own task queue, never processed on the light one', async (_kind, mediaType, mimeType, activity, queueField) => {
     const lightCalls: Calls = [];
-    const videoCalls: Calls = [];
-    const videoQueue = `video-${randomUUID()}`;
-    const videoWorker = await Worker.create({ connection: env.nativeConnection, taskQueue: videoQueue, activities: { transcodeVideo: fakeActivities(videoCalls).transcodeVideo } });
-    const result = await videoWorker.runUntil(
+    const queueCalls: Calls = [];
+    const ownQueue = `${mediaType.toLowerCase()}-${randomUUID()}`;
+    const ownWorker = await Worker.create({ connection: env.nativeConnection, taskQueue: ownQueue, activities: { [activity]: fakeActivities(queueCalls)[activity] } });
+    const result = await ownWorker.runUntil(
       run(fakeActivities(lightCalls), async (taskQueue) => {
         const handle = await env.client.workflow.start(MediaUploadWorkflow, {
           taskQueue,
           workflowId: randomUUID(),
-          args: [input({ mediaType: 'POST_VIDEO', mimeType: 'video/mp4', videoTaskQueue: videoQueue })],
+          args: [input({ mediaType, mimeType, [queueField]: ownQueue })],
         });
         await handle.signal(uploadConfirmedSignal, { source: 'client' });
         return handle.result();
       }),
     );
     expect(result.status).toBe('READY');
-    expect(count(videoCalls, 'transcodeVideo')).toBe(1);
+    expect(count(queueCalls, activity)).toBe(1);
+    expect(count(lightCalls, activity)).toBe(0);
     expect(count(lightCalls, 'processImage')).toBe(0);
+  });
+
+  it('processes a document with processDocument after the scan and promotes it as a download', async () => {
+    const calls: Calls = [];
+    const result = await runConfirmed(fakeActivities(calls), input({ mediaType: 'DOCUMENT', mimeType: 'application/pdf', storageKey: 'document/u1/1-x.pdf' }));
+    expect(result.status).toBe('READY');
+    expect(calls.filter((c) => c.name !== 'recordStatus').map((c) => c.name)).toEqual(['verifyUpload', 'scanOriginal', 'processDocument', 'promoteOriginal']);
+    expect(calls.find((c) => c.name === 'promoteOriginal')?.input).toMatchObject({ download: { contentType: 'application/pdf' } });
+    expect(statuses(calls)).toEqual(['VERIFYING', 'SCANNING', 'PROCESSING', 'READY']);
+  });
+
+  it('gives processDocument three attempts on a transient fault, then compensates and ends FAILED', async () => {
+    const calls: Calls = [];
+    const activities = fakeActivities(calls, {
+      processDocument: async () => {
+        throw new Error('PDF analyzer exited (code null, signal SIGSEGV) without an answer');
+      },
+    });
+    const err = await runConfirmed(activities, input({ mediaType: 'DOCUMENT', mimeType: 'application/pdf' }));
+    expect(err).toBeInstanceOf(WorkflowFailedError);
+    expect(count(calls, 'processDocument')).toBe(3);
+    expect(count(calls, 'compensateUpload')).toBe(1);
+    expect(count(calls, 'promoteOriginal')).toBe(0);
+    expect(statuses(calls).at(-1)).toBe('FAILED');
   });
 
   it.each([['completeMultipartUpload'], ['verifyUpload'], ['scanOriginal'], ['processImage'], ['promoteOriginal']] as const)(

@@ -6,6 +6,7 @@ import { Ajv2020, type ValidateFunction } from 'ajv/dist/2020';
 import addFormats from 'ajv-formats';
 import { projectRoot } from '../../devstack/tools';
 import { mintDevToken } from '../../scripts/token';
+import { makeDocuments } from '../fixtures/corpus-documents';
 import { realJpeg } from '../fixtures/media';
 import { startPlatform, testJwtSecret, uniqueUser, waitForStatus, type Platform } from '../harness/platform';
 
@@ -185,6 +186,17 @@ describe('the OpenAPI document', () => {
     expect((await call('GET', `/api/v1/media/${missingId}/events`, { user })).status).toBe(404);
     await waitForStatus(p, user, mediaId, ['READY']);
 
+    // A document's extracted text (200); an image has none (404); a session not uploaded is not READY (409).
+    const pdf = makeDocuments().multipage;
+    const document = await session(user, { fileName: 'plan.pdf', fileType: 'application/pdf', fileSize: pdf.length, mediaType: 'DOCUMENT' });
+    expect((await fetch(document.body.upload.url, { method: 'PUT', headers: document.body.upload.headers, body: pdf })).status).toBe(200);
+    expect((await call('POST', `/api/v1/media/${document.body.mediaId}/complete`, { user })).status).toBe(202);
+    expect((await call('GET', `/api/v1/media/${mediaId}/text`, { user })).body.error.code).toBe('TEXT_NOT_FOUND');
+    expect((await call('GET', `/api/v1/media/${notUploaded}/text`, { user })).body.error.code).toBe('MEDIA_NOT_READY');
+    await waitForStatus(p, user, document.body.mediaId, ['READY']);
+    expect((await call('GET', `/api/v1/media/${document.body.mediaId}/text`, { user })).body.pagesRead).toBe(3);
+    expect((await call('DELETE', `/api/v1/media/${document.body.mediaId}`, { user })).body.action).toBe('DELETING');
+
     // The same confirmation through the multipart alias, for a second image.
     const second = await session(user, { fileSize: image.length, fileName: 'second.jpg' });
     await fetch(second.body.upload.url, { method: 'PUT', headers: second.body.upload.headers, body: image });
@@ -230,6 +242,7 @@ describe('the OpenAPI document', () => {
     for (const m of keyed.body.items as Array<{ mediaId: string }>) await p.call(keyUser, `/media/${m.mediaId}`, { method: 'DELETE' });
     await Promise.all([
       waitForStatus(p, user, mediaId, ['DELETED']),
+      waitForStatus(p, user, document.body.mediaId, ['DELETED']),
       waitForStatus(p, user, videoId, ['CANCELLED']),
       waitForStatus(p, user, second.body.mediaId, ['READY']).then(() => p.call(user, `/media/${second.body.mediaId}`, { method: 'DELETE' })),
       ...pending.map((id) => waitForStatus(p, user, id, ['CANCELLED'])),

@@ -122,7 +122,9 @@ class FileRow {
       // Private media types have no public URLs (read through download-url instead).
       if (thumbnail?.url) this.preview.append(el('img', { className: 'thumbnail', src: thumbnail.url, alt: media.fileName }));
     }
-    if (media.cdnUrl) this.preview.append(el('a', { href: media.cdnUrl, textContent: 'original', target: '_blank', rel: 'noopener' }));
+    // A PDF is stored as an attachment: its link downloads, it never opens in this origin.
+    const label = media.mediaType === 'DOCUMENT' ? 'download PDF' : 'original';
+    if (media.cdnUrl) this.preview.append(el('a', { href: media.cdnUrl, textContent: label, target: '_blank', rel: 'noopener' }));
   }
 }
 
@@ -135,7 +137,13 @@ function pickThumbnail(media: Media): Media['thumbnails'][number] | undefined {
 }
 
 function describeMetadata(media: Media): string {
-  const m = media.metadata as { width?: number; height?: number; durationSeconds?: number };
+  const m = media.metadata as { width?: number; height?: number; durationSeconds?: number; pageCount?: number | null; encrypted?: boolean; hasJavaScript?: boolean };
+  if (media.mediaType === 'DOCUMENT') {
+    // A PDF's original is only ever a download (never shown inline); say why it has no preview.
+    const pages = m.pageCount ? `${m.pageCount} page${m.pageCount === 1 ? '' : 's'}` : '';
+    const notes = [m.encrypted && !m.pageCount ? 'password-protected' : '', m.hasJavaScript ? 'contains JavaScript' : ''].filter(Boolean);
+    return [pages, ...notes].filter(Boolean).join(', ');
+  }
   const size = m.width && m.height ? `${m.width}×${m.height}` : '';
   const duration = m.durationSeconds ? `, ${m.durationSeconds.toFixed(1)} s` : '';
   return `${size}${duration}`;
@@ -212,7 +220,7 @@ function accept(files: File[]): void {
     row.setMeta(`${formatBytes(file.size)} · ${fileType || 'unknown type'}${mediaType ? ` · ${mediaType}` : ''}`);
     const problem = mediaType
       ? checkFile({ fileType, fileSize: file.size }, mediaType)
-      : { code: 'UNSUPPORTED_MEDIA_TYPE', message: `${fileType || 'this file type'} is not an accepted image or video type` };
+      : { code: 'UNSUPPORTED_MEDIA_TYPE', message: `${fileType || 'this file type'} is not an accepted image, video or PDF type` };
     if (problem) {
       row.fail('CLIENT_REJECTED', `Not uploaded: ${problem.message} (${problem.code})`);
       continue;

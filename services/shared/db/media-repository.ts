@@ -11,6 +11,16 @@ export const STATUS_CHANNEL = 'media_status';
 export type NewMedia = Omit<MediaRow, 'updatedAt' | 'metadata' | 'failureReason' | 'ownerType' | 'ownerId' | 'attachedAt'>;
 export type NewRendition = Omit<RenditionRow, 'id'>;
 
+/** Text extracted from a document (table `media_texts`). */
+export interface MediaText {
+  /** Page texts separated by form feeds; '' for a document without a text layer. */
+  text: string;
+  /** Cut at DOCUMENT_TEXT_MAX_BYTES. */
+  truncated: boolean;
+  /** Pages whose text was read. */
+  pagesRead: number;
+}
+
 export interface Owner {
   ownerType: string;
   ownerId: string;
@@ -162,6 +172,29 @@ export class MediaRepository {
 
   async deleteRenditions(mediaId: string): Promise<void> {
     await this.dataSource.getRepository(RenditionEntity).delete({ mediaId });
+  }
+
+  /** Stores (or replaces, on a retry) the extracted text of a document. */
+  async putText(mediaId: string, text: MediaText): Promise<void> {
+    await this.dataSource.query(
+      `INSERT INTO media_texts (media_id, text, size_bytes, truncated, pages_read) VALUES ($1, $2, $3, $4, $5)
+       ON CONFLICT (media_id) DO UPDATE SET text = EXCLUDED.text, size_bytes = EXCLUDED.size_bytes, truncated = EXCLUDED.truncated, pages_read = EXCLUDED.pages_read, created_at = now()`,
+      [mediaId, text.text, Buffer.byteLength(text.text, 'utf8'), text.truncated, text.pagesRead],
+    );
+  }
+
+  /** The extracted text of a document, if any was stored. */
+  async findText(mediaId: string): Promise<(MediaText & { sizeBytes: number }) | null> {
+    const rows: Array<{ text: string; size_bytes: number; truncated: boolean; pages_read: number }> = await this.dataSource.query(
+      'SELECT text, size_bytes, truncated, pages_read FROM media_texts WHERE media_id = $1',
+      [mediaId],
+    );
+    const row = rows[0];
+    return row ? { text: row.text, sizeBytes: row.size_bytes, truncated: row.truncated, pagesRead: row.pages_read } : null;
+  }
+
+  async deleteText(mediaId: string): Promise<void> {
+    await this.dataSource.query('DELETE FROM media_texts WHERE media_id = $1', [mediaId]);
   }
 
   /**

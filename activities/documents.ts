@@ -1,0 +1,114 @@
+import { ApplicationFailure, Context } from '@temporalio/activity';
+import { createWriteStream } from 'node:fs';
+import { mkdtemp, open, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { makeThumbnails, UndecodableImageError } from '../services/shared/media/images';
+import { analyzePdf, DocumentLimitError, UndecodableDocumentError } from '../services/shared/media/pdf';
+import { endsLikeAPdf } from '../services/shared/media/pdf-protocol';
+import { derivedPrefix, MEDIA_TYPE_RULES } from '../services/shared/media-types';
+import type { ActivityDeps } from './index';
+import { storeThumbnails, type ProcessingInput } from './processing';
+import { heartbeatPerChunk } from './progress';
+
+export interface DocumentSettings {
+  /** Wall-clock bound of the MuPDF child process, ms. */
+  timeoutMs: number;
+  /** Resident memory bound of the MuPDF child process, bytes. */
+  maxMemoryBytes: number;
+  /** Extracted text kept per document, UTF-8 bytes. */
+  textMaxBytes: number;
+}
+
+/** Last bytes of a local file (the `%%EOF` check). */
+async function readTail(path: string, length: number): Promise<Buffer> {
+  const file = await open(path, 'r');
+  try {
+    const { size } = await file.stat();
+    const start = Math.max(0, size - length);
+    const buffer = Buffer.alloc(size - start);
+    await file.read(buffer, 0, buffer.length, start);
+    return buffer;
+  } finally {
+    await file.close();
+  }
+}
+
+/**
+ * Document activity (light queue): page count, document info, JavaScript / embedded-file
+ * flags, page 1 as WebP + JPEG thumbnails and the extracted text (table `media_texts`).
+ * MuPDF runs in a child process bounded in time and memory (services/shared/media/pdf.ts).
+ */
+export function createDocumentActivities(deps: ActivityDeps, settings: DocumentSettings) {
+  const { storage, media, buckets } = deps;
+  return {
+    async processDocument(input: ProcessingInput): Promise<{ pageCount?: number; thumbnails: number; textBytes: number }> {
+      const ctx = Context.current();
+      const work = await mkdtemp(join(tmpdir(), `document-${input.mediaId}-`));
+      try {
+        const source = join(work, 'original.pdf');
+        // Up to 100 MiB: to disk, not to memory, heartbeating as bytes arrive (a slow store is not a dead worker).
+        ctx.heartbeat({ phase: 'download', downloaded: 0 });
+        const progress = heartbeatPerChunk(ctx, (downloaded) => ({ phase: 'download', downloaded }));
+        await pipeline(await storage.getStream(buckets.incoming, input.storageKey), progress, createWriteStream(source));
+        if (!endsLikeAPdf(await readTail(source, 1024))) {
+          throw ApplicationFailure.nonRetryable('the PDF is truncated: no %%EOF in its last 1024 bytes', 'UNDECODABLE_MEDIA');
+        }
+        let analysis;
+        try {
+          analysis = await analyzePdf(source, {
+            previewPath: join(work, 'page-1.png'),
+            previewMaxWidth: Math.max(...MEDIA_TYPE_RULES[input.mediaType].thumbnailWidths),
+            textMaxBytes: settings.textMaxBytes,
+            timeoutMs: settings.timeoutMs,
+            maxMemoryBytes: settings.maxMemoryBytes,
+            signal: ctx.cancellationSignal,
+            onProgress: (phase) => ctx.heartbeat({ phase }),
+          });
+        } catch (err) {
+          if (err instanceof UndecodableDocumentError) throw ApplicationFailure.nonRetryable(err.message, 'UNDECODABLE_MEDIA');
+          // The same bytes hit the same bound again: retrying only burns a worker.
+          if (err instanceof DocumentLimitError) throw ApplicationFailure.nonRetryable(err.message, 'DOCUMENT_TOO_COMPLEX');
+          throw err;
+        }
+        const { info } = analysis;
+        if (analysis.stoppedBy) ctx.log.warn('document analysis stopped early; keeping what was read', { mediaId: input.mediaId, stoppedBy: analysis.stoppedBy, pagesRead: analysis.pagesRead });
+
+        // A retry starts clean: earlier partial output is removed, then every key is rewritten.
+        ctx.heartbeat({ phase: 'upload' });
+        await storage.deletePrefix(buckets.media, `${derivedPrefix(input.mediaId)}thumbnails/`);
+        let renditions: Awaited<ReturnType<typeof storeThumbnails>> = [];
+        if (analysis.preview) {
+          try {
+            const { thumbnails } = await makeThumbnails(await readFile(analysis.preview.path), MEDIA_TYPE_RULES[input.mediaType].thumbnailWidths);
+            renditions = await storeThumbnails(deps, input.mediaId, thumbnails, () => ctx.heartbeat({ phase: 'upload' }));
+          } catch (err) {
+            // MuPDF's own PNG always decodes; anything else here is a transient fault to retry.
+            if (err instanceof UndecodableImageError) throw new Error(`preview PNG did not decode: ${err.message}`);
+            throw err;
+          }
+        }
+        // Nothing could be read from a password-protected document: no text row at all.
+        if (!info.passwordRequired) await media.putText(input.mediaId, { text: analysis.text, truncated: analysis.textTruncated, pagesRead: analysis.pagesRead });
+        await media.mergeMetadata(input.mediaId, {
+          pageCount: info.passwordRequired ? null : info.pageCount,
+          title: info.title ?? null,
+          author: info.author ?? null,
+          encrypted: info.encrypted,
+          passwordRequired: info.passwordRequired,
+          hasJavaScript: info.hasJavaScript,
+          hasEmbeddedFiles: info.hasEmbeddedFiles,
+          repaired: info.repaired,
+          textBytes: info.passwordRequired ? null : Buffer.byteLength(analysis.text, 'utf8'),
+          textTruncated: info.passwordRequired ? null : analysis.textTruncated,
+          analysisStoppedBy: analysis.stoppedBy ?? null,
+        });
+        await media.replaceRenditions(input.mediaId, renditions);
+        return { pageCount: info.passwordRequired ? undefined : info.pageCount, thumbnails: renditions.length, textBytes: Buffer.byteLength(analysis.text, 'utf8') };
+      } finally {
+        await rm(work, { recursive: true, force: true });
+      }
+    },
+  };
+}

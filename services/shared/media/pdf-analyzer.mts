@@ -1,0 +1,146 @@
+/**
+ * PDF analyzer, run as its own Node process by pdf.ts (never imported): reads one PDF with
+ * MuPDF (the official `mupdf` npm build, ESM + WASM), writes page 1 as PNG and prints
+ * newline-delimited JSON messages (pdf-protocol.ts) on stdout.
+ *
+ * A separate process because a WASM call cannot be interrupted: a pathological page is
+ * stopped by killing this process (time and memory bounds live in the parent), and the
+ * worker's event loop, heartbeats included, never waits on MuPDF.
+ */
+import { writeFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import type * as MuPDF from 'mupdf';
+import type { AnalyzerMessage, AnalyzerRequest, DocumentInfo } from './pdf-protocol.ts';
+
+// stdout carries the protocol only: anything the library prints (emscripten binds C's stdout
+// to console.log when the module loads) goes to stderr, which the parent keeps as
+// diagnostics. Hence the override first, and the import after it.
+console.log = console.error;
+const mupdf: typeof MuPDF = await import('mupdf');
+
+function send(message: AnalyzerMessage): void {
+  // One write per message: the parent splits on newlines, JSON never contains a raw one.
+  process.stdout.write(`${JSON.stringify(message)}\n`);
+}
+
+/**
+ * Visits every object once, with the dictionaries nested directly inside it (an /OpenAction
+ * is often written inline in the catalog): JavaScript actions and embedded files can sit
+ * anywhere, in annotations, form fields, page or document actions.
+ */
+function activeContent(doc: MuPDF.PDFDocument): Pick<DocumentInfo, 'hasJavaScript' | 'hasEmbeddedFiles'> {
+  const found = { hasJavaScript: false, hasEmbeddedFiles: Object.keys(doc.getEmbeddedFiles()).length > 0 };
+  const isName = (obj: MuPDF.PDFObject, name: string) => obj.isName() && obj.asName() === name;
+  const visit = (obj: MuPDF.PDFObject, depth: number): void => {
+    if (obj.isDictionary()) {
+      if (isName(obj.get('S'), 'JavaScript') || !obj.get('JS').isNull()) found.hasJavaScript = true;
+      if (!obj.get('EF').isNull() || isName(obj.get('Type'), 'EmbeddedFile')) found.hasEmbeddedFiles = true;
+    }
+    // Indirect references are visited as objects of their own; depth bounds hostile nesting.
+    if (depth < 32 && (obj.isDictionary() || obj.isArray())) obj.forEach((child) => !child.isIndirect() && visit(child, depth + 1));
+  };
+  const count = doc.countObjects();
+  for (let num = 1; num < count && !(found.hasJavaScript && found.hasEmbeddedFiles); num++) {
+    try {
+      visit(doc.newIndirect(num).resolve(), 0);
+    } catch {
+      // A broken object is skipped; the page render decides whether the file is usable.
+    }
+  }
+  return found;
+}
+
+async function main(): Promise<void> {
+  const request = JSON.parse(process.argv[2]!) as AnalyzerRequest;
+  let doc: MuPDF.Document;
+  try {
+    doc = mupdf.Document.openDocument(await readFile(request.input), 'application/pdf');
+  } catch (err) {
+    send({ kind: 'error', code: 'UNDECODABLE', message: `not a readable PDF: ${(err as Error).message}` });
+    return;
+  }
+  const pdf = doc.asPDF();
+  if (!pdf) {
+    send({ kind: 'error', code: 'UNDECODABLE', message: 'not a PDF' });
+    return;
+  }
+  const encrypted = !pdf.getTrailer().get('Encrypt').isNull();
+  if (doc.needsPassword()) {
+    // Without the password the page tree, the info and the text are all ciphertext.
+    send({ kind: 'info', info: { pageCount: 0, encrypted, passwordRequired: true, hasJavaScript: false, hasEmbeddedFiles: false, repaired: pdf.wasRepaired() } });
+    send({ kind: 'done', pagesRead: 0 });
+    return;
+  }
+  let pageCount: number;
+  try {
+    pageCount = doc.countPages();
+  } catch (err) {
+    send({ kind: 'error', code: 'UNDECODABLE', message: `page tree cannot be read: ${(err as Error).message}` });
+    return;
+  }
+  if (pageCount < 1) {
+    send({ kind: 'error', code: 'UNDECODABLE', message: 'the document has no pages' });
+    return;
+  }
+  const meta = (key: string) => doc.getMetaData(key)?.trim() || undefined;
+  send({
+    kind: 'info',
+    info: {
+      pageCount,
+      encrypted,
+      passwordRequired: false,
+      title: meta(mupdf.Document.META_INFO_TITLE),
+      author: meta(mupdf.Document.META_INFO_AUTHOR),
+      ...activeContent(pdf),
+      repaired: pdf.wasRepaired(),
+    },
+  });
+
+  let first: MuPDF.Page;
+  try {
+    first = doc.loadPage(0);
+  } catch (err) {
+    send({ kind: 'error', code: 'UNDECODABLE', message: `page 1 cannot be read: ${(err as Error).message}` });
+    return;
+  }
+  const [x0, y0, x1, y1] = first.getBounds();
+  const width = x1 - x0;
+  const height = y1 - y0;
+  // The largest thumbnail width, and a tall strip at most twice as high: whatever the page
+  // box says, the raster stays under 2 × width² pixels.
+  const scale = width > 0 && height > 0 ? Math.min(request.previewMaxWidth / width, (2 * request.previewMaxWidth) / height) : 0;
+  if (scale > 0 && Number.isFinite(scale)) {
+    const pixmap = first.toPixmap(mupdf.Matrix.scale(scale, scale), mupdf.ColorSpace.DeviceRGB, false, true);
+    writeFileSync(request.previewPath, pixmap.asPNG());
+    send({ kind: 'preview', width: pixmap.getWidth(), height: pixmap.getHeight() });
+    pixmap.destroy();
+  }
+
+  let sentBytes = 0;
+  let pagesRead = 0;
+  for (let index = 0; index < pageCount && sentBytes < request.textMaxBytes; index++) {
+    pagesRead++;
+    let text: string;
+    try {
+      const page = index === 0 ? first : doc.loadPage(index);
+      text = page.toStructuredText('preserve-whitespace').asText();
+      page.destroy();
+    } catch {
+      // One broken page costs its text, not the document.
+      continue;
+    }
+    if (text.trim()) {
+      send({ kind: 'text', page: index + 1, text });
+      sentBytes += Buffer.byteLength(text, 'utf8');
+    }
+  }
+  send({ kind: 'done', pagesRead });
+}
+
+// Writes to a pipe are asynchronous: exiting at once would drop what the parent has not read
+// yet. The callback of an empty write runs once everything before it is flushed.
+const exitWhenFlushed = () => process.stdout.write('', () => process.exit(0));
+main().then(exitWhenFlushed, (err: unknown) => {
+  send({ kind: 'error', code: 'UNDECODABLE', message: (err as Error).message ?? String(err) });
+  exitWhenFlushed();
+});

@@ -1,0 +1,64 @@
+/**
+ * What the PDF analyzer child process (pdf-analyzer.mts) is asked and what it answers. The
+ * child imports only the types from here (it is ESM run by Node itself); the pure functions
+ * serve the activity's side.
+ */
+
+/** argv[2] of the child, as JSON. */
+export interface AnalyzerRequest {
+  /** Local path of the PDF. */
+  input: string;
+  /** Where page 1 is written as PNG; nothing is written when there is no preview. */
+  previewPath: string;
+  /** Preview raster width in pixels (the largest thumbnail width); its height is capped at twice that. */
+  previewMaxWidth: number;
+  /** The child stops reading pages once it has sent this many UTF-8 bytes of text; the parent cuts exactly. */
+  textMaxBytes: number;
+}
+
+/** Facts read from the document before anything is rendered. */
+export interface DocumentInfo {
+  pageCount: number;
+  /** /Encrypt in the trailer (AES or RC4), with or without a user password. */
+  encrypted: boolean;
+  /** Opening needs a password: nothing is rendered or extracted. */
+  passwordRequired: boolean;
+  title?: string;
+  author?: string;
+  /** Any JavaScript action (/S /JavaScript or a /JS entry) anywhere in the file. */
+  hasJavaScript: boolean;
+  /** Any embedded file (a file specification with /EF): the names tree or attachment annotations. */
+  hasEmbeddedFiles: boolean;
+  /** The cross-reference table was broken and MuPDF rebuilt it. */
+  repaired: boolean;
+}
+
+/**
+ * One line of JSON each on the child's stdout, in this order; the child may be killed between
+ * two (time or memory bound), and what arrived before stays valid.
+ */
+export type AnalyzerMessage =
+  | { kind: 'info'; info: DocumentInfo }
+  | { kind: 'preview'; width: number; height: number }
+  /** One per page with text, in page order (1-based `page`). */
+  | { kind: 'text'; page: number; text: string }
+  | { kind: 'done'; pagesRead: number }
+  | { kind: 'error'; code: 'UNDECODABLE'; message: string };
+
+/** The first `maxBytes` UTF-8 bytes of `text`, never cutting a character in two. */
+export function truncateUtf8(text: string, maxBytes: number): { text: string; truncated: boolean } {
+  const bytes = Buffer.byteLength(text, 'utf8');
+  if (bytes <= maxBytes) return { text, truncated: false };
+  let cut = Buffer.from(text, 'utf8').subarray(0, maxBytes).toString('utf8');
+  // A cut inside a multi-byte sequence decodes to U+FFFD at the end: drop it.
+  if (cut.endsWith('\ufffd')) cut = cut.slice(0, -1);
+  return { text: cut, truncated: true };
+}
+
+/**
+ * A complete PDF ends with `%%EOF`; readers look for it in the last 1024 bytes (trailing
+ * whitespace or junk from transfer tools included). An upload cut short has none.
+ */
+export function endsLikeAPdf(tail: Uint8Array): boolean {
+  return Buffer.from(tail).subarray(-1024).includes('%%EOF', 0, 'latin1');
+}

@@ -1,0 +1,224 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import sharp from 'sharp';
+import { analyzePdf, DocumentLimitError } from '../../services/shared/media/pdf';
+import { derivedPrefix } from '../../services/shared/media-types';
+import { A4_PREVIEW, makeDocuments, type DocumentName } from '../fixtures/corpus-documents';
+import { jpegWithExif, pngHeader, bytesOfType } from '../fixtures/media';
+import { startPlatform, uniqueUser, uploadFile, waitForStatus, type Platform } from '../harness/platform';
+
+const FINISHED = ['READY', 'REJECTED', 'FAILED'];
+/** Small enough that the 500-page document's text (~15 KB) is cut; the others fit. */
+const TEXT_MAX_BYTES = 4096;
+
+describe('documents (PDF) on the real stack', () => {
+  let p: Platform;
+  let pdfs: Record<DocumentName, Buffer>;
+  beforeAll(async () => {
+    pdfs = makeDocuments();
+    p = await startPlatform({ DOCUMENT_TEXT_MAX_BYTES: String(TEXT_MAX_BYTES) });
+  });
+  afterAll(() => p?.stop());
+
+  async function uploadDocument(name: DocumentName | 'not-a-pdf', file: Buffer) {
+    const user = uniqueUser(name);
+    const session = await uploadFile(p, user, file, 'application/pdf', 'DOCUMENT', `${name}.pdf`);
+    const media = await waitForStatus(p, user, session.mediaId, FINISHED);
+    return { user, session, media };
+  }
+
+  async function expectPreview(media: { thumbnails: Array<{ width: number; height: number; format: string; url: string }> }) {
+    const sizes = media.thumbnails.map((t) => `${t.width}x${t.height}.${t.format}`).sort();
+    const expected = [150, 300, 600, 1200].flatMap((w) => {
+      const h = Math.round((w * A4_PREVIEW.height) / A4_PREVIEW.width);
+      return [`${w}x${h}.webp`, `${w}x${h}.jpeg`];
+    });
+    expect(sizes).toEqual(expected.sort());
+    for (const t of media.thumbnails) {
+      const meta = await sharp(Buffer.from(await (await fetch(t.url)).arrayBuffer())).metadata();
+      expect([meta.width, meta.height, meta.format]).toEqual([t.width, t.height, t.format]);
+    }
+  }
+
+  it('takes a multi-page PDF to READY with a page-1 preview, page count, info and its text', async () => {
+    const { user, session, media } = await uploadDocument('multipage', pdfs.multipage);
+    expect(media.status).toBe('READY');
+    expect(media.mediaType).toBe('DOCUMENT');
+    expect(media.metadata).toMatchObject({
+      pageCount: 3,
+      title: 'Site plan level 2',
+      author: 'Jane Architect',
+      encrypted: false,
+      hasJavaScript: false,
+      hasEmbeddedFiles: false,
+      textTruncated: false,
+    });
+    await expectPreview(media);
+    const text = await p.call(user, `/media/${session.mediaId}/text`);
+    expect(text.status).toBe(200);
+    expect(text.body.text.split('\f').map((page: string) => page.trim())).toEqual([
+      'Page 1: concrete slab north wing',
+      'Page 2: concrete slab north wing',
+      'Page 3: concrete slab north wing',
+    ]);
+    expect(text.body).toMatchObject({ truncated: false, pagesRead: 3, sizeBytes: Buffer.byteLength(text.body.text) });
+    expect(media.metadata.textBytes).toBe(text.body.sizeBytes);
+    // Another user does not even learn that it exists.
+    expect((await p.call(uniqueUser('other'), `/media/${session.mediaId}/text`)).status).toBe(404);
+  });
+
+  it('serves a PDF with JavaScript only as a download, flagged in metadata', async () => {
+    const { user, session, media } = await uploadDocument('javascript', pdfs.javascript);
+    expect(media.status).toBe('READY');
+    expect(media.metadata).toMatchObject({ hasJavaScript: true, hasEmbeddedFiles: false, pageCount: 1 });
+    const link = await p.call(user, `/media/${session.mediaId}/download-url`);
+    expect(link.status).toBe(200);
+    const download = await fetch(link.body.url);
+    expect(download.status).toBe(200);
+    expect(download.headers.get('content-disposition')).toBe('attachment');
+    expect(Buffer.from(await download.arrayBuffer()).equals(pdfs.javascript)).toBe(true);
+    // The public copy is stored as an attachment too: no origin shows it inline.
+    const cdn = await fetch(media.cdnUrl);
+    expect(cdn.headers.get('content-disposition')).toBe('attachment');
+    expect(cdn.headers.get('content-type')).toBe('application/pdf');
+  });
+
+  it('flags a PDF with an embedded file', async () => {
+    const { media } = await uploadDocument('embedded-file', pdfs['embedded-file']);
+    expect(media.status).toBe('READY');
+    expect(media.metadata).toMatchObject({ hasEmbeddedFiles: true, hasJavaScript: false, pageCount: 1 });
+  });
+
+  it('keeps a password-protected PDF READY without a preview or text, marked encrypted', async () => {
+    const { user, session, media } = await uploadDocument('encrypted', pdfs.encrypted);
+    expect(media.status).toBe('READY');
+    expect(media.metadata).toMatchObject({ encrypted: true, passwordRequired: true, pageCount: null });
+    expect(media.thumbnails).toEqual([]);
+    const text = await p.call(user, `/media/${session.mediaId}/text`);
+    expect(text.status).toBe(404);
+    expect(text.body.error.code).toBe('TEXT_NOT_FOUND');
+    // The bytes are the user's: downloadable unchanged.
+    const link = await p.call(user, `/media/${session.mediaId}/download-url`);
+    expect(Buffer.from(await (await fetch(link.body.url)).arrayBuffer()).equals(pdfs.encrypted)).toBe(true);
+  });
+
+  it('renders a PDF encrypted with an owner password only (restrictions, no user password)', async () => {
+    const { user, session, media } = await uploadDocument('owner-password', pdfs['owner-password']);
+    expect(media.status).toBe('READY');
+    expect(media.metadata).toMatchObject({ encrypted: true, passwordRequired: false, pageCount: 1 });
+    await expectPreview(media);
+    expect((await p.call(user, `/media/${session.mediaId}/text`)).body.text.trim()).toBe('Page 1: no printing');
+  });
+
+  it('renders page 1 only of a 500-page PDF and cuts its text at the configured size', async () => {
+    const { user, session, media } = await uploadDocument('pages-500', pdfs['pages-500']);
+    expect(media.status).toBe('READY');
+    expect(media.metadata).toMatchObject({ pageCount: 500, textTruncated: true });
+    await expectPreview(media);
+    const text = await p.call(user, `/media/${session.mediaId}/text`);
+    expect(text.body.truncated).toBe(true);
+    expect(text.body.sizeBytes).toBeLessThanOrEqual(TEXT_MAX_BYTES);
+    expect(text.body.text.startsWith('Page 1: of five hundred')).toBe(true);
+    // Pages stop being read once the cap is reached.
+    expect(text.body.pagesRead).toBeLessThan(500);
+  });
+
+  it('takes a scan without a text layer to READY with a preview and empty text', async () => {
+    const { user, session, media } = await uploadDocument('image-only', pdfs['image-only']);
+    expect(media.status).toBe('READY');
+    expect(media.metadata).toMatchObject({ pageCount: 2, textBytes: 0, textTruncated: false });
+    expect(media.thumbnails.length).toBe(8);
+    const text = await p.call(user, `/media/${session.mediaId}/text`);
+    expect(text.status).toBe(200);
+    expect(text.body).toMatchObject({ text: '', sizeBytes: 0, pagesRead: 2 });
+  });
+
+  it('accepts the %PDF- header after junk within the first 1024 bytes, as readers do', async () => {
+    const { media } = await uploadDocument('junk-before-header', pdfs['junk-before-header']);
+    expect(media.status).toBe('READY');
+    expect(media.metadata.pageCount).toBe(3);
+  });
+
+  it('rejects a truncated PDF and leaves nothing behind', async () => {
+    const { session, media } = await uploadDocument('truncated', pdfs.truncated);
+    expect(media.status).toBe('REJECTED');
+    expect(media.failureReason).toMatch(/^UNDECODABLE_MEDIA: the PDF is truncated/);
+    expect(await p.storage.head(p.config.S3_INCOMING_BUCKET, session.storageKey)).toBeUndefined();
+    expect(await p.storage.head(p.config.S3_MEDIA_BUCKET, session.storageKey)).toBeUndefined();
+    expect(await p.media.findText(session.mediaId)).toBeNull();
+  });
+
+  it('rejects a file declared as PDF that is not one', async () => {
+    const { media } = await uploadDocument('not-a-pdf', bytesOfType(pngHeader, 4000));
+    expect(media.status).toBe('REJECTED');
+    expect(media.failureReason).toMatch(/^CONTENT_MISMATCH: content is image\/png, declared application\/pdf/);
+  });
+
+  it('removes the text row and the preview when a document is deleted', async () => {
+    const { user, session, media } = await uploadDocument('multipage', pdfs.multipage);
+    expect(media.status).toBe('READY');
+    expect(await p.media.findText(session.mediaId)).not.toBeNull();
+    expect((await p.storage.listKeys(p.config.S3_MEDIA_BUCKET, derivedPrefix(session.mediaId))).length).toBe(8);
+    expect((await p.call(user, `/media/${session.mediaId}`, { method: 'DELETE' })).status).toBe(202);
+    await waitForStatus(p, user, session.mediaId, ['DELETED']);
+    expect(await p.media.findText(session.mediaId)).toBeNull();
+    expect(await p.storage.listKeys(p.config.S3_MEDIA_BUCKET, derivedPrefix(session.mediaId))).toEqual([]);
+  });
+
+  it('answers 404 TEXT_NOT_FOUND for the text of an image', async () => {
+    const user = uniqueUser('image-text');
+    const session = await uploadFile(p, user, await jpegWithExif(400, 300), 'image/jpeg', 'POST_IMAGE', 'photo.jpg');
+    expect((await waitForStatus(p, user, session.mediaId, FINISHED)).status).toBe('READY');
+    const text = await p.call(user, `/media/${session.mediaId}/text`);
+    expect(text.status).toBe(404);
+    expect(text.body.error.code).toBe('TEXT_NOT_FOUND');
+  });
+});
+
+describe('document analysis bounds', () => {
+  let dir: string;
+  let pdfPath: string;
+  let longTextPath: string;
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'bounds-'));
+    pdfPath = join(dir, 'doc.pdf');
+    longTextPath = join(dir, 'long-text.pdf');
+    const documents = makeDocuments();
+    await writeFile(pdfPath, documents.multipage);
+    await writeFile(longTextPath, documents['long-text']);
+  });
+  afterAll(() => rm(dir, { recursive: true, force: true }));
+
+  const base = { previewMaxWidth: 1200, textMaxBytes: 1 << 20, timeoutMs: 60_000, maxMemoryBytes: 1 << 30 };
+
+  it('kills the analyzer at its memory bound and reports the bound', async () => {
+    // No Node process fits in 1 MiB resident: the first check finds it over the bound.
+    const analysis = analyzePdf(pdfPath, { ...base, previewPath: join(dir, 'm.png'), maxMemoryBytes: 1 << 20 });
+    await expect(analysis).rejects.toThrow(DocumentLimitError);
+    await expect(analysis).rejects.toThrow(/memory bound/);
+  });
+
+  it('kills the analyzer at its time bound and reports the bound', async () => {
+    // A Node process cannot start, let alone load MuPDF, within 1 ms.
+    await expect(analyzePdf(pdfPath, { ...base, previewPath: join(dir, 't.png'), timeoutMs: 1 })).rejects.toThrow(/timeout bound/);
+  });
+
+  it('receives every page of text even when the worker reads late (more text than a pipe holds)', async () => {
+    const analysis = analyzePdf(longTextPath, { ...base, previewPath: join(dir, 'l.png') });
+    // A busy worker: the child writes ~500 KB and exits before anyone reads its pipe.
+    const until = Date.now() + 3000;
+    while (Date.now() < until);
+    const result = await analysis;
+    expect(result.pagesRead).toBe(200);
+    expect(result.text.split('\f')).toHaveLength(200);
+    expect(result.text.split('\f')[199]!.startsWith('Page 200: specification clause')).toBe(true);
+    expect(result.textTruncated).toBe(false);
+  });
+
+  it('stops at once when the activity is cancelled', async () => {
+    const controller = new AbortController();
+    controller.abort();
+    await expect(analyzePdf(pdfPath, { ...base, previewPath: join(dir, 'c.png'), signal: controller.signal })).rejects.toThrow();
+  });
+});
