@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { freePort } from '../../devstack/ports';
+import { freePort, reservePorts } from '../../devstack/ports';
 import { startProcess, waitFor } from '../../devstack/process';
 import { startTemporalDevServer, type TemporalDevServer } from '../../devstack/temporal';
 import { mintDevToken } from '../../scripts/token';
@@ -192,7 +192,7 @@ describe('load isolation: reads never wait behind Temporal, overload answers 503
   }, 90_000);
 
   it('answers every one of 50 concurrent sessions completely when SIGTERM arrives in the middle', async () => {
-    const port = await freePort();
+    const [port, metricsPort] = await reservePorts(2);
     const root = resolve(__dirname, '..', '..');
     // node itself (tsx as a loader, not its CLI wrapper): the signal goes straight to the API.
     // Same Temporal and task queues as the platform, whose worker serves the workflows.
@@ -201,6 +201,7 @@ describe('load isolation: reads never wait behind Temporal, overload answers 503
       env: {
         ...stackState().env,
         PORT: String(port),
+        METRICS_PORT: String(metricsPort),
         LOG_LEVEL: 'silent',
         JWT_SECRET: testJwtSecret,
         TEMPORAL_ADDRESS: temporal.address,
@@ -229,9 +230,9 @@ describe('load isolation: reads never wait behind Temporal, overload answers 503
           body: JSON.stringify(sessionBody(i)),
         }).then(async (res) => ({ status: res.status, body: await res.json(), afterSignal: signalled })),
       );
-      const inFlight = async () => Number(/^media_http_requests_in_flight(?:\{[^}]*\})? (\d+)/m.exec(await (await fetch(`${url}/metrics`)).text())?.[1] ?? 0);
-      // 50 sessions plus this scrape itself.
-      await waitFor('50 sessions in flight', async () => (await inFlight()) > 50, 30_000);
+      // Metrics are served on their own port, so the scrape is not one of the requests counted.
+      const inFlight = async () => Number(/^media_http_requests_in_flight(?:\{[^}]*\})? (\d+)/m.exec(await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text())?.[1] ?? 0);
+      await waitFor('50 sessions in flight', async () => (await inFlight()) >= 50, 30_000);
       signalled = true;
       api.child.kill('SIGTERM');
       process.kill(pid, 'SIGCONT');

@@ -146,7 +146,7 @@ describe('metrics and logs of the API and worker processes', () => {
     expect((await fetch(`${apiUrl}/api/v1/media/${missing}`)).status).toBe(401);
     expect((await fetch(`${apiUrl}/api/v1/media/${missing}/complete`, { method: 'POST', headers: { authorization: 'Bearer nope' } })).status).toBe(401);
     expect((await fetch(`${apiUrl}/api/v1/no-such-route`, { headers: { authorization: `Bearer ${token}` } })).status).toBe(404);
-    const metrics = await text(`${apiUrl}/metrics`);
+    const metrics = await text(apiMetricsUrl);
     const count = (route: string, status: string, method = 'GET') => sample(metrics, 'media_http_request_duration_seconds_count', { method, route, status });
     expect([count('/api/v1/media/:id', '200'), count('/api/v1/media/:id', '404'), count('/api/v1/media/:id', '401')]).toEqual([
       expect.any(Number),
@@ -161,7 +161,7 @@ describe('metrics and logs of the API and worker processes', () => {
   });
 
   it('writes every help text of the API and worker metrics with a capital letter', async () => {
-    const helps = [...(await text(`${apiUrl}/metrics`)).matchAll(/^# HELP (\S+) (.*)$/gm), ...(await text(workerMetricsUrl)).matchAll(/^# HELP (\S+) (.*)$/gm)];
+    const helps = [...(await text(apiMetricsUrl)).matchAll(/^# HELP (\S+) (.*)$/gm), ...(await text(workerMetricsUrl)).matchAll(/^# HELP (\S+) (.*)$/gm)];
     expect(helps.filter(([, name]) => name!.startsWith('media_')).length).toBeGreaterThanOrEqual(8);
     expect(helps.filter(([, , help]) => !/^[A-Z]/.test(help!)).map(([, name, help]) => `${name}: ${help}`)).toEqual([]);
   });
