@@ -68,6 +68,7 @@ class FileRow {
   private readonly meta = el('p', { className: 'meta' });
   private readonly message = el('p', { className: 'message' });
   private readonly preview = el('div', { className: 'preview' });
+  private playing = false;
 
   constructor(readonly file: File) {
     this.total = file.size;
@@ -104,6 +105,15 @@ class FileRow {
     this.progress.hidden = true;
   }
 
+  /** The first rendition is published: play it now, while the ladder is still being encoded. */
+  playable(media: Media): void {
+    if (!media.playback || this.playing) return;
+    this.playing = true;
+    this.node.dataset.playable = 'true';
+    this.message.textContent = 'playable · encoding more qualities';
+    this.preview.append(videoPlayer(media));
+  }
+
   done(media: Media): void {
     this.finished = true;
     this.setStatus(media.status);
@@ -114,7 +124,8 @@ class FileRow {
     }
     this.progress.value = 1;
     this.message.textContent = describeMetadata(media);
-    if (media.hls) this.preview.append(videoPlayer(media));
+    // A player started while PROCESSING keeps playing: replacing it would restart the video.
+    if (media.playback && !this.playing) this.preview.append(videoPlayer(media));
     else {
       const thumbnail = pickThumbnail(media);
       // Private media types have no public URLs (read through download-url instead).
@@ -141,8 +152,9 @@ function describeMetadata(media: Media): string {
 
 function videoPlayer(media: Media): HTMLVideoElement {
   const video = el('video', { className: 'player', controls: true, muted: true, playsInline: true, preload: 'metadata' });
-  if (media.poster?.url) video.poster = media.poster.url;
-  const masterUrl = media.hls!.masterUrl;
+  const poster = media.playback?.posterUrl ?? media.poster?.url;
+  if (poster) video.poster = poster;
+  const masterUrl = media.playback!.masterUrl;
   if (typeof Hls !== 'undefined' && Hls.isSupported()) {
     // No worker: the page's CSP stays at script-src 'self' (demuxing short clips on the main thread is cheap).
     const player = new Hls({ enableWorker: false });
@@ -179,7 +191,10 @@ async function uploadOne(row: FileRow, mediaType: MediaType): Promise<void> {
         updateBatch();
       },
     });
-    const media = await client.waitForReady(mediaId, { onStatus: (m) => !['READY'].includes(m.status) && row.setStatus(m.status) });
+    const onStatus = (m: Media) => !['READY'].includes(m.status) && row.setStatus(m.status);
+    // A video plays as soon as its first rendition is published, before READY.
+    if (MEDIA_TYPE_RULES[mediaType].kind === 'video') row.playable(await client.waitForPlayable(mediaId, { onStatus }));
+    const media = await client.waitForReady(mediaId, { onStatus });
     row.done(media);
   } catch (err) {
     row.fail('ERROR', err instanceof MediaClientError ? `${err.code}: ${err.message}` : String(err));
