@@ -356,6 +356,8 @@ export function createVideoActivities(deps: ActivityDeps, settings: VideoSetting
           // Poster, thumbnails and the first rendition's files stay published; their bytes still count.
           const existing = await media.renditions(input.mediaId);
           earlyBytes = Number(existing.find((r) => r.kind === 'hls' && r.label === 'master')?.sizeBytes ?? 0);
+          // A retry after a crash mid-upload starts its rungs clean (ladder names never clash with `source`/`fast`).
+          for (const r of rungs) await storage.deletePrefix(buckets.media, `${prefix}hls/${r.name}/`);
           renditions = existing.filter((r) => r.kind !== 'hls').map(({ mediaId, kind, label, width, height, storageKey, contentType, sizeBytes }) => ({ mediaId, kind, label, width, height, storageKey, contentType, sizeBytes }));
         } else {
           // A retry after a crash starts clean: nothing of an earlier attempt survives.

@@ -6,6 +6,7 @@ import { formatTable, type SectionResult } from './report';
 import type { Section } from './section';
 import { apiMemorySection } from './sections/api-memory';
 import { hlsSection } from './sections/hls';
+import { playableSection } from './sections/playable';
 import { presignSection } from './sections/presign';
 import { thumbnailsSection } from './sections/thumbnails';
 import { uploadBatchSection } from './sections/upload-batch';
@@ -25,6 +26,7 @@ const sections: Section[] = [
   // Processing: the activities beside bare sharp / ffmpeg, then the whole path under load.
   thumbnailsSection,
   hlsSection,
+  playableSection,
   uploadE2eSection,
 ];
 

@@ -16,8 +16,16 @@ type Calls = Array<{ name: string; input: unknown }>;
 
 /** Fake activities: record calls; `overrides` replace single activities. */
 function fakeActivities(calls: Calls, overrides: Partial<Record<keyof Activities, (input: any) => Promise<unknown>>> = {}): Activities {
-  const names: Array<keyof Activities> = ['recordStatus', 'inspectUpload', 'completeMultipartUpload', 'verifyUpload', 'scanOriginal', 'processImage', 'transcodeVideo', 'promoteOriginal', 'compensateUpload'];
-  const defaults: Record<string, unknown> = { inspectUpload: { complete: false }, verifyUpload: { detectedMimeType: 'image/jpeg' }, scanOriginal: { verdict: 'CLEAN' }, processImage: { thumbnails: 8 }, transcodeVideo: { renditions: ['360p'] }, compensateUpload: { derivedDeleted: 0 } };
+  const names: Array<keyof Activities> = ['recordStatus', 'inspectUpload', 'completeMultipartUpload', 'verifyUpload', 'scanOriginal', 'processImage', 'publishFirstRendition', 'recordPlayable', 'transcodeVideo', 'promoteOriginal', 'compensateUpload'];
+  const defaults: Record<string, unknown> = {
+    inspectUpload: { complete: false },
+    verifyUpload: { detectedMimeType: 'image/jpeg' },
+    scanOriginal: { verdict: 'CLEAN' },
+    processImage: { thumbnails: 8 },
+    publishFirstRendition: { path: 'copy', reasons: [], rendition: 'source' },
+    transcodeVideo: { renditions: ['360p'] },
+    compensateUpload: { derivedDeleted: 0 },
+  };
   return Object.fromEntries(
     names.map((name) => [
       name,
@@ -138,6 +146,7 @@ describe('MediaUploadWorkflow', () => {
 
   it.each([
     ['processImage', 'POST_IMAGE', 'image/jpeg'],
+    ['publishFirstRendition', 'POST_VIDEO', 'video/mp4'],
     ['transcodeVideo', 'POST_VIDEO', 'video/mp4'],
     ['completeMultipartUpload', 'POST_VIDEO', 'video/mp4'],
     ['promoteOriginal', 'POST_IMAGE', 'image/jpeg'],
@@ -165,7 +174,7 @@ describe('MediaUploadWorkflow', () => {
       const taskQueue = `test-${randomUUID()}`;
       const options = { connection: env.nativeConnection, maxHeartbeatThrottleInterval: '100 ms' } as const;
       const light = await Worker.create({ ...options, taskQueue, workflowBundle: { codePath: stackState().workflowBundlePath }, activities });
-      const video = await Worker.create({ ...options, taskQueue: videoQueue, activities: { transcodeVideo: activities.transcodeVideo } });
+      const video = await Worker.create({ ...options, taskQueue: videoQueue, activities: { publishFirstRendition: activities.publishFirstRendition, transcodeVideo: activities.transcodeVideo } });
       const err = await video.runUntil(
         light.runUntil(async () => {
           const args = input({ mediaType, mimeType, videoTaskQueue: videoQueue, ...(step === 'completeMultipartUpload' ? { uploadId: 'mpu-1', partCount: 1 } : {}) });
@@ -289,7 +298,8 @@ describe('MediaUploadWorkflow', () => {
     const lightCalls: Calls = [];
     const videoCalls: Calls = [];
     const videoQueue = `video-${randomUUID()}`;
-    const videoWorker = await Worker.create({ connection: env.nativeConnection, taskQueue: videoQueue, activities: { transcodeVideo: fakeActivities(videoCalls).transcodeVideo } });
+    const { publishFirstRendition, transcodeVideo } = fakeActivities(videoCalls);
+    const videoWorker = await Worker.create({ connection: env.nativeConnection, taskQueue: videoQueue, activities: { publishFirstRendition, transcodeVideo } });
     const result = await videoWorker.runUntil(
       run(fakeActivities(lightCalls), async (taskQueue) => {
         const handle = await env.client.workflow.start(MediaUploadWorkflow, {
@@ -302,7 +312,9 @@ describe('MediaUploadWorkflow', () => {
       }),
     );
     expect(result.status).toBe('READY');
-    expect(count(videoCalls, 'transcodeVideo')).toBe(1);
+    // The first rendition, then "playable" recorded on the light worker, then the ladder.
+    expect(videoCalls.map((c) => c.name)).toEqual(['publishFirstRendition', 'transcodeVideo']);
+    expect(count(lightCalls, 'recordPlayable')).toBe(1);
     expect(count(lightCalls, 'processImage')).toBe(0);
   });
 

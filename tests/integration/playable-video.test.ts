@@ -1,5 +1,7 @@
 import { execFile, execFileSync } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -33,6 +35,14 @@ async function standardClip(seconds: number): Promise<Buffer> {
   }
 }
 
+async function waitFor(check: () => boolean, timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
 /** What an HLS client reads of the first seconds behind a master URL: the video stream and its first packets. */
 function playFirstSegment(masterUrl: string): { codec: string; width: number; height: number; packets: number } {
   const out = JSON.parse(
@@ -42,19 +52,71 @@ function playFirstSegment(masterUrl: string): { codec: string; width: number; he
   return { codec: s.codec_name, width: s.width, height: s.height, packets: out.packets?.length ?? 0 };
 }
 
+/** A webhook receiver on loopback: the events it got, in arrival order (type and the media's status then). */
+async function startReceiver(): Promise<{ url: string; events: Array<{ type: string; mediaId: string; status: string; playable: boolean }>; server: Server }> {
+  const events: Array<{ type: string; mediaId: string; status: string; playable: boolean }> = [];
+  const server = createServer((req, res) => {
+    let body = '';
+    req.on('data', (c: Buffer) => (body += c.toString()));
+    req.on('end', () => {
+      const event = JSON.parse(body) as { type: string; data: { media: { mediaId: string; status: string; playback: unknown } } };
+      events.push({ type: event.type, mediaId: event.data.media.mediaId, status: event.data.media.status, playable: !!event.data.media.playback });
+      res.writeHead(200).end();
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/hooks`, events, server };
+}
+
+/** The SSE stream of a media until its terminal status: each event's name and the media's status in it. */
+async function sseEvents(url: string, token: string): Promise<Array<{ event: string; status: string; playable: boolean }>> {
+  const res = await fetch(url, { headers: { authorization: `Bearer ${token}`, accept: 'text/event-stream' } });
+  if (!res.ok) throw new Error(`event stream answered ${res.status}`);
+  const seen: Array<{ event: string; status: string; playable: boolean }> = [];
+  let buffer = '';
+  const decoder = new TextDecoder();
+  for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+    buffer += decoder.decode(chunk, { stream: true });
+    let end: number;
+    while ((end = buffer.indexOf('\n\n')) >= 0) {
+      const block = buffer.slice(0, end);
+      buffer = buffer.slice(end + 2);
+      const event = /^event: (.*)$/m.exec(block)?.[1];
+      const data = /^data: (.*)$/m.exec(block)?.[1];
+      if (!event || !data) continue;
+      const media = JSON.parse(data) as { status: string; playback: unknown };
+      seen.push({ event, status: media.status, playable: !!media.playback });
+      if (event === 'status' && TERMINAL.includes(media.status)) return seen;
+    }
+  }
+  return seen;
+}
+
 describe('a video is playable before it is READY', () => {
   let p: Platform;
+  let receiver: Awaited<ReturnType<typeof startReceiver>>;
   beforeAll(async () => {
+    receiver = await startReceiver();
     // The slowest preset the config allows keeps the ladder busy long after the first rendition.
-    p = await startPlatform({ FFMPEG_PATH: ffmpeg, FFPROBE_PATH: ffprobe, HLS_X264_PRESET: 'medium', MULTIPART_THRESHOLD_BYTES: String(100 * 1024 * 1024) });
+    p = await startPlatform({
+      FFMPEG_PATH: ffmpeg,
+      FFPROBE_PATH: ffprobe,
+      HLS_X264_PRESET: 'medium',
+      MULTIPART_THRESHOLD_BYTES: String(100 * 1024 * 1024),
+      WEBHOOK_ENDPOINTS: JSON.stringify([{ url: receiver.url, secret: 'whsec-playable-0123456789abcdef' }]),
+    });
   });
-  afterAll(() => p?.stop());
+  afterAll(async () => {
+    await p?.stop();
+    receiver?.server.close();
+  });
 
   const client = (user: string) => new MediaUploadClient({ baseUrl: p.api.url, token: () => p.token(user), pollIntervalMs: 100 });
 
   it('a standard 1080p H.264/AAC clip is stream-copied and playable while PROCESSING, then READY with the full ladder', async () => {
     const user = uniqueUser('playable');
     const session = await uploadFile(p, user, await standardClip(6), 'video/mp4', 'POST_VIDEO', 'standard.mp4');
+    const stream = sseEvents(`${p.api.url}/api/v1/media/${session.mediaId}/events`, await p.token(user));
     // waitForPlayable follows the SSE stream: it resolves on the `playable` event.
     const playable: Media = await client(user).waitForPlayable(session.mediaId);
     expect({ status: playable.status, path: (playable.metadata as any).firstRendition }).toEqual({ status: 'PROCESSING', path: { path: 'copy', reasons: [], rendition: 'source' } });
@@ -78,6 +140,15 @@ describe('a video is playable before it is READY', () => {
     expect(master.split('\n').filter((l) => l.endsWith('index.m3u8'))).toEqual(['360p/index.m3u8', '720p/index.m3u8', '1080p/index.m3u8']);
     expect((await fetch(playable.playback!.renditions[0]!.url)).status).toBe(200);
     expect(playFirstSegment(ready.playback.masterUrl).packets).toBeGreaterThan(0);
+    // SSE: one `playable` event while PROCESSING, before the READY status event.
+    const sse = await stream;
+    expect(sse.filter((e) => e.event === 'playable')).toEqual([{ event: 'playable', status: 'PROCESSING', playable: true }]);
+    expect(sse.findIndex((e) => e.event === 'playable')).toBeLessThan(sse.findIndex((e) => e.status === 'READY'));
+    // Webhooks: `media.playable` (sent while PROCESSING, with playback) then `media.ready`.
+    await waitFor(() => receiver.events.some((e) => e.mediaId === session.mediaId && e.type === 'media.ready'));
+    const hooks = receiver.events.filter((e) => e.mediaId === session.mediaId);
+    expect(hooks.map((e) => e.type)).toEqual(['media.playable', 'media.ready']);
+    expect(hooks[0]).toMatchObject({ status: 'PROCESSING', playable: true });
     // Published once: the first-rendition step ran once and is recorded before the ladder.
     const { events } = await p.temporal.workflow.getHandle(`media-upload/${session.mediaId}`).fetchHistory();
     const scheduled = (events ?? []).map((e) => e.activityTaskScheduledEventAttributes?.activityType?.name).filter(Boolean);

@@ -1,0 +1,110 @@
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { ffmpeg as ffmpegTools } from '../../devstack/tools';
+import { devS3Credentials } from '../../devstack/credentials';
+import { createWorker } from '../../services/worker/worker';
+import { isTerminal } from '../../services/shared/media-types';
+import { run } from '../fixtures';
+import { mib } from '../measure';
+import { postJson, type BenchContext } from '../platform';
+import type { Row } from '../report';
+import type { Section } from '../section';
+
+export interface PlayableOptions {
+  /** Length of each clip, seconds. */
+  seconds: number;
+  timeoutMs: number;
+}
+
+const defaults: PlayableOptions = { seconds: 60, timeoutMs: 15 * 60_000 };
+
+const sec = (msValue: number) => `${(msValue / 1000).toFixed(2)} s`;
+
+/**
+ * 1080p30 H.264/AAC from lavfi (testsrc2 + sine), keyframes every 2 s, moov first: what a phone
+ * writes (standard input). `rotate` stores it as a phone portrait (display matrix), which a
+ * stream copy cannot show upright: the fast-rung path.
+ */
+async function clip(ffmpegPath: string, out: string, seconds: number, rotate: boolean): Promise<void> {
+  await run(ffmpegPath, [
+    '-hide_banner', '-nostdin', '-y',
+    '-f', 'lavfi', '-i', `testsrc2=size=1920x1080:rate=30:duration=${seconds}`,
+    '-f', 'lavfi', '-i', `sine=frequency=440:duration=${seconds}`,
+    '-c:v', 'libx264', '-preset', 'ultrafast', '-pix_fmt', 'yuv420p', '-g', '60', '-keyint_min', '60', '-sc_threshold', '0',
+    '-c:a', 'aac', '-shortest', ...(rotate ? ['-metadata:s:v:0', 'rotate=90'] : []), '-movflags', '+faststart', out,
+  ]);
+}
+
+interface Timeline {
+  playableMs: number;
+  statusWhenPlayable: string;
+  readyMs: number;
+  status: string;
+  path: string;
+}
+
+/**
+ * Time to playable: the whole upload path (session, PUT, `complete`, then verify, clamd scan,
+ * first rendition) measured from the 202 of `complete` to the first `GET /media/{id}` that
+ * shows `playback` (polled every 50 ms), and on to READY (the ladder), with a video worker in
+ * this process.
+ */
+export async function measurePlayable(ctx: BenchContext, options: Partial<PlayableOptions> = {}): Promise<Row[]> {
+  const o = { ...defaults, ...options };
+  const tools = ffmpegTools();
+  const work = await mkdtemp(join(tmpdir(), 'bench-playable-'));
+  const videoWorker = await createWorker('video', ctx.config, { s3Credentials: devS3Credentials });
+  const running = videoWorker.run();
+  try {
+    const api = ctx.api.url;
+    const timeline = async (name: string, rotate: boolean): Promise<Timeline & { size: number }> => {
+      const file = join(work, `${name}.mp4`);
+      await clip(tools.ffmpeg, file, o.seconds, rotate);
+      const data = await readFile(file);
+      const token = await ctx.token(`bench-playable-${name}`);
+      const session = await postJson<{ mediaId: string; upload: { url: string; headers: Record<string, string> } }>(`${api}/media/upload-session`, token, {
+        fileName: `${name}.mp4`,
+        fileType: 'video/mp4',
+        fileSize: data.length,
+        mediaType: 'POST_VIDEO',
+      });
+      const put = await fetch(session.upload.url, { method: 'PUT', body: data, headers: session.upload.headers });
+      if (!put.ok) throw new Error(`PUT answered ${put.status}`);
+      await postJson(`${api}/media/${session.mediaId}/complete`, token, {}, 202);
+      const t0 = performance.now();
+      const deadline = Date.now() + o.timeoutMs;
+      let playable: { ms: number; status: string; path: string } | undefined;
+      for (;;) {
+        if (Date.now() > deadline) throw new Error(`${name}: not terminal after ${o.timeoutMs} ms`);
+        const res = await fetch(`${api}/media/${session.mediaId}`, { headers: { authorization: `Bearer ${token}` } });
+        const media = (await res.json()) as { status: string; playback: unknown; metadata: { firstRendition?: { path: string } } };
+        if (media.playback && !playable) playable = { ms: performance.now() - t0, status: media.status, path: media.metadata.firstRendition?.path ?? 'none' };
+        if (isTerminal(media.status as never)) {
+          return { playableMs: playable?.ms ?? NaN, statusWhenPlayable: playable?.status ?? 'never', readyMs: performance.now() - t0, status: media.status, path: playable?.path ?? 'none', size: data.length };
+        }
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    };
+    const rows: Row[] = [];
+    for (const [name, rotate, target, limit] of [
+      ['standard', false, '≤ 3 s', 3000],
+      ['rotated', true, `≤ 0.15 × ${o.seconds} s = ${(0.15 * o.seconds).toFixed(1)} s`, 150 * o.seconds],
+    ] as const) {
+      const t = await timeline(name, rotate);
+      rows.push(
+        { metric: `${name}: input`, value: `${o.seconds} s 1920×1080@30 H.264/AAC, 2 s GOP${rotate ? ', display matrix 90° (phone portrait)' : ''}, ${mib(t.size)}` },
+        { metric: `${name}: time to playable (complete → playback set)`, value: `${sec(t.playableMs)} via ${t.path}, status then ${t.statusWhenPlayable}`, target, met: t.playableMs <= limit && t.statusWhenPlayable === 'PROCESSING' },
+        { metric: `${name}: time to ${t.status} (ladder, preset ${ctx.config.HLS_X264_PRESET})`, value: `${sec(t.readyMs)} (${(t.readyMs / 1000 / o.seconds).toFixed(2)} × duration)` },
+      );
+    }
+    return rows;
+  } finally {
+    await videoWorker.close();
+    await running;
+    await rm(work, { recursive: true, force: true });
+  }
+}
+
+export const playableSection: Section = { name: 'Time to playable: first rendition before the ladder', clamd: true, run: (ctx) => measurePlayable(ctx) };
