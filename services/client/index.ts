@@ -95,6 +95,8 @@ export interface WaitOptions {
   signal?: AbortSignal;
   /** Every status the media goes through, once each. */
   onStatus?: (media: Media) => void;
+  /** Once, when a video becomes playable (`media.playback` set; usually while PROCESSING). */
+  onPlayable?: (media: Media) => void;
 }
 
 /** An API error (its stable `code` and HTTP status) or a client-side one (`ABORTED`, `NETWORK_ERROR`, `STORAGE_ERROR`, …). */
@@ -277,7 +279,12 @@ export class MediaUploadClient {
   private async waitUntil(mediaId: string, done: (media: Media) => boolean, options: WaitOptions): Promise<Media> {
     const { signal } = options;
     let lastStatus: string | undefined;
+    let playable = false;
     const seen = (media: Media) => {
+      if (media.playback && !playable) {
+        playable = true;
+        options.onPlayable?.(media);
+      }
       if (media.status === lastStatus) return;
       lastStatus = media.status;
       options.onStatus?.(media);

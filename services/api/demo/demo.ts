@@ -109,7 +109,8 @@ class FileRow {
   playable(media: Media): void {
     if (!media.playback || this.playing) return;
     this.playing = true;
-    this.node.dataset.playable = 'true';
+    // The status when playback began (PROCESSING while the ladder is still being encoded).
+    this.node.dataset.playableWhile = media.status;
     this.message.textContent = 'playable · encoding more qualities';
     this.preview.append(videoPlayer(media));
   }
@@ -191,10 +192,11 @@ async function uploadOne(row: FileRow, mediaType: MediaType): Promise<void> {
         updateBatch();
       },
     });
-    const onStatus = (m: Media) => !['READY'].includes(m.status) && row.setStatus(m.status);
-    // A video plays as soon as its first rendition is published, before READY.
-    if (MEDIA_TYPE_RULES[mediaType].kind === 'video') row.playable(await client.waitForPlayable(mediaId, { onStatus }));
-    const media = await client.waitForReady(mediaId, { onStatus });
+    const media = await client.waitForReady(mediaId, {
+      onStatus: (m) => !['READY'].includes(m.status) && row.setStatus(m.status),
+      // A video plays as soon as its first rendition is published, before READY (same event stream).
+      onPlayable: (m) => row.playable(m),
+    });
     row.done(media);
   } catch (err) {
     row.fail('ERROR', err instanceof MediaClientError ? `${err.code}: ${err.message}` : String(err));
