@@ -273,8 +273,11 @@ export function createVideoActivities(deps: ActivityDeps, settings: VideoSetting
         const keyframeIntervalSeconds = await probeKeyframeInterval(settings.ffmpeg, source, facts.videoStreamIndex ?? 0, KEYFRAME_WINDOW_SECONDS);
         const decision = standardInput({ ...facts, keyframeIntervalSeconds });
         const first: FirstRendition = { path: decision.standard ? 'copy' : 'fast', reasons: decision.reasons, rendition: decision.standard ? 'source' : 'fast' };
+        // The poster is taken while the rendition is written (two ffmpeg reading the source at once): it is published with it.
         ctx.heartbeat({ phase: 'poster' });
-        const posterData = await takePoster(settings, facts, source, join(work, 'poster.jpg'), ctx.cancellationSignal);
+        const poster = takePoster(settings, facts, source, join(work, 'poster.jpg'), ctx.cancellationSignal);
+        // Settled here so that a failure of the rendition's ffmpeg never leaves it unhandled; rethrown below.
+        poster.catch(() => undefined);
 
         const hlsDir = join(work, 'hls');
         const variantDir = join(hlsDir, first.rendition);
@@ -300,6 +303,8 @@ export function createVideoActivities(deps: ActivityDeps, settings: VideoSetting
           size = await segmentSize();
           await writeFile(masterFile, masterWithResolutions(await readFile(masterFile, 'utf8'), { [first.rendition]: size }));
         }
+
+        const posterData = await poster;
 
         // Nothing of this media is public yet: a retry after a crash starts clean.
         stopIfCancelled(ctx, { phase: 'upload' });

@@ -1,4 +1,5 @@
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { openAsBlob } from 'node:fs';
+import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -8,7 +9,8 @@ import { createWorker } from '../../services/worker/worker';
 import { isTerminal } from '../../services/shared/media-types';
 import { run } from '../fixtures';
 import { mib } from '../measure';
-import { postJson, type BenchContext } from '../platform';
+import type { BenchContext } from '../platform';
+import { MediaUploadClient } from '../../services/client';
 import type { Row } from '../report';
 import type { Section } from '../section';
 
@@ -28,13 +30,18 @@ const sec = (msValue: number) => `${(msValue / 1000).toFixed(2)} s`;
  * stream copy cannot show upright: the fast-rung path.
  */
 async function clip(ffmpegPath: string, out: string, seconds: number, rotate: boolean): Promise<void> {
+  const coded = rotate ? `${out}.coded.mp4` : out;
   await run(ffmpegPath, [
     '-hide_banner', '-nostdin', '-y',
     '-f', 'lavfi', '-i', `testsrc2=size=1920x1080:rate=30:duration=${seconds}`,
     '-f', 'lavfi', '-i', `sine=frequency=440:duration=${seconds}`,
     '-c:v', 'libx264', '-preset', 'ultrafast', '-pix_fmt', 'yuv420p', '-g', '60', '-keyint_min', '60', '-sc_threshold', '0',
-    '-c:a', 'aac', '-shortest', ...(rotate ? ['-metadata:s:v:0', 'rotate=90'] : []), '-movflags', '+faststart', out,
+    '-c:a', 'aac', '-shortest', '-movflags', '+faststart', coded,
   ]);
+  if (!rotate) return;
+  // Remuxed with the `rotate` tag, which the mov muxer writes as a display matrix (as in tests/fixtures/corpus-video.ts).
+  await run(ffmpegPath, ['-hide_banner', '-nostdin', '-y', '-i', coded, '-c', 'copy', '-metadata:s:v:0', 'rotate=-90', '-movflags', '+faststart', out]);
+  await rm(coded, { force: true });
 }
 
 interface Timeline {
@@ -46,7 +53,7 @@ interface Timeline {
 }
 
 /**
- * Time to playable: the whole upload path (session, PUT, `complete`, then verify, clamd scan,
+ * Time to playable: the whole upload path (the client library's upload, then verify, clamd scan,
  * first rendition) measured from the 202 of `complete` to the first `GET /media/{id}` that
  * shows `playback` (polled every 50 ms), and on to READY (the ladder), with a video worker in
  * this process.
@@ -58,31 +65,26 @@ export async function measurePlayable(ctx: BenchContext, options: Partial<Playab
   const videoWorker = await createWorker('video', ctx.config, { s3Credentials: devS3Credentials });
   const running = videoWorker.run();
   try {
-    const api = ctx.api.url;
+    const api = `${ctx.api.url}/api/v1`;
     const timeline = async (name: string, rotate: boolean): Promise<Timeline & { size: number }> => {
       const file = join(work, `${name}.mp4`);
       await clip(tools.ffmpeg, file, o.seconds, rotate);
-      const data = await readFile(file);
-      const token = await ctx.token(`bench-playable-${name}`);
-      const session = await postJson<{ mediaId: string; upload: { url: string; headers: Record<string, string> } }>(`${api}/media/upload-session`, token, {
-        fileName: `${name}.mp4`,
-        fileType: 'video/mp4',
-        fileSize: data.length,
-        mediaType: 'POST_VIDEO',
-      });
-      const put = await fetch(session.upload.url, { method: 'PUT', body: data, headers: session.upload.headers });
-      if (!put.ok) throw new Error(`PUT answered ${put.status}`);
-      await postJson(`${api}/media/${session.mediaId}/complete`, token, {}, 202);
+      const { size } = await stat(file);
+      const user = `bench-playable-${name}`;
+      const token = await ctx.token(user);
+      // The client library: single PUT or multipart as the session says; it resolves after `complete` answered 202.
+      const client = new MediaUploadClient({ baseUrl: ctx.api.url, token: () => ctx.token(user) });
+      const { mediaId } = await client.upload(await openAsBlob(file, { type: 'video/mp4' }), { fileName: `${name}.mp4`, mediaType: 'POST_VIDEO' });
       const t0 = performance.now();
       const deadline = Date.now() + o.timeoutMs;
       let playable: { ms: number; status: string; path: string } | undefined;
       for (;;) {
         if (Date.now() > deadline) throw new Error(`${name}: not terminal after ${o.timeoutMs} ms`);
-        const res = await fetch(`${api}/media/${session.mediaId}`, { headers: { authorization: `Bearer ${token}` } });
+        const res = await fetch(`${api}/media/${mediaId}`, { headers: { authorization: `Bearer ${token}` } });
         const media = (await res.json()) as { status: string; playback: unknown; metadata: { firstRendition?: { path: string } } };
         if (media.playback && !playable) playable = { ms: performance.now() - t0, status: media.status, path: media.metadata.firstRendition?.path ?? 'none' };
         if (isTerminal(media.status as never)) {
-          return { playableMs: playable?.ms ?? NaN, statusWhenPlayable: playable?.status ?? 'never', readyMs: performance.now() - t0, status: media.status, path: playable?.path ?? 'none', size: data.length };
+          return { playableMs: playable?.ms ?? NaN, statusWhenPlayable: playable?.status ?? 'never', readyMs: performance.now() - t0, status: media.status, path: playable?.path ?? 'none', size };
         }
         await new Promise((r) => setTimeout(r, 50));
       }
