@@ -192,22 +192,46 @@ function videoMetadata(facts: ProbeResult): Record<string, unknown> {
   };
 }
 
+/** Parallel PUTs per activity: segments are a few MB each, and one PUT at a time leaves S3 and the link idle between them. */
+const UPLOAD_CONCURRENCY = 4;
+
 /**
- * Uploads every file under `dir` to `{keyPrefix}{relative path}`, playlists named in
- * `last` after everything else (a player reading a playlist finds every segment it names).
+ * Uploads every file under `dir` to `{keyPrefix}{relative path}`, `UPLOAD_CONCURRENCY` at a
+ * time, `last.file` (the master playlist) after all the others have landed, so a player
+ * reading it finds every playlist and segment it names.
  * @returns bytes uploaded.
  */
 async function uploadTree(deps: ActivityDeps, ctx: Context, dir: string, keyPrefix: string, last: { file: string; cacheControl: string }): Promise<number> {
-  const files = (await listFiles(dir)).sort((a, b) => Number(a === last.file) - Number(b === last.file));
+  const files = (await listFiles(dir)).filter((f) => f !== last.file);
   let bytes = 0;
-  for (const [i, file] of files.entries()) {
+  let done = 0;
+  const put = async (file: string, cacheControl: string) => {
     const rel = relative(dir, file);
     const ext = rel.slice(rel.lastIndexOf('.'));
     const data = await readFile(file);
     bytes += data.length;
-    stopIfCancelled(ctx, { phase: 'upload', percent: Math.round((100 * i) / files.length) });
-    await deps.storage.put(deps.buckets.media, `${keyPrefix}${rel}`, data, streamContentType[ext] ?? 'application/octet-stream', file === last.file ? last.cacheControl : DERIVED_CACHE_CONTROL);
-  }
+    stopIfCancelled(ctx, { phase: 'upload', percent: Math.round((100 * done) / (files.length + 1)) });
+    await deps.storage.put(deps.buckets.media, `${keyPrefix}${rel}`, data, streamContentType[ext] ?? 'application/octet-stream', cacheControl);
+    done++;
+  };
+  let next = 0;
+  let failed = false;
+  const worker = async () => {
+    while (next < files.length && !failed) {
+      try {
+        await put(files[next++]!, DERIVED_CACHE_CONTROL);
+      } catch (err) {
+        failed = true;
+        throw err;
+      }
+    }
+  };
+  // Every PUT in flight has ended before the activity does (cancellation waits for the activity,
+  // then compensation sweeps: nothing may land after it), then the first failure is thrown.
+  const outcomes = await Promise.allSettled(Array.from({ length: Math.min(UPLOAD_CONCURRENCY, files.length) }, worker));
+  const failure = outcomes.find((o) => o.status === 'rejected');
+  if (failure) throw failure.reason;
+  await put(last.file, last.cacheControl);
   return bytes;
 }
 
