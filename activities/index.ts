@@ -9,14 +9,14 @@ import type { ConfirmedPart } from '../workflows/media-upload.workflow';
 import type { createLifecycleActivities } from './lifecycle';
 import type { createDocumentActivities } from './documents';
 import type { createImageActivities, createScanActivities, createVideoActivities } from './processing';
-import type { createWebhookActivities } from './webhooks';
+import { PLAYABLE_EVENT, type createWebhookActivities, type MediaEventName } from './webhooks';
 
 export interface ActivityDeps {
   storage: Storage;
   media: MediaRepository;
   buckets: { incoming: string; media: string };
   /** Publishes a status change to the configured webhooks (activities/webhooks.ts). */
-  publish?: (client: Client, mediaId: string, status: MediaStatus) => Promise<number>;
+  publish?: (client: Client, mediaId: string, event: MediaEventName) => Promise<number>;
   /** Counts uploads reaching a terminal status (`media_uploads_finished_total`). */
   metrics?: Pick<WorkerMetrics, 'uploadsFinished'>;
 }
@@ -64,6 +64,15 @@ export function createActivities({ storage, media, buckets, publish, metrics }: 
       // Also when nothing changed: a retry after a crash between the write and the publish
       // must still publish (delivery workflow ids make it happen once).
       await publish?.(Context.current().client, input.mediaId, input.status);
+    },
+
+    /**
+     * The first rendition is published: wakes the SSE streams (as a status change does) and
+     * sends the `media.playable` webhook (once per media, by its delivery workflow id).
+     */
+    async recordPlayable(input: { mediaId: string }): Promise<void> {
+      await media.notifyChange(input.mediaId);
+      await publish?.(Context.current().client, input.mediaId, PLAYABLE_EVENT);
     },
 
     /** At the deadline: is the whole upload there even though nobody confirmed it? */

@@ -1,10 +1,11 @@
 import { ApplicationFailure, Context } from '@temporalio/activity';
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import type { NewRendition } from '../services/shared/db/media-repository';
-import { probe, probeFrameSize, runFfmpeg, UnplayableMediaError, type FfmpegPaths } from '../services/shared/media/ffmpeg';
-import { buildHlsArgs, buildPosterArgs, displaySize, ladderFor, masterWithResolutions, posterTime, type ProbeResult } from '../services/shared/media/hls-args';
+import { probe, probeFrameSize, probeKeyframeInterval, runFfmpeg, UnplayableMediaError, type FfmpegPaths } from '../services/shared/media/ffmpeg';
+import { buildCopyHlsArgs, buildHlsArgs, buildPosterArgs, displaySize, ladderFor, masterPlaylist, masterWithResolutions, posterTime, segmentDurations, type ProbeResult } from '../services/shared/media/hls-args';
+import { standardInput } from '../services/shared/media/standard-input';
 import { makeThumbnails, UndecodableImageError, type Thumbnail } from '../services/shared/media/images';
 import { DERIVED_CACHE_CONTROL, derivedPrefix, MEDIA_TYPE_RULES, type MediaType } from '../services/shared/media-types';
 import type { ClamdScanner } from '../services/shared/scanner';
@@ -143,19 +144,218 @@ async function takePoster(settings: VideoSettings, facts: ProbeResult, source: s
   throw new UnplayableMediaError('no video frame could be decoded');
 }
 
-/** Video activity (video queue): ffprobe, poster + thumbnails, HLS ladder in one ffmpeg pass. */
+/** How the first playable rendition was made, recorded as `metadata.firstRendition` (public). */
+export interface FirstRendition {
+  /** `copy`: the original's streams segmented as they are; `fast`: one low rung encoded fast. */
+  path: 'copy' | 'fast';
+  /** Why the original is not standard input (empty for `copy`). */
+  reasons: string[];
+  /** Directory of the variant under `hls/` (`source` or `fast`), outside the ladder's. */
+  rendition: string;
+}
+
+/** Seconds at the start of the video stream whose keyframe spacing decides a stream copy. */
+const KEYFRAME_WINDOW_SECONDS = 20;
+/**
+ * x264 preset of the fast rung: its job is to be watchable quickly; the ladder follows at the
+ * configured preset and quality.
+ */
+const FAST_RUNG_PRESET = 'ultrafast';
+/**
+ * The first rendition's master playlist is rewritten when the ladder is done: caches revalidate
+ * it (ETag) instead of keeping it for a year like every other derived object.
+ */
+const REWRITTEN_PLAYLIST_CACHE_CONTROL = 'no-cache';
+
+/** The video facts the read model shows: as displayed (rotation applied, like an image's EXIF orientation), the coded size beside it. */
+function videoMetadata(facts: ProbeResult): Record<string, unknown> {
+  const shown = displaySize(facts);
+  return {
+    width: shown.width,
+    height: shown.height,
+    codedWidth: facts.width,
+    codedHeight: facts.height,
+    rotation: facts.rotation,
+    durationSeconds: facts.durationSeconds,
+    videoCodec: facts.videoCodec,
+    audioCodec: facts.audioCodec,
+    frameRate: facts.frameRate,
+    hasAudio: facts.hasAudio,
+  };
+}
+
+/** Parallel PUTs per activity: segments are a few MB each, and one PUT at a time leaves S3 and the link idle between them. */
+const UPLOAD_CONCURRENCY = 4;
+
+/**
+ * Uploads every file under `dir` to `{keyPrefix}{relative path}`, `UPLOAD_CONCURRENCY` at a
+ * time, `last.file` (the master playlist) after all the others have landed, so a player
+ * reading it finds every playlist and segment it names.
+ * @returns bytes uploaded.
+ */
+async function uploadTree(deps: ActivityDeps, ctx: Context, dir: string, keyPrefix: string, last: { file: string; cacheControl: string }): Promise<number> {
+  const files = (await listFiles(dir)).filter((f) => f !== last.file);
+  let bytes = 0;
+  let done = 0;
+  const put = async (file: string, cacheControl: string) => {
+    const rel = relative(dir, file);
+    const ext = rel.slice(rel.lastIndexOf('.'));
+    const data = await readFile(file);
+    bytes += data.length;
+    stopIfCancelled(ctx, { phase: 'upload', percent: Math.round((100 * done) / (files.length + 1)) });
+    await deps.storage.put(deps.buckets.media, `${keyPrefix}${rel}`, data, streamContentType[ext] ?? 'application/octet-stream', cacheControl);
+    done++;
+  };
+  let next = 0;
+  let failed = false;
+  const worker = async () => {
+    while (next < files.length && !failed) {
+      try {
+        await put(files[next++]!, DERIVED_CACHE_CONTROL);
+      } catch (err) {
+        failed = true;
+        throw err;
+      }
+    }
+  };
+  // Every PUT in flight has ended before the activity does (cancellation waits for the activity,
+  // then compensation sweeps: nothing may land after it), then the first failure is thrown.
+  const outcomes = await Promise.allSettled(Array.from({ length: Math.min(UPLOAD_CONCURRENCY, files.length) }, worker));
+  const failure = outcomes.find((o) => o.status === 'rejected');
+  if (failure) throw failure.reason;
+  await put(last.file, last.cacheControl);
+  return bytes;
+}
+
+/** The recorded first rendition of a media, if the first-rendition step has published one. */
+async function recordedFirstRendition({ media }: ActivityDeps, mediaId: string): Promise<FirstRendition | undefined> {
+  const recorded = (await media.findById(mediaId))?.metadata?.firstRendition as FirstRendition | undefined;
+  return recorded?.path ? recorded : undefined;
+}
+
+/**
+ * Video activities (video queue): `publishFirstRendition` makes the media playable within
+ * seconds of the scan, `transcodeVideo` writes the ladder (poster + thumbnails first when no
+ * first rendition was published: workflows started before that step existed).
+ */
 export function createVideoActivities(deps: ActivityDeps, settings: VideoSettings) {
   const { storage, media, buckets } = deps;
+
+  /** Presigned source URL + a work dir, with bad content and temp paths turned into the failures the workflow expects. */
+  async function withSource<T>(input: ProcessingInput, work: (source: string, dir: string) => Promise<T>): Promise<T> {
+    // ffmpeg reads the original over HTTP with range requests: no local copy of the source.
+    const source = (await storage.presignGet(buckets.incoming, input.storageKey, 6 * 3600)).url;
+    const dir = await mkdtemp(join(tmpdir(), `transcode-${input.mediaId}-`));
+    try {
+      return await work(source, dir);
+    } catch (err) {
+      // ffprobe cannot tell a broken file from an unreachable one: only an object that S3
+      // still serves makes it bad content; anything else is a transient fault to retry.
+      if (err instanceof UnplayableMediaError && (await storage.head(buckets.incoming, input.storageKey))) {
+        throw ApplicationFailure.nonRetryable(err.message, err.code);
+      }
+      throw withoutLocalPaths(err, dir);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  }
+
+  /** Poster + thumbnails into the media bucket; their rendition rows. */
+  async function publishPoster(ctx: Context, input: ProcessingInput, posterData: Buffer): Promise<NewRendition[]> {
+    const prefix = derivedPrefix(input.mediaId);
+    const { facts: posterFacts, thumbnails } = await makeThumbnails(posterData, MEDIA_TYPE_RULES[input.mediaType].thumbnailWidths);
+    stopIfCancelled(ctx, { phase: 'upload' });
+    await storage.put(buckets.media, `${prefix}poster.jpg`, posterData, 'image/jpeg', DERIVED_CACHE_CONTROL);
+    return [
+      { mediaId: input.mediaId, kind: 'poster', label: 'poster.jpg', width: posterFacts.width, height: posterFacts.height, storageKey: `${prefix}poster.jpg`, contentType: 'image/jpeg', sizeBytes: posterData.length },
+      ...(await storeThumbnails(deps, input.mediaId, thumbnails, () => stopIfCancelled(ctx, { phase: 'upload' }))),
+    ];
+  }
+
   return {
+    /**
+     * After the scan: probes the original and publishes one playable HLS rendition with the
+     * poster under `derived/{mediaId}/hls/` — the original's streams copied into segments when
+     * it is standard input, else one low rung encoded with a fast preset (rotation applied).
+     * Idempotent: once recorded, a retry (or a workflow replaying after a crash) publishes nothing again.
+     */
+    async publishFirstRendition(input: ProcessingInput): Promise<FirstRendition> {
+      const ctx = Context.current();
+      const recorded = await recordedFirstRendition(deps, input.mediaId);
+      if (recorded) return recorded;
+      return withSource(input, async (source, work) => {
+        ctx.heartbeat({ phase: 'probe' });
+        const facts = await probe(settings.ffmpeg, source);
+        const keyframeIntervalSeconds = await probeKeyframeInterval(settings.ffmpeg, source, facts.videoStreamIndex ?? 0, KEYFRAME_WINDOW_SECONDS);
+        const decision = standardInput({ ...facts, keyframeIntervalSeconds });
+        const first: FirstRendition = { path: decision.standard ? 'copy' : 'fast', reasons: decision.reasons, rendition: decision.standard ? 'source' : 'fast' };
+        // The poster is taken while the rendition is written (two ffmpeg reading the source at once): it is published with it.
+        ctx.heartbeat({ phase: 'poster' });
+        const poster = takePoster(settings, facts, source, join(work, 'poster.jpg'), ctx.cancellationSignal);
+        // Settled here so that a failure of the rendition's ffmpeg never leaves it unhandled; rethrown below.
+        poster.catch(() => undefined);
+
+        const hlsDir = join(work, 'hls');
+        const variantDir = join(hlsDir, first.rendition);
+        const run = { signal: ctx.cancellationSignal, durationSeconds: facts.durationSeconds, onProgress: (percent: number) => ctx.heartbeat({ phase: `first-rendition:${first.path}`, percent: Math.round(percent) }) };
+        const masterFile = join(hlsDir, 'master.m3u8');
+        const segmentSize = () => probeFrameSize(settings.ffmpeg, join(variantDir, 'segment_000.ts'));
+        let size: { width: number; height: number };
+        if (first.path === 'copy') {
+          await mkdir(variantDir, { recursive: true });
+          await runFfmpeg(settings.ffmpeg, buildCopyHlsArgs(facts, { input: source, outputDir: variantDir, segmentSeconds: settings.segmentSeconds }), run);
+          // No encoder states a bitrate for copied streams: the peak of the segments written is the variant's BANDWIDTH.
+          const durations = segmentDurations(await readFile(join(variantDir, 'index.m3u8'), 'utf8'));
+          let peak = 0;
+          for (const [i, seconds] of durations.entries()) {
+            const { size } = await stat(join(variantDir, `segment_${String(i).padStart(3, '0')}.ts`));
+            if (seconds > 0) peak = Math.max(peak, (size * 8) / seconds);
+          }
+          size = await segmentSize();
+          await writeFile(masterFile, masterPlaylist([{ uri: `${first.rendition}/index.m3u8`, bandwidth: peak, ...size }]));
+        } else {
+          const rung = { ...ladderFor(facts)[0]!, name: first.rendition };
+          await runFfmpeg(settings.ffmpeg, buildHlsArgs(facts, [rung], { input: source, outputDir: hlsDir, segmentSeconds: settings.segmentSeconds, preset: FAST_RUNG_PRESET }), run);
+          size = await segmentSize();
+          await writeFile(masterFile, masterWithResolutions(await readFile(masterFile, 'utf8'), { [first.rendition]: size }));
+        }
+
+        const posterData = await poster;
+
+        // Nothing of this media is public yet: a retry after a crash starts clean.
+        stopIfCancelled(ctx, { phase: 'upload' });
+        const prefix = derivedPrefix(input.mediaId);
+        await storage.deletePrefix(buckets.media, prefix);
+        const renditions = await publishPoster(ctx, input, posterData);
+        const hlsBytes = await uploadTree(deps, ctx, hlsDir, `${prefix}hls/`, { file: masterFile, cacheControl: REWRITTEN_PLAYLIST_CACHE_CONTROL });
+        renditions.push(
+          { mediaId: input.mediaId, kind: 'hls', label: 'master', width: null, height: null, storageKey: `${prefix}hls/master.m3u8`, contentType: streamContentType['.m3u8']!, sizeBytes: hlsBytes },
+          { mediaId: input.mediaId, kind: 'hls', label: first.rendition, ...size, storageKey: `${prefix}hls/${first.rendition}/index.m3u8`, contentType: streamContentType['.m3u8']!, sizeBytes: null },
+        );
+        stopIfCancelled(ctx, { phase: 'record' });
+        await media.replaceRenditions(input.mediaId, renditions);
+        // Recorded last: its presence is what makes a retry skip the work above.
+        await media.mergeMetadata(input.mediaId, { ...videoMetadata(facts), firstRendition: first });
+        return first;
+      });
+    },
+
+    /**
+     * The HLS ladder in one ffmpeg pass. After a first rendition, its variant's files stay
+     * where they are (a player that started on them plays on) and the master playlist is
+     * rewritten last to list the ladder; otherwise poster, thumbnails and ladder are published
+     * from scratch as before.
+     */
     async transcodeVideo(input: ProcessingInput): Promise<{ renditions: string[] }> {
       const ctx = Context.current();
-      // ffmpeg reads the original over HTTP with range requests: no local copy of the source.
-      const source = (await storage.presignGet(buckets.incoming, input.storageKey, 6 * 3600)).url;
-      const work = await mkdtemp(join(tmpdir(), `transcode-${input.mediaId}-`));
-      try {
+      const first = await recordedFirstRendition(deps, input.mediaId);
+      return withSource(input, async (source, work) => {
         const facts = await probe(settings.ffmpeg, source);
-        ctx.heartbeat({ phase: 'poster', percent: 0 });
-        const posterData = await takePoster(settings, facts, source, join(work, 'poster.jpg'), ctx.cancellationSignal);
+        let posterData: Buffer | undefined;
+        if (!first) {
+          ctx.heartbeat({ phase: 'poster', percent: 0 });
+          posterData = await takePoster(settings, facts, source, join(work, 'poster.jpg'), ctx.cancellationSignal);
+        }
         const rungs = ladderFor(facts);
         const hlsDir = join(work, 'hls');
         await runFfmpeg(settings.ffmpeg, buildHlsArgs(facts, rungs, { input: source, outputDir: hlsDir, segmentSeconds: settings.segmentSeconds, preset: settings.preset }), {
@@ -169,57 +369,32 @@ export function createVideoActivities(deps: ActivityDeps, settings: VideoSetting
         const masterFile = join(hlsDir, 'master.m3u8');
         await writeFile(masterFile, masterWithResolutions(await readFile(masterFile, 'utf8'), sizes));
 
-        // A retry after a crash starts clean: nothing of an earlier attempt survives.
         stopIfCancelled(ctx, { phase: 'upload' });
-        await storage.deletePrefix(buckets.media, derivedPrefix(input.mediaId));
         const prefix = derivedPrefix(input.mediaId);
-        const renditions: NewRendition[] = [];
-        const { facts: posterFacts, thumbnails } = await makeThumbnails(posterData, MEDIA_TYPE_RULES[input.mediaType].thumbnailWidths);
-        stopIfCancelled(ctx, { phase: 'upload' });
-        await storage.put(buckets.media, `${prefix}poster.jpg`, posterData, 'image/jpeg', DERIVED_CACHE_CONTROL);
-        renditions.push({ mediaId: input.mediaId, kind: 'poster', label: 'poster.jpg', width: posterFacts.width, height: posterFacts.height, storageKey: `${prefix}poster.jpg`, contentType: 'image/jpeg', sizeBytes: posterData.length });
-        renditions.push(...(await storeThumbnails(deps, input.mediaId, thumbnails, () => stopIfCancelled(ctx, { phase: 'upload' }))));
-        const files = await listFiles(hlsDir);
-        let hlsBytes = 0;
-        for (const [i, file] of files.entries()) {
-          const rel = relative(hlsDir, file);
-          const ext = rel.slice(rel.lastIndexOf('.'));
-          const data = await readFile(file);
-          hlsBytes += data.length;
-          stopIfCancelled(ctx, { phase: 'upload', percent: Math.round((100 * i) / files.length) });
-          await storage.put(buckets.media, `${prefix}hls/${rel}`, data, streamContentType[ext] ?? 'application/octet-stream', DERIVED_CACHE_CONTROL);
+        let renditions: NewRendition[];
+        let earlyBytes = 0;
+        if (first) {
+          // Poster, thumbnails and the first rendition's files stay published; their bytes still count.
+          const existing = await media.renditions(input.mediaId);
+          earlyBytes = Number(existing.find((r) => r.kind === 'hls' && r.label === 'master')?.sizeBytes ?? 0);
+          // A retry after a crash mid-upload starts its rungs clean (ladder names never clash with `source`/`fast`).
+          for (const r of rungs) await storage.deletePrefix(buckets.media, `${prefix}hls/${r.name}/`);
+          renditions = existing.filter((r) => r.kind !== 'hls').map(({ mediaId, kind, label, width, height, storageKey, contentType, sizeBytes }) => ({ mediaId, kind, label, width, height, storageKey, contentType, sizeBytes }));
+        } else {
+          // A retry after a crash starts clean: nothing of an earlier attempt survives.
+          await storage.deletePrefix(buckets.media, prefix);
+          renditions = await publishPoster(ctx, input, posterData!);
         }
-        // The master row carries the size of the whole ladder (playlists and segments), which the storage quota counts.
-        renditions.push({ mediaId: input.mediaId, kind: 'hls', label: 'master', width: null, height: null, storageKey: `${prefix}hls/master.m3u8`, contentType: streamContentType['.m3u8']!, sizeBytes: hlsBytes });
+        const hlsBytes = await uploadTree(deps, ctx, hlsDir, `${prefix}hls/`, { file: masterFile, cacheControl: first ? REWRITTEN_PLAYLIST_CACHE_CONTROL : DERIVED_CACHE_CONTROL });
+        // The master row carries the size of every rendition (playlists and segments), which the storage quota counts.
+        renditions.push({ mediaId: input.mediaId, kind: 'hls', label: 'master', width: null, height: null, storageKey: `${prefix}hls/master.m3u8`, contentType: streamContentType['.m3u8']!, sizeBytes: hlsBytes + earlyBytes });
         for (const r of rungs) {
           renditions.push({ mediaId: input.mediaId, kind: 'hls', label: r.name, ...sizes[r.name]!, storageKey: `${prefix}hls/${r.name}/index.m3u8`, contentType: streamContentType['.m3u8']!, sizeBytes: null });
         }
-        const shown = displaySize(facts);
-        await media.mergeMetadata(input.mediaId, {
-          // As displayed (rotation applied), like an image's EXIF orientation; the coded size beside it.
-          width: shown.width,
-          height: shown.height,
-          codedWidth: facts.width,
-          codedHeight: facts.height,
-          rotation: facts.rotation,
-          durationSeconds: facts.durationSeconds,
-          videoCodec: facts.videoCodec,
-          audioCodec: facts.audioCodec,
-          frameRate: facts.frameRate,
-          hasAudio: facts.hasAudio,
-        });
+        await media.mergeMetadata(input.mediaId, videoMetadata(facts));
         await media.replaceRenditions(input.mediaId, renditions);
         return { renditions: rungs.map((r) => r.name) };
-      } catch (err) {
-        // ffprobe cannot tell a broken file from an unreachable one: only an object that S3
-        // still serves makes it bad content; anything else is a transient fault to retry.
-        if (err instanceof UnplayableMediaError && (await storage.head(buckets.incoming, input.storageKey))) {
-          throw ApplicationFailure.nonRetryable(err.message, err.code);
-        }
-        throw withoutLocalPaths(err, work);
-      } finally {
-        await rm(work, { recursive: true, force: true });
-      }
+      });
     },
   };
 }

@@ -15,6 +15,13 @@ export const WEBHOOK_EVENT_TYPES: Partial<Record<MediaStatus, string>> = {
   DELETED: 'media.deleted',
 };
 
+/**
+ * Not a status: the media can be played (its first rendition is published) before it is READY.
+ * `media.playable` is sent once per media, while it is PROCESSING or READY.
+ */
+export const PLAYABLE_EVENT = 'PLAYABLE';
+export type MediaEventName = MediaStatus | typeof PLAYABLE_EVENT;
+
 export interface WebhookEndpoint {
   url: string;
   secret: string;
@@ -56,17 +63,15 @@ export interface WebhookDeps {
  * workflows retry with backoff, so a slow or failing receiver never holds up an upload.
  */
 export function createWebhookActivities({ endpoints, media, present, taskQueue }: WebhookDeps) {
-  async function publish(client: Client, mediaId: string, status: MediaStatus): Promise<number> {
-    const type = WEBHOOK_EVENT_TYPES[status];
+  async function publish(client: Client, mediaId: string, status: MediaEventName): Promise<number> {
+    const type = status === PLAYABLE_EVENT ? 'media.playable' : WEBHOOK_EVENT_TYPES[status];
     if (!type || endpoints.length === 0) return 0;
     const row = await media.findById(mediaId);
-    if (!row || row.status !== status) return 0;
-    const event: MediaEvent = {
-      id: `${mediaId}:${type}`,
-      type,
-      createdAt: row.updatedAt.toISOString(),
-      data: { media: presentMedia(row, await media.renditions(mediaId), present) },
-    };
+    if (!row) return 0;
+    const presented = presentMedia(row, await media.renditions(mediaId), present);
+    // Only while true: a late retry never announces a status (or playback) that has since changed.
+    if (status === PLAYABLE_EVENT ? !presented.playback : row.status !== status) return 0;
+    const event: MediaEvent = { id: `${mediaId}:${type}`, type, createdAt: row.updatedAt.toISOString(), data: { media: presented } };
     for (const endpoint of endpoints) {
       const id = endpointId(endpoint.url);
       await client.workflow

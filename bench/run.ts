@@ -8,6 +8,7 @@ import { apiMemorySection } from './sections/api-memory';
 import { documentsSection } from './sections/documents';
 import { hlsSection } from './sections/hls';
 import { isolationSection } from './sections/isolation';
+import { playableSection } from './sections/playable';
 import { presignSection } from './sections/presign';
 import { thumbnailsSection } from './sections/thumbnails';
 import { tusdSection } from './sections/tusd';
@@ -31,6 +32,7 @@ const sections: Section[] = [
   thumbnailsSection,
   hlsSection,
   documentsSection,
+  playableSection,
   uploadE2eSection,
 ];
 

@@ -124,6 +124,10 @@ const transcodeActivity: ActivityOptions = {
   retry: { initialInterval: '5 seconds', backoffCoefficient: 2, maximumInterval: '2 minutes', maximumAttempts: 5, nonRetryableErrorTypes: [...REJECTION_TYPES] },
 };
 
+// The first rendition is a stream copy (seconds) or one low rung at a fast preset (a fraction
+// of the clip's duration): the same retries as the ladder, a much shorter time limit.
+const firstRenditionActivity: ActivityOptions = { ...transcodeActivity, startToCloseTimeout: '1 hour', scheduleToCloseTimeout: '4 hours' };
+
 /**
  * Options for the steps that write to storage after the upload (assemble, thumbnails,
  * transcode, promote): once cancelled, the workflow waits until the step has stopped (the long
@@ -210,6 +214,15 @@ export async function MediaUploadWorkflow(input: MediaUploadInput): Promise<Medi
       await steps.processDocument.executeWithOptions({ ...documentActivity, ...waitWhenCancelled(), taskQueue: input.documentTaskQueue, summary: 'document preview + text (MuPDF)' }, [processing]);
     } else {
       await moveTo('PROCESSING', `poster and HLS ladder on ${input.videoTaskQueue}`);
+      // Workflows started before this step existed replay their recorded commands: ladder only.
+      if (patched('first-rendition')) {
+        const first = await steps.publishFirstRendition.executeWithOptions(
+          { ...firstRenditionActivity, ...waitWhenCancelled(), taskQueue: input.videoTaskQueue, summary: 'first playable rendition (stream copy or fast rung)' },
+          [processing],
+        );
+        setCurrentDetails(`**PROCESSING** — playable (${first.path}); HLS ladder on ${input.videoTaskQueue}`);
+        await readModel.recordPlayable.executeWithOptions({ summary: 'playable: SSE + webhook' }, [{ mediaId: input.mediaId }]);
+      }
       await steps.transcodeVideo.executeWithOptions({ ...transcodeActivity, ...waitWhenCancelled(), taskQueue: input.videoTaskQueue, summary: 'poster + HLS (ffmpeg)' }, [processing]);
     }
     await steps.promoteOriginal.executeWithOptions({ ...waitWhenCancelled(), summary: 'copy incoming → media' }, [

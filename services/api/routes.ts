@@ -236,18 +236,29 @@ export function buildRoutes(deps: ApiDeps): RouteSpec[] {
       method: 'get',
       path: '/media/:id/events',
       operationId: 'streamMediaEvents',
-      summary: 'Server-Sent Events: one `status` event per status change until terminal',
-      responses: { 200: { description: 'one `status` event (data: the media as GET /media/{id} shows it) per status change', schema: z.string(), contentType: 'text/event-stream' }, 404: notFound },
+      summary: 'Server-Sent Events: one `status` event per status change until terminal; one `playable` event when a video can be played (before READY)',
+      responses: {
+        200: { description: 'one `status` event (data: the media as GET /media/{id} shows it) per status change, and one `playable` event', schema: z.string(), contentType: 'text/event-stream' },
+        404: notFound,
+      },
       async handler(req, res) {
         const row = await owned(req);
         res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-accel-buffering': 'no' });
         let last: MediaStatus | undefined;
+        let playableSent = false;
         let closed = false;
         const send = async () => {
           const current = await media.findById(row.id);
-          if (!current || closed || current.status === last) return;
+          if (!current || closed) return;
+          const shown = await present(current);
+          // `playable` once, when the first rendition is published (before READY, or with it).
+          if (shown.playback && !playableSent) {
+            playableSent = true;
+            res.write(`event: playable\ndata: ${JSON.stringify(shown)}\n\n`);
+          }
+          if (current.status === last) return;
           last = current.status;
-          res.write(`event: status\ndata: ${JSON.stringify(await present(current))}\n\n`);
+          res.write(`event: status\ndata: ${JSON.stringify(shown)}\n\n`);
           if (isTerminal(current.status)) finish();
         };
         const heartbeat = setInterval(() => res.write(': keep-alive\n\n'), 15_000);

@@ -103,6 +103,17 @@ export const mediaResponse = z.object({
   thumbnails: z.array(z.object({ width: z.number().nullable(), height: z.number().nullable(), format: z.string(), variant: z.string(), url: z.string().nullable() })),
   poster: z.object({ url: z.string().nullable(), width: z.number().nullable(), height: z.number().nullable(), variant: z.string() }).nullable(),
   hls: z.object({ masterUrl: z.string(), renditions: z.array(z.object({ name: z.string(), width: z.number().nullable(), height: z.number().nullable(), url: z.string() })) }).nullable(),
+  playback: z
+    .object({
+      masterUrl: z.string(),
+      posterUrl: z.string().nullable(),
+      renditions: z.array(z.object({ name: z.string(), width: z.number().nullable(), height: z.number().nullable(), url: z.string() })),
+      complete: z.boolean().describe('true once READY: the master lists the whole ladder'),
+    })
+    .nullable()
+    .describe(
+      'Video only, set before READY: the HLS that plays now. While PROCESSING it lists the first rendition (`source`, the original stream-copied, or `fast`, one low rung; see metadata.firstRendition); once READY the whole ladder (same masterUrl, rewritten). null for images, private types and unplayable states.',
+    ),
   metadata: z.record(z.string(), z.unknown()),
   failureReason: z.string().nullable(),
   batchId: z.string().nullable(),

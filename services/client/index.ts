@@ -95,6 +95,8 @@ export interface WaitOptions {
   signal?: AbortSignal;
   /** Every status the media goes through, once each. */
   onStatus?: (media: Media) => void;
+  /** Once, when a video becomes playable (`media.playback` set; usually while PROCESSING). */
+  onPlayable?: (media: Media) => void;
 }
 
 /** An API error (its stable `code` and HTTP status) or a client-side one (`ABORTED`, `NETWORK_ERROR`, `STORAGE_ERROR`, …). */
@@ -263,15 +265,35 @@ export class MediaUploadClient {
    * or breaks (a proxy that buffers, an idle timeout), polls `GET /media/{id}` instead.
    */
   async waitForReady(mediaId: string, options: WaitOptions = {}): Promise<Media> {
+    return this.waitUntil(mediaId, (media) => isTerminal(media.status), options);
+  }
+
+  /**
+   * Resolves with the media as soon as a video can be played — `media.playback.masterUrl` is
+   * set, usually seconds after the upload while the status is still PROCESSING — or once it is
+   * terminal without becoming playable (REJECTED, FAILED, CANCELLED…; `playback` is null then).
+   * Follows the event stream like waitForReady, polling when it is unavailable.
+   */
+  async waitForPlayable(mediaId: string, options: WaitOptions = {}): Promise<Media> {
+    return this.waitUntil(mediaId, (media) => !!media.playback || isTerminal(media.status), options);
+  }
+
+  /** The media once `done(media)`: from the SSE stream, else by polling GET /media/{id}. */
+  private async waitUntil(mediaId: string, done: (media: Media) => boolean, options: WaitOptions): Promise<Media> {
     const { signal } = options;
     let lastStatus: string | undefined;
+    let playable = false;
     const seen = (media: Media) => {
+      if (media.playback && !playable) {
+        playable = true;
+        options.onPlayable?.(media);
+      }
       if (media.status === lastStatus) return;
       lastStatus = media.status;
       options.onStatus?.(media);
     };
     try {
-      const media = await this.followEvents(mediaId, seen, signal);
+      const media = await this.followEvents(mediaId, seen, done, signal);
       if (media) return media;
     } catch (err) {
       if (signal?.aborted) throw aborted();
@@ -281,7 +303,7 @@ export class MediaUploadClient {
     for (;;) {
       const media = await this.getMedia(mediaId, signal);
       seen(media);
-      if (isTerminal(media.status)) return media;
+      if (done(media)) return media;
       await delay(this.pollIntervalMs, signal);
     }
   }
@@ -518,8 +540,8 @@ export class MediaUploadClient {
     }, init.signal);
   }
 
-  /** Reads the status stream until a terminal status; undefined when the stream ends before one. */
-  private async followEvents(mediaId: string, onMedia: (media: Media) => void, signal?: AbortSignal): Promise<Media | undefined> {
+  /** Reads the event stream until `until` holds (a `status` or `playable` event); undefined when the stream ends first. */
+  private async followEvents(mediaId: string, onMedia: (media: Media) => void, until: (media: Media) => boolean, signal?: AbortSignal): Promise<Media | undefined> {
     let res: Response;
     try {
       res = await this.fetchImpl(this.apiUrl(`/media/${encodeURIComponent(mediaId)}/events`), {
@@ -541,10 +563,10 @@ export class MediaUploadClient {
         const { done, value } = await reader.read();
         if (done) return undefined;
         for (const event of parser.push(decoder.decode(value, { stream: true }))) {
-          if (event.event !== 'status') continue;
+          if (event.event !== 'status' && event.event !== 'playable') continue;
           const media = JSON.parse(event.data) as Media;
           onMedia(media);
-          if (isTerminal(media.status)) return media;
+          if (until(media)) return media;
         }
       }
     } finally {

@@ -23,6 +23,8 @@ const PUBLIC_METADATA = [
   'takenAt',
   'hasAudio',
   'rotation',
+  // Videos: how the first playable rendition was made (stream copy or a fast rung, and why).
+  'firstRendition',
   // Documents (activities/documents.ts).
   'pageCount',
   'title',
@@ -45,6 +47,12 @@ export function presentMedia(row: MediaRow, renditions: RenditionRow[], { cdnBas
     .map((r) => ({ width: r.width, height: r.height, format: r.contentType.replace('image/', ''), variant: r.label, url: url(r.storageKey) }));
   const posterRow = renditions.find((r) => r.kind === 'poster');
   const master = renditions.find((r) => r.kind === 'hls' && r.label === 'master');
+  const variants = renditions
+    .filter((r) => r.kind === 'hls' && r.label !== 'master')
+    .map((r) => ({ name: r.label, width: r.width, height: r.height, url: url(r.storageKey) }));
+  // Playable before READY: the first rendition is published only after the scan, and
+  // compensation removes it (and its rows) on any other outcome.
+  const playable = (row.status === 'PROCESSING' || ready) && !!master && isPublic;
   return {
     mediaId: row.id,
     status: row.status,
@@ -58,15 +66,9 @@ export function presentMedia(row: MediaRow, renditions: RenditionRow[], { cdnBas
     thumbnails: ready ? thumbnails : [],
     poster: ready && posterRow ? { url: url(posterRow.storageKey), width: posterRow.width, height: posterRow.height, variant: posterRow.label } : null,
     // HLS playlists name their segments relatively, which a presigned URL cannot cover.
-    hls:
-      ready && master && isPublic
-        ? {
-            masterUrl: url(master.storageKey),
-            renditions: renditions
-              .filter((r) => r.kind === 'hls' && r.label !== 'master')
-              .map((r) => ({ name: r.label, width: r.width, height: r.height, url: url(r.storageKey) })),
-          }
-        : null,
+    hls: ready && playable ? { masterUrl: url(master!.storageKey), renditions: variants } : null,
+    /** The HLS that plays now: the first rendition while PROCESSING, the whole ladder once READY. */
+    playback: playable ? { masterUrl: url(master!.storageKey)!, posterUrl: posterRow ? url(posterRow.storageKey) : null, renditions: variants, complete: ready } : null,
     metadata: Object.fromEntries(Object.entries(row.metadata ?? {}).filter(([k]) => PUBLIC_METADATA.includes(k))),
     failureReason: row.failureReason,
     batchId: row.batchId,

@@ -89,6 +89,9 @@ describe('the demo page in headless Chromium', () => {
       timeout: 60_000,
     });
     expect(await video.evaluate((v) => (v as unknown as VideoState).videoHeight)).toBe(360);
+    // That player was started at the `playable` event, before READY, and kept (not replaced) at READY.
+    expect(await row('clip.mp4').getAttribute('data-playable-while')).toBe('PROCESSING');
+    expect(await row('clip.mp4').locator('video').count()).toBe(1);
 
     expect(await row('renamed.jpg').locator('.message').textContent()).toMatch(
       /Rejected: the file's content does not match its type \(CONTENT_MISMATCH/,

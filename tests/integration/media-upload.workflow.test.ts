@@ -16,8 +16,17 @@ type Calls = Array<{ name: string; input: unknown }>;
 
 /** Fake activities: record calls; `overrides` replace single activities. */
 function fakeActivities(calls: Calls, overrides: Partial<Record<keyof Activities, (input: any) => Promise<unknown>>> = {}): Activities {
-  const names: Array<keyof Activities> = ['recordStatus', 'inspectUpload', 'completeMultipartUpload', 'verifyUpload', 'scanOriginal', 'processImage', 'processDocument', 'transcodeVideo', 'promoteOriginal', 'compensateUpload'];
-  const defaults: Record<string, unknown> = { inspectUpload: { complete: false }, verifyUpload: { detectedMimeType: 'image/jpeg' }, scanOriginal: { verdict: 'CLEAN' }, processImage: { thumbnails: 8 }, processDocument: { pageCount: 3, thumbnails: 8, textBytes: 100 }, transcodeVideo: { renditions: ['360p'] }, compensateUpload: { derivedDeleted: 0 } };
+  const names: Array<keyof Activities> = ['recordStatus', 'inspectUpload', 'completeMultipartUpload', 'verifyUpload', 'scanOriginal', 'processImage', 'processDocument', 'publishFirstRendition', 'recordPlayable', 'transcodeVideo', 'promoteOriginal', 'compensateUpload'];
+  const defaults: Record<string, unknown> = {
+    inspectUpload: { complete: false },
+    verifyUpload: { detectedMimeType: 'image/jpeg' },
+    scanOriginal: { verdict: 'CLEAN' },
+    processImage: { thumbnails: 8 },
+    processDocument: { pageCount: 3, thumbnails: 8, textBytes: 100 },
+    publishFirstRendition: { path: 'copy', reasons: [], rendition: 'source' },
+    transcodeVideo: { renditions: ['360p'] },
+    compensateUpload: { derivedDeleted: 0 },
+  };
   return Object.fromEntries(
     names.map((name) => [
       name,
@@ -138,6 +147,7 @@ describe('MediaUploadWorkflow', () => {
 
   it.each([
     ['processImage', 'POST_IMAGE', 'image/jpeg'],
+    ['publishFirstRendition', 'POST_VIDEO', 'video/mp4'],
     ['transcodeVideo', 'POST_VIDEO', 'video/mp4'],
     ['completeMultipartUpload', 'POST_VIDEO', 'video/mp4'],
     ['promoteOriginal', 'POST_IMAGE', 'image/jpeg'],
@@ -165,7 +175,7 @@ describe('MediaUploadWorkflow', () => {
       const taskQueue = `test-${randomUUID()}`;
       const options = { connection: env.nativeConnection, maxHeartbeatThrottleInterval: '100 ms' } as const;
       const light = await Worker.create({ ...options, taskQueue, workflowBundle: { codePath: stackState().workflowBundlePath }, activities });
-      const video = await Worker.create({ ...options, taskQueue: videoQueue, activities: { transcodeVideo: activities.transcodeVideo } });
+      const video = await Worker.create({ ...options, taskQueue: videoQueue, activities: { publishFirstRendition: activities.publishFirstRendition, transcodeVideo: activities.transcodeVideo } });
       const err = await video.runUntil(
         light.runUntil(async () => {
           const args = input({ mediaType, mimeType, videoTaskQueue: videoQueue, ...(step === 'completeMultipartUpload' ? { uploadId: 'mpu-1', partCount: 1 } : {}) });
@@ -286,13 +296,14 @@ describe('MediaUploadWorkflow', () => {
   });
 
   it.each([
-    ['a video', 'POST_VIDEO', 'video/mp4', 'transcodeVideo', 'videoTaskQueue'],
-    ['a document', 'DOCUMENT', 'application/pdf', 'processDocument', 'documentTaskQueue'],
-  ] as const)('sends %s to its own task queue, never processed on the light one', async (_kind, mediaType, mimeType, activity, queueField) => {
+    ['a video', 'POST_VIDEO', 'video/mp4', ['publishFirstRendition', 'transcodeVideo'], 'videoTaskQueue'],
+    ['a document', 'DOCUMENT', 'application/pdf', ['processDocument'], 'documentTaskQueue'],
+  ] as const)('sends %s to its own task queue, never processed on the light one', async (_kind, mediaType, mimeType, ownActivities, queueField) => {
     const lightCalls: Calls = [];
     const queueCalls: Calls = [];
     const ownQueue = `${mediaType.toLowerCase()}-${randomUUID()}`;
-    const ownWorker = await Worker.create({ connection: env.nativeConnection, taskQueue: ownQueue, activities: { [activity]: fakeActivities(queueCalls)[activity] } });
+    const fakes = fakeActivities(queueCalls);
+    const ownWorker = await Worker.create({ connection: env.nativeConnection, taskQueue: ownQueue, activities: Object.fromEntries(ownActivities.map((a) => [a, fakes[a]])) });
     const result = await ownWorker.runUntil(
       run(fakeActivities(lightCalls), async (taskQueue) => {
         const handle = await env.client.workflow.start(MediaUploadWorkflow, {
@@ -305,8 +316,10 @@ describe('MediaUploadWorkflow', () => {
       }),
     );
     expect(result.status).toBe('READY');
-    expect(count(queueCalls, activity)).toBe(1);
-    expect(count(lightCalls, activity)).toBe(0);
+    // A video: the first rendition, then "playable" recorded on the light worker, then the ladder.
+    expect(queueCalls.map((c) => c.name)).toEqual([...ownActivities]);
+    for (const a of ownActivities) expect(count(lightCalls, a)).toBe(0);
+    expect(count(lightCalls, 'recordPlayable')).toBe(mediaType === 'POST_VIDEO' ? 1 : 0);
     expect(count(lightCalls, 'processImage')).toBe(0);
   });
 

@@ -59,6 +59,13 @@ describe('a video worker killed during a transcode', () => {
       const rows = await p.media.renditions(res.body.mediaId);
       expect(new Set(rows.map((r) => `${r.kind}/${r.label}`)).size).toBe(rows.length);
       expect((await handle.describe()).raw.pendingActivities ?? []).toHaveLength(0);
+      // Killed between playable and READY: the first rendition was published once, not again
+      // by the resumed workflow, and its files are still there beside the ladder.
+      const { events } = await handle.fetchHistory();
+      const scheduled = (events ?? []).map((e) => e.activityTaskScheduledEventAttributes?.activityType?.name).filter(Boolean);
+      expect(scheduled.filter((n) => n === 'publishFirstRendition')).toHaveLength(1);
+      const first = media.metadata.firstRendition.rendition as string;
+      expect(keys.filter((k) => k.startsWith(`${prefix}hls/${first}/`)).length).toBeGreaterThan(0);
     } finally {
       await replacement.close();
       await running;

@@ -70,6 +70,7 @@ class FileRow {
   private readonly meta = el('p', { className: 'meta' });
   private readonly message = el('p', { className: 'message' });
   private readonly preview = el('div', { className: 'preview' });
+  private playing = false;
 
   constructor(readonly file: File) {
     this.total = file.size;
@@ -106,6 +107,16 @@ class FileRow {
     this.progress.hidden = true;
   }
 
+  /** The first rendition is published: play it now, while the ladder is still being encoded. */
+  playable(media: Media): void {
+    if (!media.playback || this.playing) return;
+    this.playing = true;
+    // The status when playback began (PROCESSING while the ladder is still being encoded).
+    this.node.dataset.playableWhile = media.status;
+    this.message.textContent = 'playable · encoding more qualities';
+    this.preview.append(videoPlayer(media));
+  }
+
   done(media: Media): void {
     this.finished = true;
     this.setStatus(media.status);
@@ -116,7 +127,8 @@ class FileRow {
     }
     this.progress.value = 1;
     this.message.textContent = describeMetadata(media);
-    if (media.hls) this.preview.append(videoPlayer(media));
+    // A player started while PROCESSING keeps playing: replacing it would restart the video.
+    if (media.playback && !this.playing) this.preview.append(videoPlayer(media));
     else {
       const thumbnail = pickThumbnail(media);
       // Private media types have no public URLs (read through download-url instead).
@@ -151,8 +163,9 @@ function describeMetadata(media: Media): string {
 
 function videoPlayer(media: Media): HTMLVideoElement {
   const video = el('video', { className: 'player', controls: true, muted: true, playsInline: true, preload: 'metadata' });
-  if (media.poster?.url) video.poster = media.poster.url;
-  const masterUrl = media.hls!.masterUrl;
+  const poster = media.playback?.posterUrl ?? media.poster?.url;
+  if (poster) video.poster = poster;
+  const masterUrl = media.playback!.masterUrl;
   if (typeof Hls !== 'undefined' && Hls.isSupported()) {
     // No worker: the page's CSP stays at script-src 'self' (demuxing short clips on the main thread is cheap).
     const player = new Hls({ enableWorker: false });
@@ -189,7 +202,11 @@ async function uploadOne(row: FileRow, mediaType: MediaType): Promise<void> {
         updateBatch();
       },
     });
-    const media = await client.waitForReady(mediaId, { onStatus: (m) => !['READY'].includes(m.status) && row.setStatus(m.status) });
+    const media = await client.waitForReady(mediaId, {
+      onStatus: (m) => !['READY'].includes(m.status) && row.setStatus(m.status),
+      // A video plays as soon as its first rendition is published, before READY (same event stream).
+      onPlayable: (m) => row.playable(m),
+    });
     row.done(media);
   } catch (err) {
     row.fail('ERROR', err instanceof MediaClientError ? `${err.code}: ${err.message}` : String(err));

@@ -137,8 +137,13 @@ export class MediaRepository {
       [id, status, failureReason === null ? null : sanitizeText(failureReason), from],
     );
     const changed = result[0][0]?.media_type ?? null;
-    if (changed) await this.dataSource.query('SELECT pg_notify($1, $2)', [STATUS_CHANNEL, id]);
+    if (changed) await this.notifyChange(id);
     return changed;
+  }
+
+  /** Tells the SSE streams of `id` to look again (a status change, or playback that became available). */
+  async notifyChange(id: string): Promise<void> {
+    await this.dataSource.query('SELECT pg_notify($1, $2)', [STATUS_CHANNEL, id]);
   }
 
   /** How many media are in each of `statuses` (metrics: uploads in flight). */

@@ -30,6 +30,7 @@ interface FfprobeStream {
   width?: number;
   height?: number;
   avg_frame_rate?: string;
+  pix_fmt?: string;
   sample_aspect_ratio?: string;
   color_transfer?: string;
   r_frame_rate?: string;
@@ -40,7 +41,7 @@ interface FfprobeStream {
   side_data_list?: Array<{ side_data_type?: string; rotation?: number }>;
 }
 interface FfprobeOutput {
-  format?: { duration?: string; start_time?: string };
+  format?: { duration?: string; start_time?: string; format_name?: string };
   streams?: FfprobeStream[];
 }
 
@@ -131,6 +132,8 @@ export async function probe(paths: FfmpegPaths, input: string): Promise<ProbeRes
     height: video.height!,
     ...(Math.abs(sar - 1) > 1e-3 ? { sampleAspectRatio: sar } : {}),
     ...(video.color_transfer ? { colorTransfer: video.color_transfer } : {}),
+    ...(video.pix_fmt ? { pixelFormat: video.pix_fmt } : {}),
+    ...(data.format?.format_name ? { formatName: data.format.format_name } : {}),
     videoStreamIndex: video.index,
     videoStartSeconds: videoStart,
     videoDurationSeconds: Math.min(videoLength, container),
@@ -140,6 +143,47 @@ export async function probe(paths: FfmpegPaths, input: string): Promise<ProbeRes
     frameRate: frameRate && Number.isFinite(frameRate) && frameRate > 0 ? frameRate : undefined,
     rotation: clockwiseRotation({ displayMatrix: sideRotation, rotateTag: video.tags?.rotate }),
   };
+}
+
+/**
+ * The longest spacing between keyframes of the video stream `streamIndex` in its first
+ * `windowSeconds`, seconds, from packet flags (demuxing only, nothing decoded). The spacing to
+ * the window's end counts too, so a stream with one keyframe in a long window reads as long;
+ * a clip shorter than the window ends the last GOP at its last packet.
+ * @throws UnplayableMediaError when ffprobe cannot read the packets.
+ */
+export function probeKeyframeInterval(paths: FfmpegPaths, input: string, streamIndex: number, windowSeconds: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const args = ['-v', 'error', '-select_streams', String(streamIndex), '-read_intervals', `%+${windowSeconds}`, '-show_entries', 'packet=pts_time,flags', '-of', 'csv=p=0', input];
+    const child = spawn(paths.ffprobe, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let first: number | undefined;
+    let last: number | undefined;
+    let firstKey: number | undefined;
+    let lastKey: number | undefined;
+    let longest = 0;
+    let stderr = '';
+    child.stderr.on('data', (c: Buffer) => (stderr = (stderr + c.toString()).slice(-2000)));
+    createInterface({ input: child.stdout }).on('line', (line) => {
+      const [pts, flags] = line.split(',');
+      const t = Number(pts);
+      if (pts === '' || !Number.isFinite(t)) return;
+      first ??= t;
+      last = Math.max(last ?? t, t);
+      if (!flags?.includes('K')) return;
+      if (lastKey !== undefined) longest = Math.max(longest, t - lastKey);
+      firstKey ??= t;
+      lastKey = t;
+    });
+    child.once('error', reject);
+    child.once('close', (code) => {
+      if (code !== 0) return reject(new UnplayableMediaError(`ffprobe could not read the packets: ${redactPresignedUrls(stderr.trim().split('\n').slice(-2).join(' '))}`));
+      if (first === undefined || last === undefined || firstKey === undefined || lastKey === undefined) return resolve(Infinity);
+      // Packets come in decode order: the window's end is the latest timestamp seen.
+      const end = last - first >= windowSeconds * 0.9 ? first + windowSeconds : last;
+      // Frames before the first keyframe cannot start a copied segment either.
+      resolve(Math.max(longest, end - lastKey, firstKey - first));
+    });
+  });
 }
 
 /** Width and height of the first video stream of a file ffmpeg wrote (a segment), pixels. */

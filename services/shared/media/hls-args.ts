@@ -26,6 +26,15 @@ export interface ProbeResult {
   /** Where the video stream starts and how long it lasts, seconds: frames exist only inside it. */
   videoStartSeconds?: number;
   videoDurationSeconds?: number;
+  /** ffprobe's `pix_fmt` of the video stream (`yuv420p`; `yuv420p10le` is 10-bit). */
+  pixelFormat?: string;
+  /** ffprobe's `format_name` of the container (`mov,mp4,m4a,3gp,3g2,mj2`, `matroska,webm`). */
+  formatName?: string;
+  /**
+   * Longest spacing between keyframes seen in the first seconds of the video stream, seconds
+   * (only `probeKeyframeInterval` fills it; a stream copy cuts segments at keyframes).
+   */
+  keyframeIntervalSeconds?: number;
 }
 
 /**
@@ -196,4 +205,52 @@ export function masterWithResolutions(master: string, sizes: Record<string, { wi
       return /RESOLUTION=\d+x\d+/.test(line) ? line.replace(/RESOLUTION=\d+x\d+/, resolution) : `${line},${resolution}`;
     })
     .join('\n');
+}
+
+export interface CopyHlsOptions {
+  input: string;
+  /** Directory of the one variant: `index.m3u8` and `segment_NNN.ts` are written there. */
+  outputDir: string;
+  segmentSeconds: number;
+}
+
+/**
+ * HLS of the original by stream copy (no re-encode): the video stream and the first audio
+ * stream remuxed into MPEG-TS segments, each cut at the first keyframe after `segmentSeconds`
+ * (a copy can cut nowhere else), so only standard input (see standardInput) goes this way.
+ */
+export function buildCopyHlsArgs(probe: Pick<ProbeResult, 'videoStreamIndex' | 'hasAudio'>, o: CopyHlsOptions): string[] {
+  return [
+    '-hide_banner', '-nostdin', '-y', '-i', o.input,
+    '-map', `0:${probe.videoStreamIndex ?? 'v:0'}`,
+    ...(probe.hasAudio ? ['-map', '0:a:0'] : []),
+    '-c', 'copy',
+    '-f', 'hls',
+    '-hls_time', String(o.segmentSeconds),
+    '-hls_playlist_type', 'vod',
+    '-hls_flags', 'independent_segments',
+    '-hls_segment_filename', `${o.outputDir}/segment_%03d.ts`,
+    `${o.outputDir}/index.m3u8`,
+  ];
+}
+
+/** One variant of a master playlist written by hand (the stream-copied rendition has no encoder bitrate for ffmpeg to state). */
+export interface MasterVariant {
+  /** Path of the variant playlist relative to the master (`source/index.m3u8`). */
+  uri: string;
+  /** Peak bits per second of the variant's segments. */
+  bandwidth: number;
+  width: number;
+  height: number;
+}
+
+export function masterPlaylist(variants: MasterVariant[]): string {
+  const lines = ['#EXTM3U', '#EXT-X-VERSION:3', '#EXT-X-INDEPENDENT-SEGMENTS'];
+  for (const v of variants) lines.push(`#EXT-X-STREAM-INF:BANDWIDTH=${Math.ceil(v.bandwidth)},RESOLUTION=${v.width}x${v.height}`, v.uri);
+  return `${lines.join('\n')}\n`;
+}
+
+/** `#EXTINF` durations of a media playlist, seconds, in order (to state a copied variant's peak bitrate). */
+export function segmentDurations(playlist: string): number[] {
+  return [...playlist.matchAll(/^#EXTINF:([\d.]+)/gm)].map((m) => Number(m[1]));
 }

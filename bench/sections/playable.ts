@@ -1,0 +1,112 @@
+import { openAsBlob } from 'node:fs';
+import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { ffmpeg as ffmpegTools } from '../../devstack/tools';
+import { devS3Credentials } from '../../devstack/credentials';
+import { createWorker } from '../../services/worker/worker';
+import { isTerminal } from '../../services/shared/media-types';
+import { run } from '../fixtures';
+import { mib } from '../measure';
+import type { BenchContext } from '../platform';
+import { MediaUploadClient } from '../../services/client';
+import type { Row } from '../report';
+import type { Section } from '../section';
+
+export interface PlayableOptions {
+  /** Length of each clip, seconds. */
+  seconds: number;
+  timeoutMs: number;
+}
+
+const defaults: PlayableOptions = { seconds: 60, timeoutMs: 15 * 60_000 };
+
+const sec = (msValue: number) => `${(msValue / 1000).toFixed(2)} s`;
+
+/**
+ * 1080p30 H.264/AAC from lavfi (testsrc2 + sine), keyframes every 2 s, moov first: what a phone
+ * writes (standard input). `rotate` stores it as a phone portrait (display matrix), which a
+ * stream copy cannot show upright: the fast-rung path.
+ */
+async function clip(ffmpegPath: string, out: string, seconds: number, rotate: boolean): Promise<void> {
+  const coded = rotate ? `${out}.coded.mp4` : out;
+  await run(ffmpegPath, [
+    '-hide_banner', '-nostdin', '-y',
+    '-f', 'lavfi', '-i', `testsrc2=size=1920x1080:rate=30:duration=${seconds}`,
+    '-f', 'lavfi', '-i', `sine=frequency=440:duration=${seconds}`,
+    '-c:v', 'libx264', '-preset', 'ultrafast', '-pix_fmt', 'yuv420p', '-g', '60', '-keyint_min', '60', '-sc_threshold', '0',
+    '-c:a', 'aac', '-shortest', '-movflags', '+faststart', coded,
+  ]);
+  if (!rotate) return;
+  // Remuxed with the `rotate` tag, which the mov muxer writes as a display matrix (as in tests/fixtures/corpus-video.ts).
+  await run(ffmpegPath, ['-hide_banner', '-nostdin', '-y', '-i', coded, '-c', 'copy', '-metadata:s:v:0', 'rotate=-90', '-movflags', '+faststart', out]);
+  await rm(coded, { force: true });
+}
+
+interface Timeline {
+  playableMs: number;
+  statusWhenPlayable: string;
+  readyMs: number;
+  status: string;
+  path: string;
+}
+
+/**
+ * Time to playable: the whole upload path (the client library's upload, then verify, clamd scan,
+ * first rendition) measured from the 202 of `complete` to the first `GET /media/{id}` that
+ * shows `playback` (polled every 50 ms), and on to READY (the ladder), with a video worker in
+ * this process.
+ */
+export async function measurePlayable(ctx: BenchContext, options: Partial<PlayableOptions> = {}): Promise<Row[]> {
+  const o = { ...defaults, ...options };
+  const tools = ffmpegTools();
+  const work = await mkdtemp(join(tmpdir(), 'bench-playable-'));
+  const videoWorker = await createWorker('video', ctx.config, { s3Credentials: devS3Credentials });
+  const running = videoWorker.run();
+  try {
+    const api = `${ctx.api.url}/api/v1`;
+    const timeline = async (name: string, rotate: boolean): Promise<Timeline & { size: number }> => {
+      const file = join(work, `${name}.mp4`);
+      await clip(tools.ffmpeg, file, o.seconds, rotate);
+      const { size } = await stat(file);
+      const user = `bench-playable-${name}`;
+      const token = await ctx.token(user);
+      // The client library: single PUT or multipart as the session says; it resolves after `complete` answered 202.
+      const client = new MediaUploadClient({ baseUrl: ctx.api.url, token: () => ctx.token(user) });
+      const { mediaId } = await client.upload(await openAsBlob(file, { type: 'video/mp4' }), { fileName: `${name}.mp4`, mediaType: 'POST_VIDEO' });
+      const t0 = performance.now();
+      const deadline = Date.now() + o.timeoutMs;
+      let playable: { ms: number; status: string; path: string } | undefined;
+      for (;;) {
+        if (Date.now() > deadline) throw new Error(`${name}: not terminal after ${o.timeoutMs} ms`);
+        const res = await fetch(`${api}/media/${mediaId}`, { headers: { authorization: `Bearer ${token}` } });
+        const media = (await res.json()) as { status: string; playback: unknown; metadata: { firstRendition?: { path: string } } };
+        if (media.playback && !playable) playable = { ms: performance.now() - t0, status: media.status, path: media.metadata.firstRendition?.path ?? 'none' };
+        if (isTerminal(media.status as never)) {
+          return { playableMs: playable?.ms ?? NaN, statusWhenPlayable: playable?.status ?? 'never', readyMs: performance.now() - t0, status: media.status, path: playable?.path ?? 'none', size };
+        }
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    };
+    const rows: Row[] = [];
+    for (const [name, rotate, target, limit] of [
+      ['standard', false, '≤ 3 s', 3000],
+      ['rotated', true, `≤ 0.15 × ${o.seconds} s = ${(0.15 * o.seconds).toFixed(1)} s`, 150 * o.seconds],
+    ] as const) {
+      const t = await timeline(name, rotate);
+      rows.push(
+        { metric: `${name}: input`, value: `${o.seconds} s 1920×1080@30 H.264/AAC, 2 s GOP${rotate ? ', display matrix 90° (phone portrait)' : ''}, ${mib(t.size)}` },
+        { metric: `${name}: time to playable (complete → playback set)`, value: `${sec(t.playableMs)} via ${t.path}, status then ${t.statusWhenPlayable}`, target, met: t.playableMs <= limit && t.statusWhenPlayable === 'PROCESSING' },
+        { metric: `${name}: time to ${t.status} (ladder, preset ${ctx.config.HLS_X264_PRESET})`, value: `${sec(t.readyMs)} (${(t.readyMs / 1000 / o.seconds).toFixed(2)} × duration)` },
+      );
+    }
+    return rows;
+  } finally {
+    await videoWorker.close();
+    await running;
+    await rm(work, { recursive: true, force: true });
+  }
+}
+
+export const playableSection: Section = { name: 'Time to playable: first rendition before the ladder', clamd: true, run: (ctx) => measurePlayable(ctx) };
