@@ -37,6 +37,13 @@ Exit codes: 0 every file READY, 1 a file did not end READY (or the token was ref
 class UsageError extends Error {}
 
 
+/**
+ * A repeated SIGINT this soon after the first is the same Ctrl-C delivered again: a terminal
+ * signals the whole process group (npm, sh, tsx, node) and tsx relays it to node as well, so
+ * under load node can see one Ctrl-C twice (a CI run exited 130 without cancelling).
+ */
+const SAME_CTRL_C_MS = 1000;
+
 /** Files uploading at once; each also sends `--concurrency` parts at once. */
 const FILES_AT_ONCE = 2;
 /** Media statuses after which nothing changes, plus the CLI's own `error`. */
@@ -102,14 +109,17 @@ async function main(): Promise<void> {
   const view: ProgressView = process.stderr.isTTY ? new BarsView(jobs) : new LinesView();
   const stop = new AbortController();
 
-  let interrupted = false;
-  process.once('SIGINT', () => {
-    interrupted = true;
-    stop.abort();
-    view.stop();
-    console.error('interrupted: cancelling unfinished uploads (Ctrl-C again to quit at once)');
-    // A second Ctrl-C does not wait for the cancellations.
-    process.once('SIGINT', () => process.exit(130));
+  let interruptedAt: number | undefined;
+  process.on('SIGINT', () => {
+    if (interruptedAt === undefined) {
+      interruptedAt = Date.now();
+      stop.abort();
+      view.stop();
+      console.error('interrupted: cancelling unfinished uploads (Ctrl-C again to quit at once)');
+    } else if (Date.now() - interruptedAt > SAME_CTRL_C_MS) {
+      // A second Ctrl-C does not wait for the cancellations.
+      process.exit(130);
+    }
   });
 
   for (const job of jobs.filter((j) => j.problem)) view.status(job, 'not sent');
@@ -127,7 +137,7 @@ async function main(): Promise<void> {
     }
   };
   await Promise.all(Array.from({ length: FILES_AT_ONCE }, worker));
-  if (interrupted) {
+  if (interruptedAt !== undefined) {
     // Every upload has stopped by now, and a session that was being created has its media id.
     await cancelUnfinished(client, jobs);
     process.exit(130);
