@@ -73,6 +73,9 @@ const CASES: Case[] = [
   },
   // A file that ends mid-scan is a broken copy (an export or transfer cut short): it is
   // refused with a reason the user can act on (re-export it), not published half grey.
+  { name: 'a JPEG cut 50 bytes before its end-of-image marker', make: () => corpus.jpegWithoutEndMarker(50), fileType: 'image/jpeg', expected: { status: 'REJECTED', code: 'UNDECODABLE_MEDIA' } },
+  // Complete scan data without the final marker is a whole picture (old iPhones write these).
+  { name: 'a whole JPEG without its end-of-image marker', make: () => corpus.jpegWithoutEndMarker(), fileType: 'image/jpeg', expected: { status: 'READY', thumbnails: landscape400, upright: true, metadata: { width: 400, height: 240 } } },
   { name: 'a JPEG cut at 60 %', make: corpus.truncatedJpeg, fileType: 'image/jpeg', expected: { status: 'REJECTED', code: 'UNDECODABLE_MEDIA' } },
   { name: 'a 30000×30000 PNG decompression bomb', make: () => corpus.pixelBombPng(), fileType: 'image/png', expected: { status: 'REJECTED', code: 'UNDECODABLE_MEDIA' } },
   {
