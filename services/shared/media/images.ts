@@ -1,6 +1,7 @@
 import exifReader from 'exif-reader';
 import sharp from 'sharp';
 import { crc32, deflateSync } from 'node:zlib';
+import { decodeHeic } from './heic-decoder';
 import { hasHeifTransforms } from './heif';
 
 // Worker pods get one libvips thread per image and run several images at once (activity
@@ -109,8 +110,9 @@ async function toSrgb(raster: Raster, icc: Buffer): Promise<Raster> {
 
 /**
  * Upright pixels of a HEIF file (HEIC or AVIF). sharp's prebuilt libvips decodes AVIF;
- * HEVC-coded HEIF (iPhone HEIC) is decoded by libheif compiled to wasm (npm `heic-decode`),
- * since that libvips carries no HEVC decoder. Both apply the HEIF transformations (irot/imir).
+ * HEVC-coded HEIF (iPhone HEIC) is decoded by libheif compiled to wasm (npm `heic-decode`, in a
+ * worker thread: heic-decoder.ts), since that libvips carries no HEVC decoder. Both apply the
+ * HEIF transformations (irot/imir).
  * An EXIF orientation is applied only when the file has no such transformation (Samsung writes
  * EXIF only; iPhones write both and applying both would turn the picture twice).
  */
@@ -121,10 +123,8 @@ async function decodeHeif(input: Buffer, meta: sharp.Metadata): Promise<{ raster
     if (meta.compression === 'av1') {
       raster = rasterOf(await sharp(input, { failOn: 'error', limitInputPixels: MAX_INPUT_PIXELS }).raw().toBuffer({ resolveWithObject: true }));
     } else {
-      const decodeHeic = (await import('heic-decode')).default;
-      const decoded = await decodeHeic({ buffer: input });
-      const data = Buffer.from(decoded.data.buffer, decoded.data.byteOffset, decoded.data.byteLength);
-      raster = { data, width: decoded.width, height: decoded.height, channels: 4 };
+      const decoded = await decodeHeic(input);
+      raster = { data: decoded.data, width: decoded.width, height: decoded.height, channels: 4 };
       // libheif hands out the pixels in the file's colour space (iPhones: Display P3); a
       // profile that cannot be applied leaves them as they are, like broken EXIF.
       const decodedRaster = raster;
