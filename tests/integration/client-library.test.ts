@@ -307,7 +307,7 @@ describe('MediaUploadClient on the real stack', () => {
       expect(run.output.stderr).toMatch(/photo\.jpg: READY/);
       expect(run.output.stderr).toMatch(/✔ photo\.jpg: READY \(media [0-9a-f-]{36}\)/);
       // The refusal names the extension and what would be accepted.
-      expect(run.output.stderr).toContain('✖ notes.txt: not sent: .txt (unknown type) is not an accepted type; accepted: .jpg .png .webp .gif .mp4 .mov .webm .jpeg');
+      expect(run.output.stderr).toContain('✖ notes.txt: not sent: .txt (unknown type) is not an accepted type; accepted: .jpg .png .webp .gif .heic .heif .avif .mp4 .mov .webm .jpeg');
       // One file was refused, so the run as a whole did not succeed.
       expect(code).toBe(1);
 
