@@ -4,7 +4,7 @@ import { join, relative } from 'node:path';
 import { startProcess, waitFor, type ManagedProcess } from '../devstack/process';
 import { startStack } from '../devstack/stack';
 import { projectRoot } from '../devstack/tools';
-import { devSecretFile, mintDevToken } from './token';
+import { devDataDir, devSecretFile, mintDevToken } from './token';
 
 /**
  * `npm run dev`: the whole platform on embedded defaults as one supervised process tree.
@@ -20,8 +20,8 @@ const ports = {
   clamd: num('DEV_CLAMD_PORT', 3310),
   apiMetrics: num('METRICS_PORT', 9464),
 };
-/** State and logs; DEV_DATA_DIR moves them (the dev-stack test runs in a temp dir). */
-const dataDir = process.env.DEV_DATA_DIR ?? join(projectRoot, '.data', 'dev');
+/** State (the JWT secret too) and logs; DEV_DATA_DIR moves them (the dev-stack test runs in a temp dir). */
+const dataDir = devDataDir;
 const logDir = join(dataDir, 'logs');
 
 function devSecret(): string {
@@ -74,7 +74,7 @@ async function main(): Promise<void> {
     console.log('\n[dev] stopping …');
     await Promise.all([...children.values()].map((c) => c.stop()));
     await stack.stop();
-    console.log('[dev] stopped; data kept in .data/dev');
+    console.log(`[dev] stopped; data kept in ${dataDir}`);
     process.exit(0);
   };
   process.on('SIGINT', () => void stop());

@@ -3,8 +3,11 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 
+/** State of `npm run dev`: `.data/dev`, or DEV_DATA_DIR when set (dev, token and the CLI agree). */
+export const devDataDir = process.env.DEV_DATA_DIR ?? join(__dirname, '..', '.data', 'dev');
+
 /** Where `npm run dev` keeps the dev JWT secret it generated on first start. */
-export const devSecretFile = join(__dirname, '..', '.data', 'dev', 'jwt-secret');
+export const devSecretFile = join(devDataDir, 'jwt-secret');
 
 /** A dev HS256 token for `userId`. */
 export async function mintDevToken(secret: string, userId: string, ttl = '24h'): Promise<string> {

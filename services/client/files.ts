@@ -15,6 +15,15 @@ export function mimeTypeFromFileName(fileName: string): string | undefined {
   return dot === -1 ? undefined : MIME_BY_EXTENSION[fileName.slice(dot + 1).toLowerCase()];
 }
 
+/**
+ * The MIME type to declare for a file: its own type without parameters (a MediaRecorder Blob
+ * is typed `video/webm;codecs=vp8,opus`; the API and S3 take the bare type), else the one its
+ * extension implies (browsers give HEIC files no type); '' when neither says.
+ */
+export function fileTypeOf(type: string | undefined, fileName: string): string {
+  return (type ?? '').split(';')[0]!.trim().toLowerCase() || mimeTypeFromFileName(fileName) || '';
+}
+
 /** Images go to POST_IMAGE, videos to POST_VIDEO, PDFs to DOCUMENT; PROFILE_IMAGE is only ever chosen explicitly. */
 const DEFAULT_MEDIA_TYPES: readonly MediaType[] = ['POST_IMAGE', 'POST_VIDEO', 'DOCUMENT'];
 

@@ -2,10 +2,10 @@ import { backOff } from 'exponential-backoff';
 import type { z } from 'zod';
 import type { mediaResponse, uploadSessionResponse } from '../api/schemas';
 import { isTerminal, type MediaStatus, type MediaType } from '../shared/media-types';
-import { checkFile, defaultMediaType, mimeTypeFromFileName } from './files';
+import { checkFile, defaultMediaType, fileTypeOf } from './files';
 import { EventStreamParser } from './sse';
 
-export { acceptedExtensions, checkFile, defaultMediaType, explainFailure, formatBytes, mimeTypeFromFileName, type FileProblem } from './files';
+export { acceptedExtensions, checkFile, defaultMediaType, explainFailure, fileTypeOf, formatBytes, mimeTypeFromFileName, type FileProblem } from './files';
 
 /**
  * Client of the media upload API for Node 20+ and browsers alike (global fetch, Blob,
@@ -157,7 +157,7 @@ export class MediaUploadClient {
   async upload(source: UploadSource, options: UploadOptions = {}): Promise<UploadResult> {
     const fileName = options.fileName ?? (source as { name?: string }).name;
     if (!fileName) throw new MediaClientError('VALIDATION_FAILED', 'fileName is required for bytes without a name');
-    const fileType = options.fileType || (source instanceof Blob ? source.type : '') || mimeTypeFromFileName(fileName) || '';
+    const fileType = fileTypeOf(options.fileType || (source instanceof Blob ? source.type : ''), fileName);
     const fileSize = sizeOf(source);
     const mediaType = options.mediaType ?? defaultMediaType(fileType);
     if (!mediaType)

@@ -16,7 +16,7 @@ import AwsS3, { type AwsS3Options, type AwsS3Part, type AwsS3UploadParameters } 
 import type { Body, Meta, UppyFile } from '@uppy/core';
 import { planUpload } from '../shared/upload-plan.js';
 import type { MediaType } from '../shared/media-types.js';
-import { defaultMediaType, MediaClientError, mimeTypeFromFileName, type MediaUploadClient, type PresignedPart, type UploadSession } from './index.js';
+import { defaultMediaType, fileTypeOf, MediaClientError, type MediaUploadClient, type PresignedPart, type UploadSession } from './index.js';
 
 /** Part URLs asked for in one `POST /media/{id}/parts` when the session's own run out. */
 const PART_URLS_PER_REQUEST = 10;
@@ -47,7 +47,7 @@ export async function awsS3Options<M extends Meta, B extends Body>(
   const sessionOf = (file: UppyFile<M, B>): Promise<UploadSession> => {
     let session = sessions.get(file.id);
     if (!session) {
-      const fileType = file.type || mimeTypeFromFileName(file.name ?? '') || '';
+      const fileType = fileTypeOf(file.type, file.name ?? '');
       const mediaType = settings.mediaType ?? defaultMediaType(fileType);
       session = mediaType
         ? client.createSession({ fileName: file.name ?? 'file', fileType, fileSize: file.size ?? 0, mediaType })

@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -401,6 +401,35 @@ describe('MediaUploadClient on the real stack', () => {
       expect(await p.storage.listParts(p.config.S3_INCOMING_BUCKET, row.storageKey, row.uploadId!)).toBeUndefined();
       expect(await p.storage.head(p.config.S3_INCOMING_BUCKET, row.storageKey)).toBeUndefined();
       expect(await p.storage.head(p.config.S3_MEDIA_BUCKET, row.storageKey)).toBeUndefined();
+    });
+
+    it('under npm run upload, cancels on Ctrl-C even when the CLI cannot answer the signal at once (busy event loop)', async () => {
+      const user = uniqueUser('busy');
+      const big = join(dir, 'busy.jpg');
+      writeFileSync(big, await realJpeg(24 * MiB));
+      const run = runCli([big, '--api', p.api.url, '--token', await p.token(user), '--concurrency', '1'], {}, { viaNpm: true });
+      await new Promise<void>((resolveWhen, reject) => {
+        run.child.stderr.on('data', () => run.output.stderr.includes('uploaded 25%') && resolveWhen());
+        void run.exit.then(() => reject(new Error(`the CLI ended before it was interrupted:\n${run.output.stderr}`)));
+      });
+      // The CLI is the deepest process under npm. Stopped, it stands for an event loop too busy
+      // to take the signal at once; a supervisor between npm and the CLI must not kill it then.
+      const descendants = (pid: number): number[] =>
+        spawnSync('ps', ['-o', 'pid=', '--ppid', String(pid)]).stdout.toString().trim().split(/\s+/).filter(Boolean).map(Number).flatMap((c) => [c, ...descendants(c)]);
+      const cli = descendants(run.child.pid!).filter((pid) => descendants(pid).length === 0).at(-1)!;
+      process.kill(cli, 'SIGSTOP');
+      process.kill(-run.child.pid!, 'SIGINT');
+      // Long enough for anything that would act on a silent child (tsx gave it 2 × 30 ms).
+      await new Promise((r) => setTimeout(r, 500));
+      try {
+        process.kill(cli, 'SIGCONT');
+      } catch {
+        // Gone: something killed it while it could not answer (the assertions below say so).
+      }
+      expect(await run.exit).toBe(130);
+      const mediaId = /\(media ([0-9a-f-]{36})\)/.exec(run.output.stderr)![1]!;
+      expect(run.output.stderr).toContain(`cancelled busy.jpg (media ${mediaId})`);
+      expect(await waitForStatus(p, user, mediaId, ['CANCELLED', 'READY', 'FAILED', 'REJECTED'])).toMatchObject({ status: 'CANCELLED' });
     });
 
     it('in a terminal, Ctrl-C typed under npm run upload stops the bars and names the cancelled media before exit 130', async () => {

@@ -10,7 +10,6 @@ import { testVideo } from '../fixtures/media';
 import { exited, killGroup } from '../harness/worker-process';
 
 const tsx = join(projectRoot, 'node_modules', 'tsx', 'dist', 'cli.mjs');
-const secret = 'dev-stack-test-secret-0123456789abcdef';
 
 /** The fenced block of README.md that follows `heading` and opens with ```lang. */
 function readmeBlock(heading: string, lang: string): string {
@@ -41,6 +40,8 @@ describe('npm run dev (scripts/dev.ts) and the README walkthroughs against it', 
   let dataDir: string;
   let apiUrl: string;
   let env: NodeJS.ProcessEnv;
+  /** The JWT secret the dev stack generated in its data dir (read once it is up). */
+  let secret: string;
 
   beforeAll(async () => {
     dataDir = mkdtempSync(join(tmpdir(), 'media-dev-'));
@@ -56,13 +57,15 @@ describe('npm run dev (scripts/dev.ts) and the README walkthroughs against it', 
       DEV_POSTGRES_PORT: String(postgres),
       DEV_CLAMD_PORT: String(clamd),
       DEV_DATA_DIR: dataDir,
-      JWT_SECRET: secret,
       FFMPEG_PATH: tools.ffmpeg,
       FFPROBE_PATH: tools.ffprobe,
       HLS_X264_PRESET: 'ultrafast',
       // The walkthrough calls ffmpeg by name.
       PATH: `${dirname(tools.ffmpeg)}${delimiter}${process.env.PATH ?? ''}`,
     };
+    // As on a fresh clone: no JWT_SECRET, no .data/dev; the stack makes a secret in its data
+    // dir, where `npm run token` (the curl walkthrough) finds it through DEV_DATA_DIR too.
+    delete env.JWT_SECRET;
     dev = spawn(process.execPath, [tsx, 'scripts/dev.ts'], { cwd: projectRoot, env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
     dev.stdout!.on('data', (d: Buffer) => (terminal += d.toString()));
     dev.stderr!.on('data', (d: Buffer) => (terminal += d.toString()));
@@ -70,6 +73,7 @@ describe('npm run dev (scripts/dev.ts) and the README walkthroughs against it', 
       if (dev.exitCode !== null) throw new Error(`npm run dev exited with ${dev.exitCode}:\n${terminal}`);
       return terminal.includes('Media Upload Platform is running') || undefined;
     }, { timeoutMs: 240_000, intervalMs: 500 });
+    secret = readFileSync(join(dataDir, 'jwt-secret'), 'utf8').trim();
   }, 300_000);
 
   afterAll(async () => {

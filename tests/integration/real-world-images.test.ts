@@ -1,5 +1,6 @@
 import sharp from 'sharp';
 import { ffmpeg as ffmpegTools } from '../../devstack/tools';
+import { decodeHeic } from '../../services/shared/media/heic-decoder';
 import { derivedPrefix } from '../../services/shared/media-types';
 import * as corpus from '../fixtures/corpus-images';
 import { testVideo } from '../fixtures/media';
@@ -73,6 +74,9 @@ const CASES: Case[] = [
   },
   // A file that ends mid-scan is a broken copy (an export or transfer cut short): it is
   // refused with a reason the user can act on (re-export it), not published half grey.
+  { name: 'a JPEG cut 50 bytes before its end-of-image marker', make: () => corpus.jpegWithoutEndMarker(50), fileType: 'image/jpeg', expected: { status: 'REJECTED', code: 'UNDECODABLE_MEDIA' } },
+  // Complete scan data without the final marker is a whole picture (old iPhones write these).
+  { name: 'a whole JPEG without its end-of-image marker', make: () => corpus.jpegWithoutEndMarker(), fileType: 'image/jpeg', expected: { status: 'READY', thumbnails: landscape400, upright: true, metadata: { width: 400, height: 240 } } },
   { name: 'a JPEG cut at 60 %', make: corpus.truncatedJpeg, fileType: 'image/jpeg', expected: { status: 'REJECTED', code: 'UNDECODABLE_MEDIA' } },
   { name: 'a 30000×30000 PNG decompression bomb', make: () => corpus.pixelBombPng(), fileType: 'image/png', expected: { status: 'REJECTED', code: 'UNDECODABLE_MEDIA' } },
   {
@@ -210,6 +214,22 @@ describe('real-world images end to end (fixtures made at test time)', () => {
     expect(res.status).toBe(400);
     expect(res.body.error.code).toBe('VALIDATION_FAILED');
     expect((await p.call(user, '/media')).body.items).toEqual([]);
+  });
+
+  it('decodes an iPhone-size HEIC (4032×3024) with the event loop free: heartbeats and other tasks go on meanwhile', async () => {
+    const input = await corpus.heic({ width: 4032, height: 3024 });
+    // libheif's wasm is loaded once already: what follows is the decode alone.
+    await decodeHeic(await corpus.heic());
+    let turns = 0;
+    const ticking = setInterval(() => turns++, 1);
+    try {
+      const decoded = await decodeHeic(input);
+      expect({ width: decoded.width, height: decoded.height, bytes: decoded.data.length }).toEqual({ width: 4032, height: 3024, bytes: 4032 * 3024 * 4 });
+    } finally {
+      clearInterval(ticking);
+    }
+    // On the activity's thread the decode ran in one piece and the loop turned once at most.
+    expect(turns).toBeGreaterThan(10);
   });
 
   it('keeps a Unicode file name as given', async () => {

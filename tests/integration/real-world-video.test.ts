@@ -1,6 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import sharp from 'sharp';
 import { ffmpeg as ffmpegTools } from '../../devstack/tools';
+import { MediaUploadClient } from '../../services/client';
 import { derivedPrefix } from '../../services/shared/media-types';
 import { mediaWorkflowId } from '../../workflows/media-upload.workflow';
 import * as corpus from '../fixtures/corpus-video';
@@ -105,6 +106,17 @@ describe('real-world video inputs end to end on the real stack', () => {
     await expectReady(media, { width: 320, height: 240, rotation: 0, renditions: [['240p', 320, 240]] });
     expect(media.metadata).toMatchObject({ videoCodec: codec, audioCodec: 'opus', hasAudio: true });
     expect(media.metadata.durationSeconds).toBeCloseTo(2, 0);
+  });
+
+  it('a MediaRecorder Blob typed with its codecs (video/webm;codecs=vp8,opus) uploads through the client library to READY', async () => {
+    const user = uniqueUser('webm-blob');
+    const fx = await corpus.mediaRecorderWebm(ffmpeg, 'vp8');
+    // What `new Blob(chunks, { type: recorder.mimeType })` gives in Chrome: the type carries codecs.
+    const blob = new Blob([fx.data], { type: 'video/webm;codecs=vp8,opus' });
+    const client = new MediaUploadClient({ baseUrl: p.api.url, token: () => p.token(user), pollIntervalMs: 200 });
+    const { mediaId } = await client.upload(blob, { fileName: 'recording.webm' });
+    const media = await waitForStatus(p, user, mediaId, TERMINAL, 120_000);
+    expect({ status: media.status, mimeType: media.mimeType, mediaType: media.mediaType }).toEqual({ status: 'READY', mimeType: 'video/webm', mediaType: 'POST_VIDEO' });
   });
 
   it('0.5 s of video beside 6 s of audio: the poster comes from inside the video stream', async () => {

@@ -8,10 +8,10 @@ import {
   checkFile,
   defaultMediaType,
   explainFailure,
+  fileTypeOf,
   formatBytes,
   MediaClientError,
   MediaUploadClient,
-  mimeTypeFromFileName,
   type Media,
 } from '../../client';
 import { MEDIA_TYPE_RULES, MEDIA_TYPES, type MediaType } from '../../shared/media-types';
@@ -194,7 +194,7 @@ async function uploadOne(row: FileRow, mediaType: MediaType): Promise<void> {
   try {
     const { mediaId } = await client.upload(row.file, {
       mediaType,
-      fileType: row.file.type || mimeTypeFromFileName(row.file.name),
+      fileType: fileTypeOf(row.file.type, row.file.name),
       onProgress: (p) => {
         if (p.phase === 'hashing') return;
         row.setProgress(p.loaded);
@@ -232,7 +232,7 @@ function accept(files: File[]): void {
   for (const file of files) {
     const row = new FileRow(file);
     rows.push(row);
-    const fileType = file.type || mimeTypeFromFileName(file.name) || '';
+    const fileType = fileTypeOf(file.type, file.name);
     const mediaType = (mediaTypeSelect.value as MediaType) || defaultMediaType(fileType);
     row.setMeta(`${formatBytes(file.size)} · ${fileType || 'unknown type'}${mediaType ? ` · ${mediaType}` : ''}`);
     const problem = mediaType

@@ -1,6 +1,7 @@
 import exifReader from 'exif-reader';
 import sharp from 'sharp';
 import { crc32, deflateSync } from 'node:zlib';
+import { decodeHeic } from './heic-decoder';
 import { hasHeifTransforms } from './heif';
 
 // Worker pods get one libvips thread per image and run several images at once (activity
@@ -109,8 +110,9 @@ async function toSrgb(raster: Raster, icc: Buffer): Promise<Raster> {
 
 /**
  * Upright pixels of a HEIF file (HEIC or AVIF). sharp's prebuilt libvips decodes AVIF;
- * HEVC-coded HEIF (iPhone HEIC) is decoded by libheif compiled to wasm (npm `heic-decode`),
- * since that libvips carries no HEVC decoder. Both apply the HEIF transformations (irot/imir).
+ * HEVC-coded HEIF (iPhone HEIC) is decoded by libheif compiled to wasm (npm `heic-decode`, in a
+ * worker thread: heic-decoder.ts), since that libvips carries no HEVC decoder. Both apply the
+ * HEIF transformations (irot/imir).
  * An EXIF orientation is applied only when the file has no such transformation (Samsung writes
  * EXIF only; iPhones write both and applying both would turn the picture twice).
  */
@@ -121,10 +123,8 @@ async function decodeHeif(input: Buffer, meta: sharp.Metadata): Promise<{ raster
     if (meta.compression === 'av1') {
       raster = rasterOf(await sharp(input, { failOn: 'error', limitInputPixels: MAX_INPUT_PIXELS }).raw().toBuffer({ resolveWithObject: true }));
     } else {
-      const decodeHeic = (await import('heic-decode')).default;
-      const decoded = await decodeHeic({ buffer: input });
-      const data = Buffer.from(decoded.data.buffer, decoded.data.byteOffset, decoded.data.byteLength);
-      raster = { data, width: decoded.width, height: decoded.height, channels: 4 };
+      const decoded = await decodeHeic(input);
+      raster = { data: decoded.data, width: decoded.width, height: decoded.height, channels: 4 };
       // libheif hands out the pixels in the file's colour space (iPhones: Display P3); a
       // profile that cannot be applied leaves them as they are, like broken EXIF.
       const decodedRaster = raster;
@@ -154,12 +154,46 @@ async function uprightSource(input: Buffer, meta: sharp.Metadata): Promise<{ ope
   };
 }
 
+const END_OF_IMAGE = Buffer.from([0xff, 0xd9]);
+
+/**
+ * `input` with the JPEG end-of-image marker it lacks, when that is its only flaw: old iPhones
+ * and some camera apps leave it out and every viewer shows the picture whole, while libvips
+ * calls it truncated. The completed file must decode without a single libjpeg warning, so a
+ * copy cut short in its scan data (which libjpeg would fill with grey) is not "completed".
+ * Undefined when `input` is no such JPEG.
+ */
+async function withEndOfImage(input: Buffer): Promise<Buffer | undefined> {
+  const jpeg = input[0] === 0xff && input[1] === 0xd8 && input[2] === 0xff;
+  if (!jpeg || input.subarray(-2).equals(END_OF_IMAGE)) return undefined;
+  const completed = Buffer.concat([input, END_OF_IMAGE]);
+  try {
+    // A full decode (stats streams it, no raster kept): shrink-on-load would miss a cut.
+    await sharp(completed, { failOn: 'warning', limitInputPixels: MAX_INPUT_PIXELS }).stats();
+    return completed;
+  } catch {
+    return undefined;
+  }
+}
+
 /**
  * Decodes once at the largest size needed (JPEG shrink-on-load), auto-rotated by EXIF, then
  * derives every width from that raster as WebP plus a JPEG fallback. Outputs carry no EXIF.
  * Text read from EXIF is returned as found: the read model sanitizes it (MediaRepository).
+ * @throws UndecodableImageError when the image cannot be decoded whole.
  */
 export async function makeThumbnails(input: Buffer, wanted: readonly number[]): Promise<{ facts: ImageFacts; thumbnails: Thumbnail[] }> {
+  try {
+    return await thumbnailsOf(input, wanted);
+  } catch (err) {
+    // Only on failure: a whole JPEG that merely lacks its final marker is decoded again with it.
+    const completed = err instanceof UndecodableImageError ? await withEndOfImage(input) : undefined;
+    if (!completed) throw err;
+    return thumbnailsOf(completed, wanted);
+  }
+}
+
+async function thumbnailsOf(input: Buffer, wanted: readonly number[]): Promise<{ facts: ImageFacts; thumbnails: Thumbnail[] }> {
   let meta: sharp.Metadata;
   try {
     meta = await sharp(input, { failOn: 'error' }).metadata();
