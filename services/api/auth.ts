@@ -55,7 +55,8 @@ export function scopeOf(payload: Record<string, unknown>, claims: ScopeClaims): 
   if (tenant !== undefined && typeof tenant !== 'string') throw new ApiError('INVALID_TOKEN_TENANT', `${claims.JWT_TENANT_CLAIM} claim is not a string`);
   const tenantInvalid = tenant === undefined ? undefined : invalidScopeIdReason(tenant);
   if (tenantInvalid) throw new ApiError('INVALID_TOKEN_TENANT', `${claims.JWT_TENANT_CLAIM} claim ${tenantInvalid}`);
-  const projects = payload[claims.JWT_PROJECTS_CLAIM] ?? [];
+  // Absent means no project; null or any other non-array is a token the issuer got wrong.
+  const projects = claims.JWT_PROJECTS_CLAIM in payload ? payload[claims.JWT_PROJECTS_CLAIM] : [];
   if (!Array.isArray(projects) || !projects.every((p): p is string => typeof p === 'string')) {
     throw new ApiError('INVALID_TOKEN_PROJECTS', `${claims.JWT_PROJECTS_CLAIM} claim is not an array of strings`);
   }

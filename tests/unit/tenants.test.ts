@@ -32,6 +32,7 @@ describe('tenant and projects claims', () => {
   });
   it.each([
     ['a string', 's1'],
+    ['null', null],
     ['an object', { s1: true }],
     ['an array with a number', ['s1', 2]],
     ['an array with an empty id', ['']],
