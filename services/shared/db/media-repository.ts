@@ -1,4 +1,4 @@
-import type { DataSource } from 'typeorm';
+import type { DataSource, ObjectLiteral, SelectQueryBuilder } from 'typeorm';
 import { TERMINAL_STATUSES, UPLOADING_STATUSES, type DeletionRule, type MediaStatus, type MediaType } from '../media-types';
 import { sanitizeForReadModel, sanitizeText } from '../sanitize';
 
@@ -32,12 +32,11 @@ export interface Scope {
   projects: readonly string[];
 }
 
-/** SQL (alias-free `media`) of what `scope` may read, parameters from `$first`. */
-function visibleCondition(scope: Scope, first: number): { sql: string; params: unknown[] } {
-  return {
-    sql: `tenant_id = $${first} AND (user_id = $${first + 1} OR project_id = ANY($${first + 2}::text[]))`,
-    params: [scope.tenantId, scope.userId, [...scope.projects]],
-  };
+/** Narrows a query on `media` (alias `m`) to what `scope` may read (indexes of migration 1765600000000). */
+function visibleTo<T extends ObjectLiteral>(qb: SelectQueryBuilder<T>, scope: Scope): SelectQueryBuilder<T> {
+  return qb
+    .andWhere('m.tenant_id = :tenantId', { tenantId: scope.tenantId })
+    .andWhere('(m.user_id = :userId OR m.project_id = ANY(:projects))', { userId: scope.userId, projects: [...scope.projects] });
 }
 
 export interface Owner {
@@ -123,9 +122,7 @@ export class MediaRepository {
    * Media the scope may not read is reported as missing, never as forbidden.
    */
   async findVisible(id: string, scope: Scope): Promise<MediaRow | null> {
-    const { sql, params } = visibleCondition(scope, 2);
-    const rows: Array<{ id: string }> = await this.dataSource.query(`SELECT id FROM media WHERE id = $1 AND ${sql}`, [id, ...params]);
-    return rows[0] ? this.media.findOneBy({ id }) : null;
+    return visibleTo(this.media.createQueryBuilder('m').where('m.id = :id', { id }), scope).getOne();
   }
 
   /** The uploader's own media (same tenant, same user). */
@@ -142,9 +139,8 @@ export class MediaRepository {
    * grants) that project's media only. The cursor is the last item's `createdAt|id`.
    */
   async list(scope: Scope, options: { status?: MediaStatus; projectId?: string; owner?: Partial<Owner>; cursor?: string; limit: number }): Promise<MediaPage> {
-    const qb = this.media.createQueryBuilder('m').where('m.tenant_id = :tenantId', { tenantId: scope.tenantId });
+    const qb = visibleTo(this.media.createQueryBuilder('m'), scope);
     if (options.projectId) qb.andWhere('m.project_id = :projectId', { projectId: options.projectId });
-    else qb.andWhere('(m.user_id = :userId OR m.project_id = ANY(:projects))', { userId: scope.userId, projects: [...scope.projects] });
     if (options.status) qb.andWhere('m.status = :status', { status: options.status });
     if (options.owner?.ownerType) qb.andWhere('m.owner_type = :ownerType', { ownerType: options.owner.ownerType });
     if (options.owner?.ownerId) qb.andWhere('m.owner_id = :ownerId', { ownerId: options.owner.ownerId });
