@@ -1,6 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { until } from '../../devstack/poll';
 import { mintDevToken } from '../../scripts/token';
+import { DataSource } from 'typeorm';
+import { createDataSource } from '../../services/shared/db/data-source';
+import { MediaRepository } from '../../services/shared/db/media-repository';
 import { originalKeyPrefix } from '../../services/shared/storage-keys';
 import { MediaTenantKey } from '../../workflows/media-upload.workflow';
 import { realJpeg } from '../fixtures/media';
@@ -21,10 +24,7 @@ interface Identity {
 describe('tenants and projects', () => {
   let p: Platform;
   beforeAll(async () => {
-    p = await startPlatform(
-      { RATE_LIMIT_SESSIONS_PER_MINUTE_PER_TENANT: String(tenantRateLimit), TENANT_STORAGE_QUOTA_BYTES: String(tenantQuota) },
-      { videoWorker: false },
-    );
+    p = await startPlatform({ RATE_LIMIT_SESSIONS_PER_MINUTE_PER_TENANT: String(tenantRateLimit) }, { videoWorker: false });
   });
   afterAll(() => p?.stop());
 
@@ -227,7 +227,57 @@ describe('tenants and projects', () => {
     expect((await call({ sub }, `/media/${res.body.mediaId}`, { method: 'DELETE' })).status).toBe(202);
   });
 
+  it('migrates rows from before tenants into the tenant `default`, keys unchanged (migration 1765600000000, up and down)', async () => {
+    const database = `tenants_migration_${randomUUID().slice(0, 8)}`;
+    await p.media.dataSource.query(`CREATE DATABASE ${database}`);
+    const url = new URL(p.config.DATABASE_URL);
+    url.pathname = `/${database}`;
+    const all = createDataSource(url.toString(), 1);
+    const migrations = all.options.migrations as Array<new () => { name: string }>;
+    const before = new DataSource({ ...all.options, migrations: migrations.slice(0, -1) });
+    try {
+      await before.initialize();
+      await before.runMigrations();
+      const id = randomUUID();
+      const oldKey = `post_image/0123456789abcdef0123456789abcdef/1-${id}.jpg`;
+      await before.query(
+        `INSERT INTO media (id, user_id, media_type, file_name, mime_type, file_size, status, storage_key, workflow_id, expires_at, idempotency_key)
+         VALUES ($1, 'legacy-user', 'POST_IMAGE', 'a.jpg', 'image/jpeg', 10, 'READY', $2, $3, now(), 'k1')`,
+        [id, oldKey, `media-upload/${id}`],
+      );
+      await before.destroy();
+      await all.initialize();
+      expect((await all.runMigrations()).map((m) => m.name)).toEqual(['TenantsAndProjects1765600000000']);
+      const repo = new MediaRepository(all);
+      const legacy = { tenantId: 'default', userId: 'legacy-user', projects: [] };
+      expect(await repo.findVisible(id, legacy)).toMatchObject({ tenantId: 'default', projectId: null, storageKey: oldKey });
+      expect((await repo.list(legacy, { limit: 10 })).items.map((m) => m.id)).toEqual([id]);
+      expect(await repo.findByIdempotencyKey(legacy, 'k1')).toMatchObject({ id });
+      expect(await repo.findVisible(id, { ...legacy, tenantId: 'acme' })).toBeNull();
+      await all.undoLastMigration({ transaction: 'each' });
+      const columns: Array<{ column_name: string }> = await all.query(`SELECT column_name FROM information_schema.columns WHERE table_name = 'media' AND column_name IN ('tenant_id', 'project_id')`);
+      expect(columns).toEqual([]);
+    } finally {
+      if (before.isInitialized) await before.destroy();
+      if (all.isInitialized) await all.destroy();
+      await p.media.dataSource.query(`DROP DATABASE IF EXISTS ${database}`);
+    }
+  });
+
   it('counts the storage quota per tenant across its users, apart from other tenants', async () => {
+    // An API of its own: the database outlives test files, so the tenant `default` of other
+    // tests may hold any amount; this one's quota applies only to the tenants below.
+    const main = p;
+    p = await startPlatform({ TENANT_STORAGE_QUOTA_BYTES: String(tenantQuota) }, { videoWorker: false });
+    try {
+      await quotaPerTenant();
+    } finally {
+      await p.stop();
+      p = main;
+    }
+  });
+
+  async function quotaPerTenant(): Promise<void> {
     const tenant = `quota-${randomUUID().slice(0, 8)}`;
     const first = await session({ sub: uniqueUser('q1'), tenant }, { size: 1.5 * MiB });
     expect(first.status).toBe(201);
@@ -241,7 +291,7 @@ describe('tenants and projects', () => {
     await until('the cancelled session to free its bytes', async () => ((await p.media.findById(first.body.mediaId))?.status === 'CANCELLED' ? true : undefined));
     expect((await session({ sub: uniqueUser('q2'), tenant }, { size: 1 * MiB })).status).toBe(201);
     expect((await call({ sub: (await p.media.findById(elsewhere.body.mediaId))!.userId, tenant: `${tenant}-other` }, `/media/${elsewhere.body.mediaId}`, { method: 'DELETE' })).status).toBe(202);
-  });
+  }
 
   it('rate limits session creation per tenant across its users, apart from other tenants', async () => {
     const tenant = `burst-${randomUUID().slice(0, 8)}`;
