@@ -5,6 +5,7 @@ import { DataSource } from 'typeorm';
 import { createDataSource } from '../../services/shared/db/data-source';
 import { MediaRepository } from '../../services/shared/db/media-repository';
 import { originalKeyPrefix } from '../../services/shared/storage-keys';
+import { MediaClientError, MediaUploadClient } from '../../services/client';
 import { MediaTenantKey } from '../../workflows/media-upload.workflow';
 import { realJpeg } from '../fixtures/media';
 import { startPlatform, testJwtSecret, uniqueUser, type Platform } from '../harness/platform';
@@ -225,6 +226,19 @@ describe('tenants and projects', () => {
     expect((await call({ sub, tenant: 'default' }, `/media/${res.body.mediaId}`)).status).toBe(200);
     expect((await call({ sub, tenant: 'elsewhere' }, `/media/${res.body.mediaId}`)).status).toBe(404);
     expect((await call({ sub }, `/media/${res.body.mediaId}`, { method: 'DELETE' })).status).toBe(202);
+  });
+
+  it('uploads into a project through the client library (projectId), refused for a project not granted', async () => {
+    const tenant = `client-${randomUUID().slice(0, 8)}`;
+    const token = await mintDevToken(testJwtSecret, uniqueUser('client'), '1h', { tenant, projects: ['site-7'] });
+    const client = new MediaUploadClient({ baseUrl: p.api.url, token, retryDelayMs: 20, pollIntervalMs: 200 });
+    const jpeg = await realJpeg(20_000);
+    const { mediaId } = await client.upload(jpeg, { fileName: 'site.jpg', projectId: 'site-7' });
+    expect(await p.media.findById(mediaId)).toMatchObject({ tenantId: tenant, projectId: 'site-7' });
+    const refused = await client.upload(jpeg, { fileName: 'site.jpg', projectId: 'site-8' }).catch((err: unknown) => err);
+    expect(refused).toBeInstanceOf(MediaClientError);
+    expect((refused as MediaClientError).code).toBe('PROJECT_FORBIDDEN');
+    await client.cancel(mediaId);
   });
 
   it('migrates rows from before tenants into the tenant `default`, keys unchanged (migration 1765600000000, up and down)', async () => {
