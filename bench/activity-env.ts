@@ -39,6 +39,8 @@ export async function activityHarness(ctx: BenchContext): Promise<ActivityHarnes
       await media.insert({
         id,
         userId: 'bench-activity',
+        tenantId: 'default',
+        projectId: null,
         batchId: null,
         mediaType,
         fileName: storageKey.split('/').pop()!,

@@ -3,7 +3,7 @@ import { startProcess, waitFor, type ManagedProcess } from './process';
 import { temporalCli } from './tools';
 
 /** Custom search attributes of MediaUploadWorkflow, registered on every dev/test server. */
-export const searchAttributes = { MediaStatus: 'Keyword', MediaType: 'Keyword', MediaOwner: 'Keyword' } as const;
+export const searchAttributes = { MediaStatus: 'Keyword', MediaType: 'Keyword', MediaOwner: 'Keyword', MediaTenant: 'Keyword' } as const;
 
 /**
  * The dev server's SQLite file in WAL mode with `synchronous=normal`: no fsync per commit, so

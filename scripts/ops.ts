@@ -4,12 +4,12 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { ConfigError, loadTemporalConfig, type TemporalConfig } from '../services/shared/config';
 import { UPLOADING_STATUSES, type MediaStatus } from '../services/shared/media-types';
 import { temporalConnectionOptions } from '../services/shared/temporal';
-import { MediaOwnerKey, MediaStatusKey, MediaTypeKey, mediaWorkflowId } from '../workflows/media-upload.workflow';
+import { MediaOwnerKey, MediaStatusKey, MediaTenantKey, MediaTypeKey, mediaWorkflowId } from '../workflows/media-upload.workflow';
 
 /**
  * `npm run ops -- <command>`: operator tools that talk to Temporal only (no database).
  *
- *   stuck [--status S] [--older-than 30m] [--problems] [--owner U] [--limit 100] [--json]
+ *   stuck [--status S] [--older-than 30m] [--problems] [--owner U] [--tenant T] [--limit 100] [--json]
  *       running upload workflows through the visibility API, each with its Web UI link
  *   cancel <workflowId|mediaId>
  *       cancels the upload; the workflow compensates (storage cleaned) and ends CANCELLED
@@ -23,7 +23,7 @@ import { MediaOwnerKey, MediaStatusKey, MediaTypeKey, mediaWorkflowId } from '..
 const IN_PROGRESS: readonly MediaStatus[] = UPLOADING_STATUSES;
 
 const USAGE = `usage:
-  npm run ops -- stuck [--status ${IN_PROGRESS.join('|')}] [--older-than 30m] [--problems] [--owner <userId>] [--limit 100] [--json]
+  npm run ops -- stuck [--status ${IN_PROGRESS.join('|')}] [--older-than 30m] [--problems] [--owner <userId>] [--tenant <tenantId>] [--limit 100] [--json]
   npm run ops -- cancel <workflowId|mediaId>
   npm run ops -- retry <workflowId|mediaId>`;
 
@@ -52,6 +52,8 @@ export interface StuckFilter {
   /** Only workflows whose workflow tasks keep failing or timing out (TemporalReportedProblems). */
   problems?: boolean;
   owner?: string;
+  /** The uploader's tenant (MediaTenant; `default` for tokens without a tenant claim). */
+  tenant?: string;
 }
 
 /** Visibility list filter over the custom search attributes (the same text works in the Web UI). */
@@ -60,6 +62,7 @@ export function stuckQuery(filter: StuckFilter): string {
   const clauses = ['WorkflowType = "MediaUploadWorkflow"', 'ExecutionStatus = "Running"'];
   if (filter.status) clauses.push(`MediaStatus = ${quote(filter.status)}`);
   if (filter.owner) clauses.push(`MediaOwner = ${quote(filter.owner)}`);
+  if (filter.tenant) clauses.push(`MediaTenant = ${quote(filter.tenant)}`);
   if (filter.startedBefore) clauses.push(`StartTime < ${quote(filter.startedBefore.toISOString())}`);
   // The categories the Web UI's "task failures" view uses.
   if (filter.problems) clauses.push('TemporalReportedProblems IN ("category=WorkflowTaskFailed", "category=WorkflowTaskTimedOut")');
@@ -95,6 +98,8 @@ interface StuckUpload {
   mediaStatus: string;
   mediaType: string;
   owner: string;
+  /** '?' for workflows started before tenants (tenant `default`). */
+  tenant: string;
   startTime: string;
   age: string;
   url: string;
@@ -107,6 +112,7 @@ function describeExecution(config: TemporalConfig, info: WorkflowExecutionInfo, 
     mediaStatus: info.typedSearchAttributes.get(MediaStatusKey) ?? '?',
     mediaType: info.typedSearchAttributes.get(MediaTypeKey) ?? '?',
     owner: info.typedSearchAttributes.get(MediaOwnerKey) ?? '?',
+    tenant: info.typedSearchAttributes.get(MediaTenantKey) ?? '?',
     startTime: info.startTime.toISOString(),
     age: formatAge(now - info.startTime.getTime()),
     url: workflowUrl(config, info.workflowId, info.runId),
@@ -119,6 +125,7 @@ async function stuck(client: Client, config: TemporalConfig, args: string[]): Pr
     'older-than': { type: 'string' },
     problems: { type: 'boolean', default: false },
     owner: { type: 'string' },
+    tenant: { type: 'string' },
     limit: { type: 'string', default: '100' },
     json: { type: 'boolean', default: false },
   });
@@ -132,6 +139,7 @@ async function stuck(client: Client, config: TemporalConfig, args: string[]): Pr
   const query = stuckQuery({
     status: status as MediaStatus | undefined,
     owner: values.owner,
+    tenant: values.tenant,
     problems: values.problems,
     startedBefore: values['older-than'] === undefined ? undefined : new Date(now - parseDuration(values['older-than'])),
   });
@@ -154,7 +162,7 @@ async function stuck(client: Client, config: TemporalConfig, args: string[]): Pr
   }
   console.log(`${matches.length} upload(s)${matches.length > limit ? `, the oldest ${limit} shown (raise --limit)` : ''}, oldest first:`);
   for (const u of shown) {
-    console.log(`\n  ${u.workflowId}  ${u.mediaStatus}  ${u.mediaType}  age ${u.age}  owner ${u.owner}\n  ${u.url}`);
+    console.log(`\n  ${u.workflowId}  ${u.mediaStatus}  ${u.mediaType}  age ${u.age}  tenant ${u.tenant}  owner ${u.owner}\n  ${u.url}`);
   }
   return 0;
 }

@@ -9,9 +9,9 @@ export const devDataDir = process.env.DEV_DATA_DIR ?? join(__dirname, '..', '.da
 /** Where `npm run dev` keeps the dev JWT secret it generated on first start. */
 export const devSecretFile = join(devDataDir, 'jwt-secret');
 
-/** A dev HS256 token for `userId`. */
-export async function mintDevToken(secret: string, userId: string, ttl = '24h'): Promise<string> {
-  return new SignJWT({})
+/** A dev HS256 token for `userId`, with extra `claims` (e.g. `{ tenant: 'acme', projects: ['site-7'] }`). */
+export async function mintDevToken(secret: string, userId: string, ttl = '24h', claims: Record<string, unknown> = {}): Promise<string> {
+  return new SignJWT(claims)
     .setProtectedHeader({ alg: 'HS256' })
     .setSubject(userId)
     .setIssuedAt()
@@ -19,15 +19,22 @@ export async function mintDevToken(secret: string, userId: string, ttl = '24h'):
     .sign(new TextEncoder().encode(secret));
 }
 
-/** `npm run token -- --user <id> [--ttl 24h]`: signs with JWT_SECRET, else the dev stack's secret. */
+/**
+ * `npm run token -- --user <id> [--tenant <id>] [--project <id>]... [--ttl 24h]`: signs with
+ * JWT_SECRET, else the dev stack's secret. Tenant and projects go in the default claims
+ * (`tenant`, `projects`).
+ */
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { user: { type: 'string' }, ttl: { type: 'string', default: '24h' } } });
+  const { values } = parseArgs({
+    options: { user: { type: 'string' }, tenant: { type: 'string' }, project: { type: 'string', multiple: true }, ttl: { type: 'string', default: '24h' } },
+  });
   const secret = process.env.JWT_SECRET ?? (existsSync(devSecretFile) ? readFileSync(devSecretFile, 'utf8').trim() : undefined);
   if (!values.user || !secret) {
-    console.error('usage: npm run token -- --user <id> [--ttl 24h]  (needs JWT_SECRET, or a dev stack started once with npm run dev)');
+    console.error('usage: npm run token -- --user <id> [--tenant <id>] [--project <id>]... [--ttl 24h]  (needs JWT_SECRET, or a dev stack started once with npm run dev)');
     process.exit(2);
   }
-  console.log(await mintDevToken(secret, values.user, values.ttl));
+  const claims = { ...(values.tenant ? { tenant: values.tenant } : {}), ...(values.project?.length ? { projects: values.project } : {}) };
+  console.log(await mintDevToken(secret, values.user, values.ttl, claims));
 }
 
 if (require.main === module) void main();

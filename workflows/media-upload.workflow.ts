@@ -50,6 +50,10 @@ export interface MediaUploadInput {
   videoTaskQueue: string;
   /** Task queue of document analysis (bounded concurrency per worker); absent → this workflow's queue. */
   documentTaskQueue?: string;
+  /** The uploader's tenant (issue 17); absent in workflows started before tenants (tenant `default`). */
+  tenantId?: string;
+  /** The project of the upload; absent when it is the user's own. */
+  projectId?: string;
 }
 
 export interface MediaUploadResult {
@@ -70,6 +74,8 @@ export const statusQuery = defineQuery<MediaWorkflowState>('status');
 export const MediaStatusKey = defineSearchAttributeKey('MediaStatus', SearchAttributeType.KEYWORD);
 export const MediaTypeKey = defineSearchAttributeKey('MediaType', SearchAttributeType.KEYWORD);
 export const MediaOwnerKey = defineSearchAttributeKey('MediaOwner', SearchAttributeType.KEYWORD);
+/** The uploader's tenant: operators filter stuck uploads per tenant (Web UI, `npm run ops stuck --tenant`). */
+export const MediaTenantKey = defineSearchAttributeKey('MediaTenant', SearchAttributeType.KEYWORD);
 
 /** ApplicationFailure types that mean the content itself is unacceptable → REJECTED. */
 export const REJECTION_TYPES = ['CONTENT_MISMATCH', 'SIZE_MISMATCH', 'MALWARE', 'UNDECODABLE_MEDIA', 'NO_VIDEO_STREAM', 'UPLOAD_INCOMPLETE', 'TOO_LARGE_TO_SCAN'] as const;

@@ -1,5 +1,5 @@
 import cors from 'cors';
-import express, { type ErrorRequestHandler, type Express, type RequestHandler } from 'express';
+import express, { type ErrorRequestHandler, type Express, type NextFunction, type Request, type RequestHandler, type Response } from 'express';
 import { rateLimit } from 'express-rate-limit';
 import helmet from 'helmet';
 import { pinoHttp } from 'pino-http';
@@ -155,20 +155,37 @@ export function createApp(deps: ApiDeps & { log: Logger; lifecycle?: ApiLifecycl
     next();
   });
   api.use(express.json({ limit: '256kb', strict: true }));
-  const sessionLimiter = rateLimit({
-    windowMs: 60_000,
-    limit: config.RATE_LIMIT_SESSIONS_PER_MINUTE,
-    standardHeaders: 'draft-7',
-    legacyHeaders: false,
-    keyGenerator: (req) => req.user!.userId,
-    handler: (req, res, next) => {
-      const reset = (req as typeof req & { rateLimit?: { resetTime?: Date } }).rateLimit?.resetTime;
-      res.setHeader('retry-after', String(reset ? Math.max(1, Math.ceil((reset.getTime() - Date.now()) / 1000)) : 60));
-      next(new ApiError('RATE_LIMITED', 'too many upload sessions; retry after the Retry-After seconds'));
-    },
-  });
+  const limited = (message: string) => (req: Request, res: Response, next: NextFunction) => {
+    const reset = (req as typeof req & { rateLimit?: { resetTime?: Date } }).rateLimit?.resetTime;
+    res.setHeader('retry-after', String(reset ? Math.max(1, Math.ceil((reset.getTime() - Date.now()) / 1000)) : 60));
+    next(new ApiError('RATE_LIMITED', message));
+  };
+  // Per user of a tenant (the same `sub` in two tenants is two users), then per tenant.
+  const sessionLimiters = [
+    rateLimit({
+      windowMs: 60_000,
+      limit: config.RATE_LIMIT_SESSIONS_PER_MINUTE,
+      standardHeaders: 'draft-7',
+      legacyHeaders: false,
+      keyGenerator: (req) => JSON.stringify([req.user!.tenantId, req.user!.userId]),
+      handler: limited('too many upload sessions; retry after the Retry-After seconds'),
+    }),
+    ...(config.RATE_LIMIT_SESSIONS_PER_MINUTE_PER_TENANT > 0
+      ? [
+          rateLimit({
+            windowMs: 60_000,
+            limit: config.RATE_LIMIT_SESSIONS_PER_MINUTE_PER_TENANT,
+            // The RateLimit headers stay those of the user's own limit.
+            standardHeaders: false,
+            legacyHeaders: false,
+            keyGenerator: (req) => req.user!.tenantId,
+            handler: limited("too many upload sessions in your tenant; retry after the Retry-After seconds"),
+          }),
+        ]
+      : []),
+  ];
   for (const route of routes) {
-    const handlers = [...(route.path.includes(':id') ? [logContext(route)] : []), ...(route.rateLimited ? [sessionLimiter] : []), toExpress(route)];
+    const handlers = [...(route.path.includes(':id') ? [logContext(route)] : []), ...(route.rateLimited ? sessionLimiters : []), toExpress(route)];
     api[route.method](route.path, ...handlers);
   }
   api.use((_req, _res, next) => next(new ApiError('NOT_FOUND', 'no such endpoint')));

@@ -20,8 +20,52 @@ export function invalidSubReason(sub: string): string | undefined {
   return undefined;
 }
 
+/** Longest tenant or project id accepted, in UTF-8 bytes. */
+export const MAX_SCOPE_ID_BYTES = 128;
+/** Most project ids one token may grant (bounds the `= ANY(...)` of scoped queries). */
+export const MAX_PROJECTS = 1000;
+/** The tenant of a token without a tenant claim: today's single-tenant deployments. */
+export const DEFAULT_TENANT = 'default';
+
+/** Why a tenant or project id is not usable, or undefined when it is: 1–128 bytes of printable Unicode. */
+export function invalidScopeIdReason(id: string): string | undefined {
+  if (id.length === 0) return 'is empty';
+  if (Buffer.byteLength(id, 'utf8') > MAX_SCOPE_ID_BYTES) return `is longer than ${MAX_SCOPE_ID_BYTES} bytes`;
+  if (CONTROL.test(id) || !isWellFormedText(id)) return 'has control characters or lone surrogates';
+  return undefined;
+}
+
 export interface AuthenticatedUser {
   userId: string;
+  /** From the tenant claim; `default` when the token has none. */
+  tenantId: string;
+  /** Project ids the token grants (the projects claim); empty when it has none. */
+  projects: string[];
+}
+
+type ScopeClaims = Pick<Config, 'JWT_TENANT_CLAIM' | 'JWT_PROJECTS_CLAIM'>;
+
+/**
+ * The tenant and projects of a verified payload. Throws 401 INVALID_TOKEN_TENANT (claim not a
+ * string, empty, over 128 bytes, control characters) or INVALID_TOKEN_PROJECTS (not an array
+ * of such strings, or more than 1000 of them).
+ */
+export function scopeOf(payload: Record<string, unknown>, claims: ScopeClaims): Pick<AuthenticatedUser, 'tenantId' | 'projects'> {
+  const tenant = payload[claims.JWT_TENANT_CLAIM];
+  if (tenant !== undefined && typeof tenant !== 'string') throw new ApiError('INVALID_TOKEN_TENANT', `${claims.JWT_TENANT_CLAIM} claim is not a string`);
+  const tenantInvalid = tenant === undefined ? undefined : invalidScopeIdReason(tenant);
+  if (tenantInvalid) throw new ApiError('INVALID_TOKEN_TENANT', `${claims.JWT_TENANT_CLAIM} claim ${tenantInvalid}`);
+  // Absent means no project; null or any other non-array is a token the issuer got wrong.
+  const projects = claims.JWT_PROJECTS_CLAIM in payload ? payload[claims.JWT_PROJECTS_CLAIM] : [];
+  if (!Array.isArray(projects) || !projects.every((p): p is string => typeof p === 'string')) {
+    throw new ApiError('INVALID_TOKEN_PROJECTS', `${claims.JWT_PROJECTS_CLAIM} claim is not an array of strings`);
+  }
+  if (projects.length > MAX_PROJECTS) throw new ApiError('INVALID_TOKEN_PROJECTS', `${claims.JWT_PROJECTS_CLAIM} claim lists more than ${MAX_PROJECTS} projects`);
+  for (const project of projects) {
+    const invalid = invalidScopeIdReason(project);
+    if (invalid) throw new ApiError('INVALID_TOKEN_PROJECTS', `a project id of the ${claims.JWT_PROJECTS_CLAIM} claim ${invalid}`);
+  }
+  return { tenantId: tenant ?? DEFAULT_TENANT, projects: [...new Set(projects)] };
 }
 
 declare module 'express-serve-static-core' {
@@ -32,9 +76,10 @@ declare module 'express-serve-static-core' {
 
 /**
  * Bearer JWT: HS256 with JWT_SECRET (dev), or RS256/ES256 from JWT_JWKS_URL (production);
- * issuer and audience are checked when configured. `sub` is the user id.
+ * issuer and audience are checked when configured. `sub` is the user id; the tenant and the
+ * granted projects come from JWT_TENANT_CLAIM and JWT_PROJECTS_CLAIM (see `scopeOf`).
  */
-export function authenticate(config: Pick<Config, 'JWT_SECRET' | 'JWT_JWKS_URL' | 'JWT_ISSUER' | 'JWT_AUDIENCE'>): RequestHandler {
+export function authenticate(config: Pick<Config, 'JWT_SECRET' | 'JWT_JWKS_URL' | 'JWT_ISSUER' | 'JWT_AUDIENCE'> & ScopeClaims): RequestHandler {
   const key: Uint8Array | JWTVerifyGetKey = config.JWT_JWKS_URL
     ? createRemoteJWKSet(new URL(config.JWT_JWKS_URL))
     : new TextEncoder().encode(config.JWT_SECRET);
@@ -51,7 +96,7 @@ export function authenticate(config: Pick<Config, 'JWT_SECRET' | 'JWT_JWKS_URL' 
         if (typeof payload.sub !== 'string' || payload.sub.length === 0) throw new ApiError('UNAUTHENTICATED', 'token has no valid sub claim');
         const invalid = invalidSubReason(payload.sub);
         if (invalid) throw new ApiError('INVALID_TOKEN_SUBJECT', invalid);
-        req.user = { userId: payload.sub };
+        req.user = { userId: payload.sub, ...scopeOf(payload, config) };
         next();
       })
       .catch((err: unknown) => next(err instanceof ApiError ? err : new ApiError('UNAUTHENTICATED', 'invalid or expired token')));

@@ -11,6 +11,14 @@ export const ERRORS = {
   UNAUTHENTICATED: 401,
   /** A valid token whose `sub` is no usable user id (empty, over 255 bytes, control characters). */
   INVALID_TOKEN_SUBJECT: 401,
+  /** A valid token whose tenant claim is no usable tenant id (not a string, empty, over 128 bytes, control characters). */
+  INVALID_TOKEN_TENANT: 401,
+  /** A valid token whose projects claim is not an array of usable project ids. */
+  INVALID_TOKEN_PROJECTS: 401,
+  /** The token does not grant the project (a session's or a listing's `projectId`). */
+  PROJECT_FORBIDDEN: 403,
+  /** A project member may read another member's media, but only its uploader may change it. */
+  NOT_UPLOADER: 403,
   MEDIA_NOT_FOUND: 404,
   BATCH_NOT_FOUND: 404,
   VARIANT_NOT_FOUND: 404,

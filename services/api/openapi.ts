@@ -19,7 +19,10 @@ const codesWithStatus = (status: number) => (Object.keys(ERRORS) as ErrorCode[])
  */
 function commonResponses(route: RouteSpec): Record<number, RouteResponse> {
   const common: Record<number, RouteResponse> = {
-    401: { description: 'Missing, invalid or expired bearer token, or a sub that is no usable user id', codes: ['UNAUTHENTICATED', 'INVALID_TOKEN_SUBJECT'] },
+    401: {
+      description: 'Missing, invalid or expired bearer token, or a sub, tenant or projects claim that is not usable',
+      codes: ['UNAUTHENTICATED', 'INVALID_TOKEN_SUBJECT', 'INVALID_TOKEN_TENANT', 'INVALID_TOKEN_PROJECTS'],
+    },
     500: { description: 'Unexpected error (logged; no internals in the body)', codes: ['INTERNAL'] },
     503: { description: 'A backing service is unavailable or overloaded; retry after Retry-After seconds', codes: codesWithStatus(503) as [ErrorCode, ...ErrorCode[]] },
   };

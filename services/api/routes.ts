@@ -5,7 +5,7 @@ import { WorkflowNotFoundError } from '@temporalio/client';
 import type { Config } from '../shared/config';
 import { presentMedia, presentOptions } from '../shared/media-presenter';
 import type { MediaRow } from '../shared/db/entities';
-import { InvalidCursorError, type DeletionRule, type MediaRepository } from '../shared/db/media-repository';
+import { InvalidCursorError, type DeletionRule, type MediaRepository, type Scope } from '../shared/db/media-repository';
 import { isTerminal, MEDIA_STATUSES, UPLOADING_STATUSES, type MediaStatus } from '../shared/media-types';
 import type { Metrics } from '../shared/metrics';
 import { pickParts, type Storage } from '../shared/storage';
@@ -66,18 +66,42 @@ export function buildRoutes(deps: ApiDeps): RouteSpec[] {
   const { config, storage, media, temporal, notifier } = deps;
   const uploads = new UploadService({ config, storage, media, temporal, metrics: deps.metrics });
   const presentation = presentOptions(config);
-  const userOf = (req: Request) => req.user!.userId;
+  /** The caller: tenant, user and granted projects (services/api/auth.ts). */
+  const scopeOf = (req: Request): Scope => req.user!;
 
-  async function owned(req: Request): Promise<MediaRow> {
+  /**
+   * Media the caller may read: their own or of a granted project, in their tenant. Anything
+   * else, another tenant's above all, is 404 (its existence is not disclosed).
+   */
+  async function visible(req: Request): Promise<MediaRow> {
     const id = String(req.params.id);
-    const row = s.mediaIdParam.safeParse(id).success ? await media.findOwned(id, userOf(req)) : null;
+    const row = s.mediaIdParam.safeParse(id).success ? await media.findVisible(id, scopeOf(req)) : null;
     if (!row) throw new ApiError('MEDIA_NOT_FOUND', 'no such media');
     return row;
+  }
+
+  /**
+   * Media the caller uploaded. Project members read each other's media (get, list, events,
+   * download, text) but only the uploader completes, resumes, cancels, deletes, attaches or
+   * detaches it: 403 NOT_UPLOADER for a member, 404 for anyone else.
+   */
+  async function uploaded(req: Request): Promise<MediaRow> {
+    const row = await visible(req);
+    if (row.userId !== scopeOf(req).userId) throw new ApiError('NOT_UPLOADER', 'only the uploader may change this media');
+    return row;
+  }
+  /** The caller may use this project (403 PROJECT_FORBIDDEN). */
+  function checkProject(req: Request, projectId: string | undefined): void {
+    if (projectId !== undefined && !scopeOf(req).projects.includes(projectId)) {
+      throw new ApiError('PROJECT_FORBIDDEN', 'your token does not grant this project', { projectId });
+    }
   }
   const present = async (row: MediaRow) => presentMedia(row, await media.renditions(row.id), presentation);
 
   const notFound = { description: 'not found or not yours', codes: ['MEDIA_NOT_FOUND'] } as const;
   const invalid = { description: 'validation failed', codes: ['VALIDATION_FAILED'] } as const;
+  const uploaderOnly = { description: "another project member's media: only its uploader may do this", codes: ['NOT_UPLOADER'] } as const;
+  const projectForbidden = { description: 'your token does not grant the projectId', codes: ['PROJECT_FORBIDDEN'] } as const;
 
   const routes: RouteSpec[] = [
     {
@@ -90,6 +114,7 @@ export function buildRoutes(deps: ApiDeps): RouteSpec[] {
       responses: {
         201: { description: 'session created', schema: s.uploadSessionResponse },
         400: invalid,
+        403: projectForbidden,
         409: { description: 'the Idempotency-Key was used for another file', codes: ['IDEMPOTENCY_CONFLICT'] },
         413: { description: 'file too large, or the storage quota would be exceeded', codes: ['FILE_TOO_LARGE', 'QUOTA_EXCEEDED'] },
         415: { description: 'type not accepted', codes: ['UNSUPPORTED_MEDIA_TYPE'] },
@@ -97,7 +122,7 @@ export function buildRoutes(deps: ApiDeps): RouteSpec[] {
       async handler(req, res) {
         const body = parse(s.uploadSessionRequest, req.body);
         const key = req.header('idempotency-key');
-        const session = await uploads.create(userOf(req), body, { idempotencyKey: key === undefined ? undefined : parse(idempotencyKey, key) });
+        const session = await uploads.create(scopeOf(req), body, { idempotencyKey: key === undefined ? undefined : parse(idempotencyKey, key) });
         deps.metrics.sessionsCreated.inc({ media_type: body.mediaType, method: session.upload.method });
         res.locals.mediaId = session.mediaId; // for the request log line
         res.status(201).json(session);
@@ -121,7 +146,7 @@ export function buildRoutes(deps: ApiDeps): RouteSpec[] {
             throw err;
           }
         });
-        const { batchId, items } = await uploads.createBatch(userOf(req), requests);
+        const { batchId, items } = await uploads.createBatch(scopeOf(req), requests);
         for (const item of items) {
           const request = requests[item.index];
           if ('upload' in item && request && !(request instanceof ApiError))
@@ -139,11 +164,12 @@ export function buildRoutes(deps: ApiDeps): RouteSpec[] {
       requestOptional: true,
       responses: {
         202: { description: 'confirmation sent to the workflow', schema: s.completeResponse },
+        403: uploaderOnly,
         404: notFound,
         409: { description: 'not uploaded yet, parts missing, or the media is finished', codes: ['INVALID_STATE', 'UPLOAD_NOT_FOUND', 'PARTS_MISMATCH'] },
       },
       async handler(req, res) {
-        const row = await owned(req);
+        const row = await uploaded(req);
         const body = parse(s.completeRequest, req.body ?? {});
         if (row.status !== 'AWAITING_UPLOAD') {
           // Confirming twice is harmless; confirming a finished upload is not.
@@ -176,11 +202,12 @@ export function buildRoutes(deps: ApiDeps): RouteSpec[] {
       responses: {
         200: { description: 'fresh part URLs', schema: s.partUrlsResponse },
         400: invalid,
+        403: uploaderOnly,
         404: notFound,
         409: { description: 'not a multipart upload in progress', codes: ['INVALID_STATE'] },
       },
       async handler(req, res) {
-        const row = await owned(req);
+        const row = await uploaded(req);
         const body = parse(s.partsRequest, req.body);
         if (!row.uploadId || row.status !== 'AWAITING_UPLOAD') throw new ApiError('INVALID_STATE', 'not a multipart upload awaiting parts');
         res.json({ mediaId: row.id, uploadId: row.uploadId, parts: await uploads.partUrls(row, [...new Set(body.partNumbers)], body.checksums ?? {}) });
@@ -193,11 +220,12 @@ export function buildRoutes(deps: ApiDeps): RouteSpec[] {
       summary: 'Parts already in S3 (resume after a crash)',
       responses: {
         200: { description: 'uploaded parts', schema: s.uploadedPartsResponse },
+        403: uploaderOnly,
         404: notFound,
         409: { description: 'not a multipart upload in progress', codes: ['INVALID_STATE'] },
       },
       async handler(req, res) {
-        const row = await owned(req);
+        const row = await uploaded(req);
         if (!row.uploadId) throw new ApiError('INVALID_STATE', 'not a multipart upload');
         const parts = row.status === 'AWAITING_UPLOAD' ? await storage.listParts(config.S3_INCOMING_BUCKET, row.storageKey, row.uploadId) : undefined;
         if (!parts) throw new ApiError('INVALID_STATE', `media is ${row.status}; its multipart upload is closed`, { status: row.status });
@@ -211,20 +239,31 @@ export function buildRoutes(deps: ApiDeps): RouteSpec[] {
       summary: 'One media with its status, URLs and metadata',
       responses: { 200: { description: 'the media', schema: s.mediaResponse }, 404: notFound },
       async handler(req, res) {
-        res.json(await present(await owned(req)));
+        res.json(await present(await visible(req)));
       },
     },
     {
       method: 'get',
       path: '/media',
       operationId: 'listMedia',
-      summary: 'Own media, newest first; filter by status or by what it is attached to',
+      summary: 'Own media and that of granted projects, newest first; filter by project, status or what it is attached to',
       query: s.listQuery,
-      responses: { 200: { description: 'a page of media', schema: s.mediaListResponse }, 400: { description: 'invalid filter or cursor', codes: ['VALIDATION_FAILED', 'INVALID_CURSOR'] } },
+      responses: {
+        200: { description: 'a page of media', schema: s.mediaListResponse },
+        400: { description: 'invalid filter or cursor', codes: ['VALIDATION_FAILED', 'INVALID_CURSOR'] },
+        403: projectForbidden,
+      },
       async handler(req, res) {
         const q = parse(s.listQuery, req.query);
+        checkProject(req, q.projectId);
         try {
-          const page = await media.list(userOf(req), { status: q.status, owner: { ownerType: q.ownerType, ownerId: q.ownerId }, cursor: q.cursor, limit: q.limit });
+          const page = await media.list(scopeOf(req), {
+            status: q.status,
+            projectId: q.projectId,
+            owner: { ownerType: q.ownerType, ownerId: q.ownerId },
+            cursor: q.cursor,
+            limit: q.limit,
+          });
           res.json({ items: await Promise.all(page.items.map(present)), nextCursor: page.nextCursor });
         } catch (err) {
           if (err instanceof InvalidCursorError) throw new ApiError('INVALID_CURSOR', 'cursor is not one this API issued');
@@ -242,7 +281,7 @@ export function buildRoutes(deps: ApiDeps): RouteSpec[] {
         404: notFound,
       },
       async handler(req, res) {
-        const row = await owned(req);
+        const row = await visible(req);
         res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-accel-buffering': 'no' });
         let last: MediaStatus | undefined;
         let playableSent = false;
@@ -282,9 +321,9 @@ export function buildRoutes(deps: ApiDeps): RouteSpec[] {
       responses: { 200: { description: 'the batch', schema: s.batchDetailResponse }, 404: { description: 'not found or not yours', codes: ['BATCH_NOT_FOUND'] } },
       async handler(req, res) {
         const id = String(req.params.id);
-        const batch = s.mediaIdParam.safeParse(id).success ? await media.findBatch(id, userOf(req)) : null;
+        const batch = s.mediaIdParam.safeParse(id).success ? await media.findBatch(id, scopeOf(req)) : null;
         if (!batch) throw new ApiError('BATCH_NOT_FOUND', 'no such batch');
-        const rows = await media.findByBatch(batch.id, batch.userId);
+        const rows = await media.findByBatch(batch.id, batch);
         const counts = Object.fromEntries(MEDIA_STATUSES.map((st) => [st, rows.filter((r) => r.status === st).length]));
         res.json({ batchId: batch.id, itemCount: batch.itemCount, createdAt: batch.createdAt.toISOString(), counts, items: await Promise.all(rows.map(present)) });
       },
@@ -295,9 +334,13 @@ export function buildRoutes(deps: ApiDeps): RouteSpec[] {
       operationId: 'deleteMedia',
       summary:
         'Cancel an upload in flight (the workflow compensates) or delete a finished media (DELETING at once, DELETED once storage is clean)',
-      responses: { 202: { description: 'cancellation or deletion under way (the media reads DELETING at once)', schema: s.deleteResponse }, 404: notFound },
+      responses: {
+        202: { description: 'cancellation or deletion under way (the media reads DELETING at once)', schema: s.deleteResponse },
+        403: uploaderOnly,
+        404: notFound,
+      },
       async handler(req, res) {
-        const row = await owned(req);
+        const row = await uploaded(req);
         if (UPLOADING_STATUSES.includes(row.status)) {
           await temporal.workflow.getHandle(row.workflowId).cancel().catch((err: unknown) => {
             if (!(err instanceof WorkflowNotFoundError)) throw err;
@@ -322,15 +365,15 @@ export function buildRoutes(deps: ApiDeps): RouteSpec[] {
       responses: {
         200: { description: 'attached (or already attached to this owner)', schema: s.attachResponse },
         400: invalid,
+        403: uploaderOnly,
         404: notFound,
         409: { description: 'not READY, or attached to another owner', codes: ['MEDIA_NOT_READY', 'ALREADY_ATTACHED'] },
       },
       async handler(req, res) {
         const owner = parse(s.attachRequest, req.body);
-        const id = String(req.params.id);
-        const mediaType = s.mediaIdParam.safeParse(id).success ? (await media.findOwned(id, userOf(req)))?.mediaType : undefined;
+        const { id, mediaType } = await uploaded(req);
         // One profile image per owner: attaching a new one replaces (deletes) the previous one.
-        const result = mediaType ? await media.attach(id, userOf(req), owner, { replaceType: mediaType === 'PROFILE_IMAGE' ? mediaType : undefined }) : { outcome: 'not_found' as const };
+        const result = await media.attach(id, scopeOf(req), owner, { replaceType: mediaType === 'PROFILE_IMAGE' ? mediaType : undefined });
         switch (result.outcome) {
           case 'not_found':
             throw new ApiError('MEDIA_NOT_FOUND', 'no such media');
@@ -355,10 +398,10 @@ export function buildRoutes(deps: ApiDeps): RouteSpec[] {
       path: '/media/:id/attach',
       operationId: 'detachMedia',
       summary: 'Detach media from its owner (nothing changes when it is not attached)',
-      responses: { 200: { description: 'detached', schema: s.mediaResponse }, 404: notFound },
+      responses: { 200: { description: 'detached', schema: s.mediaResponse }, 403: uploaderOnly, 404: notFound },
       async handler(req, res) {
-        const id = String(req.params.id);
-        const row = s.mediaIdParam.safeParse(id).success ? await media.detach(id, userOf(req)) : null;
+        const { id } = await uploaded(req);
+        const row = await media.detach(id, scopeOf(req));
         if (!row) throw new ApiError('MEDIA_NOT_FOUND', 'no such media');
         res.json(await present(row));
       },
@@ -386,7 +429,7 @@ export function buildRoutes(deps: ApiDeps): RouteSpec[] {
         409: { description: 'media is not READY', codes: ['MEDIA_NOT_READY'] },
       },
       async handler(req, res) {
-        const row = await owned(req);
+        const row = await visible(req);
         const { variant } = parse(s.downloadUrlQuery, req.query);
         if (row.status !== 'READY') throw new ApiError('MEDIA_NOT_READY', `media is ${row.status}`, { status: row.status });
         const rendition = variant === 'original' ? undefined : (await media.renditions(row.id)).find((r) => r.label === variant && r.kind !== 'hls');
@@ -410,7 +453,7 @@ export function buildRoutes(deps: ApiDeps): RouteSpec[] {
         409: { description: 'media is not READY', codes: ['MEDIA_NOT_READY'] },
       },
       async handler(req, res) {
-        const row = await owned(req);
+        const row = await visible(req);
         if (row.status !== 'READY') throw new ApiError('MEDIA_NOT_READY', `media is ${row.status}`, { status: row.status });
         const text = await media.findText(row.id);
         if (!text) throw new ApiError('TEXT_NOT_FOUND', row.mediaType === 'DOCUMENT' ? 'no text could be read from this document (password-protected)' : 'only documents have text');

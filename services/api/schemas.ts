@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { MEDIA_STATUSES, MEDIA_TYPES, type MediaStatus } from '../shared/media-types';
 import { isWellFormedText } from '../shared/sanitize';
+import { invalidScopeIdReason, MAX_SCOPE_ID_BYTES } from './auth';
 
 /** Request and response shapes; the OpenAPI document is generated from these same schemas. */
 
@@ -14,6 +15,14 @@ export const checksumSha256 = z
   .regex(/^([A-Za-z0-9+/]{43}=|[0-9a-fA-F]{64})$/, 'base64 or hex SHA-256')
   .transform((v) => (v.length === 64 ? Buffer.from(v, 'hex').toString('base64') : v));
 
+/** A project id: 1–128 bytes of printable Unicode (the same rule as the token's projects claim). */
+export const projectId = z
+  .string()
+  .min(1)
+  .max(MAX_SCOPE_ID_BYTES)
+  .refine((id) => invalidScopeIdReason(id) === undefined, 'project id must be 1-128 bytes of printable text')
+  .describe('A project id your token grants (JWT_PROJECTS_CLAIM); 1-128 bytes of printable text');
+
 export const uploadSessionRequest = z
   .object({
     fileName: z
@@ -25,6 +34,8 @@ export const uploadSessionRequest = z
     fileSize: z.number().int().positive(),
     mediaType: z.enum(MEDIA_TYPES),
     checksumSha256: checksumSha256.optional(),
+    /** Upload into this project (one the token grants; 403 PROJECT_FORBIDDEN otherwise) instead of the user's own space. */
+    projectId: projectId.optional(),
   })
   .strict();
 export type UploadSessionRequest = z.infer<typeof uploadSessionRequest>;
@@ -55,6 +66,8 @@ export const listQuery = z.object({
   status: z.enum(MEDIA_STATUSES).optional(),
   ownerType: ownerType.optional(),
   ownerId: ownerId.optional(),
+  /** Only this project's media (one the token grants; 403 PROJECT_FORBIDDEN otherwise). */
+  projectId: projectId.optional(),
   cursor: z.string().max(200).optional(),
   limit: z.coerce.number().int().min(1).max(100).default(20),
 });
@@ -117,6 +130,8 @@ export const mediaResponse = z.object({
   metadata: z.record(z.string(), z.unknown()),
   failureReason: z.string().nullable(),
   batchId: z.string().nullable(),
+  /** The project the media was uploaded to; null for the uploader's own media. */
+  projectId: z.string().nullable(),
   /** False for media types outside PUBLIC_MEDIA_TYPES: no URLs, read through download-url. */
   public: z.boolean(),
   attachment: z.object({ ownerType: z.string(), ownerId: z.string(), attachedAt: z.string().nullable() }).nullable(),

@@ -3,13 +3,14 @@ import type { Client } from '@temporalio/client';
 import { WorkflowIdReusePolicy } from '@temporalio/common';
 import type { Config } from '../shared/config';
 import type { MediaRow } from '../shared/db/entities';
-import type { MediaRepository, NewMedia } from '../shared/db/media-repository';
+import type { MediaRepository, NewMedia, Scope } from '../shared/db/media-repository';
 import type { Metrics } from '../shared/metrics';
 import { MEDIA_TYPE_RULES, originalKey } from '../shared/media-types';
 import type { Storage } from '../shared/storage';
-import { ownerKeySegment } from '../shared/storage-keys';
+import { originalKeyPrefix } from '../shared/storage-keys';
 import {
   MediaOwnerKey,
+  MediaTenantKey,
   MediaStatusKey,
   MediaTypeKey,
   MediaUploadWorkflow,
@@ -111,27 +112,32 @@ export class UploadService {
     }
   }
 
-  async create(userId: string, req: UploadSessionRequest, options: { idempotencyKey?: string } = {}): Promise<UploadSession> {
+  /** Domain limits plus the project: one the token grants (403 PROJECT_FORBIDDEN otherwise). */
+  private check(scope: Scope, req: UploadSessionRequest): void {
     this.validate(req);
-    const { config, media } = this.deps;
+    if (req.projectId !== undefined && !scope.projects.includes(req.projectId)) {
+      throw new ApiError('PROJECT_FORBIDDEN', 'your token does not grant this project', { projectId: req.projectId });
+    }
+  }
+
+  async create(scope: Scope, req: UploadSessionRequest, options: { idempotencyKey?: string } = {}): Promise<UploadSession> {
+    this.check(scope, req);
+    const { media } = this.deps;
     const deadline = Date.now() + START_DEADLINE_MS;
-    // Independent reads: one round trip's wait instead of two.
+    // Independent reads: one round trip's wait instead of three.
     const [existing, used] = await this.withDb(deadline, () =>
-      Promise.all([
-        options.idempotencyKey ? media.findByIdempotencyKey(userId, options.idempotencyKey) : null,
-        config.USER_STORAGE_QUOTA_BYTES > 0 ? media.storageUsed(userId) : 0,
-      ]),
+      Promise.all([options.idempotencyKey ? media.findByIdempotencyKey(scope, options.idempotencyKey) : null, this.storageUsed(scope)]),
     );
     if (existing) return this.replay(existing, req);
     this.checkQuota(used, req.fileSize);
-    const prepared = await this.prepare(userId, req, { idempotencyKey: options.idempotencyKey });
+    const prepared = await this.prepare(scope, req, { idempotencyKey: options.idempotencyKey });
     await this.start(prepared, deadline);
     try {
       // No deadline: the workflow runs already, recording it is worth the wait for a slot.
       await this.withDb(undefined, () => media.insert(prepared.row));
     } catch (err) {
       await this.discard(prepared, { started: true });
-      const winner = options.idempotencyKey && isUniqueViolation(err) ? await media.findByIdempotencyKey(userId, options.idempotencyKey) : null;
+      const winner = options.idempotencyKey && isUniqueViolation(err) ? await media.findByIdempotencyKey(scope, options.idempotencyKey) : null;
       if (winner) return this.replay(winner, req);
       throw err;
     }
@@ -145,19 +151,20 @@ export class UploadService {
    * failed); an error that is not the item's own (the database) fails the whole batch, and the
    * workflows already started are terminated.
    */
-  async createBatch(userId: string, requests: Array<UploadSessionRequest | ApiError>): Promise<{ batchId: string; items: BatchItem[] }> {
-    const { config, media } = this.deps;
+  async createBatch(scope: Scope, requests: Array<UploadSessionRequest | ApiError>): Promise<{ batchId: string; items: BatchItem[] }> {
+    const { media } = this.deps;
     const batchId = randomUUID();
     const deadline = Date.now() + START_DEADLINE_MS;
-    let used = config.USER_STORAGE_QUOTA_BYTES > 0 ? await this.withDb(deadline, () => media.storageUsed(userId)) : 0;
+    const used = await this.withDb(deadline, () => this.storageUsed(scope));
     const settled = await Promise.allSettled(
       requests.map(async (req) => {
         if (req instanceof ApiError) throw req;
-        this.validate(req);
+        this.check(scope, req);
         // Counted in request order, before any await: one quota query for the whole batch.
         this.checkQuota(used, req.fileSize);
-        used += req.fileSize;
-        const session = await this.prepare(userId, req, { batchId });
+        used.user += req.fileSize;
+        used.tenant += req.fileSize;
+        const session = await this.prepare(scope, req, { batchId });
         await this.start(session, deadline);
         return session;
       }),
@@ -171,7 +178,9 @@ export class UploadService {
       (started.length ? undefined : failures.find(isDependencyFault));
     try {
       if (fatal) throw fatal;
-      await this.withDb(undefined, () => media.insertBatch({ id: batchId, userId, itemCount: requests.length }, started.map((s) => s.row)));
+      await this.withDb(undefined, () =>
+        media.insertBatch({ id: batchId, userId: scope.userId, tenantId: scope.tenantId, itemCount: requests.length }, started.map((s) => s.row)),
+      );
     } catch (err) {
       await Promise.all(started.map((s) => this.discard(s, { started: true })));
       throw err;
@@ -186,24 +195,39 @@ export class UploadService {
     return { batchId, items };
   }
 
-  private checkQuota(used: number, fileSize: number): void {
-    const quota = this.deps.config.USER_STORAGE_QUOTA_BYTES;
-    // A soft limit: sessions created at the same instant may pass it together by a file each.
-    if (quota > 0 && used + fileSize > quota) {
-      throw new ApiError('QUOTA_EXCEEDED', 'this upload would exceed your storage quota', { quotaBytes: quota, usedBytes: used, fileSize });
+  /** Bytes the user and their tenant store (0 where the quota is off: no query). */
+  private async storageUsed(scope: Scope): Promise<{ user: number; tenant: number }> {
+    const { config, media } = this.deps;
+    const [user, tenant] = await Promise.all([
+      config.USER_STORAGE_QUOTA_BYTES > 0 ? media.storageUsed({ tenantId: scope.tenantId, userId: scope.userId }) : 0,
+      config.TENANT_STORAGE_QUOTA_BYTES > 0 ? media.storageUsed({ tenantId: scope.tenantId }) : 0,
+    ]);
+    return { user, tenant };
+  }
+
+  private checkQuota(used: { user: number; tenant: number }, fileSize: number): void {
+    const { USER_STORAGE_QUOTA_BYTES: userQuota, TENANT_STORAGE_QUOTA_BYTES: tenantQuota } = this.deps.config;
+    // Soft limits: sessions created at the same instant may pass them together by a file each.
+    if (userQuota > 0 && used.user + fileSize > userQuota) {
+      throw new ApiError('QUOTA_EXCEEDED', 'this upload would exceed your storage quota', { quotaBytes: userQuota, usedBytes: used.user, fileSize });
+    }
+    if (tenantQuota > 0 && used.tenant + fileSize > tenantQuota) {
+      throw new ApiError('QUOTA_EXCEEDED', "this upload would exceed your tenant's storage quota", { scope: 'tenant', quotaBytes: tenantQuota, usedBytes: used.tenant, fileSize });
     }
   }
 
   /** Keys, deadlines and (above the threshold) the S3 multipart upload of a new session. */
   private async prepare(
-    userId: string,
+    scope: Scope,
     req: UploadSessionRequest,
     options: { idempotencyKey?: string; batchId?: string },
   ): Promise<PreparedSession> {
     const { config, storage } = this.deps;
     const now = this.deps.now?.() ?? new Date();
     const mediaId = randomUUID();
-    const storageKey = originalKey(req.mediaType, ownerKeySegment(userId), mediaId, req.fileType, now);
+    const { userId, tenantId } = scope;
+    const projectId = req.projectId ?? null;
+    const storageKey = originalKey(req.mediaType, originalKeyPrefix({ tenantId, userId, projectId }), mediaId, req.fileType, now);
     const ttl = req.mediaType === 'PROFILE_IMAGE' ? config.PROFILE_IMAGE_URL_TTL_SECONDS : config.UPLOAD_URL_TTL_SECONDS;
     const expiresAt = new Date(now.getTime() + ttl * 1000);
     const plan = planUpload(req.fileSize, config.MULTIPART_THRESHOLD_BYTES, config.PART_SIZE_BYTES);
@@ -211,6 +235,8 @@ export class UploadService {
     const row: NewMedia = {
       id: mediaId,
       userId,
+      tenantId,
+      projectId,
       batchId: options.batchId ?? null,
       mediaType: req.mediaType,
       fileName: req.fileName,
@@ -239,6 +265,8 @@ export class UploadService {
       confirmDeadline: expiresAt.getTime() + config.CONFIRM_GRACE_SECONDS * 1000,
       videoTaskQueue: config.TASK_QUEUE_VIDEO,
       documentTaskQueue: config.TASK_QUEUE_DOCUMENT,
+      tenantId,
+      projectId: projectId ?? undefined,
     };
     return { row, input };
   }
@@ -278,6 +306,7 @@ export class UploadService {
             { key: MediaStatusKey, value: 'AWAITING_UPLOAD' },
             { key: MediaTypeKey, value: row.mediaType },
             { key: MediaOwnerKey, value: row.userId },
+            { key: MediaTenantKey, value: row.tenantId },
           ],
           staticSummary: `${row.mediaType} ${row.fileName} (${row.fileSize} bytes) for ${row.userId}`,
           }),
@@ -314,6 +343,7 @@ export class UploadService {
   /** The same key from the same user returns the same session, for the same request only. */
   private async replay(existing: MediaRow, req: UploadSessionRequest): Promise<UploadSession> {
     const same =
+      existing.projectId === (req.projectId ?? null) &&
       existing.fileName === req.fileName && existing.mimeType === req.fileType && existing.fileSize === req.fileSize && existing.mediaType === req.mediaType;
     if (!same) throw new ApiError('IDEMPOTENCY_CONFLICT', 'this Idempotency-Key was used for a different request');
     return this.describe(existing);

@@ -23,6 +23,8 @@ const USAGE = `usage: npm run upload -- <files...> [options]
   --token <jwt>         bearer token (default: $MEDIA_TOKEN, else a dev token for --user signed
                         with $JWT_SECRET or the secret of the dev stack started by npm run dev)
   --user <id>           user of the minted dev token (default: dev-user)
+  --tenant <id>         tenant claim of the minted dev token (default: none, i.e. tenant default)
+  --project <id>        upload into this project (projectId; a minted dev token grants it)
   --concurrency <n>     parts of one file in flight at once (default: 4)
   --sha256              send SHA-256 digests so S3 refuses corrupted bytes
 
@@ -81,6 +83,8 @@ function parseCommandLine() {
       api: { type: 'string' },
       token: { type: 'string' },
       user: { type: 'string', default: 'dev-user' },
+      tenant: { type: 'string' },
+      project: { type: 'string' },
       concurrency: { type: 'string', default: '4' },
       sha256: { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h', default: false },
@@ -100,7 +104,7 @@ async function main(): Promise<void> {
   if (mediaType !== undefined && !MEDIA_TYPES.includes(mediaType)) throw new UsageError(`--type must be one of ${MEDIA_TYPES.join(', ')}`);
   const concurrency = Number(values.concurrency);
   if (!Number.isInteger(concurrency) || concurrency < 1) throw new UsageError('--concurrency must be a positive integer');
-  const token = values.token ?? process.env.MEDIA_TOKEN ?? (await devToken(values.user!));
+  const token = values.token ?? process.env.MEDIA_TOKEN ?? (await devToken(values.user!, values.tenant, values.project));
   if (!token) throw new UsageError('no token: pass --token or MEDIA_TOKEN, or start the dev stack once (npm run dev) so a dev token can be minted');
   const apiUrl = values.api ?? process.env.MEDIA_API_URL ?? 'http://localhost:8080';
 
@@ -124,7 +128,7 @@ async function main(): Promise<void> {
 
   for (const job of jobs.filter((j) => j.problem)) view.status(job, 'not sent');
   const queue = jobs.filter((j) => !j.problem);
-  const run: RunState = { signal: stop.signal, sha256: values.sha256!, refused: undefined };
+  const run: RunState = { signal: stop.signal, sha256: values.sha256!, projectId: values.project, refused: undefined };
   const worker = async () => {
     for (let job = queue.shift(); job && !stop.signal.aborted; job = queue.shift()) {
       await send(client, job, view, run);
@@ -157,6 +161,8 @@ async function main(): Promise<void> {
 interface RunState {
   signal: AbortSignal;
   sha256: boolean;
+  /** The project every file goes to (`--project`). */
+  projectId: string | undefined;
   /** Why the API refused the token (401), once any upload met it. */
   refused: string | undefined;
 }
@@ -191,6 +197,7 @@ async function send(
       fileType: job.fileType,
       mediaType: job.mediaType,
       sha256: o.sha256,
+      projectId: o.projectId,
       signal: o.signal,
       onSession: (session) => {
         job.mediaId = session.mediaId;
@@ -349,9 +356,10 @@ function fit(text: string, width: number): string {
 }
 
 /** A dev token signed with JWT_SECRET or the dev stack's secret, when either is at hand. */
-async function devToken(user: string): Promise<string | undefined> {
+async function devToken(user: string, tenant: string | undefined, project: string | undefined): Promise<string | undefined> {
   const secret = process.env.JWT_SECRET ?? (existsSync(devSecretFile) ? readFileSync(devSecretFile, 'utf8').trim() : undefined);
-  return secret ? mintDevToken(secret, user) : undefined;
+  const claims = { ...(tenant ? { tenant } : {}), ...(project ? { projects: [project] } : {}) };
+  return secret ? mintDevToken(secret, user, '24h', claims) : undefined;
 }
 
 function exitWith(code: number, message: string): never {

@@ -69,6 +69,8 @@ export interface UploadOptions {
   fileType?: string;
   /** Defaults to POST_IMAGE for images, POST_VIDEO for videos and DOCUMENT for PDFs. */
   mediaType?: MediaType;
+  /** Upload into this project (one the token's projects claim grants; 403 PROJECT_FORBIDDEN otherwise). */
+  projectId?: string;
   /**
    * Send SHA-256 digests so that S3 itself refuses corrupted bytes: of the whole file with the
    * session (it signs the single PUT) and of every part of a multipart upload. In a browser
@@ -175,7 +177,7 @@ export class MediaUploadClient {
     }
     // Not aborted midway: a media the server created must reach onSession, so that the caller
     // can cancel it, rather than wait for its deadline unknown to anyone.
-    const session = await this.createSession({ fileName, fileType, fileSize, mediaType, checksumSha256 });
+    const session = await this.createSession({ fileName, fileType, fileSize, mediaType, checksumSha256, projectId: options.projectId });
     options.onSession?.(session);
     if (options.signal?.aborted) throw aborted();
     const { mediaId, upload } = session;
@@ -314,12 +316,12 @@ export class MediaUploadClient {
    * retried request returns the same session instead of a second media.
    */
   createSession(
-    file: { fileName: string; fileType: string; fileSize: number; mediaType: MediaType; checksumSha256?: string },
+    file: { fileName: string; fileType: string; fileSize: number; mediaType: MediaType; checksumSha256?: string; projectId?: string },
     signal?: AbortSignal,
   ): Promise<UploadSession> {
-    const { checksumSha256, ...rest } = file;
+    const { checksumSha256, projectId, ...rest } = file;
     return this.request<UploadSession>('POST', '/media/upload-session', {
-      body: { ...rest, ...(checksumSha256 ? { checksumSha256 } : {}) },
+      body: { ...rest, ...(checksumSha256 ? { checksumSha256 } : {}), ...(projectId ? { projectId } : {}) },
       headers: { 'idempotency-key': randomKey() },
       signal,
     });

@@ -29,6 +29,13 @@ const configFields = z
     JWT_ISSUER: optionalString,
     /** Expected `aud` claim; checked when set. */
     JWT_AUDIENCE: optionalString,
+    /**
+     * Claim carrying the tenant id. A token without it belongs to the tenant `default`, so a
+     * single-tenant deployment needs no change. Default `tenant`.
+     */
+    JWT_TENANT_CLAIM: z.string().min(1).default('tenant'),
+    /** Claim listing the project ids (an array of strings) the user may use. Default `projects`. */
+    JWT_PROJECTS_CLAIM: z.string().min(1).default('projects'),
     /** PostgreSQL connection string. Required. */
     DATABASE_URL: z.string().min(1, 'DATABASE_URL is required'),
     /**
@@ -137,6 +144,8 @@ const configFields = z
     FFPROBE_PATH: z.string().default('ffprobe'),
     /** Upload sessions one user may create per minute. Default 120. */
     RATE_LIMIT_SESSIONS_PER_MINUTE: int(120),
+    /** Upload sessions one tenant (all its users together) may create per minute; 0 = no limit. Default 0. */
+    RATE_LIMIT_SESSIONS_PER_MINUTE_PER_TENANT: int(0),
     /** Browser origins allowed by CORS, comma separated; empty → CORS off. */
     CORS_ORIGINS: z
       .string()
@@ -163,6 +172,11 @@ const configFields = z
      * Default 10 GiB.
      */
     USER_STORAGE_QUOTA_BYTES: int(10 * 1024 * MiB),
+    /**
+     * Bytes one tenant (all its users together) may store, counted like USER_STORAGE_QUOTA_BYTES.
+     * A session that would pass it answers 413 QUOTA_EXCEEDED. 0 = no quota. Default 0.
+     */
+    TENANT_STORAGE_QUOTA_BYTES: int(0),
     /** Lifetime of the presigned GET of `download-url`. Default 300 s. */
     DOWNLOAD_URL_TTL_SECONDS: z.coerce.number().int().min(1).max(604800).default(300),
     /**

@@ -72,6 +72,7 @@ export function presentMedia(row: MediaRow, renditions: RenditionRow[], { cdnBas
     metadata: Object.fromEntries(Object.entries(row.metadata ?? {}).filter(([k]) => PUBLIC_METADATA.includes(k))),
     failureReason: row.failureReason,
     batchId: row.batchId,
+    projectId: row.projectId,
     public: isPublic,
     attachment: row.ownerType ? { ownerType: row.ownerType, ownerId: row.ownerId, attachedAt: row.attachedAt?.toISOString() ?? null } : null,
   };

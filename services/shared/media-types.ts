@@ -77,12 +77,16 @@ export function isTerminal(status: MediaStatus): boolean {
 export const UPLOADING_STATUSES: readonly MediaStatus[] = ['AWAITING_UPLOAD', 'VERIFYING', 'SCANNING', 'PROCESSING'];
 
 /**
- * `{mediaType-lowercase}/{owner}/{timestamp}-{uuid}.{ext}` (SPEC.md §4). `owner` is the key-safe
- * segment of the user (services/shared/storage-keys.ts `ownerKeySegment`), never the raw `sub`.
+ * `{tenant}/{project or owner}/{mediaType-lowercase}/{timestamp}-{uuid}.{ext}` (SPEC.md §4,
+ * issue 17). The segments are key-safe hashes (services/shared/storage-keys.ts
+ * `originalKeyPrefix`), never the raw tenant, project or `sub`. Rows created before tenants keep
+ * their stored `{mediaType}/{owner}/…` keys: nothing parses a key, every reader uses the row's.
  */
-export function originalKey(mediaType: MediaType, owner: string, mediaId: string, mimeType: string, now: Date): string {
-  if (!/^[0-9a-z]+$/.test(owner)) throw new Error('owner segment must be key-safe (lowercase letters and digits)');
-  return `${mediaType.toLowerCase()}/${owner}/${now.getTime()}-${mediaId}.${FILE_EXTENSIONS[mimeType] ?? 'bin'}`;
+export function originalKey(mediaType: MediaType, prefix: { tenant: string; owner: string }, mediaId: string, mimeType: string, now: Date): string {
+  for (const segment of [prefix.tenant, prefix.owner]) {
+    if (!/^[0-9a-z]+$/.test(segment)) throw new Error('key segments must be key-safe (lowercase letters and digits)');
+  }
+  return `${prefix.tenant}/${prefix.owner}/${mediaType.toLowerCase()}/${now.getTime()}-${mediaId}.${FILE_EXTENSIONS[mimeType] ?? 'bin'}`;
 }
 
 /** Long-lived, content-addressed-by-key renditions: CDNs and browsers may cache them forever. */

@@ -10,3 +10,22 @@ import { createHash } from 'node:crypto';
 export function ownerKeySegment(userId: string): string {
   return createHash('sha256').update(userId, 'utf8').digest('hex').slice(0, 32);
 }
+
+/**
+ * The tenant segment of storage keys (first segment): the same hashing as `ownerKeySegment`,
+ * over `tenant:` and the tenant id, so a tenant and a user of the same name never share a
+ * segment. Every key of a tenant starts with it: one prefix to list, copy or delete a tenant.
+ */
+export function tenantKeySegment(tenantId: string): string {
+  return ownerKeySegment(`tenant:${tenantId}`);
+}
+
+/** The project segment of storage keys (second segment, in place of the owner's): as above, over `project:` and the id. */
+export function projectKeySegment(projectId: string): string {
+  return ownerKeySegment(`project:${projectId}`);
+}
+
+/** `{tenant}/{project or owner}`: the prefix of an original's key (services/shared/media-types.ts `originalKey`). */
+export function originalKeyPrefix(scope: { tenantId: string; userId: string; projectId?: string | null }): { tenant: string; owner: string } {
+  return { tenant: tenantKeySegment(scope.tenantId), owner: scope.projectId ? projectKeySegment(scope.projectId) : ownerKeySegment(scope.userId) };
+}

@@ -87,9 +87,10 @@ describe('creating an upload session is all or nothing', () => {
     const uploads = new UploadService({ config, storage, media, temporal });
     const user = uniqueUser('atomic');
     try {
-      await expect(uploads.create(user, { fileName: 'big.jpg', fileType: 'image/jpeg', fileSize: 7 * 1024 * 1024, mediaType: 'POST_IMAGE' })).rejects.toThrow(/UNAVAILABLE/);
+      const scope = { tenantId: 'default', userId: user, projects: [] };
+      await expect(uploads.create(scope, { fileName: 'big.jpg', fileType: 'image/jpeg', fileSize: 7 * 1024 * 1024, mediaType: 'POST_IMAGE' })).rejects.toThrow(/UNAVAILABLE/);
       expect(uploadId).toBeDefined();
-      expect((await media.list(user, { limit: 10 })).items).toEqual([]);
+      expect((await media.list(scope, { limit: 10 })).items).toEqual([]);
       expect(await storage.listParts(config.S3_INCOMING_BUCKET, storageKey!, uploadId!)).toBeUndefined();
     } finally {
       await dataSource.destroy();

@@ -1,6 +1,7 @@
 import { SignJWT } from 'jose';
 import { randomUUID } from 'node:crypto';
 import { pngHeader, realJpeg, bytesOfType } from '../fixtures/media';
+import { mintDevToken } from '../../scripts/token';
 import { startPlatform, testJwtSecret, uniqueUser, waitForStatus, type Platform } from '../harness/platform';
 
 const MiB = 1024 * 1024;
@@ -15,6 +16,8 @@ type Case = {
   rawBody?: string;
   headers?: Record<string, string>;
   token?: 'none' | 'garbage' | 'expired' | 'wrong-secret' | 'alg-none' | 'no-sub' | 'bearer-missing';
+  /** Extra claims of an otherwise valid token (tenant, projects). */
+  claims?: Record<string, unknown>;
   status: number;
   code: string;
 };
@@ -100,6 +103,26 @@ const cases: Case[] = [
   { name: 'wrongly signed token', body: ok, token: 'wrong-secret', status: 401, code: 'UNAUTHENTICATED' },
   { name: 'alg none token', body: ok, token: 'alg-none', status: 401, code: 'UNAUTHENTICATED' },
   { name: 'token without sub', body: ok, token: 'no-sub', status: 401, code: 'UNAUTHENTICATED' },
+  { name: 'project id with a control character', body: { ...ok, projectId: 'site\u00007' }, status: 400, code: 'VALIDATION_FAILED' },
+  { name: 'project id of 129 bytes', body: { ...ok, projectId: 'p'.repeat(129) }, status: 400, code: 'VALIDATION_FAILED' },
+  { name: 'empty project id', body: { ...ok, projectId: '' }, status: 400, code: 'VALIDATION_FAILED' },
+  { name: 'project id as a number', body: { ...ok, projectId: 7 }, status: 400, code: 'VALIDATION_FAILED' },
+  { name: 'project id as an array', body: { ...ok, projectId: ['p1'] }, status: 400, code: 'VALIDATION_FAILED' },
+  { name: 'project not granted', body: { ...ok, projectId: 'p1' }, status: 403, code: 'PROJECT_FORBIDDEN' },
+  { name: 'project of another claim name', body: { ...ok, projectId: 'p1' }, claims: { project: ['p1'], groups: ['p1'] }, status: 403, code: 'PROJECT_FORBIDDEN' },
+  { name: 'list by a project not granted', path: '/media?projectId=p1', method: 'GET', status: 403, code: 'PROJECT_FORBIDDEN' },
+  { name: 'list by a bad project id', path: `/media?projectId=${'p'.repeat(200)}`, method: 'GET', status: 400, code: 'VALIDATION_FAILED' },
+  { name: 'projects claim a string', body: ok, claims: { projects: 'p1' }, status: 401, code: 'INVALID_TOKEN_PROJECTS' },
+  { name: 'projects claim an object', body: ok, claims: { projects: { p1: true } }, status: 401, code: 'INVALID_TOKEN_PROJECTS' },
+  { name: 'projects claim with numbers', body: ok, claims: { projects: ['p1', 2] }, status: 401, code: 'INVALID_TOKEN_PROJECTS' },
+  { name: 'projects claim null', body: ok, claims: { projects: null }, status: 401, code: 'INVALID_TOKEN_PROJECTS' },
+  { name: 'projects claim of 1001 ids', path: '/media', method: 'GET', claims: { projects: Array.from({ length: 1001 }, (_, i) => `p${i}`) }, status: 401, code: 'INVALID_TOKEN_PROJECTS' },
+  { name: 'huge tenant claim', body: ok, claims: { tenant: 't'.repeat(6000) }, status: 401, code: 'INVALID_TOKEN_TENANT' },
+  { name: 'tenant claim a number', body: ok, claims: { tenant: 42 }, status: 401, code: 'INVALID_TOKEN_TENANT' },
+  { name: 'tenant claim empty', path: '/media', method: 'GET', claims: { tenant: '' }, status: 401, code: 'INVALID_TOKEN_TENANT' },
+  { name: 'tenant claim with a newline', body: ok, claims: { tenant: 'acme\nadmin' }, status: 401, code: 'INVALID_TOKEN_TENANT' },
+  { name: 'tenant claim an array', body: ok, claims: { tenant: ['a', 'b'] }, status: 401, code: 'INVALID_TOKEN_TENANT' },
+  { name: 'batch item with a project not granted', path: '/media/upload-sessions', body: { files: [{ ...ok, projectId: 'p1' }] }, status: 201, code: 'PROJECT_FORBIDDEN' },
   { name: 'batch of 101', path: '/media/upload-sessions', body: { files: Array.from({ length: 101 }, () => ok) }, status: 400, code: 'VALIDATION_FAILED' },
   { name: 'empty batch', path: '/media/upload-sessions', body: { files: [] }, status: 400, code: 'VALIDATION_FAILED' },
   { name: 'batch not an array', path: '/media/upload-sessions', body: { files: ok }, status: 400, code: 'VALIDATION_FAILED' },
@@ -125,14 +148,18 @@ describe('hostile and malformed input', () => {
     const user = uniqueUser('hostile');
     const outcomes: string[] = [];
     for (const c of cases) {
-      const authorization = c.token ? await tokenFor(c.token, user) : `Bearer ${await p.token(user)}`;
+      const authorization = c.token
+        ? await tokenFor(c.token, user)
+        : `Bearer ${c.claims ? await mintDevToken(testJwtSecret, user, '5m', c.claims) : await p.token(user)}`;
       const headers: Record<string, string> = { ...(authorization ? { authorization } : {}), 'content-type': 'application/json', ...c.headers };
       const body = c.rawBody ?? (c.body === undefined ? undefined : JSON.stringify(c.body));
       const res = await fetch(`${p.api.url}/api/v1${c.path ?? '/media/upload-session'}`, { method: c.method ?? 'POST', headers, body });
       const text = await res.text();
       let code: string | undefined;
       try {
-        code = JSON.parse(text).error?.code;
+        const parsed = JSON.parse(text);
+        // A batch answers 201 with each item's own error.
+        code = parsed.error?.code ?? parsed.items?.[0]?.error?.code;
       } catch {
         code = `non-JSON: ${text.slice(0, 80)}`;
       }

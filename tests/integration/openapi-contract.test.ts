@@ -58,10 +58,10 @@ describe('the OpenAPI document', () => {
   async function call(
     method: string,
     path: string,
-    init: { user?: string | null; body?: unknown; rawBody?: string; contentType?: string; headers?: Record<string, string> } = {},
+    init: { user?: string | null; claims?: Record<string, unknown>; body?: unknown; rawBody?: string; contentType?: string; headers?: Record<string, string> } = {},
   ): Promise<{ status: number; body: any }> {
     const headers: Record<string, string> = { ...init.headers };
-    if (init.user !== null) headers.authorization = `Bearer ${await mintDevToken(testJwtSecret, init.user ?? 'contract-user')}`;
+    if (init.user !== null) headers.authorization = `Bearer ${await mintDevToken(testJwtSecret, init.user ?? 'contract-user', '1h', init.claims)}`;
     const payload = init.rawBody ?? (init.body === undefined ? undefined : JSON.stringify(init.body));
     if (payload !== undefined) headers['content-type'] = init.contentType ?? 'application/json';
     const res = await fetch(`${p.api.url}${path}`, { method, headers, body: payload });
@@ -234,6 +234,32 @@ describe('the OpenAPI document', () => {
     expect((await call('GET', `/api/v1/media/${missingId}/parts`, { user })).status).toBe(404);
     expect((await call('POST', `/api/v1/media/${videoId}/complete`, { user, body: {} })).body.error.code).toBe('PARTS_MISMATCH');
     expect((await call('DELETE', `/api/v1/media/${videoId}`, { user })).body.action).toBe('CANCELLING');
+
+    // Tenants and projects: a project not granted (403), a member changing the uploader's media
+    // (403 NOT_UPLOADER), a tenant claim that is no tenant id (401).
+    const tenant = { tenant: `contract-${missingId.slice(0, 4)}`, projects: ['site'] };
+    const uploader = uniqueUser('contract-uploader');
+    const member = uniqueUser('contract-member');
+    expect((await call('POST', '/api/v1/media/upload-session', { user: uploader, claims: tenant, body: { fileName: 'a.jpg', fileType: 'image/jpeg', fileSize: 1000, mediaType: 'POST_IMAGE', projectId: 'other' } })).body.error.code).toBe('PROJECT_FORBIDDEN');
+    const inProject = await call('POST', '/api/v1/media/upload-session', { user: uploader, claims: tenant, body: { fileName: 'a.jpg', fileType: 'image/jpeg', fileSize: 1000, mediaType: 'POST_IMAGE', projectId: 'site' } });
+    expect(inProject.body.storageKey).toBeDefined();
+    expect((await call('GET', '/api/v1/media?projectId=other', { user: member, claims: tenant })).body.error.code).toBe('PROJECT_FORBIDDEN');
+    expect((await call('GET', '/api/v1/media?projectId=site', { user: member, claims: tenant })).body.items[0].projectId).toBe('site');
+    const memberCalls: Array<[string, string, unknown]> = [
+      ['POST', 'complete', {}],
+      ['POST', 'complete-multipart', {}],
+      ['POST', 'parts', { partNumbers: [1] }],
+      ['GET', 'parts', undefined],
+      ['POST', 'attach', { ownerType: 'post', ownerId: 'p1' }],
+      ['DELETE', 'attach', undefined],
+    ];
+    for (const [method, action, body] of memberCalls) {
+      expect((await call(method, `/api/v1/media/${inProject.body.mediaId}/${action}`, { user: member, claims: tenant, body })).body.error.code).toBe('NOT_UPLOADER');
+    }
+    expect((await call('DELETE', `/api/v1/media/${inProject.body.mediaId}`, { user: member, claims: tenant })).body.error.code).toBe('NOT_UPLOADER');
+    expect((await call('GET', '/api/v1/media', { user: member, claims: { tenant: 42 } })).body.error.code).toBe('INVALID_TOKEN_TENANT');
+    expect((await call('GET', '/api/v1/media', { user: member, claims: { projects: 'site' } })).body.error.code).toBe('INVALID_TOKEN_PROJECTS');
+    expect((await call('DELETE', `/api/v1/media/${inProject.body.mediaId}`, { user: uploader, claims: tenant })).body.action).toBe('CANCELLING');
 
     // Leave nothing behind: sessions never uploaded are cancelled.
     const pending = [notUploaded];

@@ -77,10 +77,16 @@ describe('npm run ops: stuck and cancel', () => {
       mediaStatus: 'AWAITING_UPLOAD',
       mediaType: 'POST_IMAGE',
       owner: user,
+      tenant: 'default',
       startTime: expect.any(String),
       age: expect.stringMatching(/^\d+(s|m)$/),
       url: `${uiUrl}/namespaces/default/workflows/media-upload%2F${upload.mediaId}/${runId}/history`,
     });
+
+    // By tenant: the token had no tenant claim, so the upload is the tenant `default`'s.
+    const inDefault = await ops('stuck', '--tenant', 'default', '--owner', user, '--json');
+    expect(inDefault.stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l).workflowId)).toEqual([upload.workflowId]);
+    expect(await ops('stuck', '--tenant', 'another-tenant', '--owner', user, '--json')).toEqual({ code: 0, stdout: '', stderr: '' });
 
     const older = await ops('stuck', '--status', 'AWAITING_UPLOAD', '--owner', user, '--older-than', '1h', '--json');
     expect(older).toEqual({ code: 0, stdout: '', stderr: '' });

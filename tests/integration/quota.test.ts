@@ -17,7 +17,7 @@ describe('per-user storage quota on the real stack', () => {
     const image = await jpegWithExif(1200, 900);
     const { mediaId } = await uploadFile(p, user, image, 'image/jpeg', 'POST_IMAGE', 'photo.jpg');
     await waitForStatus(p, user, mediaId, ['READY']);
-    const used = await p.media.storageUsed(user);
+    const used = await p.media.storageUsed({ tenantId: 'default', userId: user });
     const thumbnails = (await p.media.renditions(mediaId)).reduce((sum, r) => sum + (r.sizeBytes ?? 0), 0);
     expect(thumbnails).toBeGreaterThan(0);
     expect(used).toBe(image.length + thumbnails);

@@ -1,6 +1,6 @@
 import { bytesOfType, pngHeader, realJpeg, sha256Base64 } from '../fixtures/media';
 import { startPlatform, uniqueUser, waitForStatus, type Platform } from '../harness/platform';
-import { ownerKeySegment } from '../../services/shared/storage-keys';
+import { ownerKeySegment, tenantKeySegment } from '../../services/shared/storage-keys';
 
 const MiB = 1024 * 1024;
 
@@ -30,7 +30,7 @@ describe('upload sessions on the real stack', () => {
     expect(res.body.upload.method).toBe('PUT');
     expect(res.body.status).toBe('AWAITING_UPLOAD');
     // The owner segment is a hash of the user id, never the id itself.
-    expect(res.body.storageKey).toMatch(new RegExp(`^profile_image/${ownerKeySegment(user)}/\\d+-${res.body.mediaId}\\.jpg$`));
+    expect(res.body.storageKey).toMatch(new RegExp(`^${tenantKeySegment('default')}/${ownerKeySegment(user)}/profile_image/\\d+-${res.body.mediaId}\\.jpg$`));
     expect(res.body.storageKey).not.toContain(user);
     expect((await putTo(res.body.upload, body)).status).toBe(200);
     const done = await p.call(user, `/media/${res.body.mediaId}/complete`, { body: {} });

@@ -32,7 +32,7 @@ describe('PDF content sniffing', () => {
 describe('DOCUMENT media type', () => {
   it('accepts application/pdf up to 100 MiB and keys the original as .pdf', () => {
     expect(MEDIA_TYPE_RULES.DOCUMENT).toMatchObject({ allowedMimeTypes: ['application/pdf'], maxBytes: 100 * 1024 * 1024, kind: 'document' });
-    expect(originalKey('DOCUMENT', 'u1', 'id', 'application/pdf', new Date(5))).toBe('document/u1/5-id.pdf');
+    expect(originalKey('DOCUMENT', { tenant: 't1', owner: 'u1' }, 'id', 'application/pdf', new Date(5))).toBe('t1/u1/document/5-id.pdf');
   });
 });
 

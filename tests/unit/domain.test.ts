@@ -1,7 +1,7 @@
 import { planUpload, partLength } from '../../services/api/upload-sessions';
 import { detectMimeType, matchesDeclaredType } from '../../services/shared/magic-bytes';
 import { originalKey } from '../../services/shared/media-types';
-import { ownerKeySegment } from '../../services/shared/storage-keys';
+import { originalKeyPrefix, ownerKeySegment, projectKeySegment, tenantKeySegment } from '../../services/shared/storage-keys';
 import { loadConfig, loadTemporalConfig } from '../../services/shared/config';
 import { temporalConnectionOptions } from '../../services/shared/temporal';
 import { uploadSessionRequest } from '../../services/api/schemas';
@@ -47,14 +47,24 @@ describe('content sniffing', () => {
 });
 
 describe('storage keys', () => {
-  it('follows {mediaType}/{owner}/{timestamp}-{uuid}.{ext} with a hashed owner segment', () => {
-    const owner = ownerKeySegment('user 1');
-    expect(owner).toMatch(/^[0-9a-f]{32}$/);
-    const key = originalKey('POST_VIDEO', owner, '0f8e', 'video/quicktime', new Date(1700000000000));
-    expect(key).toBe(`post_video/${owner}/1700000000000-0f8e.mov`);
+  it('follows {tenant}/{owner}/{mediaType}/{timestamp}-{uuid}.{ext} with hashed segments', () => {
+    const prefix = originalKeyPrefix({ tenantId: 'default', userId: 'user 1' });
+    expect(prefix.owner).toBe(ownerKeySegment('user 1'));
+    expect(prefix.tenant).toMatch(/^[0-9a-f]{32}$/);
+    const key = originalKey('POST_VIDEO', prefix, '0f8e', 'video/quicktime', new Date(1700000000000));
+    expect(key).toBe(`${prefix.tenant}/${prefix.owner}/post_video/1700000000000-0f8e.mov`);
   });
-  it('refuses an owner segment that is not key-safe (a raw user id)', () => {
-    expect(() => originalKey('POST_IMAGE', "o'brien@example.com", '0f8e', 'image/jpeg', new Date())).toThrow(/key-safe/);
+  it('puts a project upload under the project segment, distinct from a user or tenant of the same name', () => {
+    const inProject = originalKeyPrefix({ tenantId: 'acme', userId: 'u1', projectId: 'site-7' });
+    expect(inProject.owner).toBe(projectKeySegment('site-7'));
+    expect(inProject.owner).not.toBe(ownerKeySegment('site-7'));
+    expect(tenantKeySegment('site-7')).not.toBe(projectKeySegment('site-7'));
+    expect(originalKeyPrefix({ tenantId: 'acme', userId: 'u1' }).tenant).toBe(inProject.tenant);
+    expect(originalKeyPrefix({ tenantId: 'other', userId: 'u1' }).tenant).not.toBe(inProject.tenant);
+  });
+  it('refuses a segment that is not key-safe (a raw user or tenant id)', () => {
+    expect(() => originalKey('POST_IMAGE', { tenant: 'abc', owner: "o'brien@example.com" }, '0f8e', 'image/jpeg', new Date())).toThrow(/key-safe/);
+    expect(() => originalKey('POST_IMAGE', { tenant: 'Acme Corp', owner: 'abc' }, '0f8e', 'image/jpeg', new Date())).toThrow(/key-safe/);
   });
 });
 

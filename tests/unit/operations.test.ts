@@ -20,6 +20,12 @@ describe('ops command helpers', () => {
     );
   });
 
+  it('filters by tenant (MediaTenant) beside the owner', () => {
+    expect(stuckQuery({ owner: 'u1', tenant: 'ac"me' })).toBe(
+      'WorkflowType = "MediaUploadWorkflow" AND ExecutionStatus = "Running" AND MediaOwner = "u1" AND MediaTenant = "ac\\"me"',
+    );
+  });
+
   it('takes a media id for its upload workflow and links the filtered Web UI list', () => {
     expect(workflowIdOf('8C2A7E8E-3F0B-4E55-9A51-0B8D1E4C2F10')).toBe('media-upload/8c2a7e8e-3f0b-4e55-9a51-0b8d1e4c2f10');
     expect(workflowIdOf('media-delete/8c2a7e8e-3f0b-4e55-9a51-0b8d1e4c2f10')).toBe('media-delete/8c2a7e8e-3f0b-4e55-9a51-0b8d1e4c2f10');

@@ -5,6 +5,7 @@ import { MediaAttachments1764500000000 } from './migrations/1764500000000-media-
 import { MediaInFlightIndex1764600000000 } from './migrations/1764600000000-media-in-flight-index';
 import { ProtectMediaBeforeAttachments1764700000000 } from './migrations/1764700000000-protect-media-before-attachments';
 import { MediaTexts1765500000000 } from './migrations/1765500000000-media-texts';
+import { TenantsAndProjects1765600000000 } from './migrations/1765600000000-tenants-and-projects';
 
 /** Schema changes go through migrations only; `synchronize` stays off everywhere. */
 export function createDataSource(databaseUrl: string, poolSize = 10): DataSource {
@@ -12,7 +13,7 @@ export function createDataSource(databaseUrl: string, poolSize = 10): DataSource
     type: 'postgres',
     url: databaseUrl,
     entities: [MediaEntity, RenditionEntity, BatchEntity],
-    migrations: [InitialSchema1764000000000, MediaAttachments1764500000000, MediaInFlightIndex1764600000000, ProtectMediaBeforeAttachments1764700000000, MediaTexts1765500000000],
+    migrations: [InitialSchema1764000000000, MediaAttachments1764500000000, MediaInFlightIndex1764600000000, ProtectMediaBeforeAttachments1764700000000, MediaTexts1765500000000, TenantsAndProjects1765600000000],
     migrationsTransactionMode: 'each',
     synchronize: false,
     logging: false,

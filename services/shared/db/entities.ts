@@ -11,6 +11,10 @@ const bigintAsNumber: ValueTransformer = {
 export interface MediaRow {
   id: string;
   userId: string;
+  /** The uploader's tenant (JWT_TENANT_CLAIM); `default` for tokens without one and older rows. */
+  tenantId: string;
+  /** The project the media was uploaded to; null when it is the user's own. */
+  projectId: string | null;
   batchId: string | null;
   mediaType: MediaType;
   fileName: string;
@@ -54,6 +58,7 @@ export interface RenditionRow {
 export interface BatchRow {
   id: string;
   userId: string;
+  tenantId: string;
   itemCount: number;
   createdAt: Date;
 }
@@ -64,6 +69,8 @@ export const MediaEntity = new EntitySchema<MediaRow>({
   columns: {
     id: { type: 'uuid', primary: true },
     userId: { type: 'text', name: 'user_id' },
+    tenantId: { type: 'text', name: 'tenant_id' },
+    projectId: { type: 'text', name: 'project_id', nullable: true },
     batchId: { type: 'uuid', name: 'batch_id', nullable: true },
     mediaType: { type: 'text', name: 'media_type' },
     fileName: { type: 'text', name: 'file_name' },
@@ -110,6 +117,7 @@ export const BatchEntity = new EntitySchema<BatchRow>({
   columns: {
     id: { type: 'uuid', primary: true },
     userId: { type: 'text', name: 'user_id' },
+    tenantId: { type: 'text', name: 'tenant_id' },
     itemCount: { type: 'integer', name: 'item_count' },
     createdAt: { type: 'timestamptz', name: 'created_at', createDate: true },
   },

@@ -1,4 +1,4 @@
-import type { DataSource } from 'typeorm';
+import type { DataSource, ObjectLiteral, SelectQueryBuilder } from 'typeorm';
 import { TERMINAL_STATUSES, UPLOADING_STATUSES, type DeletionRule, type MediaStatus, type MediaType } from '../media-types';
 import { sanitizeForReadModel, sanitizeText } from '../sanitize';
 
@@ -19,6 +19,24 @@ export interface MediaText {
   truncated: boolean;
   /** Pages whose text was read. */
   pagesRead: number;
+}
+
+/**
+ * Who is asking: a user of a tenant with the projects their token grants. A user sees their own
+ * media and that of granted projects, within their tenant only; another tenant's media does not
+ * exist for them.
+ */
+export interface Scope {
+  tenantId: string;
+  userId: string;
+  projects: readonly string[];
+}
+
+/** Narrows a query on `media` (alias `m`) to what `scope` may read (indexes of migration 1765600000000). */
+function visibleTo<T extends ObjectLiteral>(qb: SelectQueryBuilder<T>, scope: Scope): SelectQueryBuilder<T> {
+  return qb
+    .andWhere('m.tenant_id = :tenantId', { tenantId: scope.tenantId })
+    .andWhere('(m.user_id = :userId OR m.project_id = ANY(:projects))', { userId: scope.userId, projects: [...scope.projects] });
 }
 
 export interface Owner {
@@ -86,30 +104,43 @@ export class MediaRepository {
     });
   }
 
-  async findBatch(id: string, userId: string): Promise<BatchRow | null> {
-    return this.dataSource.getRepository(BatchEntity).findOneBy({ id, userId });
+  /** A batch is its uploader's: same tenant, same user. */
+  async findBatch(id: string, scope: Scope): Promise<BatchRow | null> {
+    return this.dataSource.getRepository(BatchEntity).findOneBy({ id, userId: scope.userId, tenantId: scope.tenantId });
   }
 
-  async findByBatch(batchId: string, userId: string): Promise<MediaRow[]> {
-    return this.media.find({ where: { batchId, userId }, order: { createdAt: 'ASC' } });
+  async findByBatch(batchId: string, scope: Pick<Scope, 'tenantId' | 'userId'>): Promise<MediaRow[]> {
+    return this.media.find({ where: { batchId, userId: scope.userId, tenantId: scope.tenantId }, order: { createdAt: 'ASC' } });
   }
 
   async findById(id: string): Promise<MediaRow | null> {
     return this.media.findOneBy({ id });
   }
 
-  /** Another user's media is reported as missing, never as forbidden. */
-  async findOwned(id: string, userId: string): Promise<MediaRow | null> {
-    return this.media.findOneBy({ id, userId });
+  /**
+   * The media if `scope` may read it: its own, or of a project the token grants, in its tenant.
+   * Media the scope may not read is reported as missing, never as forbidden.
+   */
+  async findVisible(id: string, scope: Scope): Promise<MediaRow | null> {
+    return visibleTo(this.media.createQueryBuilder('m').where('m.id = :id', { id }), scope).getOne();
   }
 
-  async findByIdempotencyKey(userId: string, idempotencyKey: string): Promise<MediaRow | null> {
-    return this.media.findOneBy({ userId, idempotencyKey });
+  /** The uploader's own media (same tenant, same user). */
+  async findOwned(id: string, scope: Pick<Scope, 'tenantId' | 'userId'>): Promise<MediaRow | null> {
+    return this.media.findOneBy({ id, userId: scope.userId, tenantId: scope.tenantId });
   }
 
-  /** Newest first; the cursor is the last item's `createdAt|id`. */
-  async list(userId: string, options: { status?: MediaStatus; owner?: Partial<Owner>; cursor?: string; limit: number }): Promise<MediaPage> {
-    const qb = this.media.createQueryBuilder('m').where('m.user_id = :userId', { userId });
+  async findByIdempotencyKey(scope: Pick<Scope, 'tenantId' | 'userId'>, idempotencyKey: string): Promise<MediaRow | null> {
+    return this.media.findOneBy({ userId: scope.userId, tenantId: scope.tenantId, idempotencyKey });
+  }
+
+  /**
+   * What `scope` may read, newest first; with `projectId` (one the caller checked the token
+   * grants) that project's media only. The cursor is the last item's `createdAt|id`.
+   */
+  async list(scope: Scope, options: { status?: MediaStatus; projectId?: string; owner?: Partial<Owner>; cursor?: string; limit: number }): Promise<MediaPage> {
+    const qb = visibleTo(this.media.createQueryBuilder('m'), scope);
+    if (options.projectId) qb.andWhere('m.project_id = :projectId', { projectId: options.projectId });
     if (options.status) qb.andWhere('m.status = :status', { status: options.status });
     if (options.owner?.ownerType) qb.andWhere('m.owner_type = :ownerType', { ownerType: options.owner.ownerType });
     if (options.owner?.ownerId) qb.andWhere('m.owner_id = :ownerId', { ownerId: options.owner.ownerId });
@@ -208,23 +239,24 @@ export class MediaRepository {
    * returned so the caller deletes it (a profile has one profile image). Attaches to one owner
    * are serialized, so two concurrent replacements leave exactly one attached.
    */
-  async attach(id: string, userId: string, owner: Owner, options: { replaceType?: MediaType } = {}): Promise<AttachOutcome> {
+  async attach(id: string, scope: Pick<Scope, 'tenantId' | 'userId'>, owner: Owner, options: { replaceType?: MediaType } = {}): Promise<AttachOutcome> {
+    const { tenantId, userId } = scope;
     return this.dataSource.transaction(async (manager) => {
-      const rows: MediaRow[] = await manager.getRepository(MediaEntity).find({ where: { id, userId }, lock: { mode: 'pessimistic_write' } });
+      const rows: MediaRow[] = await manager.getRepository(MediaEntity).find({ where: { id, userId, tenantId }, lock: { mode: 'pessimistic_write' } });
       const row = rows[0];
       if (!row) return { outcome: 'not_found' };
       if (row.ownerType === owner.ownerType && row.ownerId === owner.ownerId) return { outcome: 'unchanged', row, detached: [] };
       if (row.status !== 'READY') return { outcome: 'not_ready', row };
       if (row.ownerType !== null) return { outcome: 'attached_elsewhere', row };
       // Owners are the caller's own names: one user's attach never touches another user's media.
-      await manager.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`${userId}/${owner.ownerType}/${owner.ownerId}`]);
+      await manager.query('SELECT pg_advisory_xact_lock(hashtext($1))', [JSON.stringify([tenantId, userId, owner.ownerType, owner.ownerId])]);
       let detached: MediaRow[] = [];
       if (options.replaceType) {
         // typeorm answers an UPDATE … RETURNING with [rows, affected].
         const [previous]: [Array<{ id: string }>, number] = await manager.query(
           `UPDATE media SET owner_type = NULL, owner_id = NULL, attached_at = NULL, updated_at = now()
-            WHERE user_id = $5 AND owner_type = $1 AND owner_id = $2 AND media_type = $3 AND id <> $4 RETURNING id`,
-          [owner.ownerType, owner.ownerId, options.replaceType, id, userId],
+            WHERE user_id = $5 AND tenant_id = $6 AND owner_type = $1 AND owner_id = $2 AND media_type = $3 AND id <> $4 RETURNING id`,
+          [owner.ownerType, owner.ownerId, options.replaceType, id, userId, tenantId],
         );
         detached = previous.length ? await manager.getRepository(MediaEntity).findBy(previous.map((p) => ({ id: p.id }))) : [];
       }
@@ -235,13 +267,13 @@ export class MediaRepository {
   }
 
   /** Detaches the user's media; detaching unattached media changes nothing. Null when not found. */
-  async detach(id: string, userId: string): Promise<MediaRow | null> {
+  async detach(id: string, scope: Pick<Scope, 'tenantId' | 'userId'>): Promise<MediaRow | null> {
     await this.dataSource.query(
       `UPDATE media SET owner_type = NULL, owner_id = NULL, attached_at = NULL, updated_at = now()
-        WHERE id = $1 AND user_id = $2 AND owner_type IS NOT NULL`,
-      [id, userId],
+        WHERE id = $1 AND user_id = $2 AND tenant_id = $3 AND owner_type IS NOT NULL`,
+      [id, scope.userId, scope.tenantId],
     );
-    return this.findOwned(id, userId);
+    return this.findOwned(id, scope);
   }
 
   /**
@@ -300,15 +332,16 @@ export class MediaRepository {
   }
 
   /**
-   * Bytes the user stores or is about to: originals of uploads in progress and of READY media,
+   * Bytes the user (in a tenant), or the whole tenant, stores or is about to: originals of uploads in progress and of READY media,
    * plus the derived objects of READY media. Failed, cancelled and deleted media hold nothing.
    */
-  async storageUsed(userId: string): Promise<number> {
+  async storageUsed(of: { tenantId: string; userId?: string }): Promise<number> {
+    // Without a user: the whole tenant's (TENANT_STORAGE_QUOTA_BYTES).
     const [row]: Array<{ used: string }> = await this.dataSource.query(
-      `SELECT (SELECT COALESCE(SUM(file_size), 0) FROM media WHERE user_id = $1 AND status = ANY($2::text[]))
+      `SELECT (SELECT COALESCE(SUM(file_size), 0) FROM media WHERE tenant_id = $1 AND ($3::text IS NULL OR user_id = $3) AND status = ANY($2::text[]))
             + (SELECT COALESCE(SUM(r.size_bytes), 0) FROM renditions r JOIN media m ON m.id = r.media_id
-                WHERE m.user_id = $1 AND m.status = 'READY') AS used`,
-      [userId, [...LIVE_STATUSES, 'READY']],
+                WHERE m.tenant_id = $1 AND ($3::text IS NULL OR m.user_id = $3) AND m.status = 'READY') AS used`,
+      [of.tenantId, [...LIVE_STATUSES, 'READY'], of.userId ?? null],
     );
     return Number(row?.used ?? 0);
   }
