@@ -193,10 +193,19 @@ describe('document analysis bounds', () => {
   const base = { previewMaxWidth: 1200, textMaxBytes: 1 << 20, timeoutMs: 60_000, maxMemoryBytes: 1 << 30 };
 
   it('kills the analyzer at its memory bound and reports the bound', async () => {
-    // No Node process fits in 1 MiB resident: the first check finds it over the bound.
-    const analysis = analyzePdf(pdfPath, { ...base, previewPath: join(dir, 'm.png'), maxMemoryBytes: 1 << 20 });
-    await expect(analysis).rejects.toThrow(DocumentLimitError);
-    await expect(analysis).rejects.toThrow(/memory bound/);
+    // No Node process fits in 1 MiB resident: the first check finds it over the bound. On a busy
+    // machine the child may report the document's info before that check: then what it read is
+    // kept and the result says the memory bound stopped it; otherwise the analysis fails.
+    const outcome = await analyzePdf(pdfPath, { ...base, previewPath: join(dir, 'm.png'), maxMemoryBytes: 1 << 20 }).then(
+      (result) => ({ stoppedBy: result.stoppedBy, preview: result.preview }),
+      (err: Error) => ({ error: err }),
+    );
+    if ('error' in outcome) {
+      expect(outcome.error).toBeInstanceOf(DocumentLimitError);
+      expect(outcome.error.message).toMatch(/memory bound/);
+    } else {
+      expect(outcome).toEqual({ stoppedBy: 'memory', preview: undefined });
+    }
   });
 
   it('kills the analyzer at its time bound and reports the bound', async () => {

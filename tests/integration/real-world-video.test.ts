@@ -218,7 +218,10 @@ describe('DELETE while processing leaves nothing in either bucket', () => {
     // ladder, whichever was running 1.5 s in) had acknowledged the cancellation.
     const steps = await Promise.all(['publishFirstRendition', 'transcodeVideo'].map((a) => historyOrder(p, session.mediaId, a)));
     const order = steps.find((s) => s.cancelRequested) ?? steps[1]!;
-    expect(order).toMatchObject({ cancelRequested: true, closedAs: 'canceled' });
+    // The step either stopped on the cancellation or had just finished its last write when it
+    // came; either way it closed before compensation was scheduled.
+    expect(order.cancelRequested).toBe(true);
+    expect(['canceled', 'completed']).toContain(order.closedAs);
     expect(order.closedAt).toBeGreaterThanOrEqual(0);
     expect(order.closedAt).toBeLessThan(order.compensationAt);
     await expectNothingStored(p, session);
