@@ -128,6 +128,9 @@ describe('tenants and projects', () => {
       const events = await call(carol, `/media/${inP1.mediaId}/events`);
       expect(events.status).toBe(200);
       expect(events.body).toContain('"status":"READY"');
+      // The text route lets a member through too (an image has no text: TEXT_NOT_FOUND, not MEDIA_NOT_FOUND).
+      expect((await call(carol, `/media/${inP1.mediaId}/text`)).body.error.code).toBe('TEXT_NOT_FOUND');
+      expect((await call(dave, `/media/${inP1.mediaId}/text`)).body.error.code).toBe('MEDIA_NOT_FOUND');
       // Dave is in the tenant but in no project: only his own media (none).
       for (const m of [inP1, inP2, own]) expect((await call(dave, `/media/${m.mediaId}`)).status).toBe(404);
       expect(ids(await call(dave, '/media'))).toEqual([]);
@@ -211,6 +214,21 @@ describe('tenants and projects', () => {
       expect((await call(alice, `/media/${inP1.mediaId}`, { method: 'DELETE' })).body.action).toBe('DELETING');
       expect((await call(carol, `/media/${inP1.mediaId}`)).body.status).toMatch(/^DELET(ING|ED)$/);
     });
+  });
+
+  it('refuses whitespace-only ids and ids with invisible or bidi characters: 401 in a claim, 400 in a request', async () => {
+    const hostile = ['   ', '\u200b', 'ac\u202eme', 'P\u2028', ' P', 'P '];
+    for (const id of hostile) {
+      const tenantClaim = await call({ sub: uniqueUser('hostile'), tenant: id }, '/media');
+      expect([id, tenantClaim.status, tenantClaim.body.error.code]).toEqual([id, 401, 'INVALID_TOKEN_TENANT']);
+      const projectsClaim = await call({ sub: uniqueUser('hostile'), projects: ['p1', id] }, '/media');
+      expect([id, projectsClaim.status, projectsClaim.body.error.code]).toEqual([id, 401, 'INVALID_TOKEN_PROJECTS']);
+      const request = await session({ sub: uniqueUser('hostile'), projects: ['p1'] }, { size: 1000, projectId: id });
+      expect([id, request.status, request.body.error.code]).toEqual([id, 400, 'VALIDATION_FAILED']);
+    }
+    // Inner spaces, accents and path-like text stay valid ids.
+    const fine = await session({ sub: uniqueUser('fine'), tenant: 'Acme Corp', projects: ['site 7/ü'] }, { size: 1000, projectId: 'site 7/ü' });
+    expect(fine.status).toBe(201);
   });
 
   it('puts a token without a tenant claim in the tenant `default`, like rows from before tenants', async () => {
