@@ -40,7 +40,9 @@ export const uploadSessionRequest = z
   .strict();
 export type UploadSessionRequest = z.infer<typeof uploadSessionRequest>;
 
-export const batchRequest = z.object({ files: z.array(z.unknown()).min(1).max(100) }).strict();
+/** Most files in one batch request. */
+export const MAX_BATCH_FILES = 100;
+export const batchRequest = z.object({ files: z.array(z.unknown()).min(1).max(MAX_BATCH_FILES) }).strict();
 
 export const completeRequest = z
   .object({

@@ -29,7 +29,7 @@ describe('tenants and projects', () => {
   });
   afterAll(() => p?.stop());
 
-  async function call(who: Identity, path: string, init: { method?: string; body?: unknown } = {}): Promise<{ status: number; body: any; contentType: string }> {
+  async function call(who: Identity, path: string, init: { method?: string; body?: unknown } = {}): Promise<{ status: number; body: any; contentType: string; retryAfter: string | null }> {
     const claims = { ...(who.tenant !== undefined ? { tenant: who.tenant } : {}), ...(who.projects !== undefined ? { projects: who.projects } : {}) };
     const headers: Record<string, string> = { authorization: `Bearer ${await mintDevToken(testJwtSecret, who.sub, '1h', claims)}` };
     if (init.body !== undefined) headers['content-type'] = 'application/json';
@@ -49,10 +49,10 @@ describe('tenants and projects', () => {
         text += Buffer.from(value).toString('utf8');
       }
       await reader.cancel();
-      return { status: res.status, body: text, contentType };
+      return { status: res.status, body: text, contentType, retryAfter: res.headers.get('retry-after') };
     }
     const text = await res.text();
-    return { status: res.status, body: text ? JSON.parse(text) : undefined, contentType };
+    return { status: res.status, body: text ? JSON.parse(text) : undefined, contentType, retryAfter: res.headers.get('retry-after') };
   }
 
   async function session(who: Identity, file: { size: number; projectId?: string }) {
@@ -336,5 +336,25 @@ describe('tenants and projects', () => {
     expect(limited.body.error.code).toBe('RATE_LIMITED');
     expect(statuses[tenantRateLimit]).toBe(429);
     expect((await session({ sub: uniqueUser('r-other'), tenant: `${tenant}-other` }, { size: 1000 })).status).toBe(201);
+  });
+
+  it('counts a batch of N files as N sessions against the tenant limit: a batch beyond it is refused whole', async () => {
+    const tenant = `batch-${randomUUID().slice(0, 8)}`;
+    const file = { fileName: 'plan.jpg', fileType: 'image/jpeg', fileSize: 1000, mediaType: 'POST_IMAGE' };
+    const batch = (sub: string, count: number) => call({ sub, tenant }, '/media/upload-sessions', { body: { files: Array.from({ length: count }, () => file) } });
+    const b1 = uniqueUser('b1');
+    const tooMany = await batch(b1, tenantRateLimit + 1);
+    expect([tooMany.status, tooMany.body.error.code]).toEqual([429, 'RATE_LIMITED']);
+    expect(Number(tooMany.retryAfter)).toBeGreaterThanOrEqual(1);
+    expect((await call({ sub: b1, tenant }, '/media')).body.items).toEqual([]);
+    // The refused batch counted too (as any refused request does): the window is spent.
+    expect((await session({ sub: uniqueUser('b2'), tenant }, { size: 1000 })).status).toBe(429);
+    // In a fresh tenant, a batch of exactly the limit passes whole and leaves nothing for a single session.
+    const fresh = `${tenant}-fresh`;
+    const full = await call({ sub: uniqueUser('b3'), tenant: fresh }, '/media/upload-sessions', { body: { files: Array.from({ length: tenantRateLimit }, () => file) } });
+    expect(full.status).toBe(201);
+    expect(full.body.items.filter((item: { mediaId?: string }) => item.mediaId)).toHaveLength(tenantRateLimit);
+    const after = await session({ sub: uniqueUser('b4'), tenant: fresh }, { size: 1000 });
+    expect([after.status, after.body.error.code]).toEqual([429, 'RATE_LIMITED']);
   });
 });
