@@ -1,6 +1,6 @@
 import cors from 'cors';
 import express, { type ErrorRequestHandler, type Express, type NextFunction, type Request, type RequestHandler, type Response } from 'express';
-import { rateLimit } from 'express-rate-limit';
+import { MemoryStore, rateLimit } from 'express-rate-limit';
 import helmet from 'helmet';
 import { pinoHttp } from 'pino-http';
 import { randomUUID } from 'node:crypto';
@@ -12,6 +12,7 @@ import { demoPage } from './demo-page';
 import { ApiError, dependencyFault, errorBody, RETRY_AFTER_SECONDS } from './errors';
 import { openApiDocument } from './openapi';
 import { buildRoutes, toExpress, type ApiDeps, type RouteSpec } from './routes';
+import { MAX_BATCH_FILES } from './schemas';
 
 /**
  * The route template (`/api/v1/media/:id`) a request goes to, matched the way Express
@@ -155,33 +156,53 @@ export function createApp(deps: ApiDeps & { log: Logger; lifecycle?: ApiLifecycl
     next();
   });
   api.use(express.json({ limit: '256kb', strict: true }));
-  const limited = (message: string) => (req: Request, res: Response, next: NextFunction) => {
-    const reset = (req as typeof req & { rateLimit?: { resetTime?: Date } }).rateLimit?.resetTime;
+  const refuse = (res: Response, next: NextFunction, message: string, reset: Date | undefined) => {
     res.setHeader('retry-after', String(reset ? Math.max(1, Math.ceil((reset.getTime() - Date.now()) / 1000)) : 60));
     next(new ApiError('RATE_LIMITED', message));
   };
-  // Per user of a tenant (the same `sub` in two tenants is two users), then per tenant.
-  const sessionLimiters = [
-    rateLimit({
+  /**
+   * One session limit: express-rate-limit counts the request as one session; a batch of N files
+   * (`files`, bounded by MAX_BATCH_FILES: longer bodies are refused with 400 anyway) counts the
+   * other N - 1 on the same store, so a batch that would cross the limit is refused whole (429 +
+   * Retry-After) and, like any refused request, still counts.
+   */
+  const sessionLimiter = (o: { limit: number; key: (req: Request) => string; headers: boolean; message: string }) => {
+    const store = new MemoryStore();
+    const limiter = rateLimit({
       windowMs: 60_000,
-      limit: config.RATE_LIMIT_SESSIONS_PER_MINUTE,
-      standardHeaders: 'draft-7',
+      limit: o.limit,
+      store,
+      standardHeaders: o.headers ? 'draft-7' : false,
       legacyHeaders: false,
-      keyGenerator: (req) => JSON.stringify([req.user!.tenantId, req.user!.userId]),
-      handler: limited('too many upload sessions; retry after the Retry-After seconds'),
+      keyGenerator: o.key,
+      handler: (req, res, next) => refuse(res, next, o.message, (req as typeof req & { rateLimit?: { resetTime?: Date } }).rateLimit?.resetTime),
+    });
+    const batchWeight = async (req: Request, res: Response, next: NextFunction) => {
+      const files = (req.body as { files?: unknown } | undefined)?.files;
+      const extra = Array.isArray(files) ? Math.min(files.length, MAX_BATCH_FILES) - 1 : 0;
+      let hits = { totalHits: 0, resetTime: undefined as Date | undefined };
+      for (let i = 0; i < extra; i++) hits = await store.increment(o.key(req));
+      if (hits.totalHits > o.limit) return refuse(res, next, o.message, hits.resetTime);
+      next();
+    };
+    return [limiter, (req: Request, res: Response, next: NextFunction) => void batchWeight(req, res, next).catch(next)];
+  };
+  // Per user of a tenant (the same `sub` in two tenants is two users), then per tenant; the
+  // RateLimit headers are those of the user's own limit.
+  const sessionLimiters = [
+    ...sessionLimiter({
+      limit: config.RATE_LIMIT_SESSIONS_PER_MINUTE,
+      key: (req) => JSON.stringify([req.user!.tenantId, req.user!.userId]),
+      headers: true,
+      message: 'too many upload sessions; retry after the Retry-After seconds',
     }),
     ...(config.RATE_LIMIT_SESSIONS_PER_MINUTE_PER_TENANT > 0
-      ? [
-          rateLimit({
-            windowMs: 60_000,
-            limit: config.RATE_LIMIT_SESSIONS_PER_MINUTE_PER_TENANT,
-            // The RateLimit headers stay those of the user's own limit.
-            standardHeaders: false,
-            legacyHeaders: false,
-            keyGenerator: (req) => req.user!.tenantId,
-            handler: limited("too many upload sessions in your tenant; retry after the Retry-After seconds"),
-          }),
-        ]
+      ? sessionLimiter({
+          limit: config.RATE_LIMIT_SESSIONS_PER_MINUTE_PER_TENANT,
+          key: (req) => req.user!.tenantId,
+          headers: false,
+          message: 'too many upload sessions in your tenant; retry after the Retry-After seconds',
+        })
       : []),
   ];
   for (const route of routes) {

@@ -27,11 +27,22 @@ export const MAX_PROJECTS = 1000;
 /** The tenant of a token without a tenant claim: today's single-tenant deployments. */
 export const DEFAULT_TENANT = 'default';
 
-/** Why a tenant or project id is not usable, or undefined when it is: 1–128 bytes of printable Unicode. */
+// Format characters (zero-width U+200B–U+200D, bidi overrides U+202A–U+202E and U+2066–U+2069,
+// U+FEFF, soft hyphen) and the line/paragraph separators U+2028/U+2029: invisible, so two ids
+// that look the same would differ, and a bidi override makes an id read as another one.
+const INVISIBLE = /[\p{Cf}\p{Zl}\p{Zp}]/u;
+
+/**
+ * Why a tenant or project id is not usable, or undefined when it is: 1–128 bytes of printable
+ * Unicode, without leading or trailing whitespace (so not whitespace only), control, format or
+ * separator characters (a name is what an administrator reads; ids that look alike must be alike).
+ */
 export function invalidScopeIdReason(id: string): string | undefined {
   if (id.length === 0) return 'is empty';
   if (Buffer.byteLength(id, 'utf8') > MAX_SCOPE_ID_BYTES) return `is longer than ${MAX_SCOPE_ID_BYTES} bytes`;
   if (CONTROL.test(id) || !isWellFormedText(id)) return 'has control characters or lone surrogates';
+  if (INVISIBLE.test(id)) return 'has invisible (format, bidi or separator) characters';
+  if (id.trim() !== id) return 'has leading or trailing whitespace';
   return undefined;
 }
 

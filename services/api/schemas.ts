@@ -15,12 +15,12 @@ export const checksumSha256 = z
   .regex(/^([A-Za-z0-9+/]{43}=|[0-9a-fA-F]{64})$/, 'base64 or hex SHA-256')
   .transform((v) => (v.length === 64 ? Buffer.from(v, 'hex').toString('base64') : v));
 
-/** A project id: 1–128 bytes of printable Unicode (the same rule as the token's projects claim). */
+/** A project id: 1–128 bytes of printable Unicode, the same rule as the token's projects claim (auth.ts `invalidScopeIdReason`). */
 export const projectId = z
   .string()
   .min(1)
   .max(MAX_SCOPE_ID_BYTES)
-  .refine((id) => invalidScopeIdReason(id) === undefined, 'project id must be 1-128 bytes of printable text')
+  .refine((id) => invalidScopeIdReason(id) === undefined, 'project id must be 1-128 bytes of printable text, without invisible characters or surrounding whitespace')
   .describe('A project id your token grants (JWT_PROJECTS_CLAIM); 1-128 bytes of printable text');
 
 export const uploadSessionRequest = z
@@ -40,7 +40,9 @@ export const uploadSessionRequest = z
   .strict();
 export type UploadSessionRequest = z.infer<typeof uploadSessionRequest>;
 
-export const batchRequest = z.object({ files: z.array(z.unknown()).min(1).max(100) }).strict();
+/** Most files in one batch request. */
+export const MAX_BATCH_FILES = 100;
+export const batchRequest = z.object({ files: z.array(z.unknown()).min(1).max(MAX_BATCH_FILES) }).strict();
 
 export const completeRequest = z
   .object({

@@ -180,17 +180,35 @@ describe('document analysis bounds', () => {
   let dir: string;
   let pdfPath: string;
   let longTextPath: string;
+  let documents: Record<DocumentName, Buffer>;
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'bounds-'));
     pdfPath = join(dir, 'doc.pdf');
     longTextPath = join(dir, 'long-text.pdf');
-    const documents = makeDocuments();
+    documents = makeDocuments();
     await writeFile(pdfPath, documents.multipage);
     await writeFile(longTextPath, documents['long-text']);
   });
   afterAll(() => rm(dir, { recursive: true, force: true }));
 
   const base = { previewMaxWidth: 1200, textMaxBytes: 1 << 20, timeoutMs: 60_000, maxMemoryBytes: 1 << 30 };
+
+  it.each([
+    ['javascript-deep', 'JavaScript 40 /Next actions deep inside one object'],
+    ['javascript-deep-array', 'the same chain with each /Next an array'],
+    ['xfa', 'an XFA form (scripts in its XML)'],
+    ['over-walk-budget', 'an object larger than the walk budget (not read to the end, so not called clean)'],
+  ] as Array<[DocumentName, string]>)('flags %s as JavaScript: %s', async (name) => {
+    const input = join(dir, `${name}.pdf`);
+    await writeFile(input, documents[name]);
+    const result = await analyzePdf(input, { ...base, previewPath: join(dir, `${name}.png`) });
+    expect(result.info).toMatchObject({ hasJavaScript: true, hasEmbeddedFiles: false, pageCount: 1 });
+  });
+
+  it('does not flag a plain document', async () => {
+    const result = await analyzePdf(pdfPath, { ...base, previewPath: join(dir, 'plain.png') });
+    expect(result.info).toMatchObject({ hasJavaScript: false, hasEmbeddedFiles: false, pageCount: 3 });
+  });
 
   it('kills the analyzer at its memory bound and reports the bound', async () => {
     // No Node process fits in 1 MiB resident: the first check finds it over the bound. On a busy

@@ -29,7 +29,7 @@ describe('tenants and projects', () => {
   });
   afterAll(() => p?.stop());
 
-  async function call(who: Identity, path: string, init: { method?: string; body?: unknown } = {}): Promise<{ status: number; body: any; contentType: string }> {
+  async function call(who: Identity, path: string, init: { method?: string; body?: unknown } = {}): Promise<{ status: number; body: any; contentType: string; retryAfter: string | null }> {
     const claims = { ...(who.tenant !== undefined ? { tenant: who.tenant } : {}), ...(who.projects !== undefined ? { projects: who.projects } : {}) };
     const headers: Record<string, string> = { authorization: `Bearer ${await mintDevToken(testJwtSecret, who.sub, '1h', claims)}` };
     if (init.body !== undefined) headers['content-type'] = 'application/json';
@@ -49,10 +49,10 @@ describe('tenants and projects', () => {
         text += Buffer.from(value).toString('utf8');
       }
       await reader.cancel();
-      return { status: res.status, body: text, contentType };
+      return { status: res.status, body: text, contentType, retryAfter: res.headers.get('retry-after') };
     }
     const text = await res.text();
-    return { status: res.status, body: text ? JSON.parse(text) : undefined, contentType };
+    return { status: res.status, body: text ? JSON.parse(text) : undefined, contentType, retryAfter: res.headers.get('retry-after') };
   }
 
   async function session(who: Identity, file: { size: number; projectId?: string }) {
@@ -128,6 +128,9 @@ describe('tenants and projects', () => {
       const events = await call(carol, `/media/${inP1.mediaId}/events`);
       expect(events.status).toBe(200);
       expect(events.body).toContain('"status":"READY"');
+      // The text route lets a member through too (an image has no text: TEXT_NOT_FOUND, not MEDIA_NOT_FOUND).
+      expect((await call(carol, `/media/${inP1.mediaId}/text`)).body.error.code).toBe('TEXT_NOT_FOUND');
+      expect((await call(dave, `/media/${inP1.mediaId}/text`)).body.error.code).toBe('MEDIA_NOT_FOUND');
       // Dave is in the tenant but in no project: only his own media (none).
       for (const m of [inP1, inP2, own]) expect((await call(dave, `/media/${m.mediaId}`)).status).toBe(404);
       expect(ids(await call(dave, '/media'))).toEqual([]);
@@ -211,6 +214,21 @@ describe('tenants and projects', () => {
       expect((await call(alice, `/media/${inP1.mediaId}`, { method: 'DELETE' })).body.action).toBe('DELETING');
       expect((await call(carol, `/media/${inP1.mediaId}`)).body.status).toMatch(/^DELET(ING|ED)$/);
     });
+  });
+
+  it('refuses whitespace-only ids and ids with invisible or bidi characters: 401 in a claim, 400 in a request', async () => {
+    const hostile = ['   ', '\u200b', 'ac\u202eme', 'P\u2028', ' P', 'P '];
+    for (const id of hostile) {
+      const tenantClaim = await call({ sub: uniqueUser('hostile'), tenant: id }, '/media');
+      expect([id, tenantClaim.status, tenantClaim.body.error.code]).toEqual([id, 401, 'INVALID_TOKEN_TENANT']);
+      const projectsClaim = await call({ sub: uniqueUser('hostile'), projects: ['p1', id] }, '/media');
+      expect([id, projectsClaim.status, projectsClaim.body.error.code]).toEqual([id, 401, 'INVALID_TOKEN_PROJECTS']);
+      const request = await session({ sub: uniqueUser('hostile'), projects: ['p1'] }, { size: 1000, projectId: id });
+      expect([id, request.status, request.body.error.code]).toEqual([id, 400, 'VALIDATION_FAILED']);
+    }
+    // Inner spaces, accents and path-like text stay valid ids.
+    const fine = await session({ sub: uniqueUser('fine'), tenant: 'Acme Corp', projects: ['site 7/ü'] }, { size: 1000, projectId: 'site 7/ü' });
+    expect(fine.status).toBe(201);
   });
 
   it('puts a token without a tenant claim in the tenant `default`, like rows from before tenants', async () => {
@@ -318,5 +336,25 @@ describe('tenants and projects', () => {
     expect(limited.body.error.code).toBe('RATE_LIMITED');
     expect(statuses[tenantRateLimit]).toBe(429);
     expect((await session({ sub: uniqueUser('r-other'), tenant: `${tenant}-other` }, { size: 1000 })).status).toBe(201);
+  });
+
+  it('counts a batch of N files as N sessions against the tenant limit: a batch beyond it is refused whole', async () => {
+    const tenant = `batch-${randomUUID().slice(0, 8)}`;
+    const file = { fileName: 'plan.jpg', fileType: 'image/jpeg', fileSize: 1000, mediaType: 'POST_IMAGE' };
+    const batch = (sub: string, count: number) => call({ sub, tenant }, '/media/upload-sessions', { body: { files: Array.from({ length: count }, () => file) } });
+    const b1 = uniqueUser('b1');
+    const tooMany = await batch(b1, tenantRateLimit + 1);
+    expect([tooMany.status, tooMany.body.error.code]).toEqual([429, 'RATE_LIMITED']);
+    expect(Number(tooMany.retryAfter)).toBeGreaterThanOrEqual(1);
+    expect((await call({ sub: b1, tenant }, '/media')).body.items).toEqual([]);
+    // The refused batch counted too (as any refused request does): the window is spent.
+    expect((await session({ sub: uniqueUser('b2'), tenant }, { size: 1000 })).status).toBe(429);
+    // In a fresh tenant, a batch of exactly the limit passes whole and leaves nothing for a single session.
+    const fresh = `${tenant}-fresh`;
+    const full = await call({ sub: uniqueUser('b3'), tenant: fresh }, '/media/upload-sessions', { body: { files: Array.from({ length: tenantRateLimit }, () => file) } });
+    expect(full.status).toBe(201);
+    expect(full.body.items.filter((item: { mediaId?: string }) => item.mediaId)).toHaveLength(tenantRateLimit);
+    const after = await session({ sub: uniqueUser('b4'), tenant: fresh }, { size: 1000 });
+    expect([after.status, after.body.error.code]).toEqual([429, 'RATE_LIMITED']);
   });
 });

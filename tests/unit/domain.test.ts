@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { planUpload, partLength } from '../../services/api/upload-sessions';
 import { detectMimeType, matchesDeclaredType } from '../../services/shared/magic-bytes';
 import { originalKey } from '../../services/shared/media-types';
@@ -59,6 +60,10 @@ describe('storage keys', () => {
     expect(inProject.owner).toBe(projectKeySegment('site-7'));
     expect(inProject.owner).not.toBe(ownerKeySegment('site-7'));
     expect(tenantKeySegment('site-7')).not.toBe(projectKeySegment('site-7'));
+    // A sub spelled like a project's or tenant's hashed input must not land on that segment.
+    expect(ownerKeySegment('project:site-7')).not.toBe(projectKeySegment('site-7'));
+    expect(ownerKeySegment('tenant:site-7')).not.toBe(tenantKeySegment('site-7'));
+    expect(ownerKeySegment('user 1')).toBe(createHash('sha256').update('user:user 1', 'utf8').digest('hex').slice(0, 32));
     expect(originalKeyPrefix({ tenantId: 'acme', userId: 'u1' }).tenant).toBe(inProject.tenant);
     expect(originalKeyPrefix({ tenantId: 'other', userId: 'u1' }).tenant).not.toBe(inProject.tenant);
   });

@@ -24,25 +24,47 @@ function send(message: AnalyzerMessage): void {
 }
 
 /**
- * Visits every object once, with the dictionaries nested directly inside it (an /OpenAction
- * is often written inline in the catalog): JavaScript actions and embedded files can sit
- * anywhere, in annotations, form fields, page or document actions.
+ * Most nodes (dictionaries, arrays and scalars) walked inside one object. A real object holds
+ * far fewer; a hostile one can nest without end (an /OpenAction chained through /Next, written
+ * inline). Running out of budget counts as JavaScript: what was not read cannot be called clean.
+ */
+const NODE_BUDGET_PER_OBJECT = 100_000;
+
+/**
+ * Visits every object once, with everything nested directly inside it (an /OpenAction is often
+ * written inline in the catalog, its /Next chain too): JavaScript actions and embedded files can
+ * sit anywhere, in annotations, form fields, page or document actions. An XFA form (an
+ * /AcroForm with /XFA) counts as JavaScript: its XML carries scripts MuPDF does not parse.
+ * The walk uses an explicit stack, so no nesting depth overflows or hides anything.
  */
 function activeContent(doc: MuPDF.PDFDocument): Pick<DocumentInfo, 'hasJavaScript' | 'hasEmbeddedFiles'> {
   const found = { hasJavaScript: false, hasEmbeddedFiles: Object.keys(doc.getEmbeddedFiles()).length > 0 };
   const isName = (obj: MuPDF.PDFObject, name: string) => obj.isName() && obj.asName() === name;
-  const visit = (obj: MuPDF.PDFObject, depth: number): void => {
-    if (obj.isDictionary()) {
-      if (isName(obj.get('S'), 'JavaScript') || !obj.get('JS').isNull()) found.hasJavaScript = true;
-      if (!obj.get('EF').isNull() || isName(obj.get('Type'), 'EmbeddedFile')) found.hasEmbeddedFiles = true;
+  try {
+    if (!doc.getTrailer().get('Root').get('AcroForm').get('XFA').isNull()) found.hasJavaScript = true;
+  } catch {
+    // A broken catalog: the object walk below still looks at every object.
+  }
+  const walk = (root: MuPDF.PDFObject): void => {
+    const stack = [root];
+    for (let budget = NODE_BUDGET_PER_OBJECT; stack.length > 0; budget--) {
+      if (budget === 0) {
+        found.hasJavaScript = true;
+        return;
+      }
+      const obj = stack.pop()!;
+      if (obj.isDictionary()) {
+        if (isName(obj.get('S'), 'JavaScript') || !obj.get('JS').isNull()) found.hasJavaScript = true;
+        if (!obj.get('EF').isNull() || isName(obj.get('Type'), 'EmbeddedFile')) found.hasEmbeddedFiles = true;
+      }
+      // Indirect references are visited as objects of their own.
+      if (obj.isDictionary() || obj.isArray()) obj.forEach((child) => !child.isIndirect() && stack.push(child));
     }
-    // Indirect references are visited as objects of their own; depth bounds hostile nesting.
-    if (depth < 32 && (obj.isDictionary() || obj.isArray())) obj.forEach((child) => !child.isIndirect() && visit(child, depth + 1));
   };
   const count = doc.countObjects();
   for (let num = 1; num < count && !(found.hasJavaScript && found.hasEmbeddedFiles); num++) {
     try {
-      visit(doc.newIndirect(num).resolve(), 0);
+      walk(doc.newIndirect(num).resolve());
     } catch {
       // A broken object is skipped; the page render decides whether the file is usable.
     }
