@@ -53,7 +53,7 @@ describe('any JWT sub uploads to READY (keys carry a hash of the sub, never the 
     // {tenant}/{owner}/{mediaType}/…: the tenant `default` (no tenant claim), the owner a hash of the sub.
     expect(key).toMatch(/^[0-9a-f]{32}\/[0-9a-f]{32}\/post_image\/\d+-[0-9a-f-]{36}\.jpg$/);
     expect(key.split('/')[0]).toBe(sha256Hex(Buffer.from('tenant:default', 'utf8')).slice(0, 32));
-    expect(key.split('/')[1]).toBe(sha256Hex(Buffer.from(sub, 'utf8')).slice(0, 32));
+    expect(key.split('/')[1]).toBe(sha256Hex(Buffer.from(`user:${sub}`, 'utf8')).slice(0, 32));
     const put = await fetch(res.body.upload.url, { method: 'PUT', body: file, headers: res.body.upload.headers });
     expect(put.status).toBe(200);
     expect((await p.call(sub, `/media/${res.body.mediaId}/complete`, { body: {} })).status).toBe(202);
