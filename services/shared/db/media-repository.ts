@@ -50,7 +50,6 @@ export type AttachOutcome =
   | { outcome: 'not_ready' | 'attached_elsewhere'; row: MediaRow };
 
 export const FAILED_STATUSES: readonly MediaStatus[] = ['FAILED', 'REJECTED', 'EXPIRED', 'CANCELLED'];
-const LIVE_STATUSES = UPLOADING_STATUSES;
 
 /** The SQL condition (on alias-free `media`) a rule selects, with its parameters from `$first`. */
 function ruleCondition(rule: DeletionRule, first: number): { sql: string; params: unknown[] } {
@@ -341,7 +340,7 @@ export class MediaRepository {
       `SELECT (SELECT COALESCE(SUM(file_size), 0) FROM media WHERE tenant_id = $1 AND ($3::text IS NULL OR user_id = $3) AND status = ANY($2::text[]))
             + (SELECT COALESCE(SUM(r.size_bytes), 0) FROM renditions r JOIN media m ON m.id = r.media_id
                 WHERE m.tenant_id = $1 AND ($3::text IS NULL OR m.user_id = $3) AND m.status = 'READY') AS used`,
-      [of.tenantId, [...LIVE_STATUSES, 'READY'], of.userId ?? null],
+      [of.tenantId, [...UPLOADING_STATUSES, 'READY'], of.userId ?? null],
     );
     return Number(row?.used ?? 0);
   }
@@ -354,7 +353,7 @@ export class MediaRepository {
     if (!values.length) return new Set();
     const rows: Array<Record<typeof column, string>> = await this.dataSource.query(
       `SELECT ${column} FROM media WHERE ${column} = ANY($1::text[]) AND status = ANY($2::text[])`,
-      [values, LIVE_STATUSES],
+      [values, UPLOADING_STATUSES],
     );
     return new Set(rows.map((r) => r[column]));
   }
