@@ -2,7 +2,10 @@ import { Connection } from '@temporalio/client';
 import { startProcess, waitFor, type ManagedProcess } from './process';
 import { temporalCli } from './tools';
 
-/** Custom search attributes of MediaUploadWorkflow, registered on every dev/test server. */
+/**
+ * Custom search attributes of MediaUploadWorkflow: the one list the dev server gets on its command
+ * line and the production server through `temporal operator search-attribute create`.
+ */
 export const searchAttributes = { MediaStatus: 'Keyword', MediaType: 'Keyword', MediaOwner: 'Keyword', MediaTenant: 'Keyword' } as const;
 
 /**
@@ -24,11 +27,16 @@ export interface TemporalDevServerOptions {
   logFile?: string;
 }
 
-export interface TemporalDevServer {
+/** A running Temporal server of the stack: the dev server, or the production server (devstack/temporal-server.ts). */
+export interface TemporalServer {
   address: string;
+  /** Web UI (the dev server's built-in one); absent when headless or on the production server. */
   uiUrl?: string;
   process: ManagedProcess;
+  /** Which server on what persistence, in words (dev output, bench header). */
+  description: string;
 }
+export type TemporalDevServer = TemporalServer;
 
 export async function startTemporalDevServer(options: TemporalDevServerOptions): Promise<TemporalDevServer> {
   const args = ['server', 'start-dev', '--ip', '127.0.0.1', '--port', String(options.port), '--log-level', 'warn'];
@@ -54,5 +62,10 @@ export async function startTemporalDevServer(options: TemporalDevServerOptions):
     60_000,
     proc,
   );
-  return { address, uiUrl: options.uiPort ? `http://127.0.0.1:${options.uiPort}` : undefined, process: proc };
+  return {
+    address,
+    uiUrl: options.uiPort ? `http://127.0.0.1:${options.uiPort}` : undefined,
+    process: proc,
+    description: `Temporal dev server (temporal server start-dev, SQLite ${options.dbFile ? 'file' : 'in memory'})`,
+  };
 }
