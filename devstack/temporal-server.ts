@@ -183,10 +183,10 @@ export async function registerNamespace(address: string, namespace: string): Pro
     });
   try {
     await queryable(`namespace ${namespace}`, '');
-    // One attribute per call: CLI 1.9.1 given several --name with one --type registers only the first.
-    for (const [name, type] of Object.entries(searchAttributes)) {
-      await operator(address, ['search-attribute', 'create', '--namespace', namespace, '--name', name, '--type', type]);
-    }
+    // The docs/kubernetes.md command: a --type after each --name (CLI 1.9.1 registers only the
+    // first of several names that share one --type).
+    const pairs = Object.entries(searchAttributes).flatMap(([name, type]) => ['--name', name, '--type', type]);
+    await operator(address, ['search-attribute', 'create', '--namespace', namespace, ...pairs]);
     const probe = Object.keys(searchAttributes)
       .map((name) => `${name} = "probe"`)
       .join(' AND ');
