@@ -2,7 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { startProcess, waitFor, type ManagedProcess } from '../devstack/process';
-import { startStack, temporalModeFromEnv } from '../devstack/stack';
+import { startStack } from '../devstack/stack';
+import { temporalModeFromEnv } from '../devstack/temporal-mode';
 import { projectRoot } from '../devstack/tools';
 import { devDataDir, devSecretFile, mintDevToken } from './token';
 
