@@ -7,7 +7,7 @@ import { Connection } from '@temporalio/client';
 import { stringify } from 'yaml';
 import { createDatabaseIfMissing } from './postgres';
 import { startProcess, waitFor } from './process';
-import { searchAttributes, type TemporalServer } from './temporal';
+import { searchAttributes, waitForFrontend, type TemporalServer } from './temporal';
 import { temporalCli, temporalSchemaDir, temporalServerBinary, temporalSqlTool } from './tools';
 
 const run = promisify(execFile);
@@ -213,20 +213,7 @@ export async function startTemporalServer(options: TemporalServerOptions): Promi
   const proc = startProcess('temporal-server', temporalServerBinary(), ['--config-file', configFile, '--allow-no-auth', 'start'], { logFile: options.logFile });
   const address = `127.0.0.1:${options.port}`;
   try {
-    await waitFor(
-      'Temporal server',
-      async () => {
-        const connection = await Connection.connect({ address, connectTimeout: 1000 });
-        try {
-          await connection.healthService.check({});
-          return true;
-        } finally {
-          await connection.close();
-        }
-      },
-      120_000,
-      proc,
-    );
+    await waitForFrontend('Temporal server', address, proc, 120_000);
     await registerNamespace(address, options.namespace ?? 'default');
   } catch (err) {
     await proc.stop();

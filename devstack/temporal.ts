@@ -38,6 +38,24 @@ export interface TemporalServer {
 }
 export type TemporalDevServer = TemporalServer;
 
+/** Resolves once the frontend at `address` answers its gRPC health check; throws if `proc` exits first. */
+export async function waitForFrontend(what: string, address: string, proc: ManagedProcess, timeoutMs: number): Promise<void> {
+  await waitFor(
+    what,
+    async () => {
+      const connection = await Connection.connect({ address, connectTimeout: 1000 });
+      try {
+        await connection.healthService.check({});
+        return true;
+      } finally {
+        await connection.close();
+      }
+    },
+    timeoutMs,
+    proc,
+  );
+}
+
 export async function startTemporalDevServer(options: TemporalDevServerOptions): Promise<TemporalDevServer> {
   const args = ['server', 'start-dev', '--ip', '127.0.0.1', '--port', String(options.port), '--log-level', 'warn'];
   args.push(...(options.uiPort ? ['--ui-port', String(options.uiPort)] : ['--headless']));
@@ -48,20 +66,7 @@ export async function startTemporalDevServer(options: TemporalDevServerOptions):
   args.push('--dynamic-config-value', 'system.numConsecutiveWorkflowTaskProblemsToTriggerSearchAttribute=5');
   const proc = startProcess('temporal', temporalCli(), args, { logFile: options.logFile });
   const address = `127.0.0.1:${options.port}`;
-  await waitFor(
-    'Temporal dev server',
-    async () => {
-      const connection = await Connection.connect({ address, connectTimeout: 1000 });
-      try {
-        await connection.healthService.check({});
-        return true;
-      } finally {
-        await connection.close();
-      }
-    },
-    60_000,
-    proc,
-  );
+  await waitForFrontend('Temporal dev server', address, proc, 60_000);
   return {
     address,
     uiUrl: options.uiPort ? `http://127.0.0.1:${options.uiPort}` : undefined,
