@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { devS3Credentials } from '../devstack/credentials';
 import { startStack, type Stack, type StackOptions } from '../devstack/stack';
+import { temporalModeFromEnv } from '../devstack/temporal-mode';
 import { mintDevToken } from '../scripts/token';
 import { startApi, type RunningApi } from '../services/api/server';
 import { loadConfig, type Config } from '../services/shared/config';
@@ -29,7 +30,7 @@ export interface BenchContext {
   worker: WorkerHandle;
   /** A Storage of our own on the stack's S3, for sections that sign or upload directly. */
   storage: Storage;
-  /** A Temporal client of our own on the stack's dev server. */
+  /** A Temporal client of our own on the stack's Temporal (dev server, or the production server with BENCH_TEMPORAL=server). */
   temporal: Client;
   workflowBundlePath: string;
   token(userId: string): Promise<string>;
@@ -69,7 +70,8 @@ export async function startBenchPlatform(options: BenchOptions = {}): Promise<Be
   process.once('exit', removeDataDir);
   try {
     const [stack, bundle] = await Promise.all([
-      startStack({ dataDir, persistent: false, clamd: options.clamd ?? false }).then((s) => {
+      // BENCH_TEMPORAL=server: the production Temporal server on PostgreSQL instead of the dev server.
+      startStack({ dataDir, persistent: false, clamd: options.clamd ?? false, temporal: temporalModeFromEnv(process.env.BENCH_TEMPORAL, 'BENCH_TEMPORAL') }).then((s) => {
         stops.push(() => s.stop());
         return s;
       }),

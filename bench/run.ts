@@ -78,13 +78,13 @@ async function main(): Promise<number> {
   process.once('SIGTERM', stopOnSignal);
   let results: SectionResult[];
   try {
-    console.log(`bench: stack up in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+    console.log(`bench: stack up in ${((performance.now() - t0) / 1000).toFixed(1)} s; ${ctx.stack.temporal.description}`);
     results = await runSections(ctx, list);
   } finally {
     await ctx.stop();
   }
   if (interrupted) return 130;
-  console.log(`\nResults (${new Date().toISOString()}, total ${((performance.now() - t0) / 1000).toFixed(0)} s)\n`);
+  console.log(`\nResults (${new Date().toISOString()}, total ${((performance.now() - t0) / 1000).toFixed(0)} s; ${ctx.stack.temporal.description})\n`);
   console.log(formatTable(results));
   const missed = results.flatMap((r) => r.rows).filter((row) => row.met === false).length;
   const errored = results.filter((r) => r.error).length;

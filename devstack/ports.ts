@@ -1,11 +1,12 @@
 import { createServer, type Server } from 'node:net';
 
-function listenOnAnyPort(): Promise<Server> {
+/** Listens on `port` of loopback (0: any free one the OS picks). */
+function listenOn(port = 0): Promise<Server> {
   return new Promise((resolve, reject) => {
     const server = createServer();
     server.unref();
     server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve(server));
+    server.listen(port, '127.0.0.1', () => resolve(server));
   });
 }
 
@@ -17,18 +18,22 @@ function close(server: Server): Promise<void> {
 export type Ports<N extends number, R extends number[] = []> = number extends N ? number[] : R['length'] extends N ? R : Ports<N, [...R, number]>;
 
 /**
- * `count` distinct TCP ports on loopback that are free right now. Every port stays bound
+ * `count` distinct TCP ports on loopback that are free right now (within `range` when given,
+ * else wherever the OS puts them: on Linux its ephemeral range, 32768 and up). Every port stays bound
  * until all are chosen, so the OS cannot hand out one port twice within a set (it may reuse
  * a port as soon as it is released); ports in `exclude` (handed out earlier to the same
  * stack but perhaps not bound yet by their server) are never returned.
  */
-export async function reservePorts<N extends number>(count: N, exclude: Iterable<number> = []): Promise<Ports<N>> {
+export async function reservePorts<N extends number>(count: N, exclude: Iterable<number> = [], range?: { min: number; max: number }): Promise<Ports<N>> {
   const excluded = new Set(exclude);
   const held: Server[] = [];
   const ports: number[] = [];
   try {
-    while (ports.length < count) {
-      const server = await listenOnAnyPort();
+    for (let tries = 0; ports.length < count; tries++) {
+      if (range && tries > 1000) throw new Error(`no ${count} free ports between ${range.min} and ${range.max}`);
+      // In a range: random candidates (one that is taken is skipped); else the OS picks.
+      const server = range ? await listenOn(range.min + Math.floor(Math.random() * (range.max - range.min + 1))).catch(() => undefined) : await listenOn();
+      if (!server) continue;
       held.push(server);
       const address = server.address();
       if (typeof address !== 'object' || !address) throw new Error('no port');

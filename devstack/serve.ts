@@ -38,7 +38,7 @@ async function main(): Promise<void> {
       }
     }, 1000).unref();
   }
-  writeFileSync(`${stateFile}.tmp`, JSON.stringify({ env: stack.env, urls: stack.urls, workflowBundlePath: bundlePath, dataDir, servePid: process.pid }));
+  writeFileSync(`${stateFile}.tmp`, JSON.stringify({ env: stack.env, urls: stack.urls, temporal: stack.temporal, workflowBundlePath: bundlePath, dataDir, servePid: process.pid }));
   renameSync(`${stateFile}.tmp`, stateFile);
 }
 

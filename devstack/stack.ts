@@ -8,6 +8,9 @@ import { assertPortFree, reservePorts, retryOnPortRace, type Ports } from './por
 import { startPostgres } from './postgres';
 import { s3InternalPortCount, startS3Server } from './s3';
 import { startTemporalDevServer } from './temporal';
+import { temporalModeFromEnv, type TemporalMode } from './temporal-mode';
+import { DEFAULT_HISTORY_SHARDS, membershipPortRange, startTemporalServer } from './temporal-server';
+
 
 export interface StackPorts {
   temporal: number;
@@ -27,6 +30,17 @@ export interface StackOptions {
   corsOrigins?: string[];
   /** Start clamd (tests of the upload path alone may skip it). */
   clamd?: boolean;
+  /** Default: TEMPORAL_MODE (dev unless set to server). */
+  temporal?: TemporalMode;
+}
+
+/** TEMPORAL_SERVER_HISTORY_SHARDS, else DEFAULT_HISTORY_SHARDS. */
+function historyShards(): number {
+  const value = process.env.TEMPORAL_SERVER_HISTORY_SHARDS;
+  if (value === undefined || value === '') return DEFAULT_HISTORY_SHARDS;
+  const shards = Number(value);
+  if (!Number.isInteger(shards) || shards < 1) throw new Error(`TEMPORAL_SERVER_HISTORY_SHARDS=${value} is not a positive integer`);
+  return shards;
 }
 
 /** Environment (SPEC.md §10 names) that points the API and the workers at this stack. */
@@ -35,6 +49,8 @@ export type StackEnv = Record<string, string>;
 export interface Stack {
   env: StackEnv;
   urls: { temporal: string; temporalUi?: string; s3: string; postgres: string; clamd?: string };
+  /** Which Temporal runs and on what persistence, in words (dev output, bench header). */
+  temporal: { mode: TemporalMode; description: string };
   stop(): Promise<void>;
   restartPostgres(): Promise<void>;
 }
@@ -63,11 +79,12 @@ export async function startStack(options: StackOptions): Promise<Stack> {
   // All ports picked at run time are reserved in one go (none equals another), and every one
   // handed out is remembered so a server started again after a port race gets fresh ones.
   const handedOut = new Set(Object.values(fixed).filter((p): p is number => typeof p === 'number'));
-  const pick = async (count: number): Promise<number[]> => {
-    const picked = await reservePorts(count, handedOut);
+  const pick = async (count: number, range?: { min: number; max: number }): Promise<number[]> => {
+    const picked = await reservePorts(count, handedOut, range);
     for (const p of picked) handedOut.add(p);
     return picked;
   };
+  const temporalMode = options.temporal ?? temporalModeFromEnv();
   const s3Internal = await pick(4 + s3InternalPortCount);
   const [temporalPort, s3Port, postgresPort, clamdPort] = s3Internal.splice(0, 4) as Ports<4>;
   const ports: StackPorts = {
@@ -91,6 +108,10 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     for (const s of stops.reverse()) await s().catch(() => undefined);
   };
   try {
+    const postgres = startServer('postgres', (port) => startPostgres({ dataDir: join(options.dataDir, 'postgres'), port })).then((p) => {
+      stops.push(() => p.stop());
+      return p;
+    });
     const [s3, pg, temporal, clamd] = await Promise.all([
       startServer('s3', async (port, attempt) =>
         startS3Server({
@@ -104,17 +125,30 @@ export async function startStack(options: StackOptions): Promise<Stack> {
         stops.push(() => s.process.stop());
         return s;
       }),
-      startServer('postgres', (port) => startPostgres({ dataDir: join(options.dataDir, 'postgres'), port })).then((p) => {
-        stops.push(() => p.stop());
-        return p;
-      }),
-      startServer('temporal', (port) =>
-        startTemporalDevServer({
-          port,
-          uiPort: ports.temporalUi,
-          dbFile: options.persistent ? join(options.dataDir, 'temporal.sqlite') : undefined,
-          logFile: join(logs, 'temporal.log'),
-        }),
+      postgres,
+      (temporalMode === 'server'
+        ? // The production server keeps its state in PostgreSQL, so it starts once that is up.
+          postgres.then((p) =>
+            startServer('temporal', async (port) =>
+              startTemporalServer({
+                port,
+                grpcPorts: await pick(3),
+                membershipPorts: await pick(4, membershipPortRange),
+                postgresUrl: p.databaseUrl,
+                dataDir: join(options.dataDir, 'temporal-server'),
+                numHistoryShards: historyShards(),
+                logFile: join(logs, 'temporal.log'),
+              }),
+            ),
+          )
+        : startServer('temporal', (port) =>
+            startTemporalDevServer({
+              port,
+              uiPort: ports.temporalUi,
+              dbFile: options.persistent ? join(options.dataDir, 'temporal.sqlite') : undefined,
+              logFile: join(logs, 'temporal.log'),
+            }),
+          )
       ).then((t) => {
         stops.push(() => t.process.stop());
         return t;
@@ -149,6 +183,10 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     return {
       env,
       urls: { temporal: temporal.address, temporalUi: temporal.uiUrl, s3: s3.endpoint, postgres: pg.databaseUrl, clamd: clamd ? `tcp://127.0.0.1:${ports.clamd}` : undefined },
+      temporal: {
+        mode: temporalMode,
+        description: temporal.description,
+      },
       stop,
       restartPostgres: () => pg.restart(),
     };

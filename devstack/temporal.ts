@@ -2,7 +2,10 @@ import { Connection } from '@temporalio/client';
 import { startProcess, waitFor, type ManagedProcess } from './process';
 import { temporalCli } from './tools';
 
-/** Custom search attributes of MediaUploadWorkflow, registered on every dev/test server. */
+/**
+ * Custom search attributes of MediaUploadWorkflow: the one list the dev server gets on its command
+ * line and the production server through `temporal operator search-attribute create`.
+ */
 export const searchAttributes = { MediaStatus: 'Keyword', MediaType: 'Keyword', MediaOwner: 'Keyword', MediaTenant: 'Keyword' } as const;
 
 /**
@@ -24,10 +27,33 @@ export interface TemporalDevServerOptions {
   logFile?: string;
 }
 
-export interface TemporalDevServer {
+/** A running Temporal server of the stack: the dev server, or the production server (devstack/temporal-server.ts). */
+export interface TemporalServer {
   address: string;
+  /** Web UI (the dev server's built-in one); absent when headless or on the production server. */
   uiUrl?: string;
   process: ManagedProcess;
+  /** Which server on what persistence, in words (dev output, bench header). */
+  description: string;
+}
+export type TemporalDevServer = TemporalServer;
+
+/** Resolves once the frontend at `address` answers its gRPC health check; throws if `proc` exits first. */
+export async function waitForFrontend(what: string, address: string, proc: ManagedProcess, timeoutMs: number): Promise<void> {
+  await waitFor(
+    what,
+    async () => {
+      const connection = await Connection.connect({ address, connectTimeout: 1000 });
+      try {
+        await connection.healthService.check({});
+        return true;
+      } finally {
+        await connection.close();
+      }
+    },
+    timeoutMs,
+    proc,
+  );
 }
 
 export async function startTemporalDevServer(options: TemporalDevServerOptions): Promise<TemporalDevServer> {
@@ -40,19 +66,11 @@ export async function startTemporalDevServer(options: TemporalDevServerOptions):
   args.push('--dynamic-config-value', 'system.numConsecutiveWorkflowTaskProblemsToTriggerSearchAttribute=5');
   const proc = startProcess('temporal', temporalCli(), args, { logFile: options.logFile });
   const address = `127.0.0.1:${options.port}`;
-  await waitFor(
-    'Temporal dev server',
-    async () => {
-      const connection = await Connection.connect({ address, connectTimeout: 1000 });
-      try {
-        await connection.healthService.check({});
-        return true;
-      } finally {
-        await connection.close();
-      }
-    },
-    60_000,
-    proc,
-  );
-  return { address, uiUrl: options.uiPort ? `http://127.0.0.1:${options.uiPort}` : undefined, process: proc };
+  await waitForFrontend('Temporal dev server', address, proc, 60_000);
+  return {
+    address,
+    uiUrl: options.uiPort ? `http://127.0.0.1:${options.uiPort}` : undefined,
+    process: proc,
+    description: `Temporal dev server (temporal server start-dev, SQLite ${options.dbFile ? 'file' : 'in memory'})`,
+  };
 }

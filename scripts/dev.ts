@@ -3,6 +3,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { startProcess, waitFor, type ManagedProcess } from '../devstack/process';
 import { startStack } from '../devstack/stack';
+import { temporalModeFromEnv } from '../devstack/temporal-mode';
 import { projectRoot } from '../devstack/tools';
 import { devDataDir, devSecretFile, mintDevToken } from './token';
 
@@ -32,8 +33,11 @@ function devSecret(): string {
 
 async function main(): Promise<void> {
   mkdirSync(dataDir, { recursive: true });
-  console.log('[dev] starting Temporal, S3 (SeaweedFS), PostgreSQL and clamd …');
-  const stack = await startStack({ dataDir, persistent: true, ports, corsOrigins: ['*'] });
+  // DEV_TEMPORAL=server: the production Temporal server on the dev PostgreSQL (no built-in Web UI).
+  const temporal = temporalModeFromEnv(process.env.DEV_TEMPORAL, 'DEV_TEMPORAL');
+  console.log(`[dev] starting Temporal (${temporal === 'server' ? 'production server on PostgreSQL' : 'dev server'}), S3 (SeaweedFS), PostgreSQL and clamd …`);
+  const { temporalUi, ...serverPorts } = ports;
+  const stack = await startStack({ dataDir, persistent: true, ports: temporal === 'server' ? serverPorts : { ...serverPorts, temporalUi }, corsOrigins: ['*'], temporal });
   const secret = devSecret();
   const env = {
     ...stack.env,
@@ -92,7 +96,10 @@ async function main(): Promise<void> {
       // The token rides in the fragment, which the browser never sends to the server.
       `  Demo page      ${apiUrl}/#token=${token}`,
       `  Uppy page      ${apiUrl}/uppy#token=${token}  (Uppy's Dashboard and @uppy/aws-s3 on this API)`,
-      `  Temporal UI    ${stack.urls.temporalUi}  (gRPC ${stack.urls.temporal}; try MediaStatus="AWAITING_UPLOAD")`,
+      stack.urls.temporalUi
+        ? `  Temporal UI    ${stack.urls.temporalUi}  (gRPC ${stack.urls.temporal}; try MediaStatus="AWAITING_UPLOAD")`
+        : `  Temporal       ${stack.urls.temporal}  (no Web UI: the production server has none built in; npm run ops queries it)`,
+      `                 ${stack.temporal.description}`,
       `  S3             ${stack.urls.s3}  (buckets: incoming, media)`,
       `  PostgreSQL     ${stack.urls.postgres}`,
       `  clamd          ${stack.urls.clamd}`,

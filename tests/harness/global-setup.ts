@@ -26,5 +26,6 @@ export default async function globalSetup(): Promise<void> {
     await new Promise((r) => setTimeout(r, 200));
   }
   process.env.MEDIA_TEST_STACK = stateFile;
-  JSON.parse(readFileSync(stateFile, 'utf8'));
+  const state = JSON.parse(readFileSync(stateFile, 'utf8')) as { temporal: { description: string } };
+  console.log(`\nintegration stack: ${state.temporal.description}`);
 }

@@ -9,6 +9,7 @@ import { Storage } from '../../services/shared/storage';
 import { createWorker, type WorkerHandle } from '../../services/worker/worker';
 import { mintDevToken } from '../../scripts/token';
 import { devS3Credentials } from '../../devstack/credentials';
+import type { Stack } from '../../devstack/stack';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
 
 // Worker state changes at INFO would drown the test output.
@@ -17,6 +18,8 @@ Runtime.install({ logger: new DefaultLogger('WARN') });
 export interface StackState {
   env: Record<string, string>;
   urls: Record<string, string>;
+  /** Which Temporal the stack runs (TEMPORAL_MODE; npm run test:temporal-server sets server). */
+  temporal: Stack['temporal'];
   workflowBundlePath: string;
   dataDir: string;
   /** The process that owns the shared stack (SIGUSR2 restarts PostgreSQL). */

@@ -87,6 +87,9 @@ describe('npm run dev (scripts/dev.ts) and the README walkthroughs against it', 
 
   it('writes the API and worker logs to <data dir>/logs as the banner says, and to the terminal', async () => {
     expect(terminal).toContain(`Logs           ${join(dataDir, 'logs')}`);
+    // The banner names the Temporal it started (npm run test:temporal-server sets DEV_TEMPORAL=server).
+    if (process.env.DEV_TEMPORAL === 'server') expect(terminal).toMatch(/Temporal server \d+\.\d+\.\d+ \(PostgreSQL persistence \+ SQL visibility/);
+    else expect(terminal).toMatch(/Temporal UI {4}http:\/\/127\.0\.0\.1:\d+ .*\n +Temporal dev server \(temporal server start-dev, SQLite file\)/);
     // A request of ours, so that the API has a line to log.
     expect((await fetch(`${apiUrl}/readyz`, { headers: { 'x-request-id': 'dev-logs-probe' } })).status).toBe(200);
     const logs = join(dataDir, 'logs');

@@ -60,7 +60,7 @@ describe('npm run ops: stuck and cancel', () => {
   });
   afterAll(() => p?.stop());
 
-  it('lists an upload waiting for its client with its Web UI link, and --older-than leaves out younger ones', async () => {
+  it('lists an upload waiting for its client with its Web UI link, --older-than (StartTime <) keeps only older ones, and the README Web UI filters find it', async () => {
     const listed = await until('the upload in visibility', async () => {
       const run = await ops('stuck', '--status', 'AWAITING_UPLOAD', '--owner', user, '--json');
       expect(run.code).toBe(0);
@@ -90,6 +90,21 @@ describe('npm run ops: stuck and cancel', () => {
 
     const older = await ops('stuck', '--status', 'AWAITING_UPLOAD', '--owner', user, '--older-than', '1h', '--json');
     expect(older).toEqual({ code: 0, stdout: '', stderr: '' });
+    // ... and `StartTime <` keeps one that did start before: the same filter, one second back.
+    await new Promise((r) => setTimeout(r, 1100));
+    const started = await ops('stuck', '--status', 'AWAITING_UPLOAD', '--owner', user, '--older-than', '1s', '--json');
+    expect(started.code).toBe(0);
+    expect(started.stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l).workflowId)).toEqual([upload.workflowId]);
+
+    // The README's Web UI filters, as an operator pastes them (`=` without spaces, an RFC 3339 instant).
+    const inUi = async (filter: string) => {
+      const ids: string[] = [];
+      for await (const w of p.temporal.workflow.list({ query: `${filter} AND MediaOwner="${user}"` })) ids.push(w.workflowId);
+      return ids;
+    };
+    expect(await inUi('MediaStatus="AWAITING_UPLOAD"')).toEqual([upload.workflowId]);
+    expect(await inUi(`MediaTenant="default" AND MediaStatus="AWAITING_UPLOAD" AND StartTime < "${new Date().toISOString().replace(/\.\d+Z$/, 'Z')}"`)).toEqual([upload.workflowId]);
+    expect(await inUi('MediaStatus="PROCESSING"')).toEqual([]);
 
     const readable = await ops('stuck', '--owner', user);
     expect(readable.code).toBe(0);

@@ -20,6 +20,22 @@ describe('reservePorts', () => {
     const servers = await Promise.all([...first, ...second].map(listen));
     await Promise.all(servers.map(close));
   });
+
+  it('within a range (the production Temporal server\'s membership ports): distinct, in range, skipping a taken one', async () => {
+    const range = { min: 31000, max: 31011 };
+    const [taken] = await reservePorts(1, [], range);
+    const holder = await listen(taken);
+    try {
+      const picked = await reservePorts(6, [], range);
+      expect(new Set(picked).size).toBe(6);
+      expect(picked.every((p) => p >= range.min && p <= range.max)).toBe(true);
+      expect(picked).not.toContain(taken);
+    } finally {
+      await close(holder);
+    }
+    // A range without room for the count fails with a message that names it.
+    await expect(reservePorts(3, [], { min: taken, max: taken })).rejects.toThrow(`no 3 free ports between ${taken} and ${taken}`);
+  });
 });
 
 describe('retryOnPortRace', () => {
