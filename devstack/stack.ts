@@ -27,6 +27,8 @@ export interface StackOptions {
   corsOrigins?: string[];
   /** Start clamd (tests of the upload path alone may skip it). */
   clamd?: boolean;
+  /** Prometheus endpoints on Temporal and SeaweedFS (loopback, free ports): the bench's cost section reads them. */
+  metrics?: boolean;
 }
 
 /** Environment (SPEC.md §10 names) that points the API and the workers at this stack. */
@@ -34,7 +36,16 @@ export type StackEnv = Record<string, string>;
 
 export interface Stack {
   env: StackEnv;
-  urls: { temporal: string; temporalUi?: string; s3: string; postgres: string; clamd?: string };
+  urls: {
+    temporal: string;
+    temporalUi?: string;
+    s3: string;
+    postgres: string;
+    clamd?: string;
+    /** With `metrics`: the Temporal server's and SeaweedFS' Prometheus `/metrics` URLs. */
+    temporalMetrics?: string;
+    s3Metrics?: string;
+  };
   stop(): Promise<void>;
   restartPostgres(): Promise<void>;
 }
@@ -70,6 +81,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
   };
   const s3Internal = await pick(4 + s3InternalPortCount);
   const [temporalPort, s3Port, postgresPort, clamdPort] = s3Internal.splice(0, 4) as Ports<4>;
+  const [temporalMetricsPort, s3MetricsPort] = options.metrics ? ((await pick(2)) as Ports<2>) : [undefined, undefined];
   const ports: StackPorts = {
     temporal: fixed.temporal ?? temporalPort,
     temporalUi: fixed.temporalUi,
@@ -98,6 +110,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
           port,
           internalPorts: attempt === 0 ? s3Internal : await pick(s3InternalPortCount),
           ...devS3Credentials,
+          metricsPort: s3MetricsPort,
           logFile: join(logs, 's3.log'),
         }),
       ).then((s) => {
@@ -113,6 +126,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
           port,
           uiPort: ports.temporalUi,
           dbFile: options.persistent ? join(options.dataDir, 'temporal.sqlite') : undefined,
+          metricsPort: temporalMetricsPort,
           logFile: join(logs, 'temporal.log'),
         }),
       ).then((t) => {
@@ -148,7 +162,10 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     };
     return {
       env,
-      urls: { temporal: temporal.address, temporalUi: temporal.uiUrl, s3: s3.endpoint, postgres: pg.databaseUrl, clamd: clamd ? `tcp://127.0.0.1:${ports.clamd}` : undefined },
+      urls: { temporal: temporal.address, temporalUi: temporal.uiUrl, s3: s3.endpoint, postgres: pg.databaseUrl, clamd: clamd ? `tcp://127.0.0.1:${ports.clamd}` : undefined,
+        temporalMetrics: temporalMetricsPort ? `http://127.0.0.1:${temporalMetricsPort}/metrics` : undefined,
+        s3Metrics: s3MetricsPort ? `http://127.0.0.1:${s3MetricsPort}/metrics` : undefined,
+      },
       stop,
       restartPostgres: () => pg.restart(),
     };
