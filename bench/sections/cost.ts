@@ -1,3 +1,4 @@
+import { temporal } from '@temporalio/proto';
 import { randomUUID } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
@@ -26,6 +27,8 @@ export interface CostOptions {
   timeoutMs: number;
   /** Where the figures go; default bench/results/cost-<temporal kind>.json. */
   resultFile?: string;
+  /** When set, the first history of each kind is saved there as JSON (replay test fixtures). */
+  historyDir?: string;
 }
 
 /** BENCH_COST_IMAGES / BENCH_COST_VIDEOS / BENCH_COST_VIDEO_SECONDS size a run; BENCH_COST_RESULT_FILE redirects the JSON. */
@@ -35,6 +38,7 @@ const defaults: CostOptions = {
   videoSeconds: Number(process.env.BENCH_COST_VIDEO_SECONDS ?? 10),
   timeoutMs: 600_000,
   resultFile: process.env.BENCH_COST_RESULT_FILE,
+  historyDir: process.env.BENCH_COST_HISTORY_DIR,
 };
 
 /** The platform split into processes so that each one's CPU is read on its own. */
@@ -139,6 +143,12 @@ function peakRssMiB(pid: number): number {
   }
 }
 
+/** A history as protobufjs JSON (enums by name, int64 as strings, bytes as base64): `History.fromObject` reads it back. */
+export function historyJson(h: temporal.api.history.v1.IHistory): string {
+  const History = temporal.api.history.v1.History;
+  return `${JSON.stringify(History.toObject(History.fromObject(h), { longs: String, enums: String, bytes: String }), null, 1)}\n`;
+}
+
 const diff = (a: Map<string, number>, b: Map<string, number>) => new Map([...b].map(([k, v]) => [k, v - (a.get(k) ?? 0)]));
 const perUpload = (m: Map<string, number>, n: number) => Object.fromEntries([...m].filter(([, v]) => v !== 0).map(([k, v]) => [k, v / n]));
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
@@ -150,7 +160,7 @@ interface Phase {
 }
 
 /** Uploads every file at once through the API, until each is terminal; the cost of the whole phase from before to after. */
-async function measurePhase(ctx: BenchContext, split: SplitPlatform, phase: Phase, timeoutMs: number): Promise<{ cost: KindCost; outcomes: Outcome[] }> {
+async function measurePhase(ctx: BenchContext, split: SplitPlatform, phase: Phase, timeoutMs: number, historyDir?: string): Promise<{ cost: KindCost; outcomes: Outcome[] }> {
   const n = phase.files.length;
   const tokens = await Promise.all(phase.files.map((_, i) => ctx.token(`bench-cost-${randomUUID().slice(0, 6)}-${i}`)));
   const before = await snapshot(ctx, split);
@@ -171,6 +181,10 @@ async function measurePhase(ctx: BenchContext, split: SplitPlatform, phase: Phas
 
   const histories = await Promise.all(outcomes.flatMap((o) => (o.mediaId ? [ctx.temporal.workflow.getHandle(mediaWorkflowId(o.mediaId)).fetchHistory()] : [])));
   const events = histories.map((h) => h.events ?? []);
+  if (historyDir && histories[0]) {
+    mkdirSync(historyDir, { recursive: true });
+    writeFileSync(join(historyDir, `${phase.files[0]!.mediaType.toLowerCase().replace('_', '-')}-ready.json`), historyJson(histories[0]));
+  }
   const byType = new Map<string, number>();
   const byKind = new Map<string, number>();
   for (const e of events) {
@@ -279,6 +293,7 @@ export async function measureCost(ctx: BenchContext, options: Partial<CostOption
         units: specs.map((s) => (s.width * s.height) / 1e6),
       },
       o.timeoutMs,
+      o.historyDir,
     );
     const video = await measurePhase(
       ctx,
@@ -289,6 +304,7 @@ export async function measureCost(ctx: BenchContext, options: Partial<CostOption
         units: Array.from({ length: o.videos }, () => o.videoSeconds),
       },
       o.timeoutMs,
+      o.historyDir,
     );
     const figures: CostFigures = {
       temporalKind: ctx.temporalKind,

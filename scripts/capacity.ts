@@ -1,0 +1,231 @@
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { parse } from 'yaml';
+import { actionsSource } from '../bench/temporal-actions';
+import { assumptions, capacityPlan, limits, targetTraffic, type ChartDefaults, type CostFigures, type Figure, type KindCost, type PoolPlan } from './capacity-model';
+
+/**
+ * `npm run capacity`: the sizing model of docs/capacity.md from the latest cost figures
+ * (bench/results/cost-<temporal kind>.json, written by `BENCH_ONLY=cost npm run bench`) and the
+ * chart's defaults (charts/media-upload/values.yaml). Prints the document and writes it to
+ * docs/capacity.md; tests/unit/capacity.test.ts checks that the committed one is current.
+ */
+
+const root = resolve(__dirname, '..');
+export const resultsDir = join(root, 'bench', 'results');
+export const docPath = join(root, 'docs', 'capacity.md');
+
+/** The cost file measured last (by its `measuredAt`), and its name. */
+export function latestCostFigures(dir = resultsDir): { file: string; figures: CostFigures } {
+  const files = readdirSync(dir).filter((f) => /^cost-.+\.json$/.test(f));
+  if (files.length === 0) throw new Error(`no cost figures in ${dir}: run \`BENCH_ONLY=cost npm run bench\` first`);
+  const all = files.map((file) => ({ file, figures: JSON.parse(readFileSync(join(dir, file), 'utf8')) as CostFigures }));
+  return all.sort((a, b) => b.figures.measuredAt.localeCompare(a.figures.measuredAt))[0]!;
+}
+
+const cpu = (v: string | number) => (typeof v === 'number' ? v : v.endsWith('m') ? Number(v.slice(0, -1)) / 1000 : Number(v));
+const mebibytes = (v: string) => (v.endsWith('Gi') ? Number(v.slice(0, -2)) * 1024 : Number(v.replace(/Mi$/, '')));
+
+/** The part of values.yaml the model reads. */
+interface ValuesPool {
+  resources: { requests: { cpu: string | number; memory: string } };
+  autoscaling: { minReplicas: number; maxReplicas: number; targetCPUUtilizationPercentage: number };
+  keda?: { targetQueueSize: number };
+}
+interface Values {
+  api: ValuesPool;
+  workers: { light: ValuesPool; video: ValuesPool };
+  clamd: { replicaCount: number; resources: { requests: { cpu: string | number; memory: string } } };
+}
+
+/** The defaults the model compares with, read from the chart's values.yaml and the config defaults it leaves alone. */
+export function chartDefaults(valuesFile = join(root, 'charts', 'media-upload', 'values.yaml')): ChartDefaults {
+  const v = parse(readFileSync(valuesFile, 'utf8')) as Values;
+  const pool = (p: ValuesPool, concurrency?: number) => ({
+    cpuRequest: cpu(p.resources.requests.cpu),
+    memoryRequestMiB: mebibytes(p.resources.requests.memory),
+    minReplicas: p.autoscaling.minReplicas,
+    maxReplicas: p.autoscaling.maxReplicas,
+    targetCpu: p.autoscaling.targetCPUUtilizationPercentage / 100,
+    targetQueueSize: p.keda?.targetQueueSize,
+    concurrency,
+  });
+  return {
+    api: pool(v.api),
+    // LIGHT_/VIDEO_MAX_CONCURRENT_ACTIVITIES and DB_POOL_SIZE: services/shared/config.ts defaults (the chart does not set them).
+    light: pool(v.workers.light, 8),
+    video: pool(v.workers.video, 1),
+    clamd: { replicas: v.clamd.replicaCount, cpuRequest: cpu(v.clamd.resources.requests.cpu), memoryRequestMiB: mebibytes(v.clamd.resources.requests.memory) },
+    dbPoolSize: 25,
+  };
+}
+
+const n = (v: number, d = 1) => (Math.abs(v) >= 100 ? Math.round(v).toLocaleString('en-US') : Number(v.toFixed(d)).toString());
+const row = (what: string, fig: Figure, unit = '') => `| ${what} | **${n(fig.value)}**${unit ? ` ${unit}` : ''} | ${fig.from} |`;
+const table = (rows: string[]) => ['| | value | from |', '|---|---|---|', ...rows].join('\n');
+
+function costTable(c: CostFigures): string {
+  const k = (label: string, x: KindCost) => {
+    const cpuTotal = Object.entries(x.cpuSeconds).filter(([r]) => r !== 'bench (load generator)' && !r.startsWith('other')).reduce((a, [, s]) => a + s, 0);
+    return [
+      label,
+      `${x.ready}/${x.uploads}`,
+      `${n(x.unitsPerUpload, 2)} ${x.unit === 'megapixel' ? 'MP' : 's'}`,
+      n(x.historyEvents),
+      n(x.actions),
+      x.stateTransitions === null ? 'n/a' : n(x.stateTransitions),
+      Object.entries(x.s3Requests).sort((a, b) => b[1] - a[1]).map(([t, v]) => `${t} ${n(v)}`).join(', '),
+      Object.entries(x.pg).map(([db, v]) => `${db} ${n(v.transactions)}`).join(', '),
+      n(cpuTotal, 2),
+    ];
+  };
+  return [
+    '| kind | READY | size | history events | billable actions | state transitions | S3 requests | PostgreSQL transactions | CPU-s (platform) |',
+    '|---|---|---|---|---|---|---|---|---|',
+    `| ${k('image', c.image).join(' | ')} |`,
+    `| ${k('1080p video', c.video).join(' | ')} |`,
+  ].join('\n');
+}
+
+function cpuTable(c: CostFigures): string {
+  const roles = ['api', 'light worker', 'video worker', 'temporal', 's3', 'postgres', 'clamd'];
+  return [
+    '| process | CPU-s per image | per megapixel | CPU-s per video | per second of 1080p video |',
+    '|---|---|---|---|---|',
+    ...roles.map((r) => {
+      const i = c.image.cpuSeconds[r] ?? 0;
+      const v = c.video.cpuSeconds[r] ?? 0;
+      return `| ${r} | ${i.toFixed(3)} | ${(i / c.image.unitsPerUpload).toFixed(4)} | ${v.toFixed(3)} | ${(v / c.video.unitsPerUpload).toFixed(4)} |`;
+    }),
+  ].join('\n');
+}
+
+const eventsLine = (x: KindCost) =>
+  Object.entries(x.eventsByType)
+    .map(([t, v]) => `${t} ${n(v)}`)
+    .join(', ');
+
+function poolRows(name: string, p: PoolPlan): string[] {
+  return [
+    row(`${name}: cores at the peak`, p.coresPeak),
+    row(`${name}: cores at the daily average`, p.coresAverage),
+    row(`${name}: pods at the peak`, p.replicasPeak),
+    row(`${name}: min replicas`, p.minReplicas),
+    row(`${name}: max replicas`, p.maxReplicas),
+    ...(p.targetQueueSize ? [row(`${name}: KEDA targetQueueSize`, p.targetQueueSize)] : []),
+    row(`${name}: memory request per pod`, p.memoryRequestMiB, 'MiB'),
+  ];
+}
+
+/** docs/capacity.md for these figures and chart defaults. */
+export function renderCapacityDoc(file: string, c: CostFigures, chart: ChartDefaults): string {
+  const p = capacityPlan(c, chart);
+  const t = targetTraffic;
+  return `# Capacity: what an upload costs and how big the cluster must be
+
+<!-- Generated by \`npm run capacity\` from bench/results/${file}; do not edit by hand. -->
+
+Generated by \`npm run capacity\` (scripts/capacity.ts, arithmetic in scripts/capacity-model.ts)
+from **bench/results/${file}**, measured ${c.measuredAt} on the **${c.temporalKind}** Temporal
+server (${c.machine}) by \`BENCH_ONLY=cost npm run bench\`. Rerun both on an idle machine to
+refresh every number below; a unit test fails when this file and the script disagree.
+
+## Cost per upload, measured
+
+${costTable(c)}
+
+Figures are means per upload over the run (${c.image.uploads} images of ${n(c.image.bytesPerUpload / 1e6, 2)} MB, ${c.video.uploads} videos of
+${n(c.video.unitsPerUpload)} s 1080p30, all at once). Billable actions are counted from the histories by the rule of
+Temporal Cloud's Actions page (${actionsSource}; bench/temporal-actions.ts); queries and activity
+heartbeats are not in a history and not counted there. PostgreSQL transactions are counted from
+\`pg_stat_database\` (commits + rollbacks; each statement of the platform is its own transaction
+unless it says otherwise). S3 requests are SeaweedFS' \`SeaweedFS_s3_request_total\` by type.
+
+History events per image upload: ${eventsLine(c.image)}.
+
+History events per video upload: ${eventsLine(c.video)}.
+
+CPU-seconds of each process (the whole process tree: ffmpeg counts to the video worker, backends to PostgreSQL):
+
+${cpuTable(c)}
+
+## Sizing for ${t.uploadsPerDay.toLocaleString('en-US')} uploads a day
+
+Traffic: ${t.uploadsPerDay.toLocaleString('en-US')} uploads a day (${n(p.averagePerSecond, 2)}/s on average), peaks of ${t.peakPerSecond}/s; mix
+${t.mix.image * 100}% images of ${t.imageMegapixels} MP, ${t.mix.shortVideo * 100}% short videos of ${t.shortVideoSeconds} s and ${t.mix.longVideo * 100}% long videos of ${t.longVideoSeconds} s (1080p).
+The light worker, clamd and S3 scale with an image's megapixels; the video worker, clamd and S3
+with a video's seconds; everything else is per upload. Pools are planned at their HPA target
+utilisation of their CPU request (charts/media-upload/values.yaml).
+
+### Temporal
+
+${table([
+  row('actions per image', p.actionsPerUpload.image),
+  row('actions per short video', p.actionsPerUpload.shortVideo),
+  row('actions per long video', p.actionsPerUpload.longVideo),
+  row('actions per upload (mix)', p.actionsPerUploadMix),
+  row('actions per second at the peak', p.apsPeak, 'APS'),
+  row('actions per second on average', p.apsAverage, 'APS'),
+  row('actions per day', p.actionsPerDay),
+  ...(p.stateTransitionsPeak ? [row('state transitions per second at the peak', p.stateTransitionsPeak)] : []),
+  ...(p.historyShards ? [row('history shards (self-hosted)', p.historyShards)] : []),
+])}
+
+Temporal Cloud: the default Namespace limit is ${limits.temporalCloudAps.value} APS (${limits.temporalCloudAps.source}); it rises on its own
+with the last 7 days of usage (On-Demand Capacity) or is bought as Provisioned Capacity. The peak
+needs **${n(p.apsPeak.value)} APS**${p.apsPeak.value > limits.temporalCloudAps.value ? ': ask for that limit before launch, since a peak throttles workflow progress (never starts or signals)' : ', within the default'}.
+Self-hosted: the history shard count is fixed when the cluster is created; Temporal's chart uses
+${limits.historyShards.value} (${limits.historyShards.source}).
+
+### Worker pools, API and clamd
+
+${table([
+  ...poolRows('light worker', p.light),
+  ...poolRows('video worker', p.video),
+  ...poolRows('API', p.api),
+  row('clamd: cores at the peak', p.clamd.coresPeak),
+  row('clamd: replicas', p.clamd.replicas),
+])}
+
+The chart's defaults for comparison: light ${chart.light.cpuRequest} CPU / ${chart.light.memoryRequestMiB} MiB, ${chart.light.minReplicas}–${chart.light.maxReplicas} replicas,
+targetQueueSize ${chart.light.targetQueueSize}; video ${chart.video.cpuRequest} CPU / ${chart.video.memoryRequestMiB} MiB, ${chart.video.minReplicas}–${chart.video.maxReplicas} replicas, targetQueueSize
+${chart.video.targetQueueSize}; API ${chart.api.cpuRequest} CPU / ${chart.api.memoryRequestMiB} MiB, ${chart.api.minReplicas}–${chart.api.maxReplicas} replicas; clamd ${chart.clamd.replicas} × ${chart.clamd.cpuRequest} CPU / ${chart.clamd.memoryRequestMiB} MiB.
+The video pool is sized for the daily average × ${assumptions.videoAverageFactor}: transcodes of a peak wait in the queue and drain after it
+(KEDA scales on that backlog); the light pool is sized for the peak, since images are READY in seconds.
+
+### PostgreSQL and S3
+
+${table([
+  row('PostgreSQL connections (all pods at their ceilings)', p.postgres.connections),
+  row('PostgreSQL transactions per second at the peak', p.postgres.transactionsPeak),
+  row('PostgreSQL rows written per second at the peak', p.postgres.rowsWrittenPeak),
+  row('S3 PUT/COPY/POST/DELETE per second at the peak', p.s3.writesPeak),
+  row('S3 GET/HEAD/LIST per second at the peak', p.s3.readsPeak),
+  row('partitioned prefixes needed for writes', p.s3.writePrefixes),
+  row('partitioned prefixes needed for reads', p.s3.readPrefixes),
+  row('S3 bytes in per second at the peak', { ...p.s3.bytesInPeak, value: p.s3.bytesInPeak.value / 1e6 }, 'MB/s'),
+  row('S3 bytes out per second at the peak', { ...p.s3.bytesOutPeak, value: p.s3.bytesOutPeak.value / 1e6 }, 'MB/s'),
+])}
+
+S3 serves at least ${limits.s3WritesPerPrefix.value} PUT/COPY/POST/DELETE and ${limits.s3ReadsPerPrefix.value} GET/HEAD requests per second per partitioned
+prefix (${limits.s3WritesPerPrefix.source}). Object keys start with the media type and the owner
+(\`post_image/<owner>/<id>\`), so load spreads over many prefixes once S3 has partitioned them;
+ramp up gradually, since S3 answers 503 Slow Down while it splits a hot prefix.
+${p.postgres.connections.value > 100 ? `${n(p.postgres.connections.value)} connections is far above PostgreSQL's default max_connections (100): put PgBouncer (transaction pooling) in front, or lower DB_POOL_SIZE per pod.\n` : ''}
+## How to refresh
+
+\`\`\`
+BENCH_ONLY=cost npm run bench      # writes bench/results/cost-<temporal kind>.json
+npm run capacity                   # regenerates this file from the newest one
+\`\`\`
+`;
+}
+
+function main(): void {
+  const { file, figures } = latestCostFigures();
+  const doc = renderCapacityDoc(file, figures, chartDefaults());
+  writeFileSync(docPath, doc);
+  process.stdout.write(doc);
+}
+
+if (require.main === module) main();
