@@ -5,6 +5,7 @@ import { childProcesses, leftoverChildren } from './procs';
 import { formatTable, type SectionResult } from './report';
 import type { Section } from './section';
 import { apiMemorySection } from './sections/api-memory';
+import { capacityCheckSection } from './sections/capacity-check';
 import { costSection } from './sections/cost';
 import { documentsSection } from './sections/documents';
 import { hlsSection } from './sections/hls';
@@ -38,6 +39,7 @@ const sections: Section[] = [
   uploadE2eSection,
   // Issue 16: what one upload costs (feeds `npm run capacity`).
   costSection,
+  capacityCheckSection,
 ];
 
 let interrupted = false;

@@ -335,3 +335,28 @@ function lightTaskCount(k: KindCost, video = false): number {
 function sumDb(k: KindCost, key: 'transactions' | 'rowsWritten'): number {
   return Object.values(k.pg).reduce((a, v) => a + v[key], 0);
 }
+
+/**
+ * Image uploads per second that one machine of `cores` sustains by the measured cost: its cores
+ * over the CPU-seconds one image upload takes from every process on it (platform and load
+ * generator alike, as in the capacity-check bench section, which runs them all on this machine).
+ */
+export function machineImageRate(c: CostFigures, cores: number): Figure {
+  const cpu = Object.entries(c.image.cpuSeconds)
+    .filter(([role]) => !role.startsWith('other'))
+    .reduce((a, [, s]) => a + s, 0);
+  return f(cores / cpu, `${cores} cores ÷ ${r(cpu, 3)} CPU-s per image upload (all processes, measured ${c.measuredAt})`);
+}
+
+/**
+ * Least-squares slope of `y` over `x` (per unit of x); NaN with fewer than two points. The
+ * capacity check reads the backlog's growth per second from it.
+ */
+export function slope(points: ReadonlyArray<{ x: number; y: number }>): number {
+  if (points.length < 2) return Number.NaN;
+  const mx = points.reduce((a, p) => a + p.x, 0) / points.length;
+  const my = points.reduce((a, p) => a + p.y, 0) / points.length;
+  const num = points.reduce((a, p) => a + (p.x - mx) * (p.y - my), 0);
+  const den = points.reduce((a, p) => a + (p.x - mx) ** 2, 0);
+  return den === 0 ? Number.NaN : num / den;
+}

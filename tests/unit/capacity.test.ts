@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { capacityPlan, isS3Write, type ChartDefaults, type CostFigures, type KindCost, type Traffic } from '../../scripts/capacity-model';
+import { capacityPlan, isS3Write, machineImageRate, slope, type ChartDefaults, type CostFigures, type KindCost, type Traffic } from '../../scripts/capacity-model';
 import { chartDefaults, docPath, latestCostFigures, renderCapacityDoc } from '../../scripts/capacity';
 
 const kind = (over: Partial<KindCost>): KindCost => ({
@@ -114,6 +114,19 @@ describe('capacityPlan', () => {
   it('shows the measured figure each number comes from', () => {
     expect(plan.light.coresPeak.from).toContain('0.1 s/megapixel × 10');
     expect(plan.actionsPerUpload.image.from).toContain('10 per image upload');
+  });
+});
+
+describe('machineImageRate and slope', () => {
+  it('divides the cores by the CPU of one image upload over every process', () => {
+    // 0.1 + 0.5 + 0 + 0.2 + 0.1 + 0.05 + 0.1 = 1.05 CPU-s per image.
+    expect(machineImageRate(figures, 2).value).toBeCloseTo(2 / 1.05, 6);
+  });
+
+  it('fits the growth per second of a series', () => {
+    expect(slope([{ x: 0, y: 1 }, { x: 10, y: 21 }, { x: 20, y: 41 }])).toBeCloseTo(2, 9);
+    expect(slope([{ x: 0, y: 5 }, { x: 10, y: 5 }])).toBe(0);
+    expect(slope([{ x: 0, y: 5 }])).toBeNaN();
   });
 });
 
