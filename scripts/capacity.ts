@@ -1,7 +1,8 @@
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parse } from 'yaml';
-import { actionsSource } from '../bench/temporal-actions';
+import { temporal } from '@temporalio/proto';
+import { actionsSource, billableActions, eventsByType } from '../bench/temporal-actions';
 import { assumptions, capacityPlan, limits, targetTraffic, type ChartDefaults, type CostFigures, type Figure, type KindCost, type PoolPlan } from './capacity-model';
 
 /**
@@ -14,6 +15,14 @@ import { assumptions, capacityPlan, limits, targetTraffic, type ChartDefaults, t
 const root = resolve(__dirname, '..');
 export const resultsDir = join(root, 'bench', 'results');
 export const docPath = join(root, 'docs', 'capacity.md');
+/** Histories recorded before the history cut of issue 16 (also the replay test's fixtures). */
+export const beforeCutDir = join(root, 'tests', 'fixtures', 'histories');
+
+/** History events by type and billable actions of one recorded history file. */
+export function recordedHistory(file: string): { events: Record<string, number>; total: number; actions: number } {
+  const h = temporal.api.history.v1.History.fromObject(JSON.parse(readFileSync(file, 'utf8')));
+  return { events: eventsByType(h.events), total: h.events.length, actions: billableActions(h.events).total };
+}
 
 /** The cost file measured last (by its `measuredAt`), and its name. */
 export function latestCostFigures(dir = resultsDir): { file: string; figures: CostFigures } {
@@ -117,6 +126,20 @@ function poolRows(name: string, p: PoolPlan): string[] {
   ];
 }
 
+/** Before (recorded histories) and after (this run) per event type. */
+function cutTable(c: CostFigures): string {
+  const before = { image: recordedHistory(join(beforeCutDir, 'post-image-ready.json')), video: recordedHistory(join(beforeCutDir, 'post-video-ready.json')) };
+  const types = [...new Set([...Object.keys(before.image.events), ...Object.keys(c.image.eventsByType), ...Object.keys(before.video.events), ...Object.keys(c.video.eventsByType)])].sort();
+  const cell = (b: number | undefined, a: number | undefined) => ((b ?? 0) === (a ?? 0) ? n(a ?? 0) : `${n(b ?? 0)} → **${n(a ?? 0)}**`);
+  return [
+    '| per upload | image: before → after | video: before → after |',
+    '|---|---|---|',
+    `| history events | ${cell(before.image.total, c.image.historyEvents)} | ${cell(before.video.total, c.video.historyEvents)} |`,
+    `| billable actions | ${cell(before.image.actions, c.image.actions)} | ${cell(before.video.actions, c.video.actions)} |`,
+    ...types.map((t) => `| ${t} | ${cell(before.image.events[t], c.image.eventsByType[t])} | ${cell(before.video.events[t], c.video.eventsByType[t])} |`),
+  ].join('\n');
+}
+
 /** docs/capacity.md for these figures and chart defaults. */
 export function renderCapacityDoc(file: string, c: CostFigures, chart: ChartDefaults): string {
   const p = capacityPlan(c, chart);
@@ -144,6 +167,25 @@ unless it says otherwise). S3 requests are SeaweedFS' \`SeaweedFS_s3_request_tot
 History events per image upload: ${eventsLine(c.image)}.
 
 History events per video upload: ${eventsLine(c.video)}.
+
+### What was cut
+
+Every status change stays visible in the Web UI (the \`MediaStatus\` search attribute upsert and
+the read-model write remain). What went: the HEAD + magic-bytes check (\`verifyUpload\`) and an
+image's copy to the media bucket (\`promoteOriginal\`) were activities of their own, each costing
+a workflow task round trip (3 events), 3 activity events and one activity action, for calls of
+milliseconds. They now run as local activities inside the workflow task that follows the status
+change (their marker shares that task's one marker action), behind \`patched('quick-steps-local')\`
+so that workflows recorded before replay unchanged (tests/unit/workflow-replay.test.ts replays
+the histories the "before" column comes from, tests/fixtures/histories). A video's copy stays an
+activity: it can take longer than a workflow task may run.
+
+${cutTable(c)}
+
+Left as they are: the confirmation timer (\`condition\` with the deadline: TimerStarted +
+TimerCanceled, one action) is what expires abandoned uploads; scan, thumbnails and transcodes
+are long, heartbeat, and run on other pools; the search attribute upsert per status is what the
+Web UI filters on.
 
 CPU-seconds of each process (the whole process tree: ffmpeg counts to the video worker, backends to PostgreSQL):
 
