@@ -314,11 +314,21 @@ export async function measureCost(ctx: BenchContext, options: Partial<CostOption
       video: video.cost,
     };
     const file = o.resultFile ?? join(repoRoot, 'bench', 'results', `cost-${ctx.temporalKind}.json`);
-    mkdirSync(join(file, '..'), { recursive: true });
-    writeFileSync(file, `${JSON.stringify(figures, null, 2)}\n`);
+    // Figures of a run where uploads failed would size the cluster for failures: not written.
+    const complete = image.cost.ready === image.cost.uploads && video.cost.ready === video.cost.uploads;
+    if (complete) {
+      mkdirSync(join(file, '..'), { recursive: true });
+      writeFileSync(file, `${JSON.stringify(figures, null, 2)}\n`);
+    }
+    const firstError = [...image.outcomes, ...video.outcomes].find((x) => x.error)?.error;
     return [
       { metric: 'Temporal server', value: ctx.temporalKind },
-      { metric: 'figures written to', value: file.startsWith(repoRoot) ? file.slice(repoRoot.length + 1) : file },
+      {
+        metric: 'figures written to',
+        value: complete ? (file.startsWith(repoRoot) ? file.slice(repoRoot.length + 1) : file) : `nothing: not every upload READY${firstError ? ` (first error: ${firstError.slice(0, 160)})` : ''}`,
+        target: 'written',
+        met: complete,
+      },
       ...costRows('image', image.cost),
       ...costRows('video', video.cost),
     ];

@@ -73,7 +73,30 @@ export async function historyBreakdown(ctx: BenchContext, mediaIds: string[]): P
 
 interface Session {
   mediaId: string;
-  upload: { method: 'PUT'; url: string; headers: Record<string, string> };
+  upload:
+    | { method: 'PUT'; url: string; headers: Record<string, string> }
+    | { method: 'MULTIPART'; partSize: number; partCount: number; parts: Array<{ partNumber: number; url: string; headers: Record<string, string> }> };
+}
+
+/** PUTs the body to the session's presigned URL(s); returns the parts `complete` needs for a multipart upload. */
+async function putBody(upload: Session['upload'], body: Buffer, signal: AbortSignal): Promise<Array<{ partNumber: number; etag: string }> | undefined> {
+  if (upload.method === 'PUT') {
+    const put = await fetch(upload.url, { method: 'PUT', body, headers: upload.headers, signal });
+    await put.arrayBuffer();
+    if (put.status !== 200) throw new Error(`PUT answered ${put.status}`);
+    return undefined;
+  }
+  if (upload.parts.length < upload.partCount) throw new Error(`${upload.partCount} parts: more than the session's first part URLs`);
+  const parts: Array<{ partNumber: number; etag: string }> = [];
+  for (const part of upload.parts) {
+    const start = (part.partNumber - 1) * upload.partSize;
+    const res = await fetch(part.url, { method: 'PUT', body: body.subarray(start, start + upload.partSize), headers: part.headers, signal });
+    await res.arrayBuffer();
+    const etag = res.headers.get('etag');
+    if (res.status !== 200 || !etag) throw new Error(`PUT of part ${part.partNumber} answered ${res.status}`);
+    parts.push({ partNumber: part.partNumber, etag });
+  }
+  return parts;
 }
 
 export interface Outcome {
@@ -127,7 +150,8 @@ export interface UploadFile {
 }
 
 /**
- * One upload through the public API: upload-session, PUT to the presigned URL, complete, then
+ * One upload through the public API: upload-session, PUT to the presigned URL (or each part's,
+ * for a file above the multipart threshold), complete, then
  * the SSE status stream until a terminal status. Never throws: failures are in the outcome.
  * `api` is the API's `/api/v1` base URL; times are measured from `t0` (performance.now()).
  */
@@ -142,11 +166,8 @@ export async function uploadToTerminal(api: string, token: string, file: UploadF
       mediaType: file.mediaType,
     });
     mediaId = session.mediaId;
-    if (session.upload.method !== 'PUT') throw new Error(`expected a single PUT, got ${session.upload.method}`);
-    const put = await fetch(session.upload.url, { method: 'PUT', body: file.body, headers: session.upload.headers, signal });
-    await put.arrayBuffer();
-    if (put.status !== 200) throw new Error(`PUT answered ${put.status}`);
-    await postJson(`${api}/media/${session.mediaId}/complete`, token, {}, 202);
+    const parts = await putBody(session.upload, file.body, signal);
+    await postJson(`${api}/media/${session.mediaId}/complete`, token, parts ? { parts } : {}, 202);
     uploadedMs = performance.now() - t0;
     const status = await terminalStatus(`${api}/media/${session.mediaId}/events`, token, signal);
     return { mediaId, status: status && isTerminal(status) ? status : 'TIMEOUT', uploadedMs, doneMs: performance.now() - t0 };
