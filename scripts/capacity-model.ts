@@ -40,6 +40,30 @@ export interface CostFigures {
   video: KindCost;
 }
 
+/** bench/results/capacity-check-<temporalKind>.json: the model checked against a run on one machine. */
+export interface CapacityCheck {
+  temporalKind: string;
+  measuredAt: string;
+  machine: string;
+  /** Image uploads/s the model says the machine sustains, and how. */
+  rate: number;
+  rateFrom: string;
+  windowSeconds: number;
+  phases: Array<{
+    factor: number;
+    rate: number;
+    /** Every few seconds: uploads started and not yet terminal; tasks queued on the light queue when the server reports them. */
+    samples: Array<{ t: number; inFlight: number; queued?: number }>;
+    /** Backlog growth over the window's second half (uploads/s), and the model's prediction. */
+    growth: number;
+    predicted: number;
+    ready: number;
+    uploads: number;
+    /** Flat at 1×, growing at 1.5×. */
+    asPredicted: boolean;
+  }>;
+}
+
 /** The traffic the model sizes for (issue 16). */
 export interface Traffic {
   uploadsPerDay: number;
@@ -118,6 +142,9 @@ export const assumptions = {
 };
 
 type Kind = 'image' | 'shortVideo' | 'longVideo';
+
+/** The `action` metric's label for activity heartbeats that reached the server. */
+export const heartbeatAction = 'grpc_RecordActivityTaskHeartbeat';
 const kinds: Kind[] = ['image', 'shortVideo', 'longVideo'];
 
 /**
@@ -222,11 +249,21 @@ function poolPlan(name: string, role: string, c: CostFigures, t: Traffic, d: Poo
         ? `${replicasPeak} pods at the peak × ${assumptions.headroom} headroom (chart default ${d.maxReplicas})`
         : `${replicasAverage} pods for the daily average × ${assumptions.videoAverageFactor} (transcodes of a peak queue) × ${assumptions.headroom} headroom (chart default ${d.maxReplicas})`,
     ),
-    memoryRequestMiB: f(
-      d.memoryRequestMiB,
-      `chart request ${d.memoryRequestMiB} MiB${peakRss !== undefined && Number.isFinite(peakRss) ? `; measured peak RSS of one ${name} process ${r(peakRss, 0)} MiB` : ''}`,
-    ),
+    memoryRequestMiB: memoryRequest(name, d.memoryRequestMiB, peakRss),
   };
+}
+
+/**
+ * A pod's memory request: the chart's, or the measured peak resident set of the process plus a
+ * quarter, rounded up to 128 MiB, when that is more (the process alone: ffmpeg children of the
+ * video worker are not in it).
+ */
+function memoryRequest(name: string, chartMiB: number, peakRss: number | undefined): Figure {
+  if (peakRss === undefined || !Number.isFinite(peakRss)) return f(chartMiB, `chart request ${chartMiB} MiB (no peak RSS measured)`);
+  const needed = Math.ceil((peakRss * 1.25) / 128) * 128;
+  return needed > chartMiB
+    ? f(needed, `measured peak RSS of one ${name} process ${r(peakRss, 0)} MiB × 1.25, rounded up to 128 MiB: above the chart's ${chartMiB} MiB, raise it`)
+    : f(chartMiB, `chart request ${chartMiB} MiB; measured peak RSS of one ${name} process ${r(peakRss, 0)} MiB`);
 }
 
 /**
@@ -235,15 +272,29 @@ function poolPlan(name: string, role: string, c: CostFigures, t: Traffic, d: Poo
  */
 export function capacityPlan(c: CostFigures, chart: ChartDefaults, t: Traffic = targetTraffic): CapacityPlan {
   const average = t.uploadsPerDay / 86_400;
-  // Transcoding runs about (CPU-seconds ÷ cores of a pod) and heartbeats every 24 s meanwhile.
-  const heartbeats = (seconds: number) => {
-    const transcodeSeconds = ((c.video.cpuSeconds['video worker'] ?? 0) / c.video.unitsPerUpload) * seconds / chart.video.cpuRequest;
-    return transcodeSeconds / limits.heartbeatEverySeconds.value;
+  // Heartbeats are billable when they reach the server but are not in a history: the server's
+  // `action` metric counts them (per upload; per second of video for videos). Without it, a
+  // transcode is estimated to heartbeat every 24 s of its run (CPU-seconds ÷ a pod's cores).
+  const measuredHeartbeats = (k: KindCost) => k.serverActionsByType?.[heartbeatAction];
+  const heartbeats = (kind: Kind): { n: number; from: string } => {
+    if (kind === 'image') {
+      const m = measuredHeartbeats(c.image);
+      return m === undefined ? { n: 0, from: 'heartbeats not measured' } : { n: m, from: `${r(m)} heartbeats (measured)` };
+    }
+    const seconds = kind === 'shortVideo' ? t.shortVideoSeconds : t.longVideoSeconds;
+    const m = measuredHeartbeats(c.video);
+    if (m !== undefined) return { n: (m / c.video.unitsPerUpload) * seconds, from: `${r(m / c.video.unitsPerUpload, 3)} heartbeats/s (measured) × ${seconds} s` };
+    const transcodeSeconds = (((c.video.cpuSeconds['video worker'] ?? 0) / c.video.unitsPerUpload) * seconds) / chart.video.cpuRequest;
+    return { n: transcodeSeconds / limits.heartbeatEverySeconds.value, from: `${r(transcodeSeconds / limits.heartbeatEverySeconds.value)} heartbeats (estimated, ${seconds} s of video)` };
+  };
+  const withHeartbeats = (kind: Kind, k: KindCost, label: string): Figure => {
+    const hb = heartbeats(kind);
+    return f(k.actions + hb.n, `${r(k.actions)} per ${label} from ${k.uploads} histories + ${hb.from}`);
   };
   const actionsPerUpload: Record<Kind, Figure> = {
-    image: f(c.image.actions, `measured: ${r(c.image.actions)} per image upload (from ${c.image.uploads} histories)`),
-    shortVideo: f(c.video.actions + heartbeats(t.shortVideoSeconds), `measured ${r(c.video.actions)} per video upload + ${r(heartbeats(t.shortVideoSeconds))} heartbeats (${t.shortVideoSeconds} s of video)`),
-    longVideo: f(c.video.actions + heartbeats(t.longVideoSeconds), `measured ${r(c.video.actions)} per video upload + ${r(heartbeats(t.longVideoSeconds))} heartbeats (${t.longVideoSeconds} s of video)`),
+    image: withHeartbeats('image', c.image, 'image'),
+    shortVideo: withHeartbeats('shortVideo', c.video, 'video'),
+    longVideo: withHeartbeats('longVideo', c.video, 'video'),
   };
   const mixActions = kinds.reduce((a, k) => a + t.mix[k] * actionsPerUpload[k].value, 0);
   const mixFrom = kinds.map((k) => `${t.mix[k]} × ${r(actionsPerUpload[k].value)}`).join(' + ');

@@ -1,9 +1,9 @@
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parse } from 'yaml';
 import { temporal } from '@temporalio/proto';
 import { actionsSource, billableActions, eventsByType } from '../bench/temporal-actions';
-import { assumptions, capacityPlan, limits, targetTraffic, type ChartDefaults, type CostFigures, type Figure, type KindCost, type PoolPlan } from './capacity-model';
+import { assumptions, capacityPlan, heartbeatAction, limits, type CapacityCheck, targetTraffic, type ChartDefaults, type CostFigures, type Figure, type KindCost, type PoolPlan } from './capacity-model';
 
 /**
  * `npm run capacity`: the sizing model of docs/capacity.md from the latest cost figures
@@ -126,9 +126,32 @@ function poolRows(name: string, p: PoolPlan): string[] {
   ];
 }
 
+/** The newest capacity check of this Temporal server, if one was run. */
+export function capacityCheckOf(temporalKind: string, dir = resultsDir): CapacityCheck | undefined {
+  const file = join(dir, `capacity-check-${temporalKind}.json`);
+  return existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as CapacityCheck) : undefined;
+}
+
+function checkSection(check: CapacityCheck | undefined, temporalKind: string): string {
+  if (!check) return `Not run yet on the ${temporalKind} server: \`BENCH_ONLY=capacity-check npm run bench\`, then \`npm run capacity\`.\n`;
+  const lines = check.phases.map(
+    (p) =>
+      `| ${p.factor}× = ${n(p.rate, 2)}/s | ${p.samples.map((s) => `${n(s.t, 0)} s: ${s.inFlight}${s.queued === undefined ? '' : `/${s.queued}`}`).join(', ')} | ${n(p.growth, 2)}/s (predicted ${n(p.predicted, 2)}/s) | ${p.ready}/${p.uploads} | ${p.asPredicted ? 'yes' : '**no**'} |`,
+  );
+  return `Measured ${check.measuredAt} on ${check.machine} (${check.temporalKind}): image uploads arriving open-loop for
+${check.windowSeconds} s at the rate the model says this one machine sustains, **${n(check.rate, 2)}/s** (${check.rateFrom}),
+then at 1.5× that. Backlog = uploads started and not yet READY / tasks queued on the light queue,
+sampled every few seconds; growth is the slope over the window's second half (\`BENCH_ONLY=capacity-check\`).
+
+| arrivals | backlog over time | growth | READY | as predicted (flat at 1×, growing at 1.5×) |
+|---|---|---|---|---|
+${lines.join('\n')}
+`;
+}
+
 /** Before (recorded histories) and after (this run) per event type. */
 function cutTable(c: CostFigures): string {
-  const before = { image: recordedHistory(join(beforeCutDir, 'post-image-ready.json')), video: recordedHistory(join(beforeCutDir, 'post-video-ready.json')) };
+  const before = { image: recordedHistory(join(beforeCutDir, 'post-image-ready.json')), video: recordedHistory(join(beforeCutDir, 'post-video-multipart-ready.json')) };
   const types = [...new Set([...Object.keys(before.image.events), ...Object.keys(c.image.eventsByType), ...Object.keys(before.video.events), ...Object.keys(c.video.eventsByType)])].sort();
   const cell = (b: number | undefined, a: number | undefined) => ((b ?? 0) === (a ?? 0) ? n(a ?? 0) : `${n(b ?? 0)} → **${n(a ?? 0)}**`);
   return [
@@ -141,7 +164,7 @@ function cutTable(c: CostFigures): string {
 }
 
 /** docs/capacity.md for these figures and chart defaults. */
-export function renderCapacityDoc(file: string, c: CostFigures, chart: ChartDefaults): string {
+export function renderCapacityDoc(file: string, c: CostFigures, chart: ChartDefaults, check?: CapacityCheck): string {
   const p = capacityPlan(c, chart);
   const t = targetTraffic;
   return `# Capacity: what an upload costs and how big the cluster must be
@@ -160,7 +183,8 @@ ${costTable(c)}
 Figures are means per upload over the run (${c.image.uploads} images of ${n(c.image.bytesPerUpload / 1e6, 2)} MB, ${c.video.uploads} videos of
 ${n(c.video.unitsPerUpload)} s 1080p30, all at once). Billable actions are counted from the histories by the rule of
 Temporal Cloud's Actions page (${actionsSource}; bench/temporal-actions.ts); queries and activity
-heartbeats are not in a history and not counted there. PostgreSQL transactions are counted from
+heartbeats are not in a history and not counted there; the sizing below adds the heartbeats the
+server's \`action\` metric counted (\`${heartbeatAction}\`). PostgreSQL transactions are counted from
 \`pg_stat_database\` (commits + rollbacks; each statement of the platform is its own transaction
 unless it says otherwise). S3 requests are SeaweedFS' \`SeaweedFS_s3_request_total\` by type.
 
@@ -178,7 +202,10 @@ milliseconds. They now run as local activities inside the workflow task that fol
 change (their marker shares that task's one marker action), behind \`patched('quick-steps-local')\`
 so that workflows recorded before replay unchanged (tests/unit/workflow-replay.test.ts replays
 the histories the "before" column comes from, tests/fixtures/histories). A video's copy stays an
-activity: it can take longer than a workflow task may run.
+activity: it can take longer than a workflow task may run. The patch itself adds one marker (in
+a task that records markers anyway) and one \`TemporalChangeVersion\` upsert (exempt from
+billing) per run; both go once \`patched\` is removed after the last workflow started before it
+has closed.
 
 ${cutTable(c)}
 
@@ -213,11 +240,11 @@ ${table([
   ...(p.historyShards ? [row('history shards (self-hosted)', p.historyShards)] : []),
 ])}
 
-Temporal Cloud: the default Namespace limit is ${limits.temporalCloudAps.value} APS (${limits.temporalCloudAps.source}); it rises on its own
+Temporal Cloud: the default Namespace limit is ${limits.temporalCloudAps.value} APS [source: ${limits.temporalCloudAps.source}]; it rises on its own
 with the last 7 days of usage (On-Demand Capacity) or is bought as Provisioned Capacity. The peak
 needs **${n(p.apsPeak.value)} APS**${p.apsPeak.value > limits.temporalCloudAps.value ? ': ask for that limit before launch, since a peak throttles workflow progress (never starts or signals)' : ', within the default'}.
 Self-hosted: the history shard count is fixed when the cluster is created; Temporal's chart uses
-${limits.historyShards.value} (${limits.historyShards.source}).
+${limits.historyShards.value} [source: ${limits.historyShards.source}].
 
 ### Worker pools, API and clamd
 
@@ -250,22 +277,26 @@ ${table([
 ])}
 
 S3 serves at least ${limits.s3WritesPerPrefix.value} PUT/COPY/POST/DELETE and ${limits.s3ReadsPerPrefix.value} GET/HEAD requests per second per partitioned
-prefix (${limits.s3WritesPerPrefix.source}). Object keys start with the media type and the owner
+prefix [source: ${limits.s3WritesPerPrefix.source}]. Object keys start with the media type and the owner
 (\`post_image/<owner>/<id>\`), so load spreads over many prefixes once S3 has partitioned them;
 ramp up gradually, since S3 answers 503 Slow Down while it splits a hot prefix.
 ${p.postgres.connections.value > 100 ? `${n(p.postgres.connections.value)} connections is far above PostgreSQL's default max_connections (100): put PgBouncer (transaction pooling) in front, or lower DB_POOL_SIZE per pod.\n` : ''}
+## The model checked against a run
+
+${checkSection(check, c.temporalKind)}
 ## How to refresh
 
 \`\`\`
-BENCH_ONLY=cost npm run bench      # writes bench/results/cost-<temporal kind>.json
-npm run capacity                   # regenerates this file from the newest one
+BENCH_ONLY=cost npm run bench            # writes bench/results/cost-<temporal kind>.json
+BENCH_ONLY=capacity-check npm run bench  # writes bench/results/capacity-check-<temporal kind>.json
+npm run capacity                         # regenerates this file from the newest figures
 \`\`\`
 `;
 }
 
 function main(): void {
   const { file, figures } = latestCostFigures();
-  const doc = renderCapacityDoc(file, figures, chartDefaults());
+  const doc = renderCapacityDoc(file, figures, chartDefaults(), capacityCheckOf(figures.temporalKind));
   writeFileSync(docPath, doc);
   process.stdout.write(doc);
 }

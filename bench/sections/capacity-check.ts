@@ -1,10 +1,10 @@
 import { randomUUID } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { temporal } from '@temporalio/proto';
-import { machineImageRate, slope, type CostFigures } from '../../scripts/capacity-model';
+import { machineImageRate, slope, type CapacityCheck, type CostFigures } from '../../scripts/capacity-model';
 import { noiseJpeg } from '../fixtures';
 import { repoRoot, type BenchContext } from '../platform';
 import type { Row } from '../report';
@@ -31,13 +31,7 @@ const defaults: CapacityCheckOptions = {
   rate: process.env.BENCH_CAPACITY_RATE ? Number(process.env.BENCH_CAPACITY_RATE) : undefined,
 };
 
-interface Sample {
-  t: number;
-  /** Uploads started and not yet terminal. */
-  inFlight: number;
-  /** Tasks waiting on the light queue (workflow + activity), when the server reports it. */
-  queued?: number;
-}
+type Sample = CapacityCheck['phases'][number]['samples'][number];
 
 /** Tasks waiting on a task queue, from DescribeTaskQueue's stats; undefined when the server does not report them. */
 async function queueBacklog(ctx: BenchContext, taskQueue: string): Promise<number | undefined> {
@@ -114,6 +108,15 @@ export async function measureCapacityCheck(ctx: BenchContext, options: Partial<C
     { metric: 'Temporal server', value: ctx.temporalKind },
     { metric: 'rate the model says this machine sustains', value: `${rate.toFixed(2)} image uploads/s${o.rate ? ' (BENCH_CAPACITY_RATE)' : ` = ${model!.from}`}` },
   ];
+  const check: CapacityCheck = {
+    temporalKind: ctx.temporalKind,
+    measuredAt: new Date().toISOString(),
+    machine: `${cpus().length} × ${cpus()[0]?.model.trim() ?? 'unknown CPU'}`,
+    rate,
+    rateFrom: o.rate ? 'BENCH_CAPACITY_RATE' : model!.from,
+    windowSeconds: o.windowSeconds,
+    phases: [],
+  };
   try {
     for (const factor of [1, 1.5]) {
       const r = rate * factor;
@@ -125,6 +128,9 @@ export async function measureCapacityCheck(ctx: BenchContext, options: Partial<C
       const flat = growth < 0.25 * rate;
       const expectFlat = factor === 1;
       const ready = outcomes.filter((x) => x.status === 'READY').length;
+      const statuses = new Map<string, number>();
+      for (const x of outcomes) statuses.set(x.status, (statuses.get(x.status) ?? 0) + 1);
+      const firstError = outcomes.find((x) => x.error)?.error;
       rows.push(
         {
           metric: `[${factor}×] ${r.toFixed(2)} uploads/s for ${o.windowSeconds} s: backlog (in flight / queued tasks) every ${o.sampleSeconds} s`,
@@ -132,12 +138,18 @@ export async function measureCapacityCheck(ctx: BenchContext, options: Partial<C
         },
         {
           metric: `[${factor}×] backlog growth over the second half`,
-          value: `${growth.toFixed(2)} uploads/s (predicted ${predicted.toFixed(2)}); ${ready}/${outcomes.length} READY, the last ${(drainedMs / 1000).toFixed(0)} s after the arrivals stopped`,
+          value: `${growth.toFixed(2)} uploads/s (predicted ${predicted.toFixed(2)}); ${[...statuses].map(([k, v]) => `${k} ${v}`).join(', ')}${firstError ? ` (first error: ${firstError.slice(0, 160)})` : ''}; the last ${(drainedMs / 1000).toFixed(0)} s after the arrivals stopped`,
           target: expectFlat ? 'flat (< 0.25 × rate)' : 'growing (≥ 0.25 × rate)',
           met: flat === expectFlat && ready === outcomes.length,
         },
       );
+      check.phases.push({ factor, rate: r, samples, growth, predicted, ready, uploads: outcomes.length, asPredicted: flat === expectFlat });
     }
+    // docs/capacity.md shows the newest check (npm run capacity).
+    const file = join(repoRoot, 'bench', 'results', `capacity-check-${ctx.temporalKind}.json`);
+    mkdirSync(join(file, '..'), { recursive: true });
+    writeFileSync(file, `${JSON.stringify(check, null, 2)}\n`);
+    rows.push({ metric: 'written to', value: file.slice(repoRoot.length + 1) });
     return rows;
   } finally {
     await split.stop();

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { capacityPlan, isS3Write, machineImageRate, slope, type ChartDefaults, type CostFigures, type KindCost, type Traffic } from '../../scripts/capacity-model';
-import { chartDefaults, docPath, latestCostFigures, renderCapacityDoc } from '../../scripts/capacity';
+import { capacityCheckOf, chartDefaults, docPath, latestCostFigures, renderCapacityDoc } from '../../scripts/capacity';
 
 const kind = (over: Partial<KindCost>): KindCost => ({
   uploads: 10,
@@ -69,6 +69,23 @@ describe('capacityPlan', () => {
     expect(plan.apsAverage.value).toBeCloseTo(10 * plan.actionsPerUploadMix.value, 6);
   });
 
+  it('adds the heartbeats the server counted, per upload for images and per second of video for videos', () => {
+    const measured = capacityPlan(
+      { ...figures, image: { ...figures.image, serverActionsByType: { grpc_RecordActivityTaskHeartbeat: 3 } }, video: { ...figures.video, serverActionsByType: { grpc_RecordActivityTaskHeartbeat: 5 } } },
+      chart,
+      traffic,
+    );
+    expect(measured.actionsPerUpload.image.value).toBe(13);
+    // 5 heartbeats per 10 s video → 0.5/s × 20 s.
+    expect(measured.actionsPerUpload.shortVideo.value).toBe(12 + 10);
+  });
+
+  it('raises a memory request below the measured peak resident set', () => {
+    const heavy = capacityPlan({ ...figures, image: { ...figures.image, peakRssMiB: { ...figures.image.peakRssMiB, 'light worker': 600 } } }, chart, traffic);
+    expect(heavy.light.memoryRequestMiB.value).toBe(768);
+    expect(plan.light.memoryRequestMiB.value).toBe(512);
+  });
+
   it('scales the light worker by megapixels for images and per upload for videos, and sizes pods at the HPA target', () => {
     // image: 0.5 CPU-s / 5 MP × 10 MP = 1 s; video: 0.4 s per upload.
     expect(plan.light.coresPeak.value).toBeCloseTo(100 * (0.5 * 1 + 0.5 * 0.4), 6);
@@ -113,7 +130,7 @@ describe('capacityPlan', () => {
 
   it('shows the measured figure each number comes from', () => {
     expect(plan.light.coresPeak.from).toContain('0.1 s/megapixel × 10');
-    expect(plan.actionsPerUpload.image.from).toContain('10 per image upload');
+    expect(plan.actionsPerUpload.image.from).toContain('10 per image from 10 histories');
   });
 });
 
@@ -133,6 +150,6 @@ describe('machineImageRate and slope', () => {
 describe('docs/capacity.md', () => {
   it('is what `npm run capacity` makes of the newest cost figures (rerun it after the bench)', () => {
     const { file, figures: latest } = latestCostFigures();
-    expect(readFileSync(docPath, 'utf8')).toBe(renderCapacityDoc(file, latest, chartDefaults()));
+    expect(readFileSync(docPath, 'utf8')).toBe(renderCapacityDoc(file, latest, chartDefaults(), capacityCheckOf(latest.temporalKind)));
   });
 });

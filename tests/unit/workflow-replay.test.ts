@@ -19,7 +19,7 @@ describe('MediaUploadWorkflow replay', () => {
   }, 120_000);
 
   it('has recorded histories to replay', () => {
-    expect(files.length).toBeGreaterThanOrEqual(2);
+    expect(files.length).toBeGreaterThanOrEqual(3);
   });
 
   it.each(files)('replays %s without nondeterminism', async (file) => {
