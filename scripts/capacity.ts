@@ -205,7 +205,10 @@ the histories the "before" column comes from, tests/fixtures/histories). A video
 activity: it can take longer than a workflow task may run. The patch itself adds one marker (in
 a task that records markers anyway) and one \`TemporalChangeVersion\` upsert (exempt from
 billing) per run; both go once \`patched\` is removed after the last workflow started before it
-has closed.
+has closed. The price: while a local step retries (S3 down during verification, say), the Web UI
+shows its backoff timers and the failed attempt on the workflow task instead of a pending activity
+with its last failure, and \`npm run ops retry\` (ResetActivity) cannot cut the wait short; the step
+retries on the same schedule as before (up to 10 minutes) and then fails the upload.
 
 ${cutTable(c)}
 
