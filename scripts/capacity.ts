@@ -24,13 +24,16 @@ export function recordedHistory(file: string): { events: Record<string, number>;
   return { events: eventsByType(h.events), total: h.events.length, actions: billableActions(h.events).total };
 }
 
-/** The cost file measured last (by its `measuredAt`), and its name. */
-export function latestCostFigures(dir = resultsDir): { file: string; figures: CostFigures } {
+/** Every cost file (one per Temporal server the cost section ran on), newest first by `measuredAt`. */
+export function allCostFigures(dir = resultsDir): Array<{ file: string; figures: CostFigures }> {
   const files = readdirSync(dir).filter((f) => /^cost-.+\.json$/.test(f));
   if (files.length === 0) throw new Error(`no cost figures in ${dir}: run \`BENCH_ONLY=cost npm run bench\` first`);
   const all = files.map((file) => ({ file, figures: JSON.parse(readFileSync(join(dir, file), 'utf8')) as CostFigures }));
-  return all.sort((a, b) => b.figures.measuredAt.localeCompare(a.figures.measuredAt))[0]!;
+  return all.sort((a, b) => b.figures.measuredAt.localeCompare(a.figures.measuredAt));
 }
+
+/** The cost file measured last: the one the sizing uses. */
+export const latestCostFigures = (dir = resultsDir) => allCostFigures(dir)[0]!;
 
 const cpu = (v: string | number) => (typeof v === 'number' ? v : v.endsWith('m') ? Number(v.slice(0, -1)) / 1000 : Number(v));
 const mebibytes = (v: string) => (v.endsWith('Gi') ? Number(v.slice(0, -2)) * 1024 : Number(v.replace(/Mi$/, '')));
@@ -73,7 +76,7 @@ const n = (v: number, d = 1) => (Math.abs(v) >= 100 ? Math.round(v).toLocaleStri
 const row = (what: string, fig: Figure, unit = '') => `| ${what} | **${n(fig.value)}**${unit ? ` ${unit}` : ''} | ${fig.from} |`;
 const table = (rows: string[]) => ['| | value | from |', '|---|---|---|', ...rows].join('\n');
 
-function costTable(c: CostFigures): string {
+function costTable(all: CostFigures[]): string {
   const k = (label: string, x: KindCost) => {
     const cpuTotal = Object.entries(x.cpuSeconds).filter(([r]) => r !== 'bench (load generator)' && !r.startsWith('other')).reduce((a, [, s]) => a + s, 0);
     return [
@@ -89,10 +92,14 @@ function costTable(c: CostFigures): string {
     ];
   };
   return [
-    '| kind | READY | size | history events | billable actions | state transitions | S3 requests | PostgreSQL transactions | CPU-s (platform) |',
-    '|---|---|---|---|---|---|---|---|---|',
-    `| ${k('image', c.image).join(' | ')} |`,
-    `| ${k('1080p video', c.video).join(' | ')} |`,
+    '| kind | Temporal server | measured | READY | size | history events | billable actions | state transitions | S3 requests | PostgreSQL transactions | CPU-s (platform) |',
+    '|---|---|---|---|---|---|---|---|---|---|---|',
+    ...all.flatMap((c) =>
+      (['image', 'video'] as const).map((kind) => {
+        const [label, ...rest] = k(kind === 'image' ? 'image' : '1080p video', c[kind]);
+        return `| ${[label, c.temporalKind, c.measuredAt.slice(0, 10), ...rest].join(' | ')} |`;
+      }),
+    ),
   ].join('\n');
 }
 
@@ -164,7 +171,7 @@ function cutTable(c: CostFigures): string {
 }
 
 /** docs/capacity.md for these figures and chart defaults. */
-export function renderCapacityDoc(file: string, c: CostFigures, chart: ChartDefaults, check?: CapacityCheck): string {
+export function renderCapacityDoc(file: string, c: CostFigures, chart: ChartDefaults, check?: CapacityCheck, others: CostFigures[] = []): string {
   const p = capacityPlan(c, chart);
   const t = targetTraffic;
   return `# Capacity: what an upload costs and how big the cluster must be
@@ -178,9 +185,10 @@ refresh every number below; a unit test fails when this file and the script disa
 
 ## Cost per upload, measured
 
-${costTable(c)}
+${costTable([c, ...others])}
 
-Figures are means per upload over the run (${c.image.uploads} images of ${n(c.image.bytesPerUpload / 1e6, 2)} MB, ${c.video.uploads} videos of
+One pair of rows per Temporal server the cost section ran on (bench/results/cost-*.json); the
+details and the sizing below use the newest, the first. Figures are means per upload over the run (${c.image.uploads} images of ${n(c.image.bytesPerUpload / 1e6, 2)} MB, ${c.video.uploads} videos of
 ${n(c.video.unitsPerUpload)} s 1080p30, all at once). Billable actions are counted from the histories by the rule of
 Temporal Cloud's Actions page (${actionsSource}; bench/temporal-actions.ts); queries and activity
 heartbeats are not in a history and not counted there; the sizing below adds the heartbeats the
@@ -298,8 +306,8 @@ npm run capacity                         # regenerates this file from the newest
 }
 
 function main(): void {
-  const { file, figures } = latestCostFigures();
-  const doc = renderCapacityDoc(file, figures, chartDefaults(), capacityCheckOf(figures.temporalKind));
+  const [latest, ...others] = allCostFigures();
+  const doc = renderCapacityDoc(latest!.file, latest!.figures, chartDefaults(), capacityCheckOf(latest!.figures.temporalKind), others.map((o) => o.figures));
   writeFileSync(docPath, doc);
   process.stdout.write(doc);
 }
