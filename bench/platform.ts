@@ -24,6 +24,11 @@ export const repoRoot = resolve(__dirname, '..');
 export interface BenchContext {
   dataDir: string;
   stack: Stack;
+  /**
+   * Which Temporal server the stack runs, as sections print it and name result files after it
+   * (bench/results/cost-<kind>.json): `dev-server` is the CLI's `temporal server start-dev`.
+   */
+  temporalKind: string;
   /** Config of the in-process API and worker (own task queues, logging off). */
   config: Config;
   api: RunningApi;
@@ -71,7 +76,7 @@ export async function startBenchPlatform(options: BenchOptions = {}): Promise<Be
   try {
     const [stack, bundle] = await Promise.all([
       // BENCH_TEMPORAL=server: the production Temporal server on PostgreSQL instead of the dev server.
-      startStack({ dataDir, persistent: false, clamd: options.clamd ?? false, temporal: temporalModeFromEnv(process.env.BENCH_TEMPORAL, 'BENCH_TEMPORAL') }).then((s) => {
+      startStack({ dataDir, persistent: false, clamd: options.clamd ?? false, metrics: true, temporal: temporalModeFromEnv(process.env.BENCH_TEMPORAL, 'BENCH_TEMPORAL') }).then((s) => {
         stops.push(() => s.stop());
         return s;
       }),
@@ -107,7 +112,7 @@ export async function startBenchPlatform(options: BenchOptions = {}): Promise<Be
     const connection = await Connection.connect(temporalConnectionOptions(config));
     stops.push(() => connection.close());
     const temporal = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE });
-    return { dataDir, stack, config, api, worker, storage, temporal, workflowBundlePath, token: (userId) => mintDevToken(benchJwtSecret, userId), stop };
+    return { dataDir, stack, temporalKind: stack.temporal.mode === 'server' ? 'server' : 'dev-server', config, api, worker, storage, temporal, workflowBundlePath, token: (userId) => mintDevToken(benchJwtSecret, userId), stop };
   } catch (err) {
     await stop();
     throw err;

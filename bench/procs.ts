@@ -76,18 +76,35 @@ function processTable(): ProcStat[] {
 /** Linux's USER_HZ: 100 on every mainstream architecture. */
 const ticksPerSecond = 100;
 
+/** A direct child of this process with the CPU seconds of its whole subtree so far. */
+export interface ChildCpu {
+  pid: number;
+  name: string;
+  seconds: number;
+}
+
 /**
- * CPU seconds used so far by this process (all its threads: API, worker, libuv pool) and by
- * each direct child with its whole subtree (PostgreSQL's backends count to postgres), by name.
+ * Each direct child of this process with its whole subtree (PostgreSQL's backends count to
+ * postgres, ffmpeg to the worker that runs it), read from /proc; empty where there is none.
  */
-export function cpuSeconds(): Map<string, number> {
-  const usage = process.cpuUsage();
-  const result = new Map<string, number>([['node (this process)', (usage.user + usage.system) / 1e6]]);
+export function childCpu(): ChildCpu[] {
   const table = processTable();
   const children = new Map<number, ProcStat[]>();
   for (const p of table) children.set(p.ppid, [...(children.get(p.ppid) ?? []), p]);
   const subtree = (p: ProcStat): number => p.ticks + (children.get(p.pid) ?? []).reduce((sum, c) => sum + subtree(c), 0);
-  for (const child of children.get(process.pid) ?? []) result.set(child.name, (result.get(child.name) ?? 0) + subtree(child) / ticksPerSecond);
+  return (children.get(process.pid) ?? []).map((c) => ({ pid: c.pid, name: c.name, seconds: subtree(c) / ticksPerSecond }));
+}
+
+/** CPU seconds used so far by this process (all its threads: API, worker, libuv pool). */
+export function ownCpuSeconds(): number {
+  const usage = process.cpuUsage();
+  return (usage.user + usage.system) / 1e6;
+}
+
+/** CPU seconds used so far by this process and by each direct child with its subtree, by name. */
+export function cpuSeconds(): Map<string, number> {
+  const result = new Map<string, number>([['node (this process)', ownCpuSeconds()]]);
+  for (const child of childCpu()) result.set(child.name, (result.get(child.name) ?? 0) + child.seconds);
   return result;
 }
 

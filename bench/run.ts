@@ -5,6 +5,8 @@ import { childProcesses, leftoverChildren } from './procs';
 import { formatTable, type SectionResult } from './report';
 import type { Section } from './section';
 import { apiMemorySection } from './sections/api-memory';
+import { capacityCheckSection } from './sections/capacity-check';
+import { costSection } from './sections/cost';
 import { documentsSection } from './sections/documents';
 import { hlsSection } from './sections/hls';
 import { isolationSection } from './sections/isolation';
@@ -19,7 +21,8 @@ import { uploadSessionSection } from './sections/upload-session';
 /**
  * `npm run bench` (SPEC.md §9): one throw-away stack, every section in turn on it, one table.
  * A section that fails is reported as not measured; the others still run.
- * BENCH_ONLY=<substring> runs only the sections whose name contains it.
+ * BENCH_ONLY=<term> runs only the sections whose name starts with it (`cost`, `capacity-check`),
+ * or, when none does, those whose name contains it.
  */
 const sections: Section[] = [
   uploadSessionSection,
@@ -34,6 +37,9 @@ const sections: Section[] = [
   documentsSection,
   playableSection,
   uploadE2eSection,
+  // Issue 16: what one upload costs (feeds `npm run capacity`).
+  costSection,
+  capacityCheckSection,
 ];
 
 let interrupted = false;
@@ -65,7 +71,9 @@ async function runSections(ctx: BenchContext, list: Section[]): Promise<SectionR
 
 async function main(): Promise<number> {
   const only = process.env.BENCH_ONLY;
-  const list = only ? sections.filter((s) => s.name.toLowerCase().includes(only.toLowerCase())) : sections;
+  const term = only?.toLowerCase();
+  const starting = term ? sections.filter((s) => s.name.toLowerCase().startsWith(term)) : [];
+  const list = !term ? sections : starting.length ? starting : sections.filter((s) => s.name.toLowerCase().includes(term));
   const t0 = performance.now();
   console.log(`bench: starting the stack (Node ${process.version}, ${cpus().length} cores) …`);
   const ctx = await startBenchPlatform({ clamd: list.some((s) => s.clamd) });

@@ -18,6 +18,8 @@ export interface S3ServerOptions {
   internalPorts?: number[];
   accessKeyId: string;
   secretAccessKey: string;
+  /** Prometheus `/metrics` port (request counts per S3 operation); omitted → none. */
+  metricsPort?: number;
   logFile?: string;
   inheritOutput?: boolean;
 }
@@ -72,6 +74,7 @@ export async function startS3Server(options: S3ServerOptions): Promise<S3Server>
     `-s3.config=${s3Config}`,
     '-s3.iam=false',
   ];
+  if (options.metricsPort) args.push(`-metricsPort=${options.metricsPort}`, '-metricsIp=127.0.0.1');
   const opts: StartOptions = { logFile: options.logFile, inheritOutput: options.inheritOutput, cwd: options.dataDir };
   const proc = startProcess('s3', seaweedfs(), args, opts);
   const endpoint = `http://127.0.0.1:${options.port}`;

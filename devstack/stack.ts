@@ -32,6 +32,8 @@ export interface StackOptions {
   clamd?: boolean;
   /** Default: TEMPORAL_MODE (dev unless set to server). */
   temporal?: TemporalMode;
+  /** Prometheus endpoints on Temporal and SeaweedFS (loopback, free ports): the bench's cost section reads them. */
+  metrics?: boolean;
 }
 
 /** TEMPORAL_SERVER_HISTORY_SHARDS, else DEFAULT_HISTORY_SHARDS. */
@@ -48,7 +50,16 @@ export type StackEnv = Record<string, string>;
 
 export interface Stack {
   env: StackEnv;
-  urls: { temporal: string; temporalUi?: string; s3: string; postgres: string; clamd?: string };
+  urls: {
+    temporal: string;
+    temporalUi?: string;
+    s3: string;
+    postgres: string;
+    clamd?: string;
+    /** With `metrics`: the Temporal server's and SeaweedFS' Prometheus `/metrics` URLs. */
+    temporalMetrics?: string;
+    s3Metrics?: string;
+  };
   /** Which Temporal runs and on what persistence, in words (dev output, bench header). */
   temporal: { mode: TemporalMode; description: string };
   stop(): Promise<void>;
@@ -87,6 +98,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
   const temporalMode = options.temporal ?? temporalModeFromEnv();
   const s3Internal = await pick(4 + s3InternalPortCount);
   const [temporalPort, s3Port, postgresPort, clamdPort] = s3Internal.splice(0, 4) as Ports<4>;
+  const [temporalMetricsPort, s3MetricsPort] = options.metrics ? ((await pick(2)) as Ports<2>) : [undefined, undefined];
   const ports: StackPorts = {
     temporal: fixed.temporal ?? temporalPort,
     temporalUi: fixed.temporalUi,
@@ -119,6 +131,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
           port,
           internalPorts: attempt === 0 ? s3Internal : await pick(s3InternalPortCount),
           ...devS3Credentials,
+          metricsPort: s3MetricsPort,
           logFile: join(logs, 's3.log'),
         }),
       ).then((s) => {
@@ -137,6 +150,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
                 postgresUrl: p.databaseUrl,
                 dataDir: join(options.dataDir, 'temporal-server'),
                 numHistoryShards: historyShards(),
+                metricsPort: temporalMetricsPort,
                 logFile: join(logs, 'temporal.log'),
               }),
             ),
@@ -146,6 +160,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
               port,
               uiPort: ports.temporalUi,
               dbFile: options.persistent ? join(options.dataDir, 'temporal.sqlite') : undefined,
+              metricsPort: temporalMetricsPort,
               logFile: join(logs, 'temporal.log'),
             }),
           )
@@ -182,7 +197,15 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     };
     return {
       env,
-      urls: { temporal: temporal.address, temporalUi: temporal.uiUrl, s3: s3.endpoint, postgres: pg.databaseUrl, clamd: clamd ? `tcp://127.0.0.1:${ports.clamd}` : undefined },
+      urls: {
+        temporal: temporal.address,
+        temporalUi: temporal.uiUrl,
+        s3: s3.endpoint,
+        postgres: pg.databaseUrl,
+        clamd: clamd ? `tcp://127.0.0.1:${ports.clamd}` : undefined,
+        temporalMetrics: temporalMetricsPort ? `http://127.0.0.1:${temporalMetricsPort}/metrics` : undefined,
+        s3Metrics: s3MetricsPort ? `http://127.0.0.1:${s3MetricsPort}/metrics` : undefined,
+      },
       temporal: {
         mode: temporalMode,
         description: temporal.description,

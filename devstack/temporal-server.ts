@@ -50,6 +50,8 @@ export interface TemporalServerOptions {
   logFile?: string;
   namespace?: string;
   numHistoryShards?: number;
+  /** Prometheus `/metrics` on this loopback port (the bench's cost section reads it); off when unset. */
+  metricsPort?: number;
 }
 
 /**
@@ -90,8 +92,12 @@ function serverConfig(options: TemporalServerOptions, dynamicConfigFile: string)
         'postgres-visibility': sql(temporalDatabases.visibility, 10),
       },
     },
-    global: { membership: { maxJoinDuration: '30s', broadcastAddress: '127.0.0.1' } },
-    // No httpPort: the HTTP API stays off; no metrics or pprof listeners either.
+    global: {
+      membership: { maxJoinDuration: '30s', broadcastAddress: '127.0.0.1' },
+      // The config template's Prometheus reporter, only when asked for (the bench counts state transitions and actions).
+      ...(options.metricsPort ? { metrics: { prometheus: { timerType: 'histogram', listenAddress: `127.0.0.1:${options.metricsPort}` } } } : {}),
+    },
+    // No httpPort: the HTTP API stays off; no pprof listener either.
     services: {
       frontend: service(options.port, membership[0]!),
       history: service(history!, membership[1]!),

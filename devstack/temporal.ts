@@ -24,6 +24,8 @@ export interface TemporalDevServerOptions {
   dbFile?: string;
   /** `PRAGMA=VALUE` statements for the SQLite file; default SQLITE_PRAGMAS. */
   sqlitePragmas?: readonly string[];
+  /** Prometheus `/metrics` port (loopback); omitted → none. */
+  metricsPort?: number;
   logFile?: string;
 }
 
@@ -60,6 +62,7 @@ export async function startTemporalDevServer(options: TemporalDevServerOptions):
   const args = ['server', 'start-dev', '--ip', '127.0.0.1', '--port', String(options.port), '--log-level', 'warn'];
   args.push(...(options.uiPort ? ['--ui-port', String(options.uiPort)] : ['--headless']));
   if (options.dbFile) args.push('--db-filename', options.dbFile);
+  if (options.metricsPort) args.push('--metrics-port', String(options.metricsPort));
   for (const pragma of options.dbFile ? (options.sqlitePragmas ?? SQLITE_PRAGMAS) : []) args.push('--sqlite-pragma', pragma);
   for (const [name, type] of Object.entries(searchAttributes)) args.push('--search-attribute', `${name}=${type}`);
   // Surfaces workflows whose tasks keep failing as TemporalReportedProblems in the Web UI.

@@ -5,13 +5,13 @@ import { performance } from 'node:perf_hooks';
 import { devS3Credentials } from '../../devstack/credentials';
 import { freePort } from '../../devstack/ports';
 import { startTemporalDevServer } from '../../devstack/temporal';
-import { startProcess, waitFor, type ManagedProcess } from '../../devstack/process';
 import { loadConfig, type Config } from '../../services/shared/config';
 import { temporalConnectionOptions } from '../../services/shared/temporal';
 import { createWorker } from '../../services/worker/worker';
 import { MediaUploadWorkflow, mediaWorkflowId, type MediaUploadInput } from '../../workflows/media-upload.workflow';
 import { closedLoop, ms, summarize, type LoadResult } from '../measure';
-import { postJson, repoRoot, type BenchContext } from '../platform';
+import { postJson, type BenchContext } from '../platform';
+import { startApiProcess } from '../service-processes';
 import type { Row } from '../report';
 import type { Section } from '../section';
 import { measureUploadBatch } from './upload-batch';
@@ -44,21 +44,6 @@ export interface Target {
 }
 
 const sessionBody = (i: number) => ({ fileName: `iso-${i}.jpg`, fileType: 'image/jpeg', fileSize: 2_000_000 + (i % 1000), mediaType: 'POST_IMAGE' });
-
-/**
- * The API in a child process, so that it does not share an event loop with the load generator
- * (the issue measured `npm run dev`, where it has its own process too).
- */
-async function startApiProcess(env: Record<string, string>): Promise<{ url: string; process: ManagedProcess }> {
-  const port = await freePort();
-  const proc = startProcess('api', process.execPath, ['--import', 'tsx', join(repoRoot, 'services', 'api', 'main.ts')], {
-    cwd: repoRoot,
-    env: { ...env, PORT: String(port), LOG_LEVEL: 'silent' },
-  });
-  const url = `http://127.0.0.1:${port}`;
-  await waitFor('isolation API', async () => (await fetch(`${url}/healthz`)).ok, 60_000, proc);
-  return { url, process: proc };
-}
 
 /**
  * The context's own stack (in-memory Temporal, the context's light worker), or a second Temporal

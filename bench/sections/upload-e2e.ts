@@ -2,7 +2,7 @@ import { tsToMs } from '@temporalio/common/lib/time';
 import { cpus } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { mediaWorkflowId } from '../../workflows/media-upload.workflow';
-import { isTerminal, type MediaStatus } from '../../services/shared/media-types';
+import { isTerminal, type MediaStatus, type MediaType } from '../../services/shared/media-types';
 import { makeThumbnails } from '../../services/shared/media/images';
 import { MEDIA_TYPE_RULES } from '../../services/shared/media-types';
 import { median, noiseJpeg } from '../fixtures';
@@ -21,7 +21,7 @@ export interface UploadE2eOptions {
 const defaults: UploadE2eOptions = { uploads: 100, timeoutMs: 120_000 };
 
 /** Four distinct noise JPEGs of about 2.5, 3.5, 4.5 and 5.5 MB, reused round robin. */
-const imageSpecs = [
+export const imageSpecs = [
   { width: 2400, height: 1800, noise: 40, seed: 1 },
   { width: 3000, height: 2000, noise: 44, seed: 2 },
   { width: 3200, height: 2400, noise: 44, seed: 3 },
@@ -39,7 +39,7 @@ interface TaskTimes {
  * Where the time went, from the workflow histories: per activity type the wait for a slot and
  * the run, and the same for workflow tasks (ActivityTaskStarted carries the real start time).
  */
-async function historyBreakdown(ctx: BenchContext, mediaIds: string[]): Promise<Map<string, TaskTimes>> {
+export async function historyBreakdown(ctx: BenchContext, mediaIds: string[]): Promise<Map<string, TaskTimes>> {
   const byType = new Map<string, TaskTimes>();
   const add = (type: string, queue: number, run: number) => {
     const t = byType.get(type) ?? { queue: [], run: [] };
@@ -73,10 +73,33 @@ async function historyBreakdown(ctx: BenchContext, mediaIds: string[]): Promise<
 
 interface Session {
   mediaId: string;
-  upload: { method: 'PUT'; url: string; headers: Record<string, string> };
+  upload:
+    | { method: 'PUT'; url: string; headers: Record<string, string> }
+    | { method: 'MULTIPART'; partSize: number; partCount: number; parts: Array<{ partNumber: number; url: string; headers: Record<string, string> }> };
 }
 
-interface Outcome {
+/** PUTs the body to the session's presigned URL(s); returns the parts `complete` needs for a multipart upload. */
+async function putBody(upload: Session['upload'], body: Buffer, signal: AbortSignal): Promise<Array<{ partNumber: number; etag: string }> | undefined> {
+  if (upload.method === 'PUT') {
+    const put = await fetch(upload.url, { method: 'PUT', body, headers: upload.headers, signal });
+    await put.arrayBuffer();
+    if (put.status !== 200) throw new Error(`PUT answered ${put.status}`);
+    return undefined;
+  }
+  if (upload.parts.length < upload.partCount) throw new Error(`${upload.partCount} parts: more than the session's first part URLs`);
+  const parts: Array<{ partNumber: number; etag: string }> = [];
+  for (const part of upload.parts) {
+    const start = (part.partNumber - 1) * upload.partSize;
+    const res = await fetch(part.url, { method: 'PUT', body: body.subarray(start, start + upload.partSize), headers: part.headers, signal });
+    await res.arrayBuffer();
+    const etag = res.headers.get('etag');
+    if (res.status !== 200 || !etag) throw new Error(`PUT of part ${part.partNumber} answered ${res.status}`);
+    parts.push({ partNumber: part.partNumber, etag });
+  }
+  return parts;
+}
+
+export interface Outcome {
   mediaId?: string;
   status: MediaStatus | 'TIMEOUT' | 'ERROR';
   /** Start → 202 of complete (session, PUT, complete). */
@@ -118,6 +141,41 @@ async function terminalStatus(url: string, token: string, signal: AbortSignal): 
   }
 }
 
+/** One file for uploadToTerminal. */
+export interface UploadFile {
+  body: Buffer;
+  fileName: string;
+  fileType: string;
+  mediaType: MediaType;
+}
+
+/**
+ * One upload through the public API: upload-session, PUT to the presigned URL (or each part's,
+ * for a file above the multipart threshold), complete, then
+ * the SSE status stream until a terminal status. Never throws: failures are in the outcome.
+ * `api` is the API's `/api/v1` base URL; times are measured from `t0` (performance.now()).
+ */
+export async function uploadToTerminal(api: string, token: string, file: UploadFile, t0: number, signal: AbortSignal): Promise<Outcome> {
+  let uploadedMs = Number.NaN;
+  let mediaId: string | undefined;
+  try {
+    const session = await postJson<Session>(`${api}/media/upload-session`, token, {
+      fileName: file.fileName,
+      fileType: file.fileType,
+      fileSize: file.body.length,
+      mediaType: file.mediaType,
+    });
+    mediaId = session.mediaId;
+    const parts = await putBody(session.upload, file.body, signal);
+    await postJson(`${api}/media/${session.mediaId}/complete`, token, parts ? { parts } : {}, 202);
+    uploadedMs = performance.now() - t0;
+    const status = await terminalStatus(`${api}/media/${session.mediaId}/events`, token, signal);
+    return { mediaId, status: status && isTerminal(status) ? status : 'TIMEOUT', uploadedMs, doneMs: performance.now() - t0 };
+  } catch (err) {
+    return { mediaId, status: signal.aborted ? 'TIMEOUT' : 'ERROR', uploadedMs, doneMs: performance.now() - t0, error: (err as Error).message };
+  }
+}
+
 /**
  * SPEC.md §9: N uploads of 2–6 MB JPEGs at once through the whole path: upload-session, PUT to
  * the presigned URL, complete, then the workflow (verify, clamd scan, thumbnails, promote) on
@@ -144,32 +202,8 @@ export async function measureUploadE2e(ctx: BenchContext, options: Partial<Uploa
   const abort = new AbortController();
   const timer = setTimeout(() => abort.abort(), o.timeoutMs);
 
-  const one = async (i: number, t0: number): Promise<Outcome> => {
-    const file = images[i % images.length]!;
-    const token = tokens[i]!;
-    let uploadedMs = Number.NaN;
-    let mediaId: string | undefined;
-    try {
-      const session = await postJson<Session>(`${api}/media/upload-session`, token, {
-        fileName: `e2e-${i}.jpg`,
-        fileType: 'image/jpeg',
-        fileSize: file.length,
-        mediaType: 'POST_IMAGE',
-      });
-      mediaId = session.mediaId;
-      if (session.upload.method !== 'PUT') throw new Error(`expected a single PUT, got ${session.upload.method}`);
-      const put = await fetch(session.upload.url, { method: 'PUT', body: file, headers: session.upload.headers, signal: abort.signal });
-      await put.arrayBuffer();
-      if (put.status !== 200) throw new Error(`PUT answered ${put.status}`);
-      await postJson(`${api}/media/${session.mediaId}/complete`, token, {}, 202);
-      uploadedMs = performance.now() - t0;
-      const status = await terminalStatus(`${api}/media/${session.mediaId}/events`, token, abort.signal);
-      return { mediaId, status: status && isTerminal(status) ? status : 'TIMEOUT', uploadedMs, doneMs: performance.now() - t0 };
-    } catch (err) {
-      const timedOut = abort.signal.aborted;
-      return { mediaId, status: timedOut ? 'TIMEOUT' : 'ERROR', uploadedMs, doneMs: performance.now() - t0, error: (err as Error).message };
-    }
-  };
+  const one = (i: number, t0: number): Promise<Outcome> =>
+    uploadToTerminal(api, tokens[i]!, { body: images[i % images.length]!, fileName: `e2e-${i}.jpg`, fileType: 'image/jpeg', mediaType: 'POST_IMAGE' }, t0, abort.signal);
 
   const cpuBefore = cpuSeconds();
   const t0 = performance.now();

@@ -232,7 +232,7 @@ describe('MediaUploadWorkflow', () => {
     expect(calls.filter((c) => c.name === 'recordStatus').at(-1)?.input).toMatchObject({ status: 'CANCELLED', failureReason: 'CANCELLED_BY_USER' });
   });
 
-  it('rejects at once on bad content: WorkflowFailedError → ActivityFailure → ApplicationFailure', async () => {
+  it('rejects at once on bad content found by the local verify step: WorkflowFailedError → ApplicationFailure', async () => {
     const calls: Calls = [];
     const activities = fakeActivities(calls, {
       verifyUpload: async () => {
@@ -241,10 +241,10 @@ describe('MediaUploadWorkflow', () => {
     });
     const err = await runConfirmed(activities, input());
     expect(err).toBeInstanceOf(WorkflowFailedError);
-    const activityFailure = (err as WorkflowFailedError).cause;
-    expect(activityFailure).toBeInstanceOf(ActivityFailure);
-    expect(activityFailure?.cause).toBeInstanceOf(ApplicationFailure);
-    expect((activityFailure?.cause as ApplicationFailure).type).toBe('CONTENT_MISMATCH');
+    // verifyUpload is a local activity (issue 16): its failure reaches the workflow unwrapped.
+    const failure = (err as WorkflowFailedError).cause;
+    expect(failure).toBeInstanceOf(ApplicationFailure);
+    expect((failure as ApplicationFailure).type).toBe('CONTENT_MISMATCH');
     expect(count(calls, 'verifyUpload')).toBe(1);
     expect(count(calls, 'compensateUpload')).toBe(1);
     expect(statuses(calls)).toEqual(['VERIFYING', 'REJECTED']);
@@ -289,6 +289,8 @@ describe('MediaUploadWorkflow', () => {
       },
     });
     const err = await runConfirmed(activities, input());
+    // The scan is a regular activity: WorkflowFailedError → ActivityFailure → ApplicationFailure.
+    expect((err as WorkflowFailedError).cause).toBeInstanceOf(ActivityFailure);
     expect(((err as WorkflowFailedError).cause?.cause as ApplicationFailure).type).toBe('MALWARE');
     expect(count(calls, 'promoteOriginal')).toBe(0);
     expect(count(calls, 'processImage')).toBe(0);
