@@ -19,7 +19,7 @@ import { uploadSessionSection } from './sections/upload-session';
 /**
  * `npm run bench` (SPEC.md §9): one throw-away stack, every section in turn on it, one table.
  * A section that fails is reported as not measured; the others still run.
- * BENCH_ONLY=<substring> runs only the sections whose name contains it.
+ * BENCH_ONLY=<substring>[,<substring>…] runs only the sections whose name contains one of them.
  */
 const sections: Section[] = [
   uploadSessionSection,
@@ -65,7 +65,8 @@ async function runSections(ctx: BenchContext, list: Section[]): Promise<SectionR
 
 async function main(): Promise<number> {
   const only = process.env.BENCH_ONLY;
-  const list = only ? sections.filter((s) => s.name.toLowerCase().includes(only.toLowerCase())) : sections;
+  const wanted = only?.toLowerCase().split(',');
+  const list = wanted ? sections.filter((s) => wanted.some((w) => s.name.toLowerCase().includes(w))) : sections;
   const t0 = performance.now();
   console.log(`bench: starting the stack (Node ${process.version}, ${cpus().length} cores) …`);
   const ctx = await startBenchPlatform({ clamd: list.some((s) => s.clamd) });
