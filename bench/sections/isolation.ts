@@ -237,7 +237,7 @@ export async function measureIsolation(ctx: BenchContext, t: Target, options: Pa
       target: '≥ 0.8',
       met: sessionRate / bareRate >= 0.8,
     },
-    { metric: `[${label}] CPU per session, by process`, value: cpuPerCall(loadCpu, result.latencies.length) },
+    { metric: `[${label}] CPU per session (reader included), by process`, value: cpuPerCall(loadCpu, result.latencies.length) },
     { metric: `[${label}] CPU per bare start, by process`, value: cpuPerCall(bareCpu, bare.latencies.length) },
     ...(batchP95 ? [{ ...batchP95, metric: `[${label}] batch of 100 p95` }] : batchRows),
   ];
