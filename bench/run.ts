@@ -21,8 +21,8 @@ import { uploadSessionSection } from './sections/upload-session';
 /**
  * `npm run bench` (SPEC.md §9): one throw-away stack, every section in turn on it, one table.
  * A section that fails is reported as not measured; the others still run.
- * BENCH_ONLY=<term> runs only the sections whose name starts with it (`cost`, `capacity-check`),
- * or, when none does, those whose name contains it.
+ * BENCH_ONLY=<term>[,<term>…] runs, for each term, the sections whose name starts with it (`cost`,
+ * `capacity-check`), or, when none does, those whose name contains it.
  */
 const sections: Section[] = [
   uploadSessionSection,
@@ -71,9 +71,12 @@ async function runSections(ctx: BenchContext, list: Section[]): Promise<SectionR
 
 async function main(): Promise<number> {
   const only = process.env.BENCH_ONLY;
-  const term = only?.toLowerCase();
-  const starting = term ? sections.filter((s) => s.name.toLowerCase().startsWith(term)) : [];
-  const list = !term ? sections : starting.length ? starting : sections.filter((s) => s.name.toLowerCase().includes(term));
+  const terms = only ? only.toLowerCase().split(',').map((t) => t.trim()).filter(Boolean) : [];
+  const matching = (term: string) => {
+    const starting = sections.filter((s) => s.name.toLowerCase().startsWith(term));
+    return starting.length ? starting : sections.filter((s) => s.name.toLowerCase().includes(term));
+  };
+  const list = terms.length ? sections.filter((s) => terms.some((t) => matching(t).includes(s))) : sections;
   const t0 = performance.now();
   console.log(`bench: starting the stack (Node ${process.version}, ${cpus().length} cores) …`);
   const ctx = await startBenchPlatform({ clamd: list.some((s) => s.clamd) });

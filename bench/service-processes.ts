@@ -16,7 +16,9 @@ export interface ServiceProcess {
  */
 export async function startApiProcess(env: Record<string, string>): Promise<ServiceProcess> {
   const port = await freePort();
-  const proc = startProcess('api', process.execPath, ['--import', 'tsx', join(repoRoot, 'services', 'api', 'main.ts')], {
+  // BENCH_API_PROFILE_DIR=<dir>: the API writes a V8 CPU profile there when it stops (node --cpu-prof).
+  const profile = process.env.BENCH_API_PROFILE_DIR ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_API_PROFILE_DIR] : [];
+  const proc = startProcess('api', process.execPath, [...profile, '--import', 'tsx', join(repoRoot, 'services', 'api', 'main.ts')], {
     cwd: repoRoot,
     env: { ...env, PORT: String(port), LOG_LEVEL: 'silent' },
   });

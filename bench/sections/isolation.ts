@@ -1,15 +1,17 @@
 import { Client, Connection } from '@temporalio/client';
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
-import { performance } from 'node:perf_hooks';
+import { Worker } from 'node:worker_threads';
 import { devS3Credentials } from '../../devstack/credentials';
 import { freePort } from '../../devstack/ports';
 import { startTemporalDevServer } from '../../devstack/temporal';
 import { loadConfig, type Config } from '../../services/shared/config';
 import { temporalConnectionOptions } from '../../services/shared/temporal';
 import { createWorker } from '../../services/worker/worker';
+import { workflowStartOptions } from '../../services/api/upload-sessions';
 import { MediaUploadWorkflow, mediaWorkflowId, type MediaUploadInput } from '../../workflows/media-upload.workflow';
 import { closedLoop, ms, summarize, type LoadResult } from '../measure';
+import { cpuDelta, cpuSeconds } from '../procs';
 import { postJson, type BenchContext } from '../platform';
 import { startApiProcess } from '../service-processes';
 import type { Row } from '../report';
@@ -90,19 +92,47 @@ export async function withTarget(ctx: BenchContext, persistence: Persistence, ru
   }
 }
 
-/** GET /media/{id} `n` times in a row, or until `until` resolves; latencies in ms. */
-async function reads(url: string, token: string, o: { n?: number; until?: Promise<unknown> }): Promise<number[]> {
-  let done = false;
-  void o.until?.then(() => (done = true));
-  const latencies: number[] = [];
-  for (let i = 0; o.n !== undefined ? i < o.n : !done; i++) {
+/**
+ * The reader's loop, run in a thread of its own: GET `url` `warmup` times unrecorded, then `n`
+ * times (or until told 'stop'), one at a time; posts the latencies in ms.
+ */
+const readerSource = `
+const { parentPort, workerData } = require('node:worker_threads');
+const { performance } = require('node:perf_hooks');
+let stop = false;
+parentPort.on('message', (m) => { if (m === 'stop') stop = true; });
+(async () => {
+  const { url, token, n, warmup } = workerData;
+  const latencies = [];
+  for (let i = 0; n !== undefined ? i < warmup + n : i < warmup || !stop; i++) {
     const t0 = performance.now();
-    const res = await fetch(url, { headers: { authorization: `Bearer ${token}` } });
+    const res = await fetch(url, { headers: { authorization: 'Bearer ' + token } });
     await res.arrayBuffer();
-    if (res.status !== 200) throw new Error(`GET answered ${res.status}`);
-    latencies.push(performance.now() - t0);
+    if (res.status !== 200) throw new Error('GET answered ' + res.status);
+    if (i >= warmup) latencies.push(performance.now() - t0);
   }
-  return latencies;
+  parentPort.postMessage(latencies);
+})();
+`;
+
+/**
+ * GET /media/{id} `n` times in a row, or until `until` resolves; latencies in ms. The reader has
+ * its own thread and event loop, as one user's browser on another machine has: the 50 load
+ * clients and the light worker of this process do not delay when its requests go out or when
+ * their answers are timed. It still shares the machine's cores with all of them.
+ */
+async function reads(url: string, token: string, o: { n?: number; until?: Promise<unknown> }): Promise<number[]> {
+  const reader = new Worker(readerSource, { eval: true, workerData: { url, token, n: o.n, warmup: 20 } });
+  try {
+    void o.until?.then(() => reader.postMessage('stop'));
+    return await new Promise<number[]>((resolve, reject) => {
+      reader.once('message', resolve);
+      reader.once('error', reject);
+      reader.once('exit', (code) => reject(new Error(`reader exited with ${code}`)));
+    });
+  } finally {
+    await reader.terminate();
+  }
 }
 
 /** Sessions from `clients` users back to back; every status counted (5xx included, not thrown). */
@@ -123,12 +153,13 @@ async function sessionLoad(t: Target, tokens: string[], total: number): Promise<
 }
 
 /**
- * The Temporal work a session causes, without the API: `workflow.start` of MediaUploadWorkflow on
- * the target's task queue, whose worker runs the first workflow task (up to the wait for the
- * client's confirmation).
+ * The Temporal work a session causes, without the API: `workflow.start` of MediaUploadWorkflow with
+ * the options a session starts it with (search attributes, summary, id reuse policy: the same
+ * server writes), on the target's task queue, whose worker runs the first workflow task (up to
+ * the wait for the client's confirmation).
  */
 async function bareStarts(t: Target, clients: number, total: number): Promise<LoadResult> {
-  return closedLoop(clients, total, async () => {
+  return closedLoop(clients, total, async (_client, i) => {
     const mediaId = randomUUID();
     const input: MediaUploadInput = {
       mediaId,
@@ -140,7 +171,8 @@ async function bareStarts(t: Target, clients: number, total: number): Promise<Lo
       confirmDeadline: Date.now() + 3_600_000,
       videoTaskQueue: t.config.TASK_QUEUE_VIDEO,
     };
-    await t.temporal.workflow.start(MediaUploadWorkflow, { taskQueue: t.config.TASK_QUEUE_LIGHT, workflowId: mediaWorkflowId(mediaId), args: [input] });
+    const row = { workflowId: mediaWorkflowId(mediaId), mediaType: 'POST_IMAGE' as const, userId: 'bench-bare', tenantId: 'default', fileName: `bare-${i}.jpg`, fileSize: 2_000_000 };
+    await t.temporal.workflow.start(MediaUploadWorkflow, workflowStartOptions(t.config, { row, input }));
   });
 }
 
@@ -154,16 +186,19 @@ export async function measureIsolation(ctx: BenchContext, t: Target, options: Pa
   const readUrl = `${t.api.url}/api/v1/media/${seeded.mediaId}`;
   const tokens = await Promise.all(Array.from({ length: o.clients }, (_, c) => ctx.token(`bench-iso-${label}-${c}-${randomUUID().slice(0, 4)}`)));
 
-  await reads(readUrl, readerToken, { n: 20 });
   const idle = summarize(await reads(readUrl, readerToken, { n: o.idleReads }));
   // Warm-up of the session path, then the loaded run with one reader beside it.
   await sessionLoad(t, tokens, o.clients * 2);
+  const cpuBeforeLoad = cpuSeconds();
   const load = sessionLoad(t, tokens, o.sessions);
   const loadedReads = reads(readUrl, readerToken, { until: load });
   const [{ result, statuses }, loadedLatencies] = await Promise.all([load, loadedReads]);
+  const loadCpu = cpuDelta(cpuBeforeLoad, cpuSeconds());
   const loaded = summarize(loadedLatencies);
   const fiveXx = [...statuses].filter(([s]) => s >= 500).reduce((sum, [, n]) => sum + n, 0);
+  const cpuBeforeBare = cpuSeconds();
   const bare = await bareStarts(t, o.clients, Math.max(o.clients * 4, Math.round(o.sessions / 2)));
+  const bareCpu = cpuDelta(cpuBeforeBare, cpuSeconds());
   const sessionRate = perSecond(result);
   const bareRate = perSecond(bare);
   const batchRows = await measureUploadBatch({ ...ctx, api: { ...ctx.api, url: t.api.url } }, { requests: o.batches, warmup: 2 });
@@ -185,14 +220,31 @@ export async function measureIsolation(ctx: BenchContext, t: Target, options: Pa
       target: '≥ 0.8',
       met: sessionRate / bareRate >= 0.8,
     },
+    { metric: `[${label}] CPU per session (reader included), by process`, value: cpuPerCall(loadCpu, result.latencies.length) },
+    { metric: `[${label}] CPU per bare start, by process`, value: cpuPerCall(bareCpu, bare.latencies.length) },
     ...(batchP95 ? [{ ...batchP95, metric: `[${label}] batch of 100 p95` }] : batchRows),
   ];
 }
 
+/**
+ * CPU ms per call of each process that used at least 0.1 ms of it, and their sum: on a machine
+ * whose cores are all busy, throughput is bounded by that sum. "node (this process)" is the
+ * load generator with the light worker beside it (and the reader, during the session load).
+ */
+function cpuPerCall(delta: Array<[string, number]>, calls: number): string {
+  const per = delta.map(([name, s]): [string, number] => [name, (s * 1000) / calls]).filter(([, v]) => v >= 0.1);
+  const total = per.reduce((sum, [, v]) => sum + v, 0);
+  return `${total.toFixed(1)} ms: ${per.map(([name, v]) => `${name} ${v.toFixed(1)}`).join(', ')}`;
+}
+
+/** BENCH_ISOLATION_TARGETS=sqlite (or in-memory) runs one persistence only, for a trial run; both by default. */
+const targets = (process.env.BENCH_ISOLATION_TARGETS ?? 'in-memory,sqlite').split(',') as Persistence[];
+
 export const isolationSection: Section = {
   name: 'isolation: reads under session load, 5xx, session ÷ bare start, batch of 100 (in-memory and SQLite Temporal)',
-  run: async (ctx) => [
-    ...(await withTarget(ctx, 'in-memory', (t) => measureIsolation(ctx, t))),
-    ...(await withTarget(ctx, 'sqlite', (t) => measureIsolation(ctx, t))),
-  ],
+  run: async (ctx) => {
+    const rows: Row[] = [];
+    for (const persistence of targets) rows.push(...(await withTarget(ctx, persistence, (t) => measureIsolation(ctx, t))));
+    return rows;
+  },
 };

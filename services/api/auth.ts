@@ -1,5 +1,5 @@
 import type { RequestHandler } from 'express';
-import { createRemoteJWKSet, jwtVerify, type JWTVerifyGetKey } from 'jose';
+import { createRemoteJWKSet, jwtVerify, type CryptoKey, type JWTVerifyGetKey } from 'jose';
 import type { Config } from '../shared/config';
 import { isWellFormedText } from '../shared/sanitize';
 import { ApiError } from './errors';
@@ -91,17 +91,18 @@ declare module 'express-serve-static-core' {
  * granted projects come from JWT_TENANT_CLAIM and JWT_PROJECTS_CLAIM (see `scopeOf`).
  */
 export function authenticate(config: Pick<Config, 'JWT_SECRET' | 'JWT_JWKS_URL' | 'JWT_ISSUER' | 'JWT_AUDIENCE'> & ScopeClaims): RequestHandler {
-  const key: Uint8Array | JWTVerifyGetKey = config.JWT_JWKS_URL
+  // The HS256 secret is imported into a CryptoKey once: given raw bytes, jose imports them
+  // again on every verification (a WebCrypto importKey per request).
+  const key: Promise<CryptoKey> | JWTVerifyGetKey = config.JWT_JWKS_URL
     ? createRemoteJWKSet(new URL(config.JWT_JWKS_URL))
-    : new TextEncoder().encode(config.JWT_SECRET);
+    : crypto.subtle.importKey('raw', new TextEncoder().encode(config.JWT_SECRET), { name: 'HMAC', hash: 'SHA-256' }, false, ['verify']);
   const algorithms = config.JWT_JWKS_URL ? ['RS256', 'ES256'] : ['HS256'];
   return (req, _res, next) => {
     const header = req.headers.authorization ?? '';
     const match = /^Bearer\s+(\S+)$/i.exec(header);
     if (!match) return next(new ApiError('UNAUTHENTICATED', 'missing bearer token'));
-    const verify = typeof key === 'function'
-      ? jwtVerify(match[1]!, key, { algorithms, issuer: config.JWT_ISSUER, audience: config.JWT_AUDIENCE })
-      : jwtVerify(match[1]!, key, { algorithms, issuer: config.JWT_ISSUER, audience: config.JWT_AUDIENCE });
+    const options = { algorithms, issuer: config.JWT_ISSUER, audience: config.JWT_AUDIENCE };
+    const verify = typeof key === 'function' ? jwtVerify(match[1]!, key, options) : key.then((secret) => jwtVerify(match[1]!, secret, options));
     verify
       .then(({ payload }) => {
         if (typeof payload.sub !== 'string' || payload.sub.length === 0) throw new ApiError('UNAUTHENTICATED', 'token has no valid sub claim');

@@ -296,21 +296,7 @@ export class UploadService {
       // answer OVERLOADED if none frees up by the deadline).
       await this.startSlots(() => {
         if (Date.now() >= deadline) throw overloaded();
-        return temporal.connection.withDeadline(deadline, () =>
-          temporal.workflow.start(MediaUploadWorkflow, {
-          taskQueue: config.TASK_QUEUE_LIGHT,
-          workflowId: row.workflowId,
-          args: [input],
-          workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
-          typedSearchAttributes: [
-            { key: MediaStatusKey, value: 'AWAITING_UPLOAD' },
-            { key: MediaTypeKey, value: row.mediaType },
-            { key: MediaOwnerKey, value: row.userId },
-            { key: MediaTenantKey, value: row.tenantId },
-          ],
-          staticSummary: `${row.mediaType} ${row.fileName} (${row.fileSize} bytes) for ${row.userId}`,
-          }),
-        );
+        return temporal.connection.withDeadline(deadline, () => temporal.workflow.start(MediaUploadWorkflow, workflowStartOptions(config, { row, input })));
       });
     } catch (err) {
       // A start that ran out of its deadline may still happen on the server. Such a workflow has
@@ -397,6 +383,30 @@ export class UploadService {
       }),
     );
   }
+}
+
+/**
+ * How a session's workflow is started: on the light task queue, its id never reused, with the
+ * search attributes and summary the Web UI and `npm run ops` list it by. The bench starts its
+ * "bare" workflows with these same options, so that it compares the same Temporal work.
+ */
+export function workflowStartOptions(
+  config: Pick<Config, 'TASK_QUEUE_LIGHT'>,
+  { row, input }: { row: Pick<NewMedia, 'workflowId' | 'mediaType' | 'userId' | 'tenantId' | 'fileName' | 'fileSize'>; input: MediaUploadInput },
+) {
+  return {
+    taskQueue: config.TASK_QUEUE_LIGHT,
+    workflowId: row.workflowId,
+    args: [input] as [MediaUploadInput],
+    workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
+    typedSearchAttributes: [
+      { key: MediaStatusKey, value: 'AWAITING_UPLOAD' },
+      { key: MediaTypeKey, value: row.mediaType },
+      { key: MediaOwnerKey, value: row.userId },
+      { key: MediaTenantKey, value: row.tenantId },
+    ],
+    staticSummary: `${row.mediaType} ${row.fileName} (${row.fileSize} bytes) for ${row.userId}`,
+  };
 }
 
 function overloaded(): ApiError {

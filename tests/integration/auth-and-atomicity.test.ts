@@ -1,4 +1,5 @@
 import { exportJWK, generateKeyPair, SignJWT } from 'jose';
+import { randomUUID } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { Client } from '@temporalio/client';
 import { devS3Credentials } from '../../devstack/credentials';
@@ -6,7 +7,7 @@ import { freePort } from '../../devstack/ports';
 import { startApi, type RunningApi } from '../../services/api/server';
 import { UploadService } from '../../services/api/upload-sessions';
 import { createDataSource } from '../../services/shared/db/data-source';
-import { MediaRepository } from '../../services/shared/db/media-repository';
+import { MediaRepository, type NewMedia, type Scope } from '../../services/shared/db/media-repository';
 import { Storage } from '../../services/shared/storage';
 import { testConfig, uniqueUser } from '../harness/platform';
 
@@ -96,5 +97,69 @@ describe('creating an upload session is all or nothing', () => {
       await dataSource.destroy();
       storage.client.destroy();
     }
+  });
+});
+
+describe('a batch is recorded in one statement, whole or not at all', () => {
+  const newRow = (user: string, i: number, over: Partial<NewMedia> = {}): NewMedia => {
+    const id = randomUUID();
+    const createdAt = new Date(Date.UTC(2026, 0, 2, 3, 4, 5, i));
+    return {
+      id,
+      userId: user,
+      tenantId: 'default',
+      projectId: null,
+      batchId: null,
+      mediaType: 'POST_IMAGE',
+      fileName: `album-${i}.jpg`,
+      mimeType: 'image/jpeg',
+      fileSize: 1000 + i,
+      checksumSha256: null,
+      status: 'AWAITING_UPLOAD',
+      storageKey: `post_image/${user}/${id}.jpg`,
+      uploadId: i % 2 ? `upload-${i}` : null,
+      partSize: i % 2 ? 5 * 1024 * 1024 : null,
+      partCount: i % 2 ? 2 : null,
+      idempotencyKey: null,
+      workflowId: `media-upload/${id}`,
+      expiresAt: new Date(createdAt.getTime() + 3_600_000),
+      createdAt,
+      ...over,
+    };
+  };
+
+  /** A repository on the test database and a fresh user's scope for `fn`; the pool is closed after. */
+  async function withRepository(name: string, fn: (media: MediaRepository, user: string, scope: Scope) => Promise<void>): Promise<void> {
+    const dataSource = await createDataSource(testConfig().DATABASE_URL, 2).initialize();
+    const user = uniqueUser(name);
+    try {
+      await fn(new MediaRepository(dataSource), user, { tenantId: 'default', userId: user, projects: [] });
+    } finally {
+      await dataSource.destroy();
+    }
+  }
+
+  it('writes the batch row and every media row with the values given (updatedAt = createdAt)', async () => {
+    await withRepository('batch-write', async (media, user, scope) => {
+      const batchId = randomUUID();
+      const rows = [0, 1, 2].map((i) => newRow(user, i, { batchId }));
+      await media.insertBatch({ id: batchId, userId: user, tenantId: 'default', itemCount: 3 }, rows);
+      expect(await media.findBatch(batchId, scope)).toMatchObject({ id: batchId, userId: user, itemCount: 3 });
+      const stored = await media.findByBatch(batchId, scope);
+      expect(stored).toEqual(rows.map((row) => expect.objectContaining({ ...row, updatedAt: row.createdAt, metadata: {} })));
+    });
+  });
+
+  it('leaves neither the batch row nor any media row when one row is refused', async () => {
+    await withRepository('batch-atomic', async (media, user, scope) => {
+      const batchId = randomUUID();
+      // The last row breaks the file_size > 0 check after the others went in.
+      const rows = [newRow(user, 0, { batchId }), newRow(user, 1, { batchId }), newRow(user, 2, { batchId, fileSize: 0 })];
+      await expect(media.insertBatch({ id: batchId, userId: user, tenantId: 'default', itemCount: 3 }, rows)).rejects.toThrow(
+        /check constraint/,
+      );
+      expect(await media.findBatch(batchId, scope)).toBeNull();
+      expect((await media.list(scope, { limit: 10 })).items).toEqual([]);
+    });
   });
 });

@@ -70,6 +70,46 @@ function ruleCondition(rule: DeletionRule, first: number): { sql: string; params
   }
 }
 
+/** Columns of a new media row and how each is read from a NewMedia, in INSERT order. */
+const NEW_MEDIA_COLUMNS: Array<[column: string, type: string, value: (row: NewMedia) => unknown]> = [
+  ['id', 'uuid', (r) => r.id],
+  ['user_id', 'text', (r) => r.userId],
+  ['tenant_id', 'text', (r) => r.tenantId],
+  ['project_id', 'text', (r) => r.projectId],
+  ['batch_id', 'uuid', (r) => r.batchId],
+  ['media_type', 'text', (r) => r.mediaType],
+  // The API rejects unsafe names (400); this keeps any other caller from storing one.
+  ['file_name', 'text', (r) => sanitizeText(r.fileName, 255)],
+  ['mime_type', 'text', (r) => r.mimeType],
+  ['file_size', 'bigint', (r) => r.fileSize],
+  ['checksum_sha256', 'text', (r) => r.checksumSha256],
+  ['status', 'text', (r) => r.status],
+  ['storage_key', 'text', (r) => r.storageKey],
+  ['upload_id', 'text', (r) => r.uploadId],
+  ['part_size', 'integer', (r) => r.partSize],
+  ['part_count', 'integer', (r) => r.partCount],
+  ['idempotency_key', 'text', (r) => r.idempotencyKey],
+  ['workflow_id', 'text', (r) => r.workflowId],
+  ['expires_at', 'timestamptz', (r) => r.expiresAt],
+  ['created_at', 'timestamptz', (r) => r.createdAt],
+  // As the API presents a new session (updatedAt = createdAt) without reading it back.
+  ['updated_at', 'timestamptz', (r) => r.createdAt],
+];
+
+/**
+ * One INSERT of any number of media rows: a column array per parameter (`unnest`), so the
+ * statement and its parameter count are the same for 1 row or 100. Parameters are numbered
+ * from `$first`.
+ */
+function insertMedia(rows: NewMedia[], first = 1): { sql: string; params: unknown[] } {
+  const columns = NEW_MEDIA_COLUMNS.map(([column]) => column).join(', ');
+  const arrays = NEW_MEDIA_COLUMNS.map(([, type], i) => `$${first + i}::${type}[]`).join(', ');
+  return {
+    sql: `INSERT INTO media (${columns}) SELECT * FROM unnest(${arrays})`,
+    params: NEW_MEDIA_COLUMNS.map(([, , value]) => rows.map(value)),
+  };
+}
+
 export interface MediaPage {
   items: MediaRow[];
   nextCursor: string | null;
@@ -88,19 +128,20 @@ export class MediaRepository {
 
   /** One INSERT (autocommit): never held open across a call to another service. */
   async insert(row: NewMedia): Promise<void> {
-    // The API rejects unsafe names (400); this keeps any other caller from storing one.
-    await this.media.insert({ ...row, fileName: sanitizeText(row.fileName, 255), metadata: {} });
+    const { sql, params } = insertMedia([row]);
+    await this.dataSource.query(sql, params);
   }
 
   /**
-   * The batch row and its media rows: two INSERTs in one short transaction (nothing else runs
-   * inside it), so a batch is either recorded whole or not at all.
+   * The batch row and its media rows in one statement (the batch's INSERT in a WITH clause),
+   * so a batch is either recorded whole or not at all without a transaction's extra round trips.
    */
   async insertBatch(batch: Omit<BatchRow, 'createdAt'>, rows: NewMedia[]): Promise<void> {
-    await this.dataSource.transaction(async (manager) => {
-      await manager.getRepository(BatchEntity).insert(batch);
-      if (rows.length) await manager.getRepository(MediaEntity).insert(rows.map((row) => ({ ...row, fileName: sanitizeText(row.fileName, 255), metadata: {} })));
-    });
+    const media = insertMedia(rows, 5);
+    await this.dataSource.query(
+      `WITH batch AS (INSERT INTO batches (id, user_id, tenant_id, item_count, created_at) VALUES ($1, $2, $3, $4, now())) ${media.sql}`,
+      [batch.id, batch.userId, batch.tenantId, batch.itemCount, ...media.params],
+    );
   }
 
   /** A batch is its uploader's: same tenant, same user. */
