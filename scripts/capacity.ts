@@ -192,7 +192,9 @@ details and the sizing below use the newest, the first. Figures are means per up
 ${n(c.video.unitsPerUpload)} s 1080p30, all at once). Billable actions are counted from the histories by the rule of
 Temporal Cloud's Actions page (${actionsSource}; bench/temporal-actions.ts); queries and activity
 heartbeats are not in a history and not counted there; the sizing below adds the heartbeats the
-server's \`action\` metric counted (\`${heartbeatAction}\`). PostgreSQL transactions are counted from
+server's \`action\` metric counted (\`${heartbeatAction}\`), and for a video longer than the measured
+clip one heartbeat per ${limits.heartbeatEverySeconds.value} s of its extra transcode time (the SDK throttles heartbeats to 80% of the
+heartbeat timeout, so they follow an activity's run time, not the video's length). PostgreSQL transactions are counted from
 \`pg_stat_database\` (commits + rollbacks; each statement of the platform is its own transaction
 unless it says otherwise). S3 requests are SeaweedFS' \`SeaweedFS_s3_request_total\` by type.
 

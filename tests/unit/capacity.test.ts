@@ -69,15 +69,27 @@ describe('capacityPlan', () => {
     expect(plan.apsAverage.value).toBeCloseTo(10 * plan.actionsPerUploadMix.value, 6);
   });
 
-  it('adds the heartbeats the server counted, per upload for images and per second of video for videos', () => {
+  it('adds the heartbeats the server counted per upload, and for a longer video its extra transcode time at the SDK heartbeat throttle', () => {
     const measured = capacityPlan(
       { ...figures, image: { ...figures.image, serverActionsByType: { grpc_RecordActivityTaskHeartbeat: 3 } }, video: { ...figures.video, serverActionsByType: { grpc_RecordActivityTaskHeartbeat: 5 } } },
       chart,
       traffic,
     );
     expect(measured.actionsPerUpload.image.value).toBe(13);
-    // 5 heartbeats per 10 s video → 0.5/s × 20 s.
-    expect(measured.actionsPerUpload.shortVideo.value).toBe(12 + 10);
+    // 5 heartbeats per 10 s video, + 10 s more video: 2 CPU-s/s × 10 s ÷ 2 cores = 10 s more
+    // transcoding, one heartbeat per 24 s (the SDK's throttle), not 0.5/s × 20 s.
+    expect(measured.actionsPerUpload.shortVideo.value).toBeCloseTo(12 + 5 + 10 / 24, 6);
+  });
+
+  it('grows a long video\'s heartbeats with its transcode time on a pod, not with the bench run\'s heartbeat rate', () => {
+    const measured = capacityPlan(
+      { ...figures, video: { ...figures.video, serverActionsByType: { grpc_RecordActivityTaskHeartbeat: 20 } } },
+      chart,
+      { ...traffic, mix: { image: 0, shortVideo: 0, longVideo: 1 } },
+    );
+    // 600 s of video: 20 measured + 590 s × 2 CPU-s/s ÷ 2 cores ÷ 24 s ≈ 44.6, where 2/s × 600 s would say 1,212.
+    expect(measured.actionsPerUpload.longVideo.value).toBeCloseTo(12 + 20 + 590 / 24, 6);
+    expect(measured.actionsPerUpload.longVideo.value).toBeLessThan(12 + (20 / 10) * 600);
   });
 
   it('raises a memory request below the measured peak resident set', () => {
