@@ -105,8 +105,10 @@ export interface ChartDefaults {
   light: PoolDefaults;
   video: PoolDefaults;
   clamd: { replicas: number; cpuRequest: number; memoryRequestMiB: number };
-  /** DB_POOL_SIZE of every API and worker process. */
+  /** DB_POOL_SIZE of an API process. */
   dbPoolSize: number;
+  /** Connections of a worker process (light or video): WORKER_DB_POOL_SIZE, not DB_POOL_SIZE. */
+  workerDbPoolSize: number;
 }
 
 /** Published limits the model compares against; `source` is cited in docs/capacity.md. */
@@ -333,7 +335,7 @@ export function capacityPlan(c: CostFigures, chart: ChartDefaults, t: Traffic = 
   const clamdPeak = t.peakPerSecond * clamdCpu.seconds;
   const clamdReplicas = Math.max(chart.clamd.replicas, Math.ceil(clamdPeak / assumptions.clamdCoresPerReplica));
 
-  const processes = api.maxReplicas.value + light.maxReplicas.value + video.maxReplicas.value;
+  const workerPods = light.maxReplicas.value + video.maxReplicas.value;
   const pgMix = (key: 'transactions' | 'rowsWritten') => t.mix.image * sumDb(c.image, key) + (1 - t.mix.image) * sumDb(c.video, key);
 
   const s3Mix = (write: boolean) => kinds.reduce((a, k) => a + t.mix[k] * s3PerUpload(c, t, k, (type) => isS3Write(type) === write), 0);
@@ -373,7 +375,10 @@ export function capacityPlan(c: CostFigures, chart: ChartDefaults, t: Traffic = 
       ),
     },
     postgres: {
-      connections: f(processes * chart.dbPoolSize, `(${api.maxReplicas.value} API + ${light.maxReplicas.value} light + ${video.maxReplicas.value} video pods at their ceilings) × DB_POOL_SIZE ${chart.dbPoolSize}`),
+      connections: f(
+        api.maxReplicas.value * chart.dbPoolSize + workerPods * chart.workerDbPoolSize,
+        `${api.maxReplicas.value} API pods × DB_POOL_SIZE ${chart.dbPoolSize} + (${light.maxReplicas.value} light + ${video.maxReplicas.value} video pods) × ${chart.workerDbPoolSize} per worker, all at their ceilings`,
+      ),
       transactionsPeak: f(pgMix('transactions') * t.peakPerSecond, `${t.peakPerSecond}/s × ${r(pgMix('transactions'), 1)} transactions per upload (measured: image ${r(sumDb(c.image, 'transactions'), 1)}, video ${r(sumDb(c.video, 'transactions'), 1)})`),
       rowsWrittenPeak: f(pgMix('rowsWritten') * t.peakPerSecond, `${t.peakPerSecond}/s × ${r(pgMix('rowsWritten'), 1)} rows per upload (measured: image ${r(sumDb(c.image, 'rowsWritten'), 1)}, video ${r(sumDb(c.video, 'rowsWritten'), 1)})`),
     },

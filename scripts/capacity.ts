@@ -3,6 +3,7 @@ import { join, resolve } from 'node:path';
 import { parse } from 'yaml';
 import { temporal } from '@temporalio/proto';
 import { actionsSource, billableActions, eventsByType } from '../bench/temporal-actions';
+import { WORKER_DB_POOL_SIZE } from '../services/shared/db/pool-size';
 import { assumptions, capacityPlan, heartbeatAction, limits, type CapacityCheck, targetTraffic, type ChartDefaults, type CostFigures, type Figure, type KindCost, type PoolPlan } from './capacity-model';
 
 /**
@@ -64,11 +65,13 @@ export function chartDefaults(valuesFile = join(root, 'charts', 'media-upload', 
   });
   return {
     api: pool(v.api),
-    // LIGHT_/VIDEO_MAX_CONCURRENT_ACTIVITIES and DB_POOL_SIZE: services/shared/config.ts defaults (the chart does not set them).
+    // LIGHT_/VIDEO_MAX_CONCURRENT_ACTIVITIES and DB_POOL_SIZE: services/shared/config.ts defaults (the chart does not set them);
+    // a worker's pool is WORKER_DB_POOL_SIZE (services/worker/worker.ts), whatever DB_POOL_SIZE says.
     light: pool(v.workers.light, 8),
     video: pool(v.workers.video, 1),
     clamd: { replicas: v.clamd.replicaCount, cpuRequest: cpu(v.clamd.resources.requests.cpu), memoryRequestMiB: mebibytes(v.clamd.resources.requests.memory) },
     dbPoolSize: 25,
+    workerDbPoolSize: WORKER_DB_POOL_SIZE,
   };
 }
 
@@ -293,7 +296,7 @@ S3 serves at least ${limits.s3WritesPerPrefix.value} PUT/COPY/POST/DELETE and ${
 prefix [source: ${limits.s3WritesPerPrefix.source}]. Object keys start with the media type and the owner
 (\`post_image/<owner>/<id>\`), so load spreads over many prefixes once S3 has partitioned them;
 ramp up gradually, since S3 answers 503 Slow Down while it splits a hot prefix.
-${p.postgres.connections.value > 100 ? `${n(p.postgres.connections.value)} connections is far above PostgreSQL's default max_connections (100): put PgBouncer (transaction pooling) in front, or lower DB_POOL_SIZE per pod.\n` : ''}
+${p.postgres.connections.value > 100 ? `${n(p.postgres.connections.value)} connections is far above PostgreSQL's default max_connections (100): put PgBouncer (transaction pooling) in front, or lower DB_POOL_SIZE per API pod.\n` : ''}
 ## The model checked against a run
 
 ${checkSection(check, c.temporalKind)}

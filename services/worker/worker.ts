@@ -10,6 +10,7 @@ import { presentOptions } from '../shared/media-presenter';
 import { ClamdScanner } from '../shared/scanner';
 import type { Config } from '../shared/config';
 import { createDataSource } from '../shared/db/data-source';
+import { WORKER_DB_POOL_SIZE } from '../shared/db/pool-size';
 import { MediaRepository } from '../shared/db/media-repository';
 import { createWorkerMetrics, type WorkerMetrics } from '../shared/metrics';
 import { Storage } from '../shared/storage';
@@ -42,7 +43,7 @@ export interface CreateWorkerOptions {
  */
 export async function createWorker(kind: WorkerKind, config: Config, options: CreateWorkerOptions = {}): Promise<WorkerHandle> {
   const connection = await NativeConnection.connect(temporalConnectionOptions(config));
-  const dataSource = await createDataSource(config.DATABASE_URL, 5).initialize();
+  const dataSource = await createDataSource(config.DATABASE_URL, WORKER_DB_POOL_SIZE).initialize();
   const storage = new Storage(config, options.s3Credentials);
   const metrics = options.metrics ?? createWorkerMetrics(`${kind}-worker`, { nodeMetrics: false });
   const media = new MediaRepository(dataSource);

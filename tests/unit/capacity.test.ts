@@ -45,6 +45,7 @@ const chart: ChartDefaults = {
   video: { cpuRequest: 2, memoryRequestMiB: 2048, minReplicas: 1, maxReplicas: 6, targetCpu: 0.8, targetQueueSize: 2, concurrency: 1 },
   clamd: { replicas: 2, cpuRequest: 1, memoryRequestMiB: 2048 },
   dbPoolSize: 25,
+  workerDbPoolSize: 5,
 };
 
 const traffic: Traffic = {
@@ -122,8 +123,8 @@ describe('capacityPlan', () => {
     expect(plan.s3.writePrefixes.value).toBe(1);
   });
 
-  it('counts PostgreSQL connections of every pod at its ceiling and writes at the peak', () => {
-    expect(plan.postgres.connections.value).toBe((plan.api.maxReplicas.value + plan.light.maxReplicas.value + plan.video.maxReplicas.value) * 25);
+  it('counts PostgreSQL connections of every pod at its ceiling (API: DB_POOL_SIZE, workers: their own pool of 5) and writes at the peak', () => {
+    expect(plan.postgres.connections.value).toBe(plan.api.maxReplicas.value * 25 + (plan.light.maxReplicas.value + plan.video.maxReplicas.value) * 5);
     expect(plan.postgres.transactionsPeak.value).toBeCloseTo(100 * 20, 6);
   });
 
