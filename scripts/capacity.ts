@@ -259,6 +259,10 @@ ${table([
 Temporal Cloud: the default Namespace limit is ${limits.temporalCloudAps.value} APS [source: ${limits.temporalCloudAps.source}]; it rises on its own
 with the last 7 days of usage (On-Demand Capacity) or is bought as Provisioned Capacity. The peak
 needs **${n(p.apsPeak.value)} APS**${p.apsPeak.value > limits.temporalCloudAps.value ? ': ask for that limit before launch, since a peak throttles workflow progress (never starts or signals)' : ', within the default'}.
+The Namespace also limits requests: ${limits.temporalCloudRps.value} RPS by default [source: ${limits.temporalCloudRps.source}], every
+gRPC call of the workers and the API (task polls, task completions, heartbeats, starts, signals,
+queries). The bench does not count requests, so this model does not check that limit: raise it
+with the APS limit, and watch the Namespace's request metrics.
 Self-hosted: the history shard count is fixed when the cluster is created; Temporal's chart uses
 ${limits.historyShards.value} [source: ${limits.historyShards.source}].
 
