@@ -267,6 +267,46 @@ describe('MediaUploadWorkflow', () => {
     expect(count(calls, 'compensateUpload')).toBe(0);
   });
 
+  it('runs a local verify step slower than the workflow task timeout (10 s) once and ends READY', async () => {
+    // The worker keeps the workflow task alive while the local activity runs (workflow task
+    // heartbeating); were it to time out, the step would run again on the next task.
+    const calls: Calls = [];
+    const activities = fakeActivities(calls, {
+      verifyUpload: async () => {
+        await new Promise((resolve) => setTimeout(resolve, 12_000));
+        return { detectedMimeType: 'image/jpeg' };
+      },
+    });
+    const result = await runConfirmed(activities, input());
+    expect(result.status).toBe('READY');
+    expect(count(calls, 'verifyUpload')).toBe(1);
+    expect(count(calls, 'compensateUpload')).toBe(0);
+  });
+
+  it('rides out S3 failing through verification past the local retry threshold: the backoff moves to a timer, the upload ends READY', async () => {
+    // Backoffs 1, 2, 4, 8 s run in the worker; the fifth (16 s) is over localRetryThreshold
+    // (10 s), so the SDK waits on a server timer and schedules the step again after it.
+    let attempts = 0;
+    const activities = fakeActivities([], {
+      verifyUpload: async () => {
+        attempts += 1;
+        if (attempts <= 5) throw new Error('S3 503 SlowDown');
+        return { detectedMimeType: 'image/jpeg' };
+      },
+    });
+    const { result, timers } = await run(activities, async (taskQueue) => {
+      const handle = await env.client.workflow.start(MediaUploadWorkflow, { taskQueue, workflowId: randomUUID(), args: [input()] });
+      await handle.signal(uploadConfirmedSignal, { source: 'client' });
+      const outcome = await handle.result();
+      const history = await handle.fetchHistory();
+      return { result: outcome, timers: (history.events ?? []).filter((e) => e.eventType === temporal.api.enums.v1.EventType.EVENT_TYPE_TIMER_STARTED).length };
+    });
+    expect(result.status).toBe('READY');
+    expect(attempts).toBe(6);
+    // The confirmation deadline's timer, then the local step's backoff timer.
+    expect(timers).toBe(2);
+  });
+
   it('stops retrying an image whose processing fails the same way every time: FAILED after 8 attempts, not 30 minutes', async () => {
     const calls: Calls = [];
     const activities = fakeActivities(calls, {
