@@ -193,6 +193,36 @@ describe('MediaUploadWorkflow', () => {
     },
   );
 
+  it('cancelled during the local promote step of an image: compensation runs after the step has stopped, CANCELLED', async () => {
+    const calls: Calls = [];
+    let started!: () => void;
+    const running = new Promise<void>((resolve) => (started = resolve));
+    const activities = fakeActivities(calls, {
+      promoteOriginal: async () => {
+        const ctx = Context.current();
+        started();
+        while (!ctx.cancellationSignal.aborted) await new Promise((r) => setTimeout(r, 50));
+        calls.push({ name: 'promoteOriginal stopped', input: null });
+        throw new CancelledFailure('copy stopped');
+      },
+    });
+    const err = await run(activities, async (taskQueue) => {
+      const handle = await env.client.workflow.start(MediaUploadWorkflow, { taskQueue, workflowId: randomUUID(), args: [input()] });
+      await handle.signal(uploadConfirmedSignal, { source: 'client' });
+      await running;
+      await handle.cancel();
+      return handle.result().catch((e: unknown) => e);
+    });
+    expect(err).toBeInstanceOf(WorkflowFailedError);
+    const names = calls.map((c) => c.name);
+    expect(count(calls, 'promoteOriginal')).toBe(1);
+    expect(count(calls, 'compensateUpload')).toBe(1);
+    // The sweep comes after the copy's last write (WAIT_CANCELLATION_COMPLETED holds for the local step too).
+    expect(names.indexOf('promoteOriginal stopped')).toBeGreaterThan(-1);
+    expect(names.indexOf('compensateUpload')).toBeGreaterThan(names.indexOf('promoteOriginal stopped'));
+    expect(calls.filter((c) => c.name === 'recordStatus').at(-1)?.input).toMatchObject({ status: 'CANCELLED', failureReason: 'CANCELLED_BY_USER' });
+  });
+
   it('ends CANCELLED, not FAILED, when the cancelled step fails while stopping', async () => {
     const calls: Calls = [];
     let started!: () => void;
