@@ -1,3 +1,5 @@
+import { MAX_HEARTBEAT_THROTTLE_SECONDS } from '../services/worker/heartbeat';
+
 /** Processes whose CPU the cost section reads (bench/sections/cost.ts). */
 export type Role = 'api' | 'light worker' | 'video worker' | 'temporal' | 's3' | 'postgres' | 'clamd';
 
@@ -117,8 +119,14 @@ export const limits = {
   temporalCloudRps: { value: 2000, source: 'https://docs.temporal.io/cloud/limits (Requests per second, default per Namespace)' },
   s3WritesPerPrefix: { value: 3500, source: 'https://docs.aws.amazon.com/AmazonS3/latest/userguide/optimizing-performance.html (PUT/COPY/POST/DELETE per second per partitioned prefix)' },
   s3ReadsPerPrefix: { value: 5500, source: 'https://docs.aws.amazon.com/AmazonS3/latest/userguide/optimizing-performance.html (GET/HEAD per second per partitioned prefix)' },
-  /** Activity heartbeats reach the server at most every 80% of the heartbeat timeout (30 s for transcodes). */
-  heartbeatEverySeconds: { value: 24, source: 'https://docs.temporal.io/cloud/actions (SDK heartbeat throttle: 80% of the Heartbeat Timeout)' },
+  /**
+   * Activity heartbeats reach the server at most every 80% of the heartbeat timeout (24 s for a
+   * transcode's 30 s), capped by the workers' maxHeartbeatThrottleInterval: the cap wins.
+   */
+  heartbeatEverySeconds: {
+    value: Math.min(0.8 * 30, MAX_HEARTBEAT_THROTTLE_SECONDS),
+    source: `the SDK's heartbeat throttle, 80% of the 30 s heartbeat timeout, capped by the workers' maxHeartbeatThrottleInterval of ${MAX_HEARTBEAT_THROTTLE_SECONDS} s (services/worker/worker.ts)`,
+  },
   /** History shards of Temporal's own Helm chart; fixed when a cluster is created. */
   historyShards: { value: 512, source: 'temporalio/helm-charts values.yaml `server.config.numHistoryShards`' },
 } as const;
@@ -275,11 +283,11 @@ function memoryRequest(name: string, chartMiB: number, peakRss: number | undefin
 export function capacityPlan(c: CostFigures, chart: ChartDefaults, t: Traffic = targetTraffic): CapacityPlan {
   const average = t.uploadsPerDay / 86_400;
   // Heartbeats are billable when they reach the server but are not in a history: the server's
-  // `action` metric counts them per upload. The SDK throttles them to one per 80% of the
-  // heartbeat timeout, so their number follows how long an activity runs (wall-clock on a pod),
+  // `action` metric counts them per upload. The SDK throttles them (limits.heartbeatEverySeconds),
+  // so their number follows how long an activity runs (wall-clock on a pod),
   // not the video's duration: the bench's run (several videos at once on a small machine) is no
   // guide to that. A video longer than the measured clip adds the transcode's extra run time
-  // on a pod (video-worker CPU-seconds ÷ the pod's cores) ÷ 24 s; without a measurement, the
+  // on a pod (video-worker CPU-seconds ÷ the pod's cores) ÷ the throttle; without a measurement, the
   // whole transcode is estimated that way.
   const measuredHeartbeats = (k: KindCost) => k.serverActionsByType?.[heartbeatAction];
   const heartbeats = (kind: Kind): { n: number; from: string } => {

@@ -196,8 +196,8 @@ ${n(c.video.unitsPerUpload)} s 1080p30, all at once). Billable actions are count
 Temporal Cloud's Actions page (${actionsSource}; bench/temporal-actions.ts); queries and activity
 heartbeats are not in a history and not counted there; the sizing below adds the heartbeats the
 server's \`action\` metric counted (\`${heartbeatAction}\`), and for a video longer than the measured
-clip one heartbeat per ${limits.heartbeatEverySeconds.value} s of its extra transcode time (the SDK throttles heartbeats to 80% of the
-heartbeat timeout, so they follow an activity's run time, not the video's length). PostgreSQL transactions are counted from
+clip one heartbeat per ${limits.heartbeatEverySeconds.value} s of its extra transcode time (${limits.heartbeatEverySeconds.source}: heartbeats follow an activity's run
+time, not the video's length). PostgreSQL transactions are counted from
 \`pg_stat_database\` (commits + rollbacks; each statement of the platform is its own transaction
 unless it says otherwise). S3 requests are SeaweedFS' \`SeaweedFS_s3_request_total\` by type.
 
@@ -259,6 +259,9 @@ ${table([
 Temporal Cloud: the default Namespace limit is ${limits.temporalCloudAps.value} APS [source: ${limits.temporalCloudAps.source}]; it rises on its own
 with the last 7 days of usage (On-Demand Capacity) or is bought as Provisioned Capacity. The peak
 needs **${n(p.apsPeak.value)} APS**${p.apsPeak.value > limits.temporalCloudAps.value ? ': ask for that limit before launch, since a peak throttles workflow progress (never starts or signals)' : ', within the default'}.
+Activity heartbeats are ${n(p.actionsPerUpload.longVideo.value - c.video.actions)} of a long video's ${n(p.actionsPerUpload.longVideo.value)} actions: one every
+${limits.heartbeatEverySeconds.value} s while it transcodes, the price of a DELETE stopping ffmpeg within seconds. A larger
+maxHeartbeatThrottleInterval cuts them in proportion and makes cancellation as much slower.
 The Namespace also limits requests: ${limits.temporalCloudRps.value} RPS by default [source: ${limits.temporalCloudRps.source}], every
 gRPC call of the workers and the API (task polls, task completions, heartbeats, starts, signals,
 queries). The bench does not count requests, so this model does not check that limit: raise it

@@ -11,6 +11,7 @@ import { ClamdScanner } from '../shared/scanner';
 import type { Config } from '../shared/config';
 import { createDataSource } from '../shared/db/data-source';
 import { WORKER_DB_POOL_SIZE } from '../shared/db/pool-size';
+import { MAX_HEARTBEAT_THROTTLE_SECONDS } from './heartbeat';
 import { MediaRepository } from '../shared/db/media-repository';
 import { createWorkerMetrics, type WorkerMetrics } from '../shared/metrics';
 import { Storage } from '../shared/storage';
@@ -80,7 +81,7 @@ export async function createWorker(kind: WorkerKind, config: Config, options: Cr
     shutdownGraceTime: `${config.WORKER_SHUTDOWN_GRACE_SECONDS} seconds`,
     // A cancellation reaches a running activity with the answer to a heartbeat: at most every
     // 2 s (not 80 % of the heartbeat timeout), so a DELETE stops a transcode within seconds.
-    maxHeartbeatThrottleInterval: '2 seconds',
+    maxHeartbeatThrottleInterval: `${MAX_HEARTBEAT_THROTTLE_SECONDS} seconds`,
   });
   // Documents: the light worker process polls their queue too, with a concurrency of its own,
   // so tasks beyond it wait in Temporal (not in a slot, not against their timeouts).

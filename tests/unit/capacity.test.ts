@@ -61,10 +61,10 @@ describe('capacityPlan', () => {
   const plan = capacityPlan(figures, chart, traffic);
 
   it('weights actions per upload by the mix and adds transcode heartbeats to videos', () => {
-    // 20 s of video: 2 CPU-s/s × 20 s ÷ 2 cores = 20 s of transcoding → 20/24 heartbeats.
+    // 20 s of video: 2 CPU-s/s × 20 s ÷ 2 cores = 20 s of transcoding → one heartbeat per 2 s (the workers' throttle cap).
     expect(plan.actionsPerUpload.image.value).toBe(10);
-    expect(plan.actionsPerUpload.shortVideo.value).toBeCloseTo(12 + 20 / 24, 6);
-    expect(plan.actionsPerUploadMix.value).toBeCloseTo(0.5 * 10 + 0.5 * (12 + 20 / 24), 6);
+    expect(plan.actionsPerUpload.shortVideo.value).toBeCloseTo(12 + 20 / 2, 6);
+    expect(plan.actionsPerUploadMix.value).toBeCloseTo(0.5 * 10 + 0.5 * (12 + 20 / 2), 6);
     expect(plan.apsPeak.value).toBeCloseTo(100 * plan.actionsPerUploadMix.value, 6);
     expect(plan.averagePerSecond).toBe(10);
     expect(plan.apsAverage.value).toBeCloseTo(10 * plan.actionsPerUploadMix.value, 6);
@@ -78,8 +78,8 @@ describe('capacityPlan', () => {
     );
     expect(measured.actionsPerUpload.image.value).toBe(13);
     // 5 heartbeats per 10 s video, + 10 s more video: 2 CPU-s/s × 10 s ÷ 2 cores = 10 s more
-    // transcoding, one heartbeat per 24 s (the SDK's throttle), not 0.5/s × 20 s.
-    expect(measured.actionsPerUpload.shortVideo.value).toBeCloseTo(12 + 5 + 10 / 24, 6);
+    // transcoding, one heartbeat per 2 s (the workers' throttle cap), not 0.5/s × 20 s.
+    expect(measured.actionsPerUpload.shortVideo.value).toBeCloseTo(12 + 5 + 10 / 2, 6);
   });
 
   it('grows a long video\'s heartbeats with its transcode time on a pod, not with the bench run\'s heartbeat rate', () => {
@@ -88,8 +88,8 @@ describe('capacityPlan', () => {
       chart,
       { ...traffic, mix: { image: 0, shortVideo: 0, longVideo: 1 } },
     );
-    // 600 s of video: 20 measured + 590 s × 2 CPU-s/s ÷ 2 cores ÷ 24 s ≈ 44.6, where 2/s × 600 s would say 1,212.
-    expect(measured.actionsPerUpload.longVideo.value).toBeCloseTo(12 + 20 + 590 / 24, 6);
+    // 600 s of video: 20 measured + 590 s × 2 CPU-s/s ÷ 2 cores ÷ 2 s = 327, where 2/s × 600 s would say 1,212.
+    expect(measured.actionsPerUpload.longVideo.value).toBeCloseTo(12 + 20 + 590 / 2, 6);
     expect(measured.actionsPerUpload.longVideo.value).toBeLessThan(12 + (20 / 10) * 600);
   });
 
