@@ -1,3 +1,5 @@
+import { MAX_HEARTBEAT_THROTTLE_SECONDS } from '../services/worker/heartbeat';
+
 /** Processes whose CPU the cost section reads (bench/sections/cost.ts). */
 export type Role = 'api' | 'light worker' | 'video worker' | 'temporal' | 's3' | 'postgres' | 'clamd';
 
@@ -105,8 +107,10 @@ export interface ChartDefaults {
   light: PoolDefaults;
   video: PoolDefaults;
   clamd: { replicas: number; cpuRequest: number; memoryRequestMiB: number };
-  /** DB_POOL_SIZE of every API and worker process. */
+  /** DB_POOL_SIZE of an API process. */
   dbPoolSize: number;
+  /** Connections of a worker process (light or video): WORKER_DB_POOL_SIZE, not DB_POOL_SIZE. */
+  workerDbPoolSize: number;
 }
 
 /** Published limits the model compares against; `source` is cited in docs/capacity.md. */
@@ -115,8 +119,14 @@ export const limits = {
   temporalCloudRps: { value: 2000, source: 'https://docs.temporal.io/cloud/limits (Requests per second, default per Namespace)' },
   s3WritesPerPrefix: { value: 3500, source: 'https://docs.aws.amazon.com/AmazonS3/latest/userguide/optimizing-performance.html (PUT/COPY/POST/DELETE per second per partitioned prefix)' },
   s3ReadsPerPrefix: { value: 5500, source: 'https://docs.aws.amazon.com/AmazonS3/latest/userguide/optimizing-performance.html (GET/HEAD per second per partitioned prefix)' },
-  /** Activity heartbeats reach the server at most every 80% of the heartbeat timeout (30 s for transcodes). */
-  heartbeatEverySeconds: { value: 24, source: 'https://docs.temporal.io/cloud/actions (SDK heartbeat throttle: 80% of the Heartbeat Timeout)' },
+  /**
+   * Activity heartbeats reach the server at most every 80% of the heartbeat timeout (24 s for a
+   * transcode's 30 s), capped by the workers' maxHeartbeatThrottleInterval: the cap wins.
+   */
+  heartbeatEverySeconds: {
+    value: Math.min(0.8 * 30, MAX_HEARTBEAT_THROTTLE_SECONDS),
+    source: `the SDK's heartbeat throttle, 80% of the 30 s heartbeat timeout, capped by the workers' maxHeartbeatThrottleInterval of ${MAX_HEARTBEAT_THROTTLE_SECONDS} s (services/worker/worker.ts)`,
+  },
   /** History shards of Temporal's own Helm chart; fixed when a cluster is created. */
   historyShards: { value: 512, source: 'temporalio/helm-charts values.yaml `server.config.numHistoryShards`' },
 } as const;
@@ -273,8 +283,12 @@ function memoryRequest(name: string, chartMiB: number, peakRss: number | undefin
 export function capacityPlan(c: CostFigures, chart: ChartDefaults, t: Traffic = targetTraffic): CapacityPlan {
   const average = t.uploadsPerDay / 86_400;
   // Heartbeats are billable when they reach the server but are not in a history: the server's
-  // `action` metric counts them (per upload; per second of video for videos). Without it, a
-  // transcode is estimated to heartbeat every 24 s of its run (CPU-seconds ÷ a pod's cores).
+  // `action` metric counts them per upload. The SDK throttles them (limits.heartbeatEverySeconds),
+  // so their number follows how long an activity runs (wall-clock on a pod),
+  // not the video's duration: the bench's run (several videos at once on a small machine) is no
+  // guide to that. A video longer than the measured clip adds the transcode's extra run time
+  // on a pod (video-worker CPU-seconds ÷ the pod's cores) ÷ the throttle; without a measurement, the
+  // whole transcode is estimated that way.
   const measuredHeartbeats = (k: KindCost) => k.serverActionsByType?.[heartbeatAction];
   const heartbeats = (kind: Kind): { n: number; from: string } => {
     if (kind === 'image') {
@@ -282,10 +296,18 @@ export function capacityPlan(c: CostFigures, chart: ChartDefaults, t: Traffic = 
       return m === undefined ? { n: 0, from: 'heartbeats not measured' } : { n: m, from: `${r(m)} heartbeats (measured)` };
     }
     const seconds = kind === 'shortVideo' ? t.shortVideoSeconds : t.longVideoSeconds;
+    const every = limits.heartbeatEverySeconds.value;
+    const runSeconds = (videoSeconds: number) => (((c.video.cpuSeconds['video worker'] ?? 0) / c.video.unitsPerUpload) * videoSeconds) / chart.video.cpuRequest;
     const m = measuredHeartbeats(c.video);
-    if (m !== undefined) return { n: (m / c.video.unitsPerUpload) * seconds, from: `${r(m / c.video.unitsPerUpload, 3)} heartbeats/s (measured) × ${seconds} s` };
-    const transcodeSeconds = (((c.video.cpuSeconds['video worker'] ?? 0) / c.video.unitsPerUpload) * seconds) / chart.video.cpuRequest;
-    return { n: transcodeSeconds / limits.heartbeatEverySeconds.value, from: `${r(transcodeSeconds / limits.heartbeatEverySeconds.value)} heartbeats (estimated, ${seconds} s of video)` };
+    if (m !== undefined) {
+      const extra = runSeconds(Math.max(0, seconds - c.video.unitsPerUpload)) / every;
+      return {
+        n: m + extra,
+        from: `${r(m)} heartbeats per ${r(c.video.unitsPerUpload)} s video (measured) + ${r(extra)} for ${r(Math.max(0, seconds - c.video.unitsPerUpload))} s more video (${r(runSeconds(Math.max(0, seconds - c.video.unitsPerUpload)), 0)} s more transcoding on a ${chart.video.cpuRequest}-core pod ÷ one heartbeat per ${every} s)`,
+      };
+    }
+    const transcodeSeconds = runSeconds(seconds);
+    return { n: transcodeSeconds / every, from: `${r(transcodeSeconds / every)} heartbeats (estimated, ${seconds} s of video)` };
   };
   const withHeartbeats = (kind: Kind, k: KindCost, label: string): Figure => {
     const hb = heartbeats(kind);
@@ -321,7 +343,7 @@ export function capacityPlan(c: CostFigures, chart: ChartDefaults, t: Traffic = 
   const clamdPeak = t.peakPerSecond * clamdCpu.seconds;
   const clamdReplicas = Math.max(chart.clamd.replicas, Math.ceil(clamdPeak / assumptions.clamdCoresPerReplica));
 
-  const processes = api.maxReplicas.value + light.maxReplicas.value + video.maxReplicas.value;
+  const workerPods = light.maxReplicas.value + video.maxReplicas.value;
   const pgMix = (key: 'transactions' | 'rowsWritten') => t.mix.image * sumDb(c.image, key) + (1 - t.mix.image) * sumDb(c.video, key);
 
   const s3Mix = (write: boolean) => kinds.reduce((a, k) => a + t.mix[k] * s3PerUpload(c, t, k, (type) => isS3Write(type) === write), 0);
@@ -361,7 +383,10 @@ export function capacityPlan(c: CostFigures, chart: ChartDefaults, t: Traffic = 
       ),
     },
     postgres: {
-      connections: f(processes * chart.dbPoolSize, `(${api.maxReplicas.value} API + ${light.maxReplicas.value} light + ${video.maxReplicas.value} video pods at their ceilings) × DB_POOL_SIZE ${chart.dbPoolSize}`),
+      connections: f(
+        api.maxReplicas.value * chart.dbPoolSize + workerPods * chart.workerDbPoolSize,
+        `${api.maxReplicas.value} API pods × DB_POOL_SIZE ${chart.dbPoolSize} + (${light.maxReplicas.value} light + ${video.maxReplicas.value} video pods) × ${chart.workerDbPoolSize} per worker, all at their ceilings`,
+      ),
       transactionsPeak: f(pgMix('transactions') * t.peakPerSecond, `${t.peakPerSecond}/s × ${r(pgMix('transactions'), 1)} transactions per upload (measured: image ${r(sumDb(c.image, 'transactions'), 1)}, video ${r(sumDb(c.video, 'transactions'), 1)})`),
       rowsWrittenPeak: f(pgMix('rowsWritten') * t.peakPerSecond, `${t.peakPerSecond}/s × ${r(pgMix('rowsWritten'), 1)} rows per upload (measured: image ${r(sumDb(c.image, 'rowsWritten'), 1)}, video ${r(sumDb(c.video, 'rowsWritten'), 1)})`),
     },

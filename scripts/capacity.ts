@@ -3,6 +3,7 @@ import { join, resolve } from 'node:path';
 import { parse } from 'yaml';
 import { temporal } from '@temporalio/proto';
 import { actionsSource, billableActions, eventsByType } from '../bench/temporal-actions';
+import { WORKER_DB_POOL_SIZE } from '../services/shared/db/pool-size';
 import { assumptions, capacityPlan, heartbeatAction, limits, type CapacityCheck, targetTraffic, type ChartDefaults, type CostFigures, type Figure, type KindCost, type PoolPlan } from './capacity-model';
 
 /**
@@ -64,11 +65,13 @@ export function chartDefaults(valuesFile = join(root, 'charts', 'media-upload', 
   });
   return {
     api: pool(v.api),
-    // LIGHT_/VIDEO_MAX_CONCURRENT_ACTIVITIES and DB_POOL_SIZE: services/shared/config.ts defaults (the chart does not set them).
+    // LIGHT_/VIDEO_MAX_CONCURRENT_ACTIVITIES and DB_POOL_SIZE: services/shared/config.ts defaults (the chart does not set them);
+    // a worker's pool is WORKER_DB_POOL_SIZE (services/worker/worker.ts), whatever DB_POOL_SIZE says.
     light: pool(v.workers.light, 8),
     video: pool(v.workers.video, 1),
     clamd: { replicas: v.clamd.replicaCount, cpuRequest: cpu(v.clamd.resources.requests.cpu), memoryRequestMiB: mebibytes(v.clamd.resources.requests.memory) },
     dbPoolSize: 25,
+    workerDbPoolSize: WORKER_DB_POOL_SIZE,
   };
 }
 
@@ -192,7 +195,9 @@ details and the sizing below use the newest, the first. Figures are means per up
 ${n(c.video.unitsPerUpload)} s 1080p30, all at once). Billable actions are counted from the histories by the rule of
 Temporal Cloud's Actions page (${actionsSource}; bench/temporal-actions.ts); queries and activity
 heartbeats are not in a history and not counted there; the sizing below adds the heartbeats the
-server's \`action\` metric counted (\`${heartbeatAction}\`). PostgreSQL transactions are counted from
+server's \`action\` metric counted (\`${heartbeatAction}\`), and for a video longer than the measured
+clip one heartbeat per ${limits.heartbeatEverySeconds.value} s of its extra transcode time (${limits.heartbeatEverySeconds.source}: heartbeats follow an activity's run
+time, not the video's length). PostgreSQL transactions are counted from
 \`pg_stat_database\` (commits + rollbacks; each statement of the platform is its own transaction
 unless it says otherwise). S3 requests are SeaweedFS' \`SeaweedFS_s3_request_total\` by type.
 
@@ -254,6 +259,13 @@ ${table([
 Temporal Cloud: the default Namespace limit is ${limits.temporalCloudAps.value} APS [source: ${limits.temporalCloudAps.source}]; it rises on its own
 with the last 7 days of usage (On-Demand Capacity) or is bought as Provisioned Capacity. The peak
 needs **${n(p.apsPeak.value)} APS**${p.apsPeak.value > limits.temporalCloudAps.value ? ': ask for that limit before launch, since a peak throttles workflow progress (never starts or signals)' : ', within the default'}.
+Activity heartbeats are ${n(p.actionsPerUpload.longVideo.value - c.video.actions)} of a long video's ${n(p.actionsPerUpload.longVideo.value)} actions: one every
+${limits.heartbeatEverySeconds.value} s while it transcodes, the price of a DELETE stopping ffmpeg within seconds. A larger
+maxHeartbeatThrottleInterval cuts them in proportion and makes cancellation as much slower.
+The Namespace also limits requests: ${limits.temporalCloudRps.value} RPS by default [source: ${limits.temporalCloudRps.source}], every
+gRPC call of the workers and the API (task polls, task completions, heartbeats, starts, signals,
+queries). The bench does not count requests, so this model does not check that limit: raise it
+with the APS limit, and watch the Namespace's request metrics.
 Self-hosted: the history shard count is fixed when the cluster is created; Temporal's chart uses
 ${limits.historyShards.value} [source: ${limits.historyShards.source}].
 
@@ -291,7 +303,7 @@ S3 serves at least ${limits.s3WritesPerPrefix.value} PUT/COPY/POST/DELETE and ${
 prefix [source: ${limits.s3WritesPerPrefix.source}]. Object keys start with the media type and the owner
 (\`post_image/<owner>/<id>\`), so load spreads over many prefixes once S3 has partitioned them;
 ramp up gradually, since S3 answers 503 Slow Down while it splits a hot prefix.
-${p.postgres.connections.value > 100 ? `${n(p.postgres.connections.value)} connections is far above PostgreSQL's default max_connections (100): put PgBouncer (transaction pooling) in front, or lower DB_POOL_SIZE per pod.\n` : ''}
+${p.postgres.connections.value > 100 ? `${n(p.postgres.connections.value)} connections is far above PostgreSQL's default max_connections (100): put PgBouncer (transaction pooling) in front, or lower DB_POOL_SIZE per API pod.\n` : ''}
 ## The model checked against a run
 
 ${checkSection(check, c.temporalKind)}

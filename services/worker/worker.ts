@@ -10,6 +10,8 @@ import { presentOptions } from '../shared/media-presenter';
 import { ClamdScanner } from '../shared/scanner';
 import type { Config } from '../shared/config';
 import { createDataSource } from '../shared/db/data-source';
+import { WORKER_DB_POOL_SIZE } from '../shared/db/pool-size';
+import { MAX_HEARTBEAT_THROTTLE_SECONDS } from './heartbeat';
 import { MediaRepository } from '../shared/db/media-repository';
 import { createWorkerMetrics, type WorkerMetrics } from '../shared/metrics';
 import { Storage } from '../shared/storage';
@@ -42,7 +44,7 @@ export interface CreateWorkerOptions {
  */
 export async function createWorker(kind: WorkerKind, config: Config, options: CreateWorkerOptions = {}): Promise<WorkerHandle> {
   const connection = await NativeConnection.connect(temporalConnectionOptions(config));
-  const dataSource = await createDataSource(config.DATABASE_URL, 5).initialize();
+  const dataSource = await createDataSource(config.DATABASE_URL, WORKER_DB_POOL_SIZE).initialize();
   const storage = new Storage(config, options.s3Credentials);
   const metrics = options.metrics ?? createWorkerMetrics(`${kind}-worker`, { nodeMetrics: false });
   const media = new MediaRepository(dataSource);
@@ -79,7 +81,7 @@ export async function createWorker(kind: WorkerKind, config: Config, options: Cr
     shutdownGraceTime: `${config.WORKER_SHUTDOWN_GRACE_SECONDS} seconds`,
     // A cancellation reaches a running activity with the answer to a heartbeat: at most every
     // 2 s (not 80 % of the heartbeat timeout), so a DELETE stops a transcode within seconds.
-    maxHeartbeatThrottleInterval: '2 seconds',
+    maxHeartbeatThrottleInterval: `${MAX_HEARTBEAT_THROTTLE_SECONDS} seconds`,
   });
   // Documents: the light worker process polls their queue too, with a concurrency of its own,
   // so tasks beyond it wait in Temporal (not in a slot, not against their timeouts).

@@ -193,6 +193,36 @@ describe('MediaUploadWorkflow', () => {
     },
   );
 
+  it('cancelled during the local promote step of an image: compensation runs after the step has stopped, CANCELLED', async () => {
+    const calls: Calls = [];
+    let started!: () => void;
+    const running = new Promise<void>((resolve) => (started = resolve));
+    const activities = fakeActivities(calls, {
+      promoteOriginal: async () => {
+        const ctx = Context.current();
+        started();
+        while (!ctx.cancellationSignal.aborted) await new Promise((r) => setTimeout(r, 50));
+        calls.push({ name: 'promoteOriginal stopped', input: null });
+        throw new CancelledFailure('copy stopped');
+      },
+    });
+    const err = await run(activities, async (taskQueue) => {
+      const handle = await env.client.workflow.start(MediaUploadWorkflow, { taskQueue, workflowId: randomUUID(), args: [input()] });
+      await handle.signal(uploadConfirmedSignal, { source: 'client' });
+      await running;
+      await handle.cancel();
+      return handle.result().catch((e: unknown) => e);
+    });
+    expect(err).toBeInstanceOf(WorkflowFailedError);
+    const names = calls.map((c) => c.name);
+    expect(count(calls, 'promoteOriginal')).toBe(1);
+    expect(count(calls, 'compensateUpload')).toBe(1);
+    // The sweep comes after the copy's last write (WAIT_CANCELLATION_COMPLETED holds for the local step too).
+    expect(names.indexOf('promoteOriginal stopped')).toBeGreaterThan(-1);
+    expect(names.indexOf('compensateUpload')).toBeGreaterThan(names.indexOf('promoteOriginal stopped'));
+    expect(calls.filter((c) => c.name === 'recordStatus').at(-1)?.input).toMatchObject({ status: 'CANCELLED', failureReason: 'CANCELLED_BY_USER' });
+  });
+
   it('ends CANCELLED, not FAILED, when the cancelled step fails while stopping', async () => {
     const calls: Calls = [];
     let started!: () => void;
@@ -265,6 +295,46 @@ describe('MediaUploadWorkflow', () => {
     expect(result.status).toBe('READY');
     expect(attempts).toBe(3);
     expect(count(calls, 'compensateUpload')).toBe(0);
+  });
+
+  it('runs a local verify step slower than the workflow task timeout (10 s) once and ends READY', async () => {
+    // The worker keeps the workflow task alive while the local activity runs (workflow task
+    // heartbeating); were it to time out, the step would run again on the next task.
+    const calls: Calls = [];
+    const activities = fakeActivities(calls, {
+      verifyUpload: async () => {
+        await new Promise((resolve) => setTimeout(resolve, 12_000));
+        return { detectedMimeType: 'image/jpeg' };
+      },
+    });
+    const result = await runConfirmed(activities, input());
+    expect(result.status).toBe('READY');
+    expect(count(calls, 'verifyUpload')).toBe(1);
+    expect(count(calls, 'compensateUpload')).toBe(0);
+  });
+
+  it('rides out S3 failing through verification past the local retry threshold: the backoff moves to a timer, the upload ends READY', async () => {
+    // Backoffs 1, 2, 4, 8 s run in the worker; the fifth (16 s) is over localRetryThreshold
+    // (10 s), so the SDK waits on a server timer and schedules the step again after it.
+    let attempts = 0;
+    const activities = fakeActivities([], {
+      verifyUpload: async () => {
+        attempts += 1;
+        if (attempts <= 5) throw new Error('S3 503 SlowDown');
+        return { detectedMimeType: 'image/jpeg' };
+      },
+    });
+    const { result, timers } = await run(activities, async (taskQueue) => {
+      const handle = await env.client.workflow.start(MediaUploadWorkflow, { taskQueue, workflowId: randomUUID(), args: [input()] });
+      await handle.signal(uploadConfirmedSignal, { source: 'client' });
+      const outcome = await handle.result();
+      const history = await handle.fetchHistory();
+      return { result: outcome, timers: (history.events ?? []).filter((e) => e.eventType === temporal.api.enums.v1.EventType.EVENT_TYPE_TIMER_STARTED).length };
+    });
+    expect(result.status).toBe('READY');
+    expect(attempts).toBe(6);
+    // The confirmation deadline's timer, then the local step's backoff timer.
+    expect(timers).toBe(2);
   });
 
   it('stops retrying an image whose processing fails the same way every time: FAILED after 8 attempts, not 30 minutes', async () => {

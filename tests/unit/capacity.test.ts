@@ -45,6 +45,7 @@ const chart: ChartDefaults = {
   video: { cpuRequest: 2, memoryRequestMiB: 2048, minReplicas: 1, maxReplicas: 6, targetCpu: 0.8, targetQueueSize: 2, concurrency: 1 },
   clamd: { replicas: 2, cpuRequest: 1, memoryRequestMiB: 2048 },
   dbPoolSize: 25,
+  workerDbPoolSize: 5,
 };
 
 const traffic: Traffic = {
@@ -60,24 +61,36 @@ describe('capacityPlan', () => {
   const plan = capacityPlan(figures, chart, traffic);
 
   it('weights actions per upload by the mix and adds transcode heartbeats to videos', () => {
-    // 20 s of video: 2 CPU-s/s × 20 s ÷ 2 cores = 20 s of transcoding → 20/24 heartbeats.
+    // 20 s of video: 2 CPU-s/s × 20 s ÷ 2 cores = 20 s of transcoding → one heartbeat per 2 s (the workers' throttle cap).
     expect(plan.actionsPerUpload.image.value).toBe(10);
-    expect(plan.actionsPerUpload.shortVideo.value).toBeCloseTo(12 + 20 / 24, 6);
-    expect(plan.actionsPerUploadMix.value).toBeCloseTo(0.5 * 10 + 0.5 * (12 + 20 / 24), 6);
+    expect(plan.actionsPerUpload.shortVideo.value).toBeCloseTo(12 + 20 / 2, 6);
+    expect(plan.actionsPerUploadMix.value).toBeCloseTo(0.5 * 10 + 0.5 * (12 + 20 / 2), 6);
     expect(plan.apsPeak.value).toBeCloseTo(100 * plan.actionsPerUploadMix.value, 6);
     expect(plan.averagePerSecond).toBe(10);
     expect(plan.apsAverage.value).toBeCloseTo(10 * plan.actionsPerUploadMix.value, 6);
   });
 
-  it('adds the heartbeats the server counted, per upload for images and per second of video for videos', () => {
+  it('adds the heartbeats the server counted per upload, and for a longer video its extra transcode time at the SDK heartbeat throttle', () => {
     const measured = capacityPlan(
       { ...figures, image: { ...figures.image, serverActionsByType: { grpc_RecordActivityTaskHeartbeat: 3 } }, video: { ...figures.video, serverActionsByType: { grpc_RecordActivityTaskHeartbeat: 5 } } },
       chart,
       traffic,
     );
     expect(measured.actionsPerUpload.image.value).toBe(13);
-    // 5 heartbeats per 10 s video → 0.5/s × 20 s.
-    expect(measured.actionsPerUpload.shortVideo.value).toBe(12 + 10);
+    // 5 heartbeats per 10 s video, + 10 s more video: 2 CPU-s/s × 10 s ÷ 2 cores = 10 s more
+    // transcoding, one heartbeat per 2 s (the workers' throttle cap), not 0.5/s × 20 s.
+    expect(measured.actionsPerUpload.shortVideo.value).toBeCloseTo(12 + 5 + 10 / 2, 6);
+  });
+
+  it('grows a long video\'s heartbeats with its transcode time on a pod, not with the bench run\'s heartbeat rate', () => {
+    const measured = capacityPlan(
+      { ...figures, video: { ...figures.video, serverActionsByType: { grpc_RecordActivityTaskHeartbeat: 20 } } },
+      chart,
+      { ...traffic, mix: { image: 0, shortVideo: 0, longVideo: 1 } },
+    );
+    // 600 s of video: 20 measured + 590 s × 2 CPU-s/s ÷ 2 cores ÷ 2 s = 327, where 2/s × 600 s would say 1,212.
+    expect(measured.actionsPerUpload.longVideo.value).toBeCloseTo(12 + 20 + 590 / 2, 6);
+    expect(measured.actionsPerUpload.longVideo.value).toBeLessThan(12 + (20 / 10) * 600);
   });
 
   it('raises a memory request below the measured peak resident set', () => {
@@ -110,8 +123,8 @@ describe('capacityPlan', () => {
     expect(plan.s3.writePrefixes.value).toBe(1);
   });
 
-  it('counts PostgreSQL connections of every pod at its ceiling and writes at the peak', () => {
-    expect(plan.postgres.connections.value).toBe((plan.api.maxReplicas.value + plan.light.maxReplicas.value + plan.video.maxReplicas.value) * 25);
+  it('counts PostgreSQL connections of every pod at its ceiling (API: DB_POOL_SIZE, workers: their own pool of 5) and writes at the peak', () => {
+    expect(plan.postgres.connections.value).toBe(plan.api.maxReplicas.value * 25 + (plan.light.maxReplicas.value + plan.video.maxReplicas.value) * 5);
     expect(plan.postgres.transactionsPeak.value).toBeCloseTo(100 * 20, 6);
   });
 
