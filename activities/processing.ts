@@ -215,8 +215,9 @@ const SEGMENT_POLL_MS = 200;
 /** Private metadata key: set while the first rendition is announced but not yet complete. */
 const FIRST_RENDITION_IN_PROGRESS = 'firstRenditionInProgress';
 /**
- * The first rendition's master playlist is rewritten when the ladder is done: caches revalidate
- * it (ETag) instead of keeping it for a year like every other derived object.
+ * Playlists that change: the first rendition's EVENT media playlist grows as segments land and
+ * its master is rewritten then and when the ladder is done. Caches and players revalidate them
+ * (ETag) instead of keeping them for a year like every other derived object (segments included).
  */
 const REWRITTEN_PLAYLIST_CACHE_CONTROL = 'no-cache';
 
@@ -355,10 +356,15 @@ export function createVideoActivities(deps: ActivityDeps, settings: VideoSetting
       const started = performance.now();
       return withSource(input, async (source, work) => {
         ctx.heartbeat({ phase: 'probe' });
-        clock.enter('probe');
+        clock.enter('probe + keyframes');
+        // Both read the source over HTTP: side by side, the keyframes of the first video stream
+        // that is not cover art, read again only when probe chose another stream.
+        const keyframes = probeKeyframeInterval(settings.ffmpeg, source, 'V:0', KEYFRAME_WINDOW_SECONDS);
+        keyframes.catch(() => undefined);
         const facts = await probe(settings.ffmpeg, source);
-        clock.enter('keyframes');
-        const keyframeIntervalSeconds = await probeKeyframeInterval(settings.ffmpeg, source, facts.videoStreamIndex ?? 0, KEYFRAME_WINDOW_SECONDS);
+        const videoStreamIndex = facts.videoStreamIndex ?? 0;
+        const seen = await keyframes.catch(() => undefined);
+        const keyframeIntervalSeconds = (seen?.streamIndex === videoStreamIndex ? seen : await probeKeyframeInterval(settings.ffmpeg, source, videoStreamIndex, KEYFRAME_WINDOW_SECONDS)).seconds;
         const decision = standardInput({ ...facts, keyframeIntervalSeconds });
         const first: FirstRendition = { path: decision.standard ? 'copy' : 'fast', reasons: decision.reasons, rendition: decision.standard ? 'source' : 'fast' };
         // The poster is taken while the rendition is written (two ffmpeg reading the source at once): it is published with it.
