@@ -442,7 +442,10 @@ export function createVideoActivities(deps: ActivityDeps, settings: VideoSetting
             const finished = encoded;
             if (finished?.error !== undefined) throw finished.error;
             const listed = listedSegments(await readFile(join(variantDir, 'index.m3u8'), 'utf8').catch(() => ''));
-            const fresh = listed.slice(published.length);
+            // Before the announcement only the segments it needs (a stream copy writes the whole
+            // clip in a second or two: uploading all of it first would delay playback); after it,
+            // a bounded batch, so the playlist players reload grows in steps of seconds.
+            const fresh = listed.slice(published.length, progress.playable ? published.length + 2 * UPLOAD_CONCURRENCY : PLAYABLE_AFTER_SEGMENTS);
             await forEachLimited(fresh, UPLOAD_CONCURRENCY, async (segment) => {
               const data = await readFile(join(variantDir, segment.uri));
               stopIfCancelled(ctx, progress);
@@ -453,11 +456,12 @@ export function createVideoActivities(deps: ActivityDeps, settings: VideoSetting
             });
             published.push(...fresh);
             progress.segmentsPublished = published.length;
-            if (!progress.playable && published.length > 0 && (published.length >= PLAYABLE_AFTER_SEGMENTS || finished)) {
+            const all = finished !== undefined && published.length === listed.length;
+            if (!progress.playable && published.length > 0 && (published.length >= PLAYABLE_AFTER_SEGMENTS || all)) {
               clock.enter('poster wait');
               posterRows = await publishPoster(ctx, input, await poster);
               clock.enter('announce');
-              await publishPlaylists(!!finished);
+              await publishPlaylists(all);
               await media.mergeMetadata(input.mediaId, { ...videoMetadata(facts), firstRendition: first, [FIRST_RENDITION_IN_PROGRESS]: true });
               await announcePlayable(deps, ctx.client, input.mediaId);
               progress.playable = true;
@@ -467,11 +471,13 @@ export function createVideoActivities(deps: ActivityDeps, settings: VideoSetting
               // Players of an EVENT playlist reload it (no-cache) and find the new segments.
               await putPlaylist(`${variantKey}index.m3u8`, eventPlaylist(published, { targetSeconds, ended: false }));
             }
-            if (finished) {
+            if (all) {
               clock.mark(`${first.path} encode`, finished.ms);
               clock.mark('encoded at', finished.at);
               break;
             }
+            // Segments already written wait for no poll.
+            if (published.length < listed.length) continue;
             ctx.heartbeat(progress);
             await Promise.race([encoding, delay(SEGMENT_POLL_MS)]);
           }

@@ -54,7 +54,7 @@ async function clip(ffmpegPath: string, out: string, seconds: number, rotate: bo
  * by its summary) as start offset and duration from the `uploadConfirmed` signal, and the
  * phases the first-rendition activity reports in its result (`phasesMs`).
  */
-async function historyTimeline(ctx: BenchContext, mediaId: string): Promise<{ lines: string[]; runMs: Record<string, number> }> {
+async function historyTimeline(ctx: BenchContext, mediaId: string): Promise<{ lines: string[]; runMs: Record<string, number>; phasesMs: Record<string, number> }> {
   const { events } = await ctx.temporal.workflow.getHandle(mediaWorkflowId(mediaId)).fetchHistory();
   const summary = (e: NonNullable<typeof events>[number]) => {
     const p = e.userMetadata?.summary;
@@ -65,6 +65,7 @@ async function historyTimeline(ctx: BenchContext, mediaId: string): Promise<{ li
   const started = new Map<string, number>();
   const lines: string[] = [];
   const runMs: Record<string, number> = {};
+  let phasesMs: Record<string, number> = {};
   const s = (msValue: number) => (msValue / 1000).toFixed(2);
   for (const e of events ?? []) {
     const time = tsToMs(e.eventTime);
@@ -82,13 +83,14 @@ async function historyTimeline(ctx: BenchContext, mediaId: string): Promise<{ li
         runMs[sch.type] = time - start;
       }
       const result = done.result?.payloads?.[0] ? (defaultPayloadConverter.fromPayload(done.result.payloads[0]) as { phasesMs?: Record<string, number> }) : undefined;
+      if (result?.phasesMs) phasesMs = result.phasesMs;
       if (result?.phasesMs) lines.push(`    phases: ${Object.entries(result.phasesMs).map(([k, v]) => `${k} ${s(v)} s`).join(', ')}`);
     }
     // Local activities carry their summary; the other markers are patch markers (no time of their own).
     const marker = e.markerRecordedEventAttributes ? summary(e) : undefined;
     if (marker) lines.push(`+${s(time - t0)} s ${marker} (recorded)`);
   }
-  return { lines, runMs };
+  return { lines, runMs, phasesMs };
 }
 
 /** Wall time, ms, of the worker's ladder command (buildHlsArgs on ladderFor) run by hand on the local file. */
@@ -160,6 +162,15 @@ export async function measurePlayable(ctx: BenchContext, options: Partial<Playab
         { metric: `${name}: time to ${t.status} (ladder, preset ${ctx.config.HLS_X264_PRESET})`, value: `${sec(t.readyMs)} (${(t.readyMs / 1000 / o.seconds).toFixed(2)} × duration)` },
         ...t.steps.lines.map((line) => ({ metric: `${name}: step after the signal (history)`, value: line })),
       );
+      const encodeMs = t.steps.phasesMs[`${t.path} encode`];
+      if (encodeMs) {
+        rows.push({
+          metric: `${name}: first rendition (${t.path}) written at`,
+          value: `${((o.seconds * 1000) / encodeMs).toFixed(1)} × real time (${sec(encodeMs)} for ${o.seconds} s; > 1 × so a player that starts at playable does not stall)`,
+          met: (o.seconds * 1000) / encodeMs > 1,
+          target: '> 1 ×',
+        });
+      }
       // Right after the platform's run, on the same machine state: the same ladder command by hand.
       const bareMs = await bareLadder(ctx, tools, t.file, join(work, `${name}-bare`));
       const ladderMs = t.steps.runMs.transcodeVideo ?? NaN;
