@@ -12,6 +12,7 @@ import { derivedPrefix } from '../../services/shared/media-types';
 import { listedSegments } from '../../services/shared/media/hls-args';
 import * as corpus from '../fixtures/corpus-video';
 import { startPlatform, uniqueUser, uploadFile, waitForStatus, type Platform } from '../harness/platform';
+import { sseEvents } from '../harness/sse';
 
 const { ffmpeg, ffprobe } = ffmpegTools();
 const TERMINAL = ['READY', 'REJECTED', 'FAILED', 'CANCELLED', 'EXPIRED', 'DELETED'];
@@ -72,30 +73,6 @@ async function startReceiver(): Promise<{ url: string; events: Array<{ type: str
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/hooks`, events, server };
-}
-
-/** The SSE stream of a media until its terminal status: each event's name and the media's status in it. */
-async function sseEvents(url: string, token: string): Promise<Array<{ event: string; status: string; playable: boolean }>> {
-  const res = await fetch(url, { headers: { authorization: `Bearer ${token}`, accept: 'text/event-stream' } });
-  if (!res.ok) throw new Error(`event stream answered ${res.status}`);
-  const seen: Array<{ event: string; status: string; playable: boolean }> = [];
-  let buffer = '';
-  const decoder = new TextDecoder();
-  for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
-    buffer += decoder.decode(chunk, { stream: true });
-    let end: number;
-    while ((end = buffer.indexOf('\n\n')) >= 0) {
-      const block = buffer.slice(0, end);
-      buffer = buffer.slice(end + 2);
-      const event = /^event: (.*)$/m.exec(block)?.[1];
-      const data = /^data: (.*)$/m.exec(block)?.[1];
-      if (!event || !data) continue;
-      const media = JSON.parse(data) as { status: string; playback: unknown };
-      seen.push({ event, status: media.status, playable: !!media.playback });
-      if (event === 'status' && TERMINAL.includes(media.status)) return seen;
-    }
-  }
-  return seen;
 }
 
 describe('a video is playable before it is READY', () => {
