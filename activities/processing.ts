@@ -210,6 +210,13 @@ const FAST_RUNG_PRESET = 'ultrafast';
  * A clip of fewer segments is announced once all are out.
  */
 const PLAYABLE_AFTER_SEGMENTS = 3;
+/**
+ * Segment length of the first rendition, seconds (at most HLS_SEGMENT_SECONDS): short, so the
+ * three segments before the announcement are 6 s of video (a phone's 1080p: ~12 MB to upload;
+ * the fast rung: 6 s to encode) rather than 12 s. A copy still cuts only at keyframes (phones
+ * write one every 1–2 s).
+ */
+const FIRST_RENDITION_SEGMENT_SECONDS = 2;
 /** How often the first rendition's playlist is read for new segments while ffmpeg writes it, ms. */
 const SEGMENT_POLL_MS = 200;
 /** Private metadata key: set while the first rendition is announced but not yet complete. */
@@ -389,7 +396,8 @@ export function createVideoActivities(deps: ActivityDeps, settings: VideoSetting
         const onCancel = () => stop.abort(ctx.cancellationSignal.reason);
         if (ctx.cancellationSignal.aborted) onCancel();
         ctx.cancellationSignal.addEventListener('abort', onCancel);
-        const io = { input: source, segmentSeconds: settings.segmentSeconds, playlistType: 'event' as const };
+        const segmentSeconds = Math.min(settings.segmentSeconds, FIRST_RENDITION_SEGMENT_SECONDS);
+        const io = { input: source, segmentSeconds, playlistType: 'event' as const };
         const args =
           first.path === 'copy'
             ? buildCopyHlsArgs(facts, { ...io, outputDir: variantDir })
@@ -412,7 +420,7 @@ export function createVideoActivities(deps: ActivityDeps, settings: VideoSetting
         const variantKey = `${prefix}hls/${first.rendition}/`;
         const masterKey = `${prefix}hls/master.m3u8`;
         // A copied segment lasts until the first keyframe after the segment length.
-        const targetSeconds = first.path === 'copy' ? settings.segmentSeconds + keyframeIntervalSeconds : settings.segmentSeconds;
+        const targetSeconds = first.path === 'copy' ? segmentSeconds + keyframeIntervalSeconds : segmentSeconds;
         const published: ListedSegment[] = [];
         let segmentBytes = 0;
         let peakBitsPerSecond = 0;
