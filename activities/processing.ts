@@ -469,8 +469,9 @@ export function createVideoActivities(deps: ActivityDeps, settings: VideoSetting
               clock.enter('poster wait');
               posterRows = await publishPoster(ctx, input, await poster);
               clock.enter('announce');
-              await publishPlaylists(all);
+              // Metadata before the rows that make `playback` show: a reader never sees playback without firstRendition.
               await media.mergeMetadata(input.mediaId, { ...videoMetadata(facts), firstRendition: first, [FIRST_RENDITION_IN_PROGRESS]: true });
+              await publishPlaylists(all);
               await announcePlayable(deps, ctx.client, input.mediaId);
               progress.playable = true;
               clock.enter('after playable');
