@@ -9,7 +9,7 @@ import type { ConfirmedPart } from '../workflows/media-upload.workflow';
 import type { createLifecycleActivities } from './lifecycle';
 import type { createDocumentActivities } from './documents';
 import type { createImageActivities, createScanActivities, createVideoActivities } from './processing';
-import { PLAYABLE_EVENT, type createWebhookActivities, type MediaEventName } from './webhooks';
+import { announcePlayable, type createWebhookActivities, type MediaEventName } from './webhooks';
 
 export interface ActivityDeps {
   storage: Storage;
@@ -71,8 +71,7 @@ export function createActivities({ storage, media, buckets, publish, metrics }: 
      * sends the `media.playable` webhook (once per media, by its delivery workflow id).
      */
     async recordPlayable(input: { mediaId: string }): Promise<void> {
-      await media.notifyChange(input.mediaId);
-      await publish?.(Context.current().client, input.mediaId, PLAYABLE_EVENT);
+      await announcePlayable({ media, publish }, Context.current().client, input.mediaId);
     },
 
     /** At the deadline: is the whole upload there even though nobody confirmed it? */

@@ -1,16 +1,32 @@
 import { ApplicationFailure, Context } from '@temporalio/activity';
-import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { setTimeout as delay } from 'node:timers/promises';
 import type { NewRendition } from '../services/shared/db/media-repository';
 import { probe, probeFrameSize, probeKeyframeInterval, runFfmpeg, UnplayableMediaError, type FfmpegPaths } from '../services/shared/media/ffmpeg';
-import { buildCopyHlsArgs, buildHlsArgs, buildPosterArgs, displaySize, ladderFor, masterPlaylist, masterWithResolutions, posterTime, segmentDurations, type ProbeResult } from '../services/shared/media/hls-args';
-import { standardInput } from '../services/shared/media/standard-input';
+import {
+  buildCopyHlsArgs,
+  buildHlsArgs,
+  buildPosterArgs,
+  displaySize,
+  eventPlaylist,
+  ladderFor,
+  listedSegments,
+  masterPlaylist,
+  masterWithResolutions,
+  posterTime,
+  type ListedSegment,
+  type ProbeResult,
+} from '../services/shared/media/hls-args';
+import { STANDARD_INPUT_RULES, standardInput } from '../services/shared/media/standard-input';
 import { makeThumbnails, UndecodableImageError, type Thumbnail } from '../services/shared/media/images';
 import { DERIVED_CACHE_CONTROL, derivedPrefix, MEDIA_TYPE_RULES, type MediaType } from '../services/shared/media-types';
 import type { ClamdScanner } from '../services/shared/scanner';
 import type { ActivityDeps } from './index';
 import { heartbeatPerChunk } from './progress';
+import { announcePlayable } from './webhooks';
 
 export interface ProcessingInput {
   mediaId: string;
@@ -152,20 +168,88 @@ export interface FirstRendition {
   reasons: string[];
   /** Directory of the variant under `hls/` (`source` or `fast`), outside the ladder's. */
   rendition: string;
+  /**
+   * Milliseconds spent in each phase of this attempt, plus `playable at` and `encoded at` (since
+   * the activity started: announced playable, ffmpeg exited) and `copy|fast encode` (ffmpeg's
+   * run). Returned to the workflow history for operators and the bench, not stored in the read model.
+   */
+  phasesMs?: Record<string, number>;
 }
 
-/** Seconds at the start of the video stream whose keyframe spacing decides a stream copy. */
-const KEYFRAME_WINDOW_SECONDS = 20;
+/** Milliseconds per named phase, measured between successive `enter` calls. */
+function phaseClock() {
+  const phasesMs: Record<string, number> = {};
+  let current: { name: string; since: number } | undefined;
+  const enter = (name?: string) => {
+    const now = performance.now();
+    if (current) phasesMs[current.name] = Math.round((phasesMs[current.name] ?? 0) + now - current.since);
+    current = name ? { name, since: now } : undefined;
+  };
+  /** Records a duration measured elsewhere (overlapping phases). */
+  const mark = (name: string, ms: number) => (phasesMs[name] = Math.round(ms));
+  return { enter, mark, phasesMs };
+}
+
+/**
+ * Seconds at the start of the video stream whose keyframe spacing decides a stream copy:
+ * 2.5 × the longest spacing accepted, so a stream at the limit shows two whole GOPs and one
+ * past it shows a longer one. ffprobe reads every byte of the window over HTTP (a 1080p phone
+ * clip: ~2 MB a second), so it is no longer than that.
+ */
+const KEYFRAME_WINDOW_SECONDS = 2.5 * STANDARD_INPUT_RULES.maxKeyframeIntervalSeconds;
 /**
  * x264 preset of the fast rung: its job is to be watchable quickly; the ladder follows at the
  * configured preset and quality.
  */
 const FAST_RUNG_PRESET = 'ultrafast';
 /**
- * The first rendition's master playlist is rewritten when the ladder is done: caches revalidate
- * it (ETag) instead of keeping it for a year like every other derived object.
+ * Segments of the first rendition published before it is announced playable. Three: a player
+ * that follows RFC 8216 §6.3.3 starts a playlist without ENDLIST no later than three target
+ * durations before its end, so with three segments listed it can start at the first one (and
+ * `#EXT-X-START:TIME-OFFSET=0` asks it to); fewer would make it wait for the next reload.
+ * A clip of fewer segments is announced once all are out.
+ */
+const PLAYABLE_AFTER_SEGMENTS = 3;
+/**
+ * Segment length of the first rendition, seconds (at most HLS_SEGMENT_SECONDS): short, so the
+ * three segments before the announcement are 6 s of video (a phone's 1080p: ~12 MB to upload;
+ * the fast rung: 6 s to encode) rather than 12 s. A copy still cuts only at keyframes (phones
+ * write one every 1–2 s).
+ */
+const FIRST_RENDITION_SEGMENT_SECONDS = 2;
+/** How often the first rendition's playlist is read for new segments while ffmpeg writes it, ms. */
+const SEGMENT_POLL_MS = 200;
+/** Private metadata key: set while the first rendition is announced but not yet complete. */
+const FIRST_RENDITION_IN_PROGRESS = 'firstRenditionInProgress';
+/**
+ * Playlists that change: the first rendition's EVENT media playlist grows as segments land and
+ * its master is rewritten then and when the ladder is done. Caches and players revalidate them
+ * (ETag) instead of keeping them for a year like every other derived object (segments included).
  */
 const REWRITTEN_PLAYLIST_CACHE_CONTROL = 'no-cache';
+
+/**
+ * Runs `each` over `items`, `limit` at a time, in order of start. After a failure no item
+ * starts, every call in flight ends, then the first failure is thrown (nothing may be written
+ * after the activity has ended: compensation sweeps after it).
+ */
+async function forEachLimited<T>(items: T[], limit: number, each: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  let failed = false;
+  const worker = async () => {
+    while (next < items.length && !failed) {
+      try {
+        await each(items[next++]!);
+      } catch (err) {
+        failed = true;
+        throw err;
+      }
+    }
+  };
+  const outcomes = await Promise.allSettled(Array.from({ length: Math.min(limit, items.length) }, worker));
+  const failure = outcomes.find((o) => o.status === 'rejected');
+  if (failure) throw failure.reason;
+}
 
 /** The video facts the read model shows: as displayed (rotation applied, like an image's EXIF orientation), the coded size beside it. */
 function videoMetadata(facts: ProbeResult): Record<string, unknown> {
@@ -206,31 +290,16 @@ async function uploadTree(deps: ActivityDeps, ctx: Context, dir: string, keyPref
     await deps.storage.put(deps.buckets.media, `${keyPrefix}${rel}`, data, streamContentType[ext] ?? 'application/octet-stream', cacheControl);
     done++;
   };
-  let next = 0;
-  let failed = false;
-  const worker = async () => {
-    while (next < files.length && !failed) {
-      try {
-        await put(files[next++]!, DERIVED_CACHE_CONTROL);
-      } catch (err) {
-        failed = true;
-        throw err;
-      }
-    }
-  };
-  // Every PUT in flight has ended before the activity does (cancellation waits for the activity,
-  // then compensation sweeps: nothing may land after it), then the first failure is thrown.
-  const outcomes = await Promise.allSettled(Array.from({ length: Math.min(UPLOAD_CONCURRENCY, files.length) }, worker));
-  const failure = outcomes.find((o) => o.status === 'rejected');
-  if (failure) throw failure.reason;
+  await forEachLimited(files, UPLOAD_CONCURRENCY, (file) => put(file, DERIVED_CACHE_CONTROL));
   await put(last.file, last.cacheControl);
   return bytes;
 }
 
-/** The recorded first rendition of a media, if the first-rendition step has published one. */
+/** The recorded first rendition of a media, if the first-rendition step has published all of it. */
 async function recordedFirstRendition({ media }: ActivityDeps, mediaId: string): Promise<FirstRendition | undefined> {
-  const recorded = (await media.findById(mediaId))?.metadata?.firstRendition as FirstRendition | undefined;
-  return recorded?.path ? recorded : undefined;
+  const metadata = (await media.findById(mediaId))?.metadata;
+  const recorded = metadata?.firstRendition as FirstRendition | undefined;
+  return recorded?.path && metadata?.[FIRST_RENDITION_IN_PROGRESS] !== true ? recorded : undefined;
 }
 
 /**
@@ -277,66 +346,163 @@ export function createVideoActivities(deps: ActivityDeps, settings: VideoSetting
      * After the scan: probes the original and publishes one playable HLS rendition with the
      * poster under `derived/{mediaId}/hls/` — the original's streams copied into segments when
      * it is standard input, else one low rung encoded with a fast preset (rotation applied).
-     * Idempotent: once recorded, a retry (or a workflow replaying after a crash) publishes nothing again.
+     * Progressive: segments are uploaded while ffmpeg writes them, and once the first
+     * `PLAYABLE_AFTER_SEGMENTS` are out the master and an EVENT variant playlist are published,
+     * the rows written and `playable` announced (SSE + webhook) by this activity itself; the
+     * playlist then grows and ends with `#EXT-X-ENDLIST`. Heartbeats carry the phase, ffmpeg's
+     * percent, the segments published and whether it is playable yet.
+     * Idempotent: once recorded complete, a retry (or a workflow replaying after a crash)
+     * publishes nothing again; a retry of an attempt that died half-way hides and deletes what
+     * it had published, then starts clean (its announcements are not repeated: see announcePlayable).
      */
     async publishFirstRendition(input: ProcessingInput): Promise<FirstRendition> {
       const ctx = Context.current();
       const recorded = await recordedFirstRendition(deps, input.mediaId);
       if (recorded) return recorded;
+      const clock = phaseClock();
+      const started = performance.now();
       return withSource(input, async (source, work) => {
         ctx.heartbeat({ phase: 'probe' });
+        clock.enter('probe + keyframes');
+        // Both read the source over HTTP: side by side, the keyframes of the first video stream
+        // that is not cover art, read again only when probe chose another stream.
+        const keyframes = probeKeyframeInterval(settings.ffmpeg, source, 'V:0', KEYFRAME_WINDOW_SECONDS);
+        keyframes.catch(() => undefined);
         const facts = await probe(settings.ffmpeg, source);
-        const keyframeIntervalSeconds = await probeKeyframeInterval(settings.ffmpeg, source, facts.videoStreamIndex ?? 0, KEYFRAME_WINDOW_SECONDS);
+        const videoStreamIndex = facts.videoStreamIndex ?? 0;
+        const seen = await keyframes.catch(() => undefined);
+        const keyframeIntervalSeconds = (seen?.streamIndex === videoStreamIndex ? seen : await probeKeyframeInterval(settings.ffmpeg, source, videoStreamIndex, KEYFRAME_WINDOW_SECONDS)).seconds;
         const decision = standardInput({ ...facts, keyframeIntervalSeconds });
         const first: FirstRendition = { path: decision.standard ? 'copy' : 'fast', reasons: decision.reasons, rendition: decision.standard ? 'source' : 'fast' };
         // The poster is taken while the rendition is written (two ffmpeg reading the source at once): it is published with it.
-        ctx.heartbeat({ phase: 'poster' });
         const poster = takePoster(settings, facts, source, join(work, 'poster.jpg'), ctx.cancellationSignal);
         // Settled here so that a failure of the rendition's ffmpeg never leaves it unhandled; rethrown below.
         poster.catch(() => undefined);
 
+        // What an earlier attempt published goes: its rows first (playback disappears rather
+        // than pointing at deleted segments), then its objects.
+        clock.enter('clean');
+        stopIfCancelled(ctx, { phase: 'clean' });
+        const prefix = derivedPrefix(input.mediaId);
+        if ((await media.renditions(input.mediaId)).length > 0) await media.replaceRenditions(input.mediaId, []);
+        await storage.deletePrefix(buckets.media, prefix);
+
         const hlsDir = join(work, 'hls');
         const variantDir = join(hlsDir, first.rendition);
-        const run = { signal: ctx.cancellationSignal, durationSeconds: facts.durationSeconds, onProgress: (percent: number) => ctx.heartbeat({ phase: `first-rendition:${first.path}`, percent: Math.round(percent) }) };
-        const masterFile = join(hlsDir, 'master.m3u8');
-        const segmentSize = () => probeFrameSize(settings.ffmpeg, join(variantDir, 'segment_000.ts'));
-        let size: { width: number; height: number };
-        if (first.path === 'copy') {
-          await mkdir(variantDir, { recursive: true });
-          await runFfmpeg(settings.ffmpeg, buildCopyHlsArgs(facts, { input: source, outputDir: variantDir, segmentSeconds: settings.segmentSeconds }), run);
-          // No encoder states a bitrate for copied streams: the peak of the segments written is the variant's BANDWIDTH.
-          const durations = segmentDurations(await readFile(join(variantDir, 'index.m3u8'), 'utf8'));
-          let peak = 0;
-          for (const [i, seconds] of durations.entries()) {
-            const { size } = await stat(join(variantDir, `segment_${String(i).padStart(3, '0')}.ts`));
-            if (seconds > 0) peak = Math.max(peak, (size * 8) / seconds);
-          }
-          size = await segmentSize();
-          await writeFile(masterFile, masterPlaylist([{ uri: `${first.rendition}/index.m3u8`, bandwidth: peak, ...size }]));
-        } else {
-          const rung = { ...ladderFor(facts)[0]!, name: first.rendition };
-          await runFfmpeg(settings.ffmpeg, buildHlsArgs(facts, [rung], { input: source, outputDir: hlsDir, segmentSeconds: settings.segmentSeconds, preset: FAST_RUNG_PRESET }), run);
-          size = await segmentSize();
-          await writeFile(masterFile, masterWithResolutions(await readFile(masterFile, 'utf8'), { [first.rendition]: size }));
-        }
-
-        const posterData = await poster;
-
-        // Nothing of this media is public yet: a retry after a crash starts clean.
-        stopIfCancelled(ctx, { phase: 'upload' });
-        const prefix = derivedPrefix(input.mediaId);
-        await storage.deletePrefix(buckets.media, prefix);
-        const renditions = await publishPoster(ctx, input, posterData);
-        const hlsBytes = await uploadTree(deps, ctx, hlsDir, `${prefix}hls/`, { file: masterFile, cacheControl: REWRITTEN_PLAYLIST_CACHE_CONTROL });
-        renditions.push(
-          { mediaId: input.mediaId, kind: 'hls', label: 'master', width: null, height: null, storageKey: `${prefix}hls/master.m3u8`, contentType: streamContentType['.m3u8']!, sizeBytes: hlsBytes },
-          { mediaId: input.mediaId, kind: 'hls', label: first.rendition, ...size, storageKey: `${prefix}hls/${first.rendition}/index.m3u8`, contentType: streamContentType['.m3u8']!, sizeBytes: null },
+        await mkdir(variantDir, { recursive: true });
+        const progress = { phase: `first-rendition:${first.path}`, percent: 0, segmentsPublished: 0, playable: false };
+        // ffmpeg stops on cancellation and when publishing fails (nothing would read its output).
+        const stop = new AbortController();
+        const onCancel = () => stop.abort(ctx.cancellationSignal.reason);
+        if (ctx.cancellationSignal.aborted) onCancel();
+        ctx.cancellationSignal.addEventListener('abort', onCancel);
+        const segmentSeconds = Math.min(settings.segmentSeconds, FIRST_RENDITION_SEGMENT_SECONDS);
+        const io = { input: source, segmentSeconds, playlistType: 'event' as const };
+        const args =
+          first.path === 'copy'
+            ? buildCopyHlsArgs(facts, { ...io, outputDir: variantDir })
+            : buildHlsArgs(facts, [{ ...ladderFor(facts)[0]!, name: first.rendition }], { ...io, outputDir: hlsDir, preset: FAST_RUNG_PRESET });
+        clock.enter('to playable');
+        const encodeStarted = performance.now();
+        let encoded: { error?: unknown; ms: number; at: number } | undefined;
+        const encoding = runFfmpeg(settings.ffmpeg, args, {
+          signal: stop.signal,
+          durationSeconds: facts.durationSeconds,
+          onProgress: (percent) => {
+            progress.percent = Math.round(percent);
+            ctx.heartbeat(progress);
+          },
+        }).then(
+          () => void (encoded = { ms: performance.now() - encodeStarted, at: performance.now() - started }),
+          (error: unknown) => void (encoded = { error, ms: performance.now() - encodeStarted, at: performance.now() - started }),
         );
-        stopIfCancelled(ctx, { phase: 'record' });
-        await media.replaceRenditions(input.mediaId, renditions);
-        // Recorded last: its presence is what makes a retry skip the work above.
-        await media.mergeMetadata(input.mediaId, { ...videoMetadata(facts), firstRendition: first });
-        return first;
+
+        const variantKey = `${prefix}hls/${first.rendition}/`;
+        const masterKey = `${prefix}hls/master.m3u8`;
+        // A copied segment lasts until the first keyframe after the segment length.
+        const targetSeconds = first.path === 'copy' ? segmentSeconds + keyframeIntervalSeconds : segmentSeconds;
+        const published: ListedSegment[] = [];
+        let segmentBytes = 0;
+        let peakBitsPerSecond = 0;
+        let size: { width: number; height: number } | undefined;
+        let posterRows: NewRendition[] | undefined;
+        const putPlaylist = async (key: string, text: string) => {
+          stopIfCancelled(ctx, progress);
+          await storage.put(buckets.media, key, Buffer.from(text), streamContentType['.m3u8']!, REWRITTEN_PLAYLIST_CACHE_CONTROL);
+        };
+        /** Variant playlist, then master (which names it), then the rows that make `playback` show them. */
+        const publishPlaylists = async (ended: boolean) => {
+          size ??= await probeFrameSize(settings.ffmpeg, join(variantDir, published[0]!.uri));
+          const variant = eventPlaylist(published, { targetSeconds, ended });
+          const master = masterPlaylist([{ uri: `${first.rendition}/index.m3u8`, bandwidth: peakBitsPerSecond, ...size }], { startAtZero: true });
+          await putPlaylist(`${variantKey}index.m3u8`, variant);
+          await putPlaylist(masterKey, master);
+          stopIfCancelled(ctx, progress);
+          await media.replaceRenditions(input.mediaId, [
+            ...posterRows!,
+            { mediaId: input.mediaId, kind: 'hls', label: 'master', width: null, height: null, storageKey: masterKey, contentType: streamContentType['.m3u8']!, sizeBytes: segmentBytes + Buffer.byteLength(variant) + Buffer.byteLength(master) },
+            { mediaId: input.mediaId, kind: 'hls', label: first.rendition, ...size, storageKey: `${variantKey}index.m3u8`, contentType: streamContentType['.m3u8']!, sizeBytes: null },
+          ]);
+        };
+        try {
+          for (;;) {
+            // Read before listing: once ffmpeg has exited, this listing is its last.
+            const finished = encoded;
+            if (finished?.error !== undefined) throw finished.error;
+            const listed = listedSegments(await readFile(join(variantDir, 'index.m3u8'), 'utf8').catch(() => ''));
+            // Before the announcement only the segments it needs (a stream copy writes the whole
+            // clip in a second or two: uploading all of it first would delay playback); after it,
+            // a bounded batch, so the playlist players reload grows in steps of seconds.
+            const fresh = listed.slice(published.length, progress.playable ? published.length + 2 * UPLOAD_CONCURRENCY : PLAYABLE_AFTER_SEGMENTS);
+            await forEachLimited(fresh, UPLOAD_CONCURRENCY, async (segment) => {
+              const data = await readFile(join(variantDir, segment.uri));
+              stopIfCancelled(ctx, progress);
+              await storage.put(buckets.media, `${variantKey}${segment.uri}`, data, streamContentType['.ts']!, DERIVED_CACHE_CONTROL);
+              segmentBytes += data.length;
+              // No encoder states a bitrate for copied streams: the peak of the segments is the variant's BANDWIDTH.
+              if (segment.seconds > 0) peakBitsPerSecond = Math.max(peakBitsPerSecond, (data.length * 8) / segment.seconds);
+            });
+            published.push(...fresh);
+            progress.segmentsPublished = published.length;
+            const all = finished !== undefined && published.length === listed.length;
+            if (!progress.playable && published.length > 0 && (published.length >= PLAYABLE_AFTER_SEGMENTS || all)) {
+              clock.enter('poster wait');
+              posterRows = await publishPoster(ctx, input, await poster);
+              clock.enter('announce');
+              // Metadata before the rows that make `playback` show: a reader never sees playback without firstRendition.
+              await media.mergeMetadata(input.mediaId, { ...videoMetadata(facts), firstRendition: first, [FIRST_RENDITION_IN_PROGRESS]: true });
+              await publishPlaylists(all);
+              await announcePlayable(deps, ctx.client, input.mediaId);
+              progress.playable = true;
+              clock.enter('after playable');
+              clock.mark('playable at', performance.now() - started);
+            } else if (progress.playable && fresh.length > 0) {
+              // Players of an EVENT playlist reload it (no-cache) and find the new segments.
+              await putPlaylist(`${variantKey}index.m3u8`, eventPlaylist(published, { targetSeconds, ended: false }));
+            }
+            if (all) {
+              clock.mark(`${first.path} encode`, finished.ms);
+              clock.mark('encoded at', finished.at);
+              break;
+            }
+            // Segments already written wait for no poll.
+            if (published.length < listed.length) continue;
+            ctx.heartbeat(progress);
+            await Promise.race([encoding, delay(SEGMENT_POLL_MS)]);
+          }
+          if (published.length === 0) throw new UnplayableMediaError('ffmpeg wrote no segment');
+          // The whole rendition: ENDLIST, the true peak in the master, every byte counted in the master row (the storage quota).
+          clock.enter('final playlists');
+          await publishPlaylists(true);
+          await media.mergeMetadata(input.mediaId, { [FIRST_RENDITION_IN_PROGRESS]: false });
+        } finally {
+          // Publishing failed or was cancelled: ffmpeg stops and has exited before the activity does.
+          stop.abort();
+          await encoding;
+          ctx.cancellationSignal.removeEventListener('abort', onCancel);
+        }
+        clock.enter();
+        return { ...first, phasesMs: clock.phasesMs };
       });
     },
 

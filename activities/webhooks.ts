@@ -22,6 +22,20 @@ export const WEBHOOK_EVENT_TYPES: Partial<Record<MediaStatus, string>> = {
 export const PLAYABLE_EVENT = 'PLAYABLE';
 export type MediaEventName = MediaStatus | typeof PLAYABLE_EVENT;
 
+/**
+ * Announces that a media became playable: wakes its SSE streams (each sends `playable` once)
+ * and sends `media.playable` (once per media and endpoint: delivery workflow ids refuse a
+ * second start), so a retried or repeated call announces nothing twice.
+ */
+export async function announcePlayable(
+  deps: { media: Pick<MediaRepository, 'notifyChange'>; publish?: (client: Client, mediaId: string, event: MediaEventName) => Promise<number> },
+  client: Client,
+  mediaId: string,
+): Promise<void> {
+  await deps.media.notifyChange(mediaId);
+  await deps.publish?.(client, mediaId, PLAYABLE_EVENT);
+}
+
 export interface WebhookEndpoint {
   url: string;
   secret: string;

@@ -127,7 +127,7 @@ export const mediaResponse = z.object({
     })
     .nullable()
     .describe(
-      'Video only, set before READY: the HLS that plays now. While PROCESSING it lists the first rendition (`source`, the original stream-copied, or `fast`, one low rung; see metadata.firstRendition); once READY the whole ladder (same masterUrl, rewritten). null for images, private types and unplayable states.',
+      'Video only, set before READY: the HLS that plays now. While PROCESSING it lists the first rendition (`source`, the original stream-copied, or `fast`, one low rung; see metadata.firstRendition), set as soon as its first three segments are published: its media playlist is an EVENT playlist (RFC 8216 §4.3.3.5) that grows while the rendition is written, starts players at 0 (`#EXT-X-START:TIME-OFFSET=0`) and ends with `#EXT-X-ENDLIST`; master and that playlist are served `Cache-Control: no-cache`. Once READY the whole ladder (same masterUrl, rewritten). null for images, private types and unplayable states.',
     ),
   metadata: z.record(z.string(), z.unknown()),
   failureReason: z.string().nullable(),

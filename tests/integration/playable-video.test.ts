@@ -1,3 +1,4 @@
+import { defaultPayloadConverter } from '@temporalio/common';
 import { execFile, execFileSync } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
@@ -8,8 +9,10 @@ import { promisify } from 'node:util';
 import { ffmpeg as ffmpegTools } from '../../devstack/tools';
 import { MediaUploadClient, type Media } from '../../services/client';
 import { derivedPrefix } from '../../services/shared/media-types';
+import { listedSegments } from '../../services/shared/media/hls-args';
 import * as corpus from '../fixtures/corpus-video';
 import { startPlatform, uniqueUser, uploadFile, waitForStatus, type Platform } from '../harness/platform';
+import { sseEvents } from '../harness/sse';
 
 const { ffmpeg, ffprobe } = ffmpegTools();
 const TERMINAL = ['READY', 'REJECTED', 'FAILED', 'CANCELLED', 'EXPIRED', 'DELETED'];
@@ -17,9 +20,10 @@ const run = promisify(execFile);
 
 /**
  * A standard upload as a phone writes it: H.264 8-bit 4:2:0 1080p, AAC, keyframes every 2 s,
- * in MP4 with its index first; `seconds` long.
+ * in MP4 with its index first; `seconds` long. `portrait` stores it with a display matrix
+ * (a phone held upright), which a stream copy cannot show upright: the fast-rung path.
  */
-async function standardClip(seconds: number): Promise<Buffer> {
+async function standardClip(seconds: number, { portrait = false } = {}): Promise<Buffer> {
   const dir = await mkdtemp(join(tmpdir(), 'playable-'));
   try {
     const file = join(dir, 'standard.mp4');
@@ -29,7 +33,10 @@ async function standardClip(seconds: number): Promise<Buffer> {
       '-c:v', 'libx264', '-preset', 'ultrafast', '-pix_fmt', 'yuv420p', '-g', '60', '-keyint_min', '60', '-sc_threshold', '0',
       '-c:a', 'aac', '-b:a', '64k', '-shortest', '-movflags', '+faststart', file,
     ]);
-    return await readFile(file);
+    if (!portrait) return await readFile(file);
+    const rotated = join(dir, 'portrait.mp4');
+    await run(ffmpeg, ['-hide_banner', '-nostdin', '-v', 'error', '-y', '-i', file, '-c', 'copy', '-metadata:s:v:0', 'rotate=-90', '-movflags', '+faststart', rotated]);
+    return await readFile(rotated);
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
@@ -66,30 +73,6 @@ async function startReceiver(): Promise<{ url: string; events: Array<{ type: str
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/hooks`, events, server };
-}
-
-/** The SSE stream of a media until its terminal status: each event's name and the media's status in it. */
-async function sseEvents(url: string, token: string): Promise<Array<{ event: string; status: string; playable: boolean }>> {
-  const res = await fetch(url, { headers: { authorization: `Bearer ${token}`, accept: 'text/event-stream' } });
-  if (!res.ok) throw new Error(`event stream answered ${res.status}`);
-  const seen: Array<{ event: string; status: string; playable: boolean }> = [];
-  let buffer = '';
-  const decoder = new TextDecoder();
-  for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
-    buffer += decoder.decode(chunk, { stream: true });
-    let end: number;
-    while ((end = buffer.indexOf('\n\n')) >= 0) {
-      const block = buffer.slice(0, end);
-      buffer = buffer.slice(end + 2);
-      const event = /^event: (.*)$/m.exec(block)?.[1];
-      const data = /^data: (.*)$/m.exec(block)?.[1];
-      if (!event || !data) continue;
-      const media = JSON.parse(data) as { status: string; playback: unknown };
-      seen.push({ event, status: media.status, playable: !!media.playback });
-      if (event === 'status' && TERMINAL.includes(media.status)) return seen;
-    }
-  }
-  return seen;
 }
 
 describe('a video is playable before it is READY', () => {
@@ -138,7 +121,13 @@ describe('a video is playable before it is READY', () => {
     // The master lists the ladder; the first rendition's files stay for players that started on them.
     const master = await (await fetch(ready.playback.masterUrl)).text();
     expect(master.split('\n').filter((l) => l.endsWith('index.m3u8'))).toEqual(['360p/index.m3u8', '720p/index.m3u8', '1080p/index.m3u8']);
-    expect((await fetch(playable.playback!.renditions[0]!.url)).status).toBe(200);
+    const source = await fetch(playable.playback!.renditions[0]!.url!);
+    expect(source.status).toBe(200);
+    // The first rendition's EVENT playlist is complete: ENDLIST, 6 s of segments.
+    const sourceText = await source.text();
+    expect(sourceText).toContain('#EXT-X-PLAYLIST-TYPE:EVENT');
+    expect(sourceText.trimEnd().endsWith('#EXT-X-ENDLIST')).toBe(true);
+    expect(listedSegments(sourceText).reduce((sum, s) => sum + s.seconds, 0)).toBeCloseTo(6, 0);
     expect(playFirstSegment(ready.playback.masterUrl).packets).toBeGreaterThan(0);
     // SSE: one `playable` event while PROCESSING, before the READY status event.
     const sse = await stream;
@@ -154,6 +143,57 @@ describe('a video is playable before it is READY', () => {
     const scheduled = (events ?? []).map((e) => e.activityTaskScheduledEventAttributes?.activityType?.name).filter(Boolean);
     expect(scheduled.filter((n) => n === 'publishFirstRendition')).toHaveLength(1);
     expect(scheduled.indexOf('publishFirstRendition')).toBeLessThan(scheduled.indexOf('transcodeVideo'));
+  });
+
+  it('publishes progressively: a player reads the first segments of an EVENT playlist while ffmpeg still writes it, which ends with ENDLIST', async () => {
+    const user = uniqueUser('progressive');
+    // 40 s of 1080p portrait: the fast rung is written for seconds after its first three segments are out.
+    const session = await uploadFile(p, user, await standardClip(40, { portrait: true }), 'video/mp4', 'POST_VIDEO', 'portrait.mp4');
+    const playable = await client(user).waitForPlayable(session.mediaId);
+    expect(playable.status).toBe('PROCESSING');
+    const variantUrl = playable.playback!.renditions[0]!.url!;
+    const early = await fetch(variantUrl);
+    // Playlists that change are revalidated by caches and players, never kept.
+    expect(early.headers.get('cache-control')).toBe('no-cache');
+    expect((await fetch(playable.playback!.masterUrl)).headers.get('cache-control')).toBe('no-cache');
+    const earlyText = await early.text();
+    const earlySegments = listedSegments(earlyText);
+    // Still being written: an EVENT playlist without ENDLIST that asks players to start at 0, not at the live edge.
+    expect(earlyText).toContain('#EXT-X-PLAYLIST-TYPE:EVENT');
+    expect(earlyText).toContain('#EXT-X-START:TIME-OFFSET=0');
+    expect(earlyText).not.toContain('#EXT-X-ENDLIST');
+    expect(earlySegments.length).toBeGreaterThanOrEqual(3);
+    const seen = playFirstSegment(playable.playback!.masterUrl);
+    expect({ codec: seen.codec, width: seen.width, height: seen.height }).toEqual({ codec: 'h264', width: 360, height: 640 });
+    expect(seen.packets).toBeGreaterThan(0);
+
+    // The step ends once ffmpeg has: it announced playable before its ffmpeg exited, and the playlist is complete.
+    const handle = p.temporal.workflow.getHandle(`media-upload/${session.mediaId}`);
+    let result: { path: string; phasesMs: Record<string, number> } | undefined;
+    while (!result) {
+      const { events } = await handle.fetchHistory();
+      const scheduledId = events?.find((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'publishFirstRendition')?.eventId;
+      const done = events?.find((e) => String(e.activityTaskCompletedEventAttributes?.scheduledEventId ?? '') === String(scheduledId));
+      const payload = done?.activityTaskCompletedEventAttributes?.result?.payloads?.[0];
+      if (payload) result = defaultPayloadConverter.fromPayload(payload);
+      else await new Promise((r) => setTimeout(r, 200));
+    }
+    expect(result.path).toBe('fast');
+    expect(result.phasesMs['playable at']).toBeLessThan(result.phasesMs['encoded at']!);
+    const finalText = await (await fetch(variantUrl)).text();
+    const finalSegments = listedSegments(finalText);
+    // Append-only (EVENT), complete (ENDLIST), the whole 40 s, every segment served.
+    expect(finalText.trimEnd().endsWith('#EXT-X-ENDLIST')).toBe(true);
+    expect(finalSegments.slice(0, earlySegments.length)).toEqual(earlySegments);
+    expect(finalSegments.reduce((sum, s) => sum + s.seconds, 0)).toBeCloseTo(40, 0);
+    const segmentBase = variantUrl.slice(0, variantUrl.lastIndexOf('/') + 1);
+    expect((await fetch(`${segmentBase}${finalSegments.at(-1)!.uri}`)).status).toBe(200);
+    // Announced once, while PROCESSING; the ladder (slow at this preset) is not waited for.
+    await waitFor(() => receiver.events.some((e) => e.mediaId === session.mediaId && e.type === 'media.playable'));
+    expect((await p.call(user, `/media/${session.mediaId}`, { method: 'DELETE' })).status).toBe(202);
+    expect((await waitForStatus(p, user, session.mediaId, TERMINAL, 120_000)).status).toBe('CANCELLED');
+    expect(receiver.events.filter((e) => e.mediaId === session.mediaId && e.type === 'media.playable')).toHaveLength(1);
+    expect(await p.storage.listKeys(p.config.S3_MEDIA_BUCKET, derivedPrefix(session.mediaId))).toEqual([]);
   });
 
   const fastCases: Array<[string, () => Promise<corpus.VideoFixture | undefined>, RegExp]> = [

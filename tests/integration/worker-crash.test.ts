@@ -1,10 +1,13 @@
+import { defaultPayloadConverter } from '@temporalio/common';
 import type { ChildProcess } from 'node:child_process';
 import { devS3Credentials } from '../../devstack/credentials';
 import { ffmpeg as ffmpegTools } from '../../devstack/tools';
 import { derivedPrefix } from '../../services/shared/media-types';
+import { listedSegments } from '../../services/shared/media/hls-args';
 import { createWorker } from '../../services/worker/worker';
 import { testVideo } from '../fixtures/media';
 import { startPlatform, uniqueUser, waitForStatus, type Platform } from '../harness/platform';
+import { sseEvents } from '../harness/sse';
 import { exited, killGroup, spawnWorker } from '../harness/worker-process';
 
 describe('a video worker killed during a transcode', () => {
@@ -66,6 +69,67 @@ describe('a video worker killed during a transcode', () => {
       expect(scheduled.filter((n) => n === 'publishFirstRendition')).toHaveLength(1);
       const first = media.metadata.firstRendition.rendition as string;
       expect(keys.filter((k) => k.startsWith(`${prefix}hls/${first}/`)).length).toBeGreaterThan(0);
+    } finally {
+      await replacement.close();
+      await running;
+    }
+  });
+  it('killed after the first rendition was announced playable: the retry starts it clean and playable is announced once', async () => {
+    const user = uniqueUser('crash-playable');
+    // 40 s of 1080p with 8 s GOPs: the fast-rung path, written for seconds after it is announced.
+    const clip = await testVideo(p.config.FFMPEG_PATH, 40, 1080);
+    const res = await p.call(user, '/media/upload-session', { body: { fileName: 'long.mp4', fileType: 'video/mp4', fileSize: clip.length, mediaType: 'POST_VIDEO' } });
+    expect((await fetch(res.body.upload.url, { method: 'PUT', body: clip, headers: res.body.upload.headers })).status).toBe(200);
+    const mediaId: string = res.body.mediaId;
+    const sse = sseEvents(`${p.api.url}/api/v1/media/${mediaId}/events`, await p.token(user));
+    // Awaited below; a stream cut by a failure before that must not crash the run.
+    sse.catch(() => undefined);
+    child = spawnWorker(p, 'video');
+    await p.call(user, `/media/${mediaId}/complete`, { body: {} });
+
+    // Kill once the first-rendition step reports (heartbeat) that it announced playable, while its ffmpeg still runs.
+    const handle = p.temporal.workflow.getHandle(`media-upload/${mediaId}`);
+    const deadline = Date.now() + 120_000;
+    let announced = false;
+    while (!announced && Date.now() < deadline) {
+      const pending = (await handle.describe()).raw.pendingActivities?.find((a) => a.activityType?.name === 'publishFirstRendition');
+      const details = pending?.heartbeatDetails?.payloads?.[0];
+      announced = !!details && (defaultPayloadConverter.fromPayload(details) as { playable?: boolean }).playable === true;
+      if (!announced) await new Promise((r) => setTimeout(r, 200));
+    }
+    expect(announced).toBe(true);
+    killGroup(child, 'SIGKILL');
+    expect(await exited(child, 10_000)).toBe(true);
+
+    const replacement = await createWorker('video', p.config, { s3Credentials: devS3Credentials });
+    const running = replacement.run();
+    try {
+      // The retried step completes: its result says which attempt, the rendition is whole and nothing of the killed attempt is left.
+      let completed = false;
+      while (!completed) {
+        const { events } = await handle.fetchHistory();
+        completed = (events ?? []).some((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'transcodeVideo');
+        if (!completed) await new Promise((r) => setTimeout(r, 250));
+      }
+      const { events } = await handle.fetchHistory();
+      const started = (events ?? []).find((e) => e.activityTaskStartedEventAttributes && (events ?? []).find((s) => s.eventId?.toString() === e.activityTaskStartedEventAttributes!.scheduledEventId?.toString())?.activityTaskScheduledEventAttributes?.activityType?.name === 'publishFirstRendition');
+      expect(started?.activityTaskStartedEventAttributes?.attempt).toBe(2);
+      const media = (await p.call(user, `/media/${mediaId}`)).body;
+      expect(media.status).toBe('PROCESSING');
+      expect(media.playback.renditions.map((r: { name: string }) => r.name)).toEqual(['fast']);
+      const playlist = await (await fetch(media.playback.renditions[0].url)).text();
+      expect(playlist.trimEnd().endsWith('#EXT-X-ENDLIST')).toBe(true);
+      const prefix = `${derivedPrefix(mediaId)}hls/fast/`;
+      const listed = listedSegments(playlist).map((s) => `${prefix}${s.uri}`).sort();
+      const stored = (await p.storage.listKeys(p.config.S3_MEDIA_BUCKET, prefix)).filter((k) => k.endsWith('.ts')).sort();
+      expect(stored).toEqual(listed);
+      expect(listedSegments(playlist).reduce((sum, s) => sum + s.seconds, 0)).toBeCloseTo(40, 0);
+
+      expect((await p.call(user, `/media/${mediaId}`, { method: 'DELETE' })).status).toBe(202);
+      expect((await waitForStatus(p, user, mediaId, ['CANCELLED', 'READY', 'FAILED'], 120_000)).status).toBe('CANCELLED');
+      // One `playable` event on the stream, though the step announced it in both attempts.
+      expect((await sse).filter((e) => e.event === 'playable')).toHaveLength(1);
+      expect(await p.storage.listKeys(p.config.S3_MEDIA_BUCKET, derivedPrefix(mediaId))).toEqual([]);
     } finally {
       await replacement.close();
       await running;

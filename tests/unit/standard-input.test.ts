@@ -1,4 +1,4 @@
-import { buildCopyHlsArgs, masterPlaylist, segmentDurations } from '../../services/shared/media/hls-args';
+import { buildCopyHlsArgs, eventPlaylist, listedSegments, masterPlaylist } from '../../services/shared/media/hls-args';
 import { standardInput, type StandardInputFacts } from '../../services/shared/media/standard-input';
 
 /** What a phone writes in landscape: H.264 High 8-bit 4:2:0, AAC, 1 s GOPs, in MP4. */
@@ -85,6 +85,46 @@ describe('stream-copied HLS', () => {
     expect(masterPlaylist([{ uri: 'source/index.m3u8', bandwidth: 4_000_000.4, width: 1920, height: 1080 }])).toBe(
       '#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-INDEPENDENT-SEGMENTS\n#EXT-X-STREAM-INF:BANDWIDTH=4000001,RESOLUTION=1920x1080\nsource/index.m3u8\n',
     );
-    expect(segmentDurations('#EXTM3U\n#EXTINF:2.002000,\nsegment_000.ts\n#EXTINF:1.5,\nsegment_001.ts\n')).toEqual([2.002, 1.5]);
+    expect(masterPlaylist([{ uri: 'source/index.m3u8', bandwidth: 1, width: 2, height: 2 }], { startAtZero: true }).split('\n')[3]).toBe('#EXT-X-START:TIME-OFFSET=0');
+  });
+
+  it('writes an EVENT playlist ffmpeg rewrites after every segment, with segments complete and atomic', () => {
+    const args = buildCopyHlsArgs({ hasAudio: true }, { input: 'in.mp4', outputDir: '/w', segmentSeconds: 4, playlistType: 'event' });
+    expect(args[args.indexOf('-hls_playlist_type') + 1]).toBe('event');
+    expect(args[args.indexOf('-hls_flags') + 1]).toBe('independent_segments+temp_file');
+    const vod = buildCopyHlsArgs({ hasAudio: true }, { input: 'in.mp4', outputDir: '/w', segmentSeconds: 4 });
+    expect([vod[vod.indexOf('-hls_playlist_type') + 1], vod[vod.indexOf('-hls_flags') + 1]]).toEqual(['vod', 'independent_segments']);
+  });
+});
+
+describe('progressive HLS playlists', () => {
+  it('lists only complete segment entries of a playlist being rewritten', () => {
+    const playlist = '#EXTM3U\n#EXT-X-TARGETDURATION:4\n#EXTINF:4.000000,\nsegment_000.ts\n#EXTINF:1.5,\nsegment_001.ts\n';
+    expect(listedSegments(playlist)).toEqual([
+      { uri: 'segment_000.ts', seconds: 4 },
+      { uri: 'segment_001.ts', seconds: 1.5 },
+    ]);
+    // Cut mid-line (a read racing the writer): the unfinished entry is not a segment yet.
+    expect(listedSegments(playlist.slice(0, playlist.length - 5))).toEqual([{ uri: 'segment_000.ts', seconds: 4 }]);
+    expect(listedSegments('#EXTM3U\n#EXTINF:4.0,\n')).toEqual([]);
+    expect(listedSegments('')).toEqual([]);
+  });
+
+  it('writes an append-only EVENT playlist that starts players at 0 and ends with ENDLIST once complete', () => {
+    const segments = [
+      { uri: 'segment_000.ts', seconds: 4 },
+      { uri: 'segment_001.ts', seconds: 4.2 },
+    ];
+    const growing = eventPlaylist(segments, { targetSeconds: 6, ended: false });
+    expect(growing).toBe(
+      '#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:6\n#EXT-X-MEDIA-SEQUENCE:0\n#EXT-X-PLAYLIST-TYPE:EVENT\n#EXT-X-INDEPENDENT-SEGMENTS\n#EXT-X-START:TIME-OFFSET=0\n' +
+        '#EXTINF:4.000000,\nsegment_000.ts\n#EXTINF:4.200000,\nsegment_001.ts\n',
+    );
+    const ended = eventPlaylist([...segments, { uri: 'segment_002.ts', seconds: 1 }], { targetSeconds: 6, ended: true });
+    expect(ended.startsWith(growing)).toBe(true);
+    expect(ended.endsWith('segment_002.ts\n#EXT-X-ENDLIST\n')).toBe(true);
+    expect(listedSegments(ended)).toHaveLength(3);
+    // A segment longer than the bound raises the target duration (EXTINF rounded must not exceed it).
+    expect(eventPlaylist([{ uri: 'a.ts', seconds: 8.6 }], { targetSeconds: 6, ended: true })).toContain('#EXT-X-TARGETDURATION:9\n');
   });
 });

@@ -168,7 +168,9 @@ function videoPlayer(media: Media): HTMLVideoElement {
   const masterUrl = media.playback!.masterUrl;
   if (typeof Hls !== 'undefined' && Hls.isSupported()) {
     // No worker: the page's CSP stays at script-src 'self' (demuxing short clips on the main thread is cheap).
-    const player = new Hls({ enableWorker: false });
+    // While PROCESSING the first rendition is a growing EVENT playlist, which hls.js treats as
+    // live and would join near its end: start at 0 (the playlists say so too, EXT-X-START).
+    const player = new Hls({ enableWorker: false, startPosition: 0 });
     player.loadSource(masterUrl);
     player.attachMedia(video);
   } else if (video.canPlayType('application/vnd.apple.mpegurl')) {

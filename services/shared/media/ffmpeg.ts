@@ -146,27 +146,34 @@ export async function probe(paths: FfmpegPaths, input: string): Promise<ProbeRes
 }
 
 /**
- * The longest spacing between keyframes of the video stream `streamIndex` in its first
+ * The longest spacing between keyframes of the video stream `stream` in its first
  * `windowSeconds`, seconds, from packet flags (demuxing only, nothing decoded). The spacing to
  * the window's end counts too, so a stream with one keyframe in a long window reads as long;
  * a clip shorter than the window ends the last GOP at its last packet.
+ * @param stream an absolute stream index, or an ffprobe stream specifier (`V:0`: the first
+ *   video stream that is not cover art), which lets it run beside `probe` before the index is known.
+ * @returns `seconds` (Infinity without a keyframe) and `streamIndex`, the absolute index of
+ *   the stream read (undefined when it had no packets in the window).
  * @throws UnplayableMediaError when ffprobe cannot read the packets.
  */
-export function probeKeyframeInterval(paths: FfmpegPaths, input: string, streamIndex: number, windowSeconds: number): Promise<number> {
+export function probeKeyframeInterval(paths: FfmpegPaths, input: string, stream: number | string, windowSeconds: number): Promise<{ seconds: number; streamIndex?: number }> {
   return new Promise((resolve, reject) => {
-    const args = ['-v', 'error', '-select_streams', String(streamIndex), '-read_intervals', `%+${windowSeconds}`, '-show_entries', 'packet=pts_time,flags', '-of', 'csv=p=0', input];
+    const args = ['-v', 'error', '-select_streams', String(stream), '-read_intervals', `%+${windowSeconds}`, '-show_entries', 'packet=stream_index,pts_time,flags', '-of', 'csv=p=0', input];
     const child = spawn(paths.ffprobe, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     let first: number | undefined;
     let last: number | undefined;
     let firstKey: number | undefined;
     let lastKey: number | undefined;
     let longest = 0;
+    let streamIndex: number | undefined;
     let stderr = '';
     child.stderr.on('data', (c: Buffer) => (stderr = (stderr + c.toString()).slice(-2000)));
     createInterface({ input: child.stdout }).on('line', (line) => {
-      const [pts, flags] = line.split(',');
+      // ffprobe prints the fields in its own order: stream_index, pts_time, flags.
+      const [index, pts, flags] = line.split(',');
       const t = Number(pts);
       if (pts === '' || !Number.isFinite(t)) return;
+      streamIndex ??= Number(index);
       first ??= t;
       last = Math.max(last ?? t, t);
       if (!flags?.includes('K')) return;
@@ -177,11 +184,11 @@ export function probeKeyframeInterval(paths: FfmpegPaths, input: string, streamI
     child.once('error', reject);
     child.once('close', (code) => {
       if (code !== 0) return reject(new UnplayableMediaError(`ffprobe could not read the packets: ${redactPresignedUrls(stderr.trim().split('\n').slice(-2).join(' '))}`));
-      if (first === undefined || last === undefined || firstKey === undefined || lastKey === undefined) return resolve(Infinity);
+      if (first === undefined || last === undefined || firstKey === undefined || lastKey === undefined) return resolve({ seconds: Infinity, streamIndex });
       // Packets come in decode order: the window's end is the latest timestamp seen.
       const end = last - first >= windowSeconds * 0.9 ? first + windowSeconds : last;
       // Frames before the first keyframe cannot start a copied segment either.
-      resolve(Math.max(longest, end - lastKey, firstKey - first));
+      resolve({ seconds: Math.max(longest, end - lastKey, firstKey - first), streamIndex });
     });
   });
 }

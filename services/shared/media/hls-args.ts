@@ -130,6 +130,17 @@ export interface HlsOptions {
   outputDir: string;
   segmentSeconds: number;
   preset: string;
+  /**
+   * `vod` (default): ffmpeg writes each playlist once, at the end. `event`: ffmpeg rewrites the
+   * playlists after every segment (the first rendition is published while it is written), and
+   * segments and playlists land under their names only when complete (`temp_file`).
+   */
+  playlistType?: 'vod' | 'event';
+}
+
+/** The HLS muxer's flags for a playlist type (see HlsOptions.playlistType). */
+function playlistFlags(type: 'vod' | 'event' = 'vod'): string[] {
+  return ['-hls_playlist_type', type, '-hls_flags', type === 'event' ? 'independent_segments+temp_file' : 'independent_segments'];
 }
 
 export function buildHlsArgs(probe: ProbeResult, rungs: Rung[], o: HlsOptions): string[] {
@@ -158,8 +169,7 @@ export function buildHlsArgs(probe: ProbeResult, rungs: Rung[], o: HlsOptions): 
     '-g', String(gop), '-keyint_min', String(gop), '-sc_threshold', '0',
     '-f', 'hls',
     '-hls_time', String(o.segmentSeconds),
-    '-hls_playlist_type', 'vod',
-    '-hls_flags', 'independent_segments',
+    ...playlistFlags(o.playlistType),
     '-hls_segment_filename', `${o.outputDir}/%v/segment_%03d.ts`,
     '-master_pl_name', 'master.m3u8',
     '-var_stream_map', rungs.map((r, i) => (probe.hasAudio ? `v:${i},a:${i},name:${r.name}` : `v:${i},name:${r.name}`)).join(' '),
@@ -212,6 +222,7 @@ export interface CopyHlsOptions {
   /** Directory of the one variant: `index.m3u8` and `segment_NNN.ts` are written there. */
   outputDir: string;
   segmentSeconds: number;
+  playlistType?: HlsOptions['playlistType'];
 }
 
 /**
@@ -227,8 +238,7 @@ export function buildCopyHlsArgs(probe: Pick<ProbeResult, 'videoStreamIndex' | '
     '-c', 'copy',
     '-f', 'hls',
     '-hls_time', String(o.segmentSeconds),
-    '-hls_playlist_type', 'vod',
-    '-hls_flags', 'independent_segments',
+    ...playlistFlags(o.playlistType),
     '-hls_segment_filename', `${o.outputDir}/segment_%03d.ts`,
     `${o.outputDir}/index.m3u8`,
   ];
@@ -244,13 +254,56 @@ export interface MasterVariant {
   height: number;
 }
 
-export function masterPlaylist(variants: MasterVariant[]): string {
-  const lines = ['#EXTM3U', '#EXT-X-VERSION:3', '#EXT-X-INDEPENDENT-SEGMENTS'];
+/**
+ * The master playlist of `variants`. `startAtZero` adds `#EXT-X-START:TIME-OFFSET=0` for a
+ * master whose variants are EVENT playlists still growing: players treat those as live and
+ * would otherwise start three target durations before the end (RFC 8216 §6.3.3).
+ */
+export function masterPlaylist(variants: MasterVariant[], { startAtZero = false } = {}): string {
+  const lines = ['#EXTM3U', '#EXT-X-VERSION:3', '#EXT-X-INDEPENDENT-SEGMENTS', ...(startAtZero ? [START_AT_ZERO] : [])];
   for (const v of variants) lines.push(`#EXT-X-STREAM-INF:BANDWIDTH=${Math.ceil(v.bandwidth)},RESOLUTION=${v.width}x${v.height}`, v.uri);
   return `${lines.join('\n')}\n`;
 }
 
-/** `#EXTINF` durations of a media playlist, seconds, in order (to state a copied variant's peak bitrate). */
-export function segmentDurations(playlist: string): number[] {
-  return [...playlist.matchAll(/^#EXTINF:([\d.]+)/gm)].map((m) => Number(m[1]));
+const START_AT_ZERO = '#EXT-X-START:TIME-OFFSET=0';
+
+/** One segment of a media playlist: its file name (relative URI) and `#EXTINF` duration, seconds. */
+export interface ListedSegment {
+  uri: string;
+  seconds: number;
+}
+
+/**
+ * The segments a media playlist lists, in order, reading only complete `#EXTINF` + URI pairs
+ * (a line without its newline may still be being written), so a playlist read while ffmpeg
+ * rewrites it never yields a segment it has not finished.
+ */
+export function listedSegments(playlist: string): ListedSegment[] {
+  const lines = playlist.split('\n');
+  // The last element follows the last newline: incomplete (or empty), never read.
+  lines.pop();
+  const segments: ListedSegment[] = [];
+  for (let i = 0; i < lines.length - 1; i++) {
+    const m = /^#EXTINF:([\d.]+)/.exec(lines[i]!);
+    const uri = lines[i + 1]!.trim();
+    if (m && uri && !uri.startsWith('#')) segments.push({ uri, seconds: Number(m[1]) });
+  }
+  return segments;
+}
+
+/**
+ * An EVENT media playlist (RFC 8216 §4.3.3.5) of the segments published so far: segments are
+ * only ever appended, `ended` adds `#EXT-X-ENDLIST` once the last one is there, and
+ * `#EXT-X-START:TIME-OFFSET=0` makes players that joined early start at the beginning rather
+ * than near the end, as they do for playlists without ENDLIST. `targetSeconds` is the
+ * `#EXT-X-TARGETDURATION`, which may not change between versions: the caller gives an upper
+ * bound (a copied segment lasts up to one GOP past the segment length); a longer segment
+ * raises it, as players re-read it on every reload.
+ */
+export function eventPlaylist(segments: ListedSegment[], { targetSeconds, ended }: { targetSeconds: number; ended: boolean }): string {
+  const target = Math.max(Math.ceil(targetSeconds), ...segments.map((s) => Math.round(s.seconds)));
+  const lines = ['#EXTM3U', '#EXT-X-VERSION:3', `#EXT-X-TARGETDURATION:${target}`, '#EXT-X-MEDIA-SEQUENCE:0', '#EXT-X-PLAYLIST-TYPE:EVENT', '#EXT-X-INDEPENDENT-SEGMENTS', START_AT_ZERO];
+  for (const s of segments) lines.push(`#EXTINF:${s.seconds.toFixed(6)},`, s.uri);
+  if (ended) lines.push('#EXT-X-ENDLIST');
+  return `${lines.join('\n')}\n`;
 }
