@@ -216,6 +216,9 @@ export interface RunOptions {
  */
 export function runFfmpeg(paths: FfmpegPaths, args: string[], o: RunOptions = {}): Promise<void> {
   return new Promise((resolve, reject) => {
+    // A listener added to a signal that has already fired never runs: a step cancelled before
+    // ffmpeg starts must not start it (it would run to the end, and compensation would wait).
+    if (o.signal?.aborted) return reject(new Error('ffmpeg cancelled'));
     const child = spawn(paths.ffmpeg, ['-progress', 'pipe:1', '-nostats', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
     const abort = () => child.kill('SIGKILL');
     o.signal?.addEventListener('abort', abort, { once: true });

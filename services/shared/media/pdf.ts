@@ -20,8 +20,10 @@ export interface AnalyzeOptions {
   textMaxBytes: number;
   /** Wall-clock bound of the whole analysis, in ms; the child is killed after it. */
   timeoutMs: number;
-  /** Resident memory bound of the child, in bytes (checked every 200 ms); the child is killed above it. */
+  /** Resident memory bound of the child, in bytes (checked every `memoryCheckIntervalMs`); the child is killed above it. */
   maxMemoryBytes: number;
+  /** How often the child's resident size is read, in ms; default 200. */
+  memoryCheckIntervalMs?: number;
   /** Aborts (kills the child) on activity cancellation. */
   signal?: AbortSignal;
   /** Called on every message and every memory check, so the caller can heartbeat. */
@@ -83,12 +85,13 @@ export async function analyzePdf(input: string, options: AnalyzeOptions): Promis
       if (rss !== undefined) peakMemoryBytes = Math.max(peakMemoryBytes, rss);
       if (rss !== undefined && rss > options.maxMemoryBytes) kill('memory');
     });
-  // Once at the start (a bound below what Node itself needs stops it before any work), then every 200 ms.
+  // Once at the start (a bound below what Node itself needs stops it before any work), then every
+  // interval. A child that ends between two checks is never seen: a short run cannot grow far.
   checkMemory();
   const memoryCheck = setInterval(() => {
     options.onProgress?.('analyze');
     checkMemory();
-  }, 200);
+  }, options.memoryCheckIntervalMs ?? 200);
   const onAbort = () => kill();
   options.signal?.addEventListener('abort', onAbort);
   if (options.signal?.aborted) kill();
