@@ -128,13 +128,19 @@ describe('a batch is recorded in one statement, whole or not at all', () => {
     };
   };
 
-  /** A repository on the test database and a fresh user's scope for `fn`; the pool is closed after. */
+  /**
+   * A repository on the test database and a fresh user's scope for `fn`; afterwards the user's
+   * rows are removed (they have no workflow, which the suite's storage invariants would flag)
+   * and the pool is closed.
+   */
   async function withRepository(name: string, fn: (media: MediaRepository, user: string, scope: Scope) => Promise<void>): Promise<void> {
     const dataSource = await createDataSource(testConfig().DATABASE_URL, 2).initialize();
     const user = uniqueUser(name);
     try {
       await fn(new MediaRepository(dataSource), user, { tenantId: 'default', userId: user, projects: [] });
     } finally {
+      await dataSource.query('DELETE FROM media WHERE user_id = $1', [user]);
+      await dataSource.query('DELETE FROM batches WHERE user_id = $1', [user]);
       await dataSource.destroy();
     }
   }
