@@ -1,5 +1,6 @@
 import type { RequestHandler } from 'express';
 import { createRemoteJWKSet, jwtVerify, type CryptoKey, type JWTVerifyGetKey } from 'jose';
+import { LRUCache } from 'lru-cache';
 import type { Config } from '../shared/config';
 import { isWellFormedText } from '../shared/sanitize';
 import { ApiError } from './errors';
@@ -85,10 +86,22 @@ declare module 'express-serve-static-core' {
   }
 }
 
+/** Verified tokens remembered per API process (a client sends the same token with every call of an upload). */
+export const VERIFIED_TOKEN_CACHE_SIZE = 10_000;
+/**
+ * Longest a verified token is remembered, ms. Expiry is never outlived (an entry lives at most
+ * until the token's `exp`); the cap bounds how long a token signed by a key the identity
+ * provider has since removed from its JWKS is still accepted.
+ */
+export const VERIFIED_TOKEN_TTL_MS = 60_000;
+
 /**
  * Bearer JWT: HS256 with JWT_SECRET (dev), or RS256/ES256 from JWT_JWKS_URL (production);
  * issuer and audience are checked when configured. `sub` is the user id; the tenant and the
  * granted projects come from JWT_TENANT_CLAIM and JWT_PROJECTS_CLAIM (see `scopeOf`).
+ * A token that passed is remembered (the exact token string, until its `exp`, at most
+ * VERIFIED_TOKEN_TTL_MS): its next requests skip the signature check, a WebCrypto job on the
+ * libuv thread pool and a hop of the event loop per request. Rejections are not remembered.
  */
 export function authenticate(config: Pick<Config, 'JWT_SECRET' | 'JWT_JWKS_URL' | 'JWT_ISSUER' | 'JWT_AUDIENCE'> & ScopeClaims): RequestHandler {
   // The HS256 secret is imported into a CryptoKey once: given raw bytes, jose imports them
@@ -97,18 +110,28 @@ export function authenticate(config: Pick<Config, 'JWT_SECRET' | 'JWT_JWKS_URL' 
     ? createRemoteJWKSet(new URL(config.JWT_JWKS_URL))
     : crypto.subtle.importKey('raw', new TextEncoder().encode(config.JWT_SECRET), { name: 'HMAC', hash: 'SHA-256' }, false, ['verify']);
   const algorithms = config.JWT_JWKS_URL ? ['RS256', 'ES256'] : ['HS256'];
+  const verified = new LRUCache<string, AuthenticatedUser>({ max: VERIFIED_TOKEN_CACHE_SIZE, ttl: VERIFIED_TOKEN_TTL_MS });
   return (req, _res, next) => {
     const header = req.headers.authorization ?? '';
     const match = /^Bearer\s+(\S+)$/i.exec(header);
     if (!match) return next(new ApiError('UNAUTHENTICATED', 'missing bearer token'));
+    const token = match[1]!;
+    const known = verified.get(token);
+    if (known) {
+      req.user = known;
+      return next();
+    }
     const options = { algorithms, issuer: config.JWT_ISSUER, audience: config.JWT_AUDIENCE };
-    const verify = typeof key === 'function' ? jwtVerify(match[1]!, key, options) : key.then((secret) => jwtVerify(match[1]!, secret, options));
+    const verify = typeof key === 'function' ? jwtVerify(token, key, options) : key.then((secret) => jwtVerify(token, secret, options));
     verify
       .then(({ payload }) => {
         if (typeof payload.sub !== 'string' || payload.sub.length === 0) throw new ApiError('UNAUTHENTICATED', 'token has no valid sub claim');
         const invalid = invalidSubReason(payload.sub);
         if (invalid) throw new ApiError('INVALID_TOKEN_SUBJECT', invalid);
         req.user = { userId: payload.sub, ...scopeOf(payload, config) };
+        // Until exp (seconds since the epoch), never past it; a token without exp for the cap.
+        const ttl = payload.exp === undefined ? VERIFIED_TOKEN_TTL_MS : Math.min(VERIFIED_TOKEN_TTL_MS, payload.exp * 1000 - Date.now());
+        if (ttl > 0) verified.set(token, req.user, { ttl });
         next();
       })
       .catch((err: unknown) => next(err instanceof ApiError ? err : new ApiError('UNAUTHENTICATED', 'invalid or expired token')));
