@@ -165,6 +165,23 @@ export class MediaRepository {
     return visibleTo(this.media.createQueryBuilder('m').where('m.id = :id', { id }), scope).getOne();
   }
 
+  /**
+   * `findVisible` and the media's renditions (ordered as `renditions`) in one statement: the
+   * read clients poll, so one round trip, one backend and one hydration rather than two.
+   */
+  async findVisibleWithRenditions(id: string, scope: Scope): Promise<{ row: MediaRow; renditions: RenditionRow[] } | null> {
+    const found = await visibleTo(
+      this.media.createQueryBuilder('m').leftJoinAndMapMany('m.renditions', RenditionEntity.options.name, 'r', 'r.media_id = m.id').where('m.id = :id', { id }),
+      scope,
+    )
+      .orderBy('r.kind', 'ASC')
+      .addOrderBy('r.width', 'ASC')
+      .getOne();
+    if (!found) return null;
+    const { renditions, ...row } = found as MediaRow & { renditions: RenditionRow[] };
+    return { row, renditions };
+  }
+
   /** The uploader's own media (same tenant, same user). */
   async findOwned(id: string, scope: Pick<Scope, 'tenantId' | 'userId'>): Promise<MediaRow | null> {
     return this.media.findOneBy({ id, userId: scope.userId, tenantId: scope.tenantId });
