@@ -1,0 +1,151 @@
+import { CancelledFailure } from '@temporalio/common';
+import { MockActivityEnvironment } from '@temporalio/testing';
+import { Readable } from 'node:stream';
+import type { ActivityDeps } from '../../activities';
+import { createVideoActivities, type ProcessingInput } from '../../activities/processing';
+import type { NewRendition } from '../../services/shared/db/media-repository';
+import { derivedPrefix } from '../../services/shared/media-types';
+import { ffmpeg as ffmpegTools } from '../../devstack/tools';
+import { testVideo } from '../fixtures/media';
+import { startPlatform, uniqueUser, uploadFile, waitForStatus, type Platform } from '../harness/platform';
+
+const { ffmpeg, ffprobe } = ffmpegTools();
+
+/**
+ * The video activities run in Temporal's activity test environment (to retry or cancel them at
+ * an exact point) against the real S3, PostgreSQL and ffmpeg of the shared stack.
+ */
+describe('retries and cancellation of the first rendition and the ladder', () => {
+  let p: Platform;
+  beforeAll(async () => {
+    p = await startPlatform({ FFMPEG_PATH: ffmpeg, FFPROBE_PATH: ffprobe, HLS_X264_PRESET: 'ultrafast', MULTIPART_THRESHOLD_BYTES: String(100 * 1024 * 1024) });
+  });
+  afterAll(() => p?.stop());
+
+  const videoSettings = () => ({ ffmpeg: { ffmpeg: p.config.FFMPEG_PATH, ffprobe: p.config.FFPROBE_PATH }, preset: p.config.HLS_X264_PRESET, segmentSeconds: p.config.HLS_SEGMENT_SECONDS });
+  const deps = (overrides: Partial<ActivityDeps> = {}): ActivityDeps => ({
+    storage: p.storage,
+    media: p.media,
+    buckets: { incoming: p.config.S3_INCOMING_BUCKET, media: p.config.S3_MEDIA_BUCKET },
+    ...overrides,
+  });
+  /** Bytes of every object under the media's `hls/`, which its master row must count once (the storage quota). */
+  const storedHlsBytes = async (mediaId: string) => [...(await p.storage.objectSizes(p.config.S3_MEDIA_BUCKET, `${derivedPrefix(mediaId)}hls/`)).values()].reduce((a, b) => a + b, 0);
+  const masterRow = async (mediaId: string) => (await p.media.renditions(mediaId)).find((r) => r.kind === 'hls' && r.label === 'master');
+
+  it('a transcodeVideo retry after its master landed puts the first rendition back before deleting rungs, and counts its bytes once', async () => {
+    const user = uniqueUser('ladder-retry');
+    const session = await uploadFile(p, user, await testVideo(ffmpeg, 6, 360), 'video/mp4', 'POST_VIDEO', 'clip.mp4');
+    const ready = await waitForStatus(p, user, session.mediaId, ['READY', 'FAILED', 'REJECTED'], 180_000);
+    expect(ready.status).toBe('READY');
+    const masterUrl: string = ready.playback.masterUrl;
+    const readyMaster = await (await fetch(masterUrl)).text();
+    expect(readyMaster.split('\n').filter((l) => l.endsWith('index.m3u8'))).toEqual(['360p/index.m3u8']);
+    expect(Number((await masterRow(session.mediaId))?.sizeBytes)).toBe(await storedHlsBytes(session.mediaId));
+
+    // The state of a completed attempt whose result never reached the server: the ladder is
+    // published, the original is still in the incoming bucket, and the step runs again.
+    await p.storage.copy(p.config.S3_MEDIA_BUCKET, session.storageKey, p.config.S3_INCOMING_BUCKET, session.storageKey);
+    const atRungDeletion: Array<{ master: string; playback: string[] }> = [];
+    const storage = Object.create(p.storage) as typeof p.storage;
+    storage.deletePrefix = async (bucket, prefix) => {
+      if (prefix.endsWith('/360p/')) {
+        const media = (await p.call(user, `/media/${session.mediaId}`)).body;
+        atRungDeletion.push({ master: await (await fetch(masterUrl)).text(), playback: media.playback.renditions.map((r: { name: string }) => r.name) });
+      }
+      return p.storage.deletePrefix(bucket, prefix);
+    };
+    const input: ProcessingInput = { mediaId: session.mediaId, storageKey: session.storageKey, mediaType: 'POST_VIDEO', fileSize: 0 };
+    const { transcodeVideo } = createVideoActivities(deps({ storage }), videoSettings());
+    const retried = (await new MockActivityEnvironment({ attempt: 2 }).run(transcodeVideo, input)) as Awaited<ReturnType<typeof transcodeVideo>>;
+    expect(retried.renditions).toEqual(['360p']);
+
+    // When the rung was deleted, neither the master nor playback named it.
+    expect(atRungDeletion).toHaveLength(1);
+    expect(atRungDeletion[0]!.playback).toEqual(['fast']);
+    expect(atRungDeletion[0]!.master.split('\n').filter((l) => l.endsWith('index.m3u8'))).toEqual(['fast/index.m3u8']);
+    // Then the ladder again, and every stored byte counted once.
+    expect(await (await fetch(masterUrl)).text()).toBe(readyMaster);
+    expect(Number((await masterRow(session.mediaId))?.sizeBytes)).toBe(await storedHlsBytes(session.mediaId));
+    expect((await p.call(user, `/media/${session.mediaId}`, { method: 'DELETE' })).status).toBe(202);
+  });
+
+  it('a cancel that arrives while the first rendition rows are written announces nothing', async () => {
+    const user = uniqueUser('cancel-announce');
+    const clip = await testVideo(ffmpeg, 8, 360);
+    // Uploaded but not confirmed: the workflow waits and the step runs here instead, for a media shown as PROCESSING.
+    const res = await p.call(user, '/media/upload-session', { body: { fileName: 'clip.mp4', fileType: 'video/mp4', fileSize: clip.length, mediaType: 'POST_VIDEO' } });
+    expect((await fetch(res.body.upload.url, { method: 'PUT', body: clip, headers: res.body.upload.headers })).status).toBe(200);
+    const mediaId: string = res.body.mediaId;
+    await p.media.setStatus(mediaId, 'PROCESSING');
+
+    const env = new MockActivityEnvironment();
+    const order: string[] = [];
+    const media = Object.create(p.media) as typeof p.media;
+    media.replaceRenditions = async (id: string, rows: NewRendition[]) => {
+      await p.media.replaceRenditions(id, rows);
+      order.push(`rows:${rows.filter((r) => r.kind === 'hls').length}`);
+      // The user's DELETE reaches the step right after the rows that make playback show are written.
+      if (rows.some((r) => r.kind === 'hls')) env.cancel('CANCELLED');
+    };
+    media.notifyChange = async (id: string) => {
+      order.push('announce: SSE');
+      await p.media.notifyChange(id);
+    };
+    const publish = async () => {
+      order.push('announce: webhook');
+      return 0;
+    };
+    const input: ProcessingInput = { mediaId, storageKey: res.body.storageKey, mediaType: 'POST_VIDEO', fileSize: clip.length };
+    const outcome = await env.run(createVideoActivities(deps({ media, publish }), videoSettings()).publishFirstRendition, input).catch((err: unknown) => err);
+    expect(outcome).toBeInstanceOf(CancelledFailure);
+    expect(order).toEqual(['rows:2']);
+    expect((await p.call(user, `/media/${mediaId}`, { method: 'DELETE' })).status).toBe(202);
+    expect((await waitForStatus(p, user, mediaId, ['CANCELLED'], 60_000)).playback).toBeNull();
+    expect(await p.storage.listKeys(p.config.S3_MEDIA_BUCKET, derivedPrefix(mediaId))).toEqual([]);
+  });
+
+  it('a segment PUT whose activity is cancelled while its body is being sent stops there and leaves no object', async () => {
+    const key = `${derivedPrefix(uniqueUser('abort'))}hls/fast/segment_000.ts`;
+    const chunk = Buffer.alloc(256 * 1024, 7);
+    const chunks = 64;
+    /** A body of `chunks` chunks that calls `onRead` with how many were read so far. */
+    const body = (onRead: (read: number) => void) => {
+      let read = 0;
+      return new Readable({
+        read() {
+          onRead(read);
+          this.push(read < chunks ? chunk : null);
+          read++;
+        },
+      });
+    };
+    // The same PUT lands when nothing aborts it.
+    await p.storage.put(p.config.S3_MEDIA_BUCKET, key, body(() => undefined), 'video/mp2t', undefined, chunk.length * chunks, new AbortController().signal);
+    expect((await p.storage.head(p.config.S3_MEDIA_BUCKET, key))?.size).toBe(chunk.length * chunks);
+    await p.storage.delete(p.config.S3_MEDIA_BUCKET, key);
+
+    const cancel = new AbortController();
+    let readWhenAborted = -1;
+    let readInAll = 0;
+    const put = p.storage.put(
+      p.config.S3_MEDIA_BUCKET,
+      key,
+      body((read) => {
+        readInAll = read;
+        if (read === 2 && !cancel.signal.aborted) {
+          readWhenAborted = read;
+          cancel.abort();
+        }
+      }),
+      'video/mp2t',
+      undefined,
+      chunk.length * chunks,
+      cancel.signal,
+    );
+    await expect(put).rejects.toMatchObject({ name: 'AbortError' });
+    expect(readWhenAborted).toBe(2);
+    expect(readInAll).toBeLessThan(chunks);
+    expect(await p.storage.head(p.config.S3_MEDIA_BUCKET, key)).toBeUndefined();
+  });
+});
