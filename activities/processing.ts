@@ -105,7 +105,7 @@ export function createImageActivities(deps: ActivityDeps) {
       // A retry starts clean: earlier partial output is removed, then every key is rewritten.
       stopIfCancelled(ctx, { phase: 'upload' });
       await storage.deletePrefix(buckets.media, `${derivedPrefix(input.mediaId)}thumbnails/`);
-      const renditions = await storeThumbnails(deps, input.mediaId, result.thumbnails, () => stopIfCancelled(ctx, { phase: 'upload' }));
+      const renditions = await storeThumbnails(deps, input.mediaId, result.thumbnails, () => stopIfCancelled(ctx, { phase: 'upload' }), ctx.cancellationSignal);
       await media.mergeMetadata(input.mediaId, { ...result.facts });
       await media.replaceRenditions(input.mediaId, renditions);
       return { thumbnails: renditions.length };
