@@ -1,10 +1,11 @@
-import { CancelledFailure } from '@temporalio/common';
+import { ActivityCancellationDetails, CancelledFailure } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { Readable } from 'node:stream';
 import type { ActivityDeps } from '../../activities';
 import { createVideoActivities, type ProcessingInput } from '../../activities/processing';
 import type { NewRendition } from '../../services/shared/db/media-repository';
 import { derivedPrefix } from '../../services/shared/media-types';
+import { listedSegments } from '../../services/shared/media/hls-args';
 import { ffmpeg as ffmpegTools } from '../../devstack/tools';
 import { testVideo } from '../fixtures/media';
 import { startPlatform, uniqueUser, uploadFile, waitForStatus, type Platform } from '../harness/platform';
@@ -57,7 +58,7 @@ describe('retries and cancellation of the first rendition and the ladder', () =>
     };
     const input: ProcessingInput = { mediaId: session.mediaId, storageKey: session.storageKey, mediaType: 'POST_VIDEO', fileSize: 0 };
     const { transcodeVideo } = createVideoActivities(deps({ storage }), videoSettings());
-    const retried = (await new MockActivityEnvironment({ attempt: 2 }).run(transcodeVideo, input)) as Awaited<ReturnType<typeof transcodeVideo>>;
+    const retried = (await new MockActivityEnvironment({ attempt: 2 }, { client: p.temporal }).run(transcodeVideo, input)) as Awaited<ReturnType<typeof transcodeVideo>>;
     expect(retried.renditions).toEqual(['360p']);
 
     // When the rung was deleted, neither the master nor playback named it.
@@ -79,7 +80,7 @@ describe('retries and cancellation of the first rendition and the ladder', () =>
     const mediaId: string = res.body.mediaId;
     await p.media.setStatus(mediaId, 'PROCESSING');
 
-    const env = new MockActivityEnvironment();
+    const env = new MockActivityEnvironment({}, { client: p.temporal });
     const order: string[] = [];
     const media = Object.create(p.media) as typeof p.media;
     media.replaceRenditions = async (id: string, rows: NewRendition[]) => {
@@ -100,6 +101,72 @@ describe('retries and cancellation of the first rendition and the ladder', () =>
     const outcome = await env.run(createVideoActivities(deps({ media, publish }), videoSettings()).publishFirstRendition, input).catch((err: unknown) => err);
     expect(outcome).toBeInstanceOf(CancelledFailure);
     expect(order).toEqual(['rows:2']);
+    expect((await p.call(user, `/media/${mediaId}`, { method: 'DELETE' })).status).toBe(202);
+    expect((await waitForStatus(p, user, mediaId, ['CANCELLED'], 60_000)).playback).toBeNull();
+    expect(await p.storage.listKeys(p.config.S3_MEDIA_BUCKET, derivedPrefix(mediaId))).toEqual([]);
+  });
+
+  it('a retry after playable whose re-run cuts elsewhere keeps the published segments and appends after a discontinuity, under new names, announcing nothing again', async () => {
+    const user = uniqueUser('recut');
+    const clip = await testVideo(ffmpeg, 12, 360);
+    // Uploaded but not confirmed: the workflow waits and the step runs here instead, for a media shown as PROCESSING.
+    const res = await p.call(user, '/media/upload-session', { body: { fileName: 'clip.mp4', fileType: 'video/mp4', fileSize: clip.length, mediaType: 'POST_VIDEO' } });
+    expect((await fetch(res.body.upload.url, { method: 'PUT', body: clip, headers: res.body.upload.headers })).status).toBe(200);
+    const mediaId: string = res.body.mediaId;
+    await p.media.setStatus(mediaId, 'PROCESSING');
+    const input: ProcessingInput = { mediaId, storageKey: res.body.storageKey, mediaType: 'POST_VIDEO', fileSize: clip.length };
+    const announced: string[] = [];
+    const announcing = (attempt: string, env: MockActivityEnvironment | undefined) => {
+      const media = Object.create(p.media) as typeof p.media;
+      media.notifyChange = async (id: string) => {
+        announced.push(`${attempt}: SSE`);
+        await p.media.notifyChange(id);
+        // The first attempt's heartbeat times out right after it announced (its worker is gone).
+        env?.cancel('TIMED_OUT', new ActivityCancellationDetails({ timedOut: true }));
+      };
+      const publish = async () => {
+        announced.push(`${attempt}: webhook`);
+        return 0;
+      };
+      return deps({ media, publish });
+    };
+
+    // Attempt 1 cuts the fast rung every 2 s and stops right after announcing playable.
+    const first = new MockActivityEnvironment({ attempt: 1 }, { client: p.temporal });
+    const stopped = await first.run(createVideoActivities(announcing('attempt 1', first), videoSettings()).publishFirstRendition, input).catch((err: unknown) => err);
+    expect(stopped).toBeInstanceOf(Error);
+    const variantUrl: string = (await p.call(user, `/media/${mediaId}`)).body.playback.renditions[0].url;
+    const segmentBase = variantUrl.slice(0, variantUrl.lastIndexOf('/') + 1);
+    const segmentBytes = async (uri: string) => Buffer.from(await (await fetch(`${segmentBase}${uri}`)).arrayBuffer());
+    const stoppedText = await (await fetch(variantUrl)).text();
+    const stoppedSegments = listedSegments(stoppedText);
+    expect(stoppedSegments.length).toBeGreaterThanOrEqual(3);
+    expect(stoppedText).not.toContain('#EXT-X-ENDLIST');
+    const stoppedBytes = await Promise.all(stoppedSegments.map((s) => segmentBytes(s.uri)));
+
+    // Attempt 2 runs where the segment length is 1 s: its cuts differ from the published ones.
+    const retry = await new MockActivityEnvironment({ attempt: 2 }, { client: p.temporal }).run(createVideoActivities(announcing('attempt 2', undefined), { ...videoSettings(), segmentSeconds: 1 }).publishFirstRendition, input);
+    expect(retry).toMatchObject({ path: 'fast', rendition: 'fast' });
+    const finalText = await (await fetch(variantUrl)).text();
+    const final = listedSegments(finalText);
+    expect(finalText.trimEnd().endsWith('#EXT-X-ENDLIST')).toBe(true);
+    // The published segments first, as they were; then one discontinuity and the re-run's segments under names of their own.
+    expect(final.slice(0, stoppedSegments.length)).toEqual(stoppedSegments);
+    for (const [i, s] of stoppedSegments.entries()) expect((await segmentBytes(s.uri)).equals(stoppedBytes[i]!)).toBe(true);
+    const appended = final.slice(stoppedSegments.length);
+    expect(appended.length).toBeGreaterThan(0);
+    expect(appended.map((s) => !!s.discontinuity)).toEqual(appended.map((_, i) => i === 0));
+    expect(appended.every((s) => s.uri.startsWith('a2-'))).toBe(true);
+    expect(finalText.split('\n').filter((l) => l === '#EXT-X-DISCONTINUITY')).toHaveLength(1);
+    // The target duration did not change, and the whole clip is there (content may repeat, none is skipped).
+    const target = (text: string) => /#EXT-X-TARGETDURATION:(\d+)/.exec(text)?.[1];
+    expect(target(finalText)).toBe(target(stoppedText));
+    expect(final.reduce((sum, s) => sum + s.seconds, 0)).toBeGreaterThanOrEqual(12 - 0.1);
+    const prefix = `${derivedPrefix(mediaId)}hls/fast/`;
+    const stored = (await p.storage.listKeys(p.config.S3_MEDIA_BUCKET, prefix)).filter((k) => k.endsWith('.ts')).sort();
+    expect(stored).toEqual(final.map((s) => `${prefix}${s.uri}`).sort());
+    expect(announced).toEqual(['attempt 1: SSE', 'attempt 1: webhook']);
+
     expect((await p.call(user, `/media/${mediaId}`, { method: 'DELETE' })).status).toBe(202);
     expect((await waitForStatus(p, user, mediaId, ['CANCELLED'], 60_000)).playback).toBeNull();
     expect(await p.storage.listKeys(p.config.S3_MEDIA_BUCKET, derivedPrefix(mediaId))).toEqual([]);

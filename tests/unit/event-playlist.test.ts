@@ -37,11 +37,13 @@ describe('continuation', () => {
     expect(continuation(published, [], false)).toBeUndefined();
   });
 
-  it('appends after a discontinuity from the first re-run segment that starts at or after the published end when the cuts differ', () => {
-    // Published 6 s; the re-run cuts every 2.5 s: its segments start at 0, 2.5, 5, 7.5.
+  it('appends after a discontinuity from the re-run segment that holds the published end when the cuts differ (content repeats, none is skipped)', () => {
+    // Published 6 s; the re-run cuts every 2.5 s: 0–2.5, 2.5–5, 5–7.5 holds 6 s.
     const rerun = [seg(0, 2.5), seg(1, 2.5), seg(2, 2.5), seg(3, 2.5)];
-    expect(continuation(published, rerun.slice(0, 3), false)).toBeUndefined();
-    expect(continuation(published, rerun, false)).toEqual({ from: 3, discontinuity: true });
+    expect(continuation(published, rerun.slice(0, 2), false)).toBeUndefined();
+    expect(continuation(published, rerun.slice(0, 3), false)).toEqual({ from: 2, discontinuity: true });
+    // Cut every 3 s: 6–9 starts right at the published end.
+    expect(continuation(published, [seg(0, 3), seg(1, 3), seg(2, 3)], false)).toEqual({ from: 2, discontinuity: true });
   });
 
   it('treats a published discontinuity (an earlier re-cut) as a different cut', () => {

@@ -44,9 +44,9 @@ export interface Continuation {
  * How the segments of a re-run (`rerun`, as ffmpeg lists them so far; `finished` once it
  * has exited) continue the `published` ones. When the re-run's first segments have the
  * published names and durations (a stream copy and a fixed-GOP encode of the same source cut
- * at the same times), it continues right after them. Otherwise it continues with its first
- * segment that starts at or after the published duration (played time, so content is
- * repeated rather than skipped when an earlier re-cut left a gap), after a discontinuity.
+ * at the same times), it continues right after them. Otherwise it continues, after a
+ * discontinuity, with its segment that holds the end of the published duration (or starts
+ * right there): up to one segment of content is played twice rather than skipped.
  * @returns undefined while the re-run has not written enough to decide.
  */
 export function continuation(published: ListedSegment[], rerun: ListedSegment[], finished: boolean): Continuation | undefined {
@@ -56,10 +56,10 @@ export function continuation(published: ListedSegment[], rerun: ListedSegment[],
   if (sameSoFar && rerun.length >= published.length) return { from: published.length, discontinuity: false };
   if (sameSoFar && !finished) return undefined;
   const end = published.reduce((sum, s) => sum + s.seconds, 0);
-  let start = 0;
+  let stop = 0;
   for (let i = 0; i < rerun.length; i++) {
-    if (start >= end - SAME_CUT_SECONDS) return { from: i, discontinuity: true };
-    start += rerun[i]!.seconds;
+    stop += rerun[i]!.seconds;
+    if (stop > end + SAME_CUT_SECONDS) return { from: i, discontinuity: true };
   }
   return finished ? { from: rerun.length, discontinuity: true } : undefined;
 }
