@@ -490,7 +490,9 @@ export function createVideoActivities(deps: ActivityDeps, settings: VideoSetting
         const onCancel = () => stop.abort(ctx.cancellationSignal.reason);
         if (ctx.cancellationSignal.aborted) onCancel();
         ctx.cancellationSignal.addEventListener('abort', onCancel);
-        const segmentSeconds = Math.min(settings.segmentSeconds, FIRST_RENDITION_SEGMENT_SECONDS);
+        // A continued rendition is cut no longer than the target it was published with (which may
+        // not change): the same cuts as before, or shorter ones after a configuration change.
+        const segmentSeconds = Math.min(settings.segmentSeconds, FIRST_RENDITION_SEGMENT_SECONDS, earlier?.playlist.targetSeconds ?? Infinity);
         const io = { input: source, segmentSeconds, playlistType: 'event' as const };
         const args =
           first.path === 'copy'

@@ -34,6 +34,39 @@ describe('retries and cancellation of the first rendition and the ladder', () =>
   const storedHlsBytes = async (mediaId: string) => [...(await p.storage.objectSizes(p.config.S3_MEDIA_BUCKET, `${derivedPrefix(mediaId)}hls/`)).values()].reduce((a, b) => a + b, 0);
   const masterRow = async (mediaId: string) => (await p.media.renditions(mediaId)).find((r) => r.kind === 'hls' && r.label === 'master');
 
+  const targetOf = (text: string) => /#EXT-X-TARGETDURATION:(\d+)/.exec(text)?.[1];
+
+  /**
+   * A 12 s clip uploaded but not confirmed (its workflow waits, so the step runs here instead)
+   * for a media shown as PROCESSING. `announcing(attempt, env)` gives the deps of one attempt:
+   * they record its announcements in `announced`, and with `env` cancel it as a heartbeat
+   * timeout right after it announced (its worker gone).
+   */
+  async function unconfirmedVideo(name: string) {
+    const user = uniqueUser(name);
+    const clip = await testVideo(ffmpeg, 12, 360);
+    const res = await p.call(user, '/media/upload-session', { body: { fileName: 'clip.mp4', fileType: 'video/mp4', fileSize: clip.length, mediaType: 'POST_VIDEO' } });
+    expect((await fetch(res.body.upload.url, { method: 'PUT', body: clip, headers: res.body.upload.headers })).status).toBe(200);
+    const mediaId: string = res.body.mediaId;
+    await p.media.setStatus(mediaId, 'PROCESSING');
+    const input: ProcessingInput = { mediaId, storageKey: res.body.storageKey, mediaType: 'POST_VIDEO', fileSize: clip.length };
+    const announced: string[] = [];
+    const announcing = (attempt: string, env: MockActivityEnvironment | undefined) => {
+      const media = Object.create(p.media) as typeof p.media;
+      media.notifyChange = async (id: string) => {
+        announced.push(`${attempt}: SSE`);
+        await p.media.notifyChange(id);
+        env?.cancel('TIMED_OUT', new ActivityCancellationDetails({ timedOut: true }));
+      };
+      const publish = async () => {
+        announced.push(`${attempt}: webhook`);
+        return 0;
+      };
+      return deps({ media, publish });
+    };
+    return { user, mediaId, input, announced, announcing };
+  }
+
   it('a transcodeVideo retry after its master landed puts the first rendition back before deleting rungs, and counts its bytes once', async () => {
     const user = uniqueUser('ladder-retry');
     const session = await uploadFile(p, user, await testVideo(ffmpeg, 6, 360), 'video/mp4', 'POST_VIDEO', 'clip.mp4');
@@ -107,29 +140,7 @@ describe('retries and cancellation of the first rendition and the ladder', () =>
   });
 
   it('a retry after playable whose re-run cuts elsewhere keeps the published segments and appends after a discontinuity, under new names, announcing nothing again', async () => {
-    const user = uniqueUser('recut');
-    const clip = await testVideo(ffmpeg, 12, 360);
-    // Uploaded but not confirmed: the workflow waits and the step runs here instead, for a media shown as PROCESSING.
-    const res = await p.call(user, '/media/upload-session', { body: { fileName: 'clip.mp4', fileType: 'video/mp4', fileSize: clip.length, mediaType: 'POST_VIDEO' } });
-    expect((await fetch(res.body.upload.url, { method: 'PUT', body: clip, headers: res.body.upload.headers })).status).toBe(200);
-    const mediaId: string = res.body.mediaId;
-    await p.media.setStatus(mediaId, 'PROCESSING');
-    const input: ProcessingInput = { mediaId, storageKey: res.body.storageKey, mediaType: 'POST_VIDEO', fileSize: clip.length };
-    const announced: string[] = [];
-    const announcing = (attempt: string, env: MockActivityEnvironment | undefined) => {
-      const media = Object.create(p.media) as typeof p.media;
-      media.notifyChange = async (id: string) => {
-        announced.push(`${attempt}: SSE`);
-        await p.media.notifyChange(id);
-        // The first attempt's heartbeat times out right after it announced (its worker is gone).
-        env?.cancel('TIMED_OUT', new ActivityCancellationDetails({ timedOut: true }));
-      };
-      const publish = async () => {
-        announced.push(`${attempt}: webhook`);
-        return 0;
-      };
-      return deps({ media, publish });
-    };
+    const { mediaId, user, input, announced, announcing } = await unconfirmedVideo('recut');
 
     // Attempt 1 cuts the fast rung every 2 s and stops right after announcing playable.
     const first = new MockActivityEnvironment({ attempt: 1 }, { client: p.temporal });
@@ -159,8 +170,7 @@ describe('retries and cancellation of the first rendition and the ladder', () =>
     expect(appended.every((s) => s.uri.startsWith('a2-'))).toBe(true);
     expect(finalText.split('\n').filter((l) => l === '#EXT-X-DISCONTINUITY')).toHaveLength(1);
     // The target duration did not change, and the whole clip is there (content may repeat, none is skipped).
-    const target = (text: string) => /#EXT-X-TARGETDURATION:(\d+)/.exec(text)?.[1];
-    expect(target(finalText)).toBe(target(stoppedText));
+    expect(targetOf(finalText)).toBe(targetOf(stoppedText));
     expect(final.reduce((sum, s) => sum + s.seconds, 0)).toBeGreaterThanOrEqual(12 - 0.1);
     const prefix = `${derivedPrefix(mediaId)}hls/fast/`;
     const stored = (await p.storage.listKeys(p.config.S3_MEDIA_BUCKET, prefix)).filter((k) => k.endsWith('.ts')).sort();
@@ -170,6 +180,26 @@ describe('retries and cancellation of the first rendition and the ladder', () =>
     expect((await p.call(user, `/media/${mediaId}`, { method: 'DELETE' })).status).toBe(202);
     expect((await waitForStatus(p, user, mediaId, ['CANCELLED'], 60_000)).playback).toBeNull();
     expect(await p.storage.listKeys(p.config.S3_MEDIA_BUCKET, derivedPrefix(mediaId))).toEqual([]);
+  });
+
+  it('a retry after playable cuts no longer than the published target duration: the same cuts, appended, the target unchanged', async () => {
+    const { mediaId, user, input, announcing } = await unconfirmedVideo('retarget');
+    // Attempt 1 cuts every 1 s (target 1) and stops after announcing; attempt 2 is configured for 2 s segments.
+    const first = new MockActivityEnvironment({ attempt: 1 }, { client: p.temporal });
+    expect(await first.run(createVideoActivities(announcing('attempt 1', first), { ...videoSettings(), segmentSeconds: 1 }).publishFirstRendition, input).catch((err: unknown) => err)).toBeInstanceOf(Error);
+    const variantUrl: string = (await p.call(user, `/media/${mediaId}`)).body.playback.renditions[0].url;
+    const stoppedText = await (await fetch(variantUrl)).text();
+    await new MockActivityEnvironment({ attempt: 2 }, { client: p.temporal }).run(createVideoActivities(announcing('attempt 2', undefined), videoSettings()).publishFirstRendition, input);
+    const finalText = await (await fetch(variantUrl)).text();
+    const final = listedSegments(finalText);
+    expect(final.slice(0, listedSegments(stoppedText).length)).toEqual(listedSegments(stoppedText));
+    expect(final.length).toBeGreaterThan(listedSegments(stoppedText).length);
+    expect(finalText.trimEnd().endsWith('#EXT-X-ENDLIST')).toBe(true);
+    expect(finalText).not.toContain('#EXT-X-DISCONTINUITY');
+    expect(targetOf(finalText)).toBe(targetOf(stoppedText));
+    expect(final.every((s) => Math.round(s.seconds) <= Number(targetOf(finalText)))).toBe(true);
+    expect((await p.call(user, `/media/${mediaId}`, { method: 'DELETE' })).status).toBe(202);
+    expect((await waitForStatus(p, user, mediaId, ['CANCELLED'], 60_000)).playback).toBeNull();
   });
 
   it('a segment PUT whose activity is cancelled while its body is being sent stops there and leaves no object', async () => {
