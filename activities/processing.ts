@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as delay } from 'node:timers/promises';
+import type { RenditionRow } from '../services/shared/db/entities';
 import type { NewRendition } from '../services/shared/db/media-repository';
 import { probe, probeFrameSize, probeKeyframeInterval, runFfmpeg, UnplayableMediaError, type FfmpegPaths } from '../services/shared/media/ffmpeg';
 import {
@@ -21,6 +22,7 @@ import {
   type ProbeResult,
 } from '../services/shared/media/hls-args';
 import { STANDARD_INPUT_RULES, standardInput } from '../services/shared/media/standard-input';
+import { continuation, readPublishedPlaylist, type PublishedPlaylist } from '../services/shared/media/event-playlist';
 import { makeThumbnails, UndecodableImageError, type Thumbnail } from '../services/shared/media/images';
 import { DERIVED_CACHE_CONTROL, derivedPrefix, MEDIA_TYPE_RULES, type MediaType } from '../services/shared/media-types';
 import type { ClamdScanner } from '../services/shared/scanner';
@@ -44,13 +46,14 @@ const streamContentType: Record<string, string> = { '.m3u8': 'application/vnd.ap
 
 /**
  * Uploads thumbnails under `derived/{mediaId}/thumbnails/` and describes them as renditions;
- * `onStored` runs after each upload (it may throw to stop before the next one).
+ * `onStored` runs after each upload (it may throw to stop before the next one); aborting
+ * `signal` stops the PUT in flight.
  */
-export async function storeThumbnails({ storage, buckets }: ActivityDeps, mediaId: string, thumbnails: Thumbnail[], onStored: () => void): Promise<NewRendition[]> {
+export async function storeThumbnails({ storage, buckets }: ActivityDeps, mediaId: string, thumbnails: Thumbnail[], onStored: () => void, signal?: AbortSignal): Promise<NewRendition[]> {
   const renditions: NewRendition[] = [];
   for (const t of thumbnails) {
     const key = `${derivedPrefix(mediaId)}thumbnails/${t.width}.${t.format === 'jpeg' ? 'jpg' : 'webp'}`;
-    await storage.put(buckets.media, key, t.data, `image/${t.format}`, DERIVED_CACHE_CONTROL);
+    await storage.put(buckets.media, key, t.data, `image/${t.format}`, DERIVED_CACHE_CONTROL, undefined, signal);
     onStored();
     renditions.push({ mediaId, kind: 'thumbnail', label: key.split('/').pop()!, width: t.width, height: t.height, storageKey: key, contentType: `image/${t.format}`, sizeBytes: t.data.length });
   }
@@ -102,7 +105,7 @@ export function createImageActivities(deps: ActivityDeps) {
       // A retry starts clean: earlier partial output is removed, then every key is rewritten.
       stopIfCancelled(ctx, { phase: 'upload' });
       await storage.deletePrefix(buckets.media, `${derivedPrefix(input.mediaId)}thumbnails/`);
-      const renditions = await storeThumbnails(deps, input.mediaId, result.thumbnails, () => stopIfCancelled(ctx, { phase: 'upload' }));
+      const renditions = await storeThumbnails(deps, input.mediaId, result.thumbnails, () => stopIfCancelled(ctx, { phase: 'upload' }), ctx.cancellationSignal);
       await media.mergeMetadata(input.mediaId, { ...result.facts });
       await media.replaceRenditions(input.mediaId, renditions);
       return { thumbnails: renditions.length };
@@ -287,7 +290,7 @@ async function uploadTree(deps: ActivityDeps, ctx: Context, dir: string, keyPref
     const data = await readFile(file);
     bytes += data.length;
     stopIfCancelled(ctx, { phase: 'upload', percent: Math.round((100 * done) / (files.length + 1)) });
-    await deps.storage.put(deps.buckets.media, `${keyPrefix}${rel}`, data, streamContentType[ext] ?? 'application/octet-stream', cacheControl);
+    await deps.storage.put(deps.buckets.media, `${keyPrefix}${rel}`, data, streamContentType[ext] ?? 'application/octet-stream', cacheControl, undefined, ctx.cancellationSignal);
     done++;
   };
   await forEachLimited(files, UPLOAD_CONCURRENCY, (file) => put(file, DERIVED_CACHE_CONTROL));
@@ -300,6 +303,53 @@ async function recordedFirstRendition({ media }: ActivityDeps, mediaId: string):
   const metadata = (await media.findById(mediaId))?.metadata;
   const recorded = metadata?.firstRendition as FirstRendition | undefined;
   return recorded?.path && metadata?.[FIRST_RENDITION_IN_PROGRESS] !== true ? recorded : undefined;
+}
+
+/**
+ * Private metadata key: the first rendition as its step left it complete (PublishedFirstRendition),
+ * which a retry of the ladder restores before deleting rungs and counts once in the quota.
+ */
+const FIRST_RENDITION_PUBLISHED = 'firstRenditionPublished';
+
+/** The first rendition once complete (ENDLIST): what a retry of `transcodeVideo` restores and counts. */
+interface PublishedFirstRendition {
+  /** Text of its master playlist. */
+  master: string;
+  /** Bytes of its segments and playlists, which the storage quota counts (poster and thumbnails have rows of their own). */
+  bytes: number;
+  /** Picture size of its segments, pixels. */
+  width: number;
+  height: number;
+}
+
+/** The rows that make `playback` show the first rendition: the master (carrying the rendition's `bytes`) and its variant. */
+function firstRenditionRows(mediaId: string, rendition: string, size: { width: number; height: number }, bytes: number): NewRendition[] {
+  const hls = `${derivedPrefix(mediaId)}hls/`;
+  return [
+    { mediaId, kind: 'hls', label: 'master', width: null, height: null, storageKey: `${hls}master.m3u8`, contentType: streamContentType['.m3u8']!, sizeBytes: bytes },
+    { mediaId, kind: 'hls', label: rendition, ...size, storageKey: `${hls}${rendition}/index.m3u8`, contentType: streamContentType['.m3u8']!, sizeBytes: null },
+  ];
+}
+
+/** A stored row as it is written again by `replaceRenditions`. */
+const asNewRendition = ({ mediaId, kind, label, width, height, storageKey, contentType, sizeBytes }: RenditionRow): NewRendition => ({ mediaId, kind, label, width, height, storageKey, contentType, sizeBytes });
+
+/**
+ * What an attempt of the first-rendition step that died after publishing its EVENT playlist
+ * left behind, which a retry continues instead of re-publishing (players may be on it).
+ */
+interface EarlierFirstRendition {
+  first: FirstRendition;
+  playlist: PublishedPlaylist;
+  /** Bytes of the listed segments, and their peak bits per second. */
+  segmentBytes: number;
+  peakBitsPerSecond: number;
+  /** Picture size of the published segments. */
+  size: { width: number; height: number };
+  /** Poster and thumbnail rows when the rendition's rows were written (it was shown playable); undefined otherwise. */
+  shownRows?: NewRendition[];
+  /** Segment keys under the variant that no published playlist lists: PUTs of the dead attempt, never seen by a player. */
+  unlisted: string[];
 }
 
 /**
@@ -329,15 +379,48 @@ export function createVideoActivities(deps: ActivityDeps, settings: VideoSetting
     }
   }
 
+  /** The published, unfinished first rendition of an earlier attempt, if its playlist lists any segment. */
+  async function earlierFirstRendition(mediaId: string): Promise<EarlierFirstRendition | undefined> {
+    const metadata = (await media.findById(mediaId))?.metadata;
+    const first = metadata?.firstRendition as FirstRendition | undefined;
+    if (!first?.path || metadata?.[FIRST_RENDITION_IN_PROGRESS] !== true) return undefined;
+    const variantKey = `${derivedPrefix(mediaId)}hls/${first.rendition}/`;
+    const text = await storage.getIfExists(buckets.media, `${variantKey}index.m3u8`);
+    const playlist = text && readPublishedPlaylist(text.toString('utf8'));
+    if (!playlist) return undefined;
+    const sizes = await storage.objectSizes(buckets.media, variantKey);
+    let segmentBytes = 0;
+    let peakBitsPerSecond = 0;
+    for (const s of playlist.segments) {
+      const bytes = sizes.get(`${variantKey}${s.uri}`);
+      // A listed segment that is not there is not a state a PUT-then-list order can leave: start clean.
+      if (bytes === undefined) return undefined;
+      segmentBytes += bytes;
+      if (s.seconds > 0) peakBitsPerSecond = Math.max(peakBitsPerSecond, (bytes * 8) / s.seconds);
+    }
+    const listed = new Set(playlist.segments.map((s) => `${variantKey}${s.uri}`));
+    const firstSegment = await storage.presignGet(buckets.media, `${variantKey}${playlist.segments[0]!.uri}`, 600);
+    const rows = await media.renditions(mediaId);
+    return {
+      first: { path: first.path, reasons: first.reasons, rendition: first.rendition },
+      playlist,
+      segmentBytes,
+      peakBitsPerSecond,
+      size: await probeFrameSize(settings.ffmpeg, firstSegment.url),
+      shownRows: rows.some((r) => r.kind === 'hls' && r.label === 'master') ? rows.filter((r) => r.kind !== 'hls').map(asNewRendition) : undefined,
+      unlisted: [...sizes.keys()].filter((k) => k.endsWith('.ts') && !listed.has(k)),
+    };
+  }
+
   /** Poster + thumbnails into the media bucket; their rendition rows. */
   async function publishPoster(ctx: Context, input: ProcessingInput, posterData: Buffer): Promise<NewRendition[]> {
     const prefix = derivedPrefix(input.mediaId);
     const { facts: posterFacts, thumbnails } = await makeThumbnails(posterData, MEDIA_TYPE_RULES[input.mediaType].thumbnailWidths);
     stopIfCancelled(ctx, { phase: 'upload' });
-    await storage.put(buckets.media, `${prefix}poster.jpg`, posterData, 'image/jpeg', DERIVED_CACHE_CONTROL);
+    await storage.put(buckets.media, `${prefix}poster.jpg`, posterData, 'image/jpeg', DERIVED_CACHE_CONTROL, undefined, ctx.cancellationSignal);
     return [
       { mediaId: input.mediaId, kind: 'poster', label: 'poster.jpg', width: posterFacts.width, height: posterFacts.height, storageKey: `${prefix}poster.jpg`, contentType: 'image/jpeg', sizeBytes: posterData.length },
-      ...(await storeThumbnails(deps, input.mediaId, thumbnails, () => stopIfCancelled(ctx, { phase: 'upload' }))),
+      ...(await storeThumbnails(deps, input.mediaId, thumbnails, () => stopIfCancelled(ctx, { phase: 'upload' }), ctx.cancellationSignal)),
     ];
   }
 
@@ -352,13 +435,17 @@ export function createVideoActivities(deps: ActivityDeps, settings: VideoSetting
      * playlist then grows and ends with `#EXT-X-ENDLIST`. Heartbeats carry the phase, ffmpeg's
      * percent, the segments published and whether it is playable yet.
      * Idempotent: once recorded complete, a retry (or a workflow replaying after a crash)
-     * publishes nothing again; a retry of an attempt that died half-way hides and deletes what
-     * it had published, then starts clean (its announcements are not repeated: see announcePlayable).
+     * publishes nothing again. A retry of an attempt that died after publishing its EVENT
+     * playlist keeps every published segment, re-runs ffmpeg and appends only what follows them
+     * (after `#EXT-X-DISCONTINUITY`, under new names, when the re-run cuts elsewhere; see
+     * `continuation`), and announces nothing again; one that died before starts clean.
      */
     async publishFirstRendition(input: ProcessingInput): Promise<FirstRendition> {
       const ctx = Context.current();
       const recorded = await recordedFirstRendition(deps, input.mediaId);
       if (recorded) return recorded;
+      // An attempt that died after publishing: its segments stay and this one appends to them.
+      const earlier = await earlierFirstRendition(input.mediaId);
       const clock = phaseClock();
       const started = performance.now();
       return withSource(input, async (source, work) => {
@@ -373,30 +460,39 @@ export function createVideoActivities(deps: ActivityDeps, settings: VideoSetting
         const seen = await keyframes.catch(() => undefined);
         const keyframeIntervalSeconds = (seen?.streamIndex === videoStreamIndex ? seen : await probeKeyframeInterval(settings.ffmpeg, source, videoStreamIndex, KEYFRAME_WINDOW_SECONDS)).seconds;
         const decision = standardInput({ ...facts, keyframeIntervalSeconds });
-        const first: FirstRendition = { path: decision.standard ? 'copy' : 'fast', reasons: decision.reasons, rendition: decision.standard ? 'source' : 'fast' };
+        // A continued rendition keeps its path, whatever the rules now say: its segments are published.
+        const first: FirstRendition = earlier?.first ?? { path: decision.standard ? 'copy' : 'fast', reasons: decision.reasons, rendition: decision.standard ? 'source' : 'fast' };
         // The poster is taken while the rendition is written (two ffmpeg reading the source at once): it is published with it.
-        const poster = takePoster(settings, facts, source, join(work, 'poster.jpg'), ctx.cancellationSignal);
+        const poster = earlier?.shownRows ? undefined : takePoster(settings, facts, source, join(work, 'poster.jpg'), ctx.cancellationSignal);
         // Settled here so that a failure of the rendition's ffmpeg never leaves it unhandled; rethrown below.
-        poster.catch(() => undefined);
+        poster?.catch(() => undefined);
 
-        // What an earlier attempt published goes: its rows first (playback disappears rather
-        // than pointing at deleted segments), then its objects.
         clock.enter('clean');
         stopIfCancelled(ctx, { phase: 'clean' });
         const prefix = derivedPrefix(input.mediaId);
-        if ((await media.renditions(input.mediaId)).length > 0) await media.replaceRenditions(input.mediaId, []);
-        await storage.deletePrefix(buckets.media, prefix);
+        if (earlier) {
+          // Published segments stay byte for byte (a player may be on them); only segments no
+          // playlist lists go, the dead attempt's last PUTs, which no player has seen.
+          await storage.deleteKeys(buckets.media, earlier.unlisted);
+        } else {
+          // Nothing was published: what an earlier attempt uploaded goes, its rows first.
+          if ((await media.renditions(input.mediaId)).length > 0) await media.replaceRenditions(input.mediaId, []);
+          await storage.deletePrefix(buckets.media, prefix);
+        }
 
         const hlsDir = join(work, 'hls');
         const variantDir = join(hlsDir, first.rendition);
         await mkdir(variantDir, { recursive: true });
-        const progress = { phase: `first-rendition:${first.path}`, percent: 0, segmentsPublished: 0, playable: false };
+        // A continued rendition whose rows were written was announced: never again.
+        const progress = { phase: `first-rendition:${first.path}`, percent: 0, segmentsPublished: earlier?.playlist.segments.length ?? 0, playable: !!earlier?.shownRows };
         // ffmpeg stops on cancellation and when publishing fails (nothing would read its output).
         const stop = new AbortController();
         const onCancel = () => stop.abort(ctx.cancellationSignal.reason);
         if (ctx.cancellationSignal.aborted) onCancel();
         ctx.cancellationSignal.addEventListener('abort', onCancel);
-        const segmentSeconds = Math.min(settings.segmentSeconds, FIRST_RENDITION_SEGMENT_SECONDS);
+        // A continued rendition is cut no longer than the target it was published with (which may
+        // not change): the same cuts as before, or shorter ones after a configuration change.
+        const segmentSeconds = Math.min(settings.segmentSeconds, FIRST_RENDITION_SEGMENT_SECONDS, earlier?.playlist.targetSeconds ?? Infinity);
         const io = { input: source, segmentSeconds, playlistType: 'event' as const };
         const args =
           first.path === 'copy'
@@ -405,73 +501,90 @@ export function createVideoActivities(deps: ActivityDeps, settings: VideoSetting
         clock.enter('to playable');
         const encodeStarted = performance.now();
         let encoded: { error?: unknown; ms: number; at: number } | undefined;
-        const encoding = runFfmpeg(settings.ffmpeg, args, {
-          signal: stop.signal,
-          durationSeconds: facts.durationSeconds,
-          onProgress: (percent) => {
-            progress.percent = Math.round(percent);
-            ctx.heartbeat(progress);
-          },
-        }).then(
+        // A continued rendition that was published whole (ENDLIST) needs no ffmpeg: only its playlists, rows and record are written again.
+        const encoding = (
+          earlier?.playlist.ended
+            ? Promise.resolve()
+            : runFfmpeg(settings.ffmpeg, args, {
+                signal: stop.signal,
+                durationSeconds: facts.durationSeconds,
+                onProgress: (percent) => {
+                  progress.percent = Math.round(percent);
+                  ctx.heartbeat(progress);
+                },
+              })
+        ).then(
           () => void (encoded = { ms: performance.now() - encodeStarted, at: performance.now() - started }),
           (error: unknown) => void (encoded = { error, ms: performance.now() - encodeStarted, at: performance.now() - started }),
         );
 
         const variantKey = `${prefix}hls/${first.rendition}/`;
         const masterKey = `${prefix}hls/master.m3u8`;
-        // A copied segment lasts until the first keyframe after the segment length.
-        const targetSeconds = first.path === 'copy' ? segmentSeconds + keyframeIntervalSeconds : segmentSeconds;
-        const published: ListedSegment[] = [];
-        let segmentBytes = 0;
-        let peakBitsPerSecond = 0;
-        let size: { width: number; height: number } | undefined;
-        let posterRows: NewRendition[] | undefined;
+        // A copied segment lasts until the first keyframe after the segment length; a continued
+        // playlist keeps the target it was published with (it may not change between versions).
+        const targetSeconds = earlier?.playlist.targetSeconds ?? (first.path === 'copy' ? segmentSeconds + keyframeIntervalSeconds : segmentSeconds);
+        const published: ListedSegment[] = [...(earlier?.playlist.segments ?? [])];
+        let segmentBytes = earlier?.segmentBytes ?? 0;
+        let peakBitsPerSecond = earlier?.peakBitsPerSecond ?? 0;
+        let size: { width: number; height: number } | undefined = earlier?.size;
+        let posterRows: NewRendition[] | undefined = earlier?.shownRows;
         const putPlaylist = async (key: string, text: string) => {
           stopIfCancelled(ctx, progress);
-          await storage.put(buckets.media, key, Buffer.from(text), streamContentType['.m3u8']!, REWRITTEN_PLAYLIST_CACHE_CONTROL);
+          await storage.put(buckets.media, key, Buffer.from(text), streamContentType['.m3u8']!, REWRITTEN_PLAYLIST_CACHE_CONTROL, undefined, ctx.cancellationSignal);
         };
         /** Variant playlist, then master (which names it), then the rows that make `playback` show them. */
-        const publishPlaylists = async (ended: boolean) => {
+        const publishPlaylists = async (ended: boolean): Promise<PublishedFirstRendition> => {
           size ??= await probeFrameSize(settings.ffmpeg, join(variantDir, published[0]!.uri));
           const variant = eventPlaylist(published, { targetSeconds, ended });
           const master = masterPlaylist([{ uri: `${first.rendition}/index.m3u8`, bandwidth: peakBitsPerSecond, ...size }], { startAtZero: true });
           await putPlaylist(`${variantKey}index.m3u8`, variant);
           await putPlaylist(masterKey, master);
           stopIfCancelled(ctx, progress);
-          await media.replaceRenditions(input.mediaId, [
-            ...posterRows!,
-            { mediaId: input.mediaId, kind: 'hls', label: 'master', width: null, height: null, storageKey: masterKey, contentType: streamContentType['.m3u8']!, sizeBytes: segmentBytes + Buffer.byteLength(variant) + Buffer.byteLength(master) },
-            { mediaId: input.mediaId, kind: 'hls', label: first.rendition, ...size, storageKey: `${variantKey}index.m3u8`, contentType: streamContentType['.m3u8']!, sizeBytes: null },
-          ]);
+          const bytes = segmentBytes + Buffer.byteLength(variant) + Buffer.byteLength(master);
+          await media.replaceRenditions(input.mediaId, [...posterRows!, ...firstRenditionRows(input.mediaId, first.rendition, size, bytes)]);
+          return { master, bytes, ...size };
         };
+        // Index, in ffmpeg's listing, of the next segment to publish; for a continued rendition
+        // undefined until the re-run's cuts are compared with the published ones. A re-run that
+        // cut elsewhere appends under names of its own (`rename`), after a discontinuity.
+        let next: number | undefined = earlier ? undefined : 0;
+        let rename = '';
+        let discontinuity = false;
         try {
           for (;;) {
             // Read before listing: once ffmpeg has exited, this listing is its last.
             const finished = encoded;
             if (finished?.error !== undefined) throw finished.error;
             const listed = listedSegments(await readFile(join(variantDir, 'index.m3u8'), 'utf8').catch(() => ''));
+            if (next === undefined) {
+              const plan = continuation(published, listed, finished !== undefined);
+              if (plan) [next, discontinuity, rename] = [plan.from, plan.discontinuity, plan.discontinuity ? `a${ctx.info.attempt}-` : ''];
+            }
             // Before the announcement only the segments it needs (a stream copy writes the whole
             // clip in a second or two: uploading all of it first would delay playback); after it,
             // a bounded batch, so the playlist players reload grows in steps of seconds.
-            const fresh = listed.slice(published.length, progress.playable ? published.length + 2 * UPLOAD_CONCURRENCY : PLAYABLE_AFTER_SEGMENTS);
+            const fresh = next === undefined ? [] : listed.slice(next, next + (progress.playable ? 2 * UPLOAD_CONCURRENCY : Math.max(0, PLAYABLE_AFTER_SEGMENTS - published.length)));
             await forEachLimited(fresh, UPLOAD_CONCURRENCY, async (segment) => {
               const data = await readFile(join(variantDir, segment.uri));
               stopIfCancelled(ctx, progress);
-              await storage.put(buckets.media, `${variantKey}${segment.uri}`, data, streamContentType['.ts']!, DERIVED_CACHE_CONTROL);
+              await storage.put(buckets.media, `${variantKey}${rename}${segment.uri}`, data, streamContentType['.ts']!, DERIVED_CACHE_CONTROL, undefined, ctx.cancellationSignal);
               segmentBytes += data.length;
               // No encoder states a bitrate for copied streams: the peak of the segments is the variant's BANDWIDTH.
               if (segment.seconds > 0) peakBitsPerSecond = Math.max(peakBitsPerSecond, (data.length * 8) / segment.seconds);
             });
-            published.push(...fresh);
+            published.push(...fresh.map((s, i) => ({ uri: `${rename}${s.uri}`, seconds: s.seconds, ...(discontinuity && i === 0 ? { discontinuity } : {}) })));
+            if (fresh.length > 0) [next, discontinuity] = [next! + fresh.length, false];
             progress.segmentsPublished = published.length;
-            const all = finished !== undefined && published.length === listed.length;
+            const all = finished !== undefined && next === listed.length;
             if (!progress.playable && published.length > 0 && (published.length >= PLAYABLE_AFTER_SEGMENTS || all)) {
               clock.enter('poster wait');
-              posterRows = await publishPoster(ctx, input, await poster);
+              posterRows ??= await publishPoster(ctx, input, await poster!);
               clock.enter('announce');
               // Metadata before the rows that make `playback` show: a reader never sees playback without firstRendition.
               await media.mergeMetadata(input.mediaId, { ...videoMetadata(facts), firstRendition: first, [FIRST_RENDITION_IN_PROGRESS]: true });
               await publishPlaylists(all);
+              // A cancel that arrived while the rows were written announces nothing: compensation removes them.
+              stopIfCancelled(ctx, progress);
               await announcePlayable(deps, ctx.client, input.mediaId);
               progress.playable = true;
               clock.enter('after playable');
@@ -486,15 +599,15 @@ export function createVideoActivities(deps: ActivityDeps, settings: VideoSetting
               break;
             }
             // Segments already written wait for no poll.
-            if (published.length < listed.length) continue;
+            if (next !== undefined && next < listed.length) continue;
             ctx.heartbeat(progress);
             await Promise.race([encoding, delay(SEGMENT_POLL_MS)]);
           }
           if (published.length === 0) throw new UnplayableMediaError('ffmpeg wrote no segment');
           // The whole rendition: ENDLIST, the true peak in the master, every byte counted in the master row (the storage quota).
           clock.enter('final playlists');
-          await publishPlaylists(true);
-          await media.mergeMetadata(input.mediaId, { [FIRST_RENDITION_IN_PROGRESS]: false });
+          const complete = await publishPlaylists(true);
+          await media.mergeMetadata(input.mediaId, { [FIRST_RENDITION_IN_PROGRESS]: false, [FIRST_RENDITION_PUBLISHED]: complete });
         } finally {
           // Publishing failed or was cancelled: ffmpeg stops and has exited before the activity does.
           stop.abort();
@@ -542,10 +655,26 @@ export function createVideoActivities(deps: ActivityDeps, settings: VideoSetting
         if (first) {
           // Poster, thumbnails and the first rendition's files stay published; their bytes still count.
           const existing = await media.renditions(input.mediaId);
-          earlyBytes = Number(existing.find((r) => r.kind === 'hls' && r.label === 'master')?.sizeBytes ?? 0);
+          renditions = existing.filter((r) => r.kind !== 'hls').map(asNewRendition);
+          const firstPublished = (await media.findById(input.mediaId))?.metadata?.[FIRST_RENDITION_PUBLISHED] as PublishedFirstRendition | undefined;
+          // The first rendition's segments and variant playlist (its master is replaced by this
+          // step's). Media whose first rendition was published before that record existed: the
+          // master row counts it (twice on a retry after this step's rows were written).
+          earlyBytes = firstPublished
+            ? firstPublished.bytes - Buffer.byteLength(firstPublished.master)
+            : Number(existing.find((r) => r.kind === 'hls' && r.label === 'master')?.sizeBytes ?? 0);
+          const masterKey = `${prefix}hls/master.m3u8`;
+          const liveMaster = await storage.getIfExists(buckets.media, masterKey);
+          if (firstPublished && liveMaster && liveMaster.toString('utf8') !== firstPublished.master) {
+            // A retry after an attempt's master landed (killed, or its result lost, after the
+            // upload): playback and the master go back to the first rendition before the rungs
+            // they list are deleted, so nothing published ever names a missing playlist.
+            await media.replaceRenditions(input.mediaId, [...renditions, ...firstRenditionRows(input.mediaId, first.rendition, { width: firstPublished.width, height: firstPublished.height }, firstPublished.bytes)]);
+            stopIfCancelled(ctx, { phase: 'upload' });
+            await storage.put(buckets.media, masterKey, Buffer.from(firstPublished.master), streamContentType['.m3u8']!, REWRITTEN_PLAYLIST_CACHE_CONTROL, undefined, ctx.cancellationSignal);
+          }
           // A retry after a crash mid-upload starts its rungs clean (ladder names never clash with `source`/`fast`).
           for (const r of rungs) await storage.deletePrefix(buckets.media, `${prefix}hls/${r.name}/`);
-          renditions = existing.filter((r) => r.kind !== 'hls').map(({ mediaId, kind, label, width, height, storageKey, contentType, sizeBytes }) => ({ mediaId, kind, label, width, height, storageKey, contentType, sizeBytes }));
         } else {
           // A retry after a crash starts clean: nothing of an earlier attempt survives.
           await storage.deletePrefix(buckets.media, prefix);

@@ -6,12 +6,17 @@ import type { MediaRepository } from '../services/shared/db/media-repository';
 import { presentMedia, type PresentedMedia, type PresentOptions } from '../services/shared/media-presenter';
 import type { MediaStatus } from '../services/shared/media-types';
 
-/** The status changes a customer's backend hears about. */
+/**
+ * The status changes a customer's backend hears about: every terminal outcome, so a receiver
+ * that got `media.playable` always hears how the media ended (cancelled or failed: it is no
+ * longer playable).
+ */
 export const WEBHOOK_EVENT_TYPES: Partial<Record<MediaStatus, string>> = {
   READY: 'media.ready',
   REJECTED: 'media.rejected',
   EXPIRED: 'media.expired',
   FAILED: 'media.failed',
+  CANCELLED: 'media.cancelled',
   DELETED: 'media.deleted',
 };
 

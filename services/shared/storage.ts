@@ -218,10 +218,26 @@ export class Storage {
     return out.Body as Readable;
   }
 
-  async put(bucket: string, key: string, body: Buffer | Readable, contentType: string, cacheControl?: string, contentLength?: number) {
+  /**
+   * With `signal`, aborting it stops the request where it is (an activity that was cancelled or
+   * timed out writes nothing more, even with a PUT in flight) and the call rejects with an
+   * `AbortError`; the object is then absent or as it was before.
+   */
+  async put(bucket: string, key: string, body: Buffer | Readable, contentType: string, cacheControl?: string, contentLength?: number, signal?: AbortSignal) {
     await this.client.send(
       new PutObjectCommand({ Bucket: bucket, Key: key, Body: body, ContentType: contentType, CacheControl: cacheControl, ContentLength: contentLength }),
+      { abortSignal: signal },
     );
+  }
+
+  /** Whole object in memory, or undefined when there is none (small objects: playlists). */
+  async getIfExists(bucket: string, key: string): Promise<Buffer | undefined> {
+    try {
+      return await this.getBuffer(bucket, key);
+    } catch (err) {
+      if (isS3Error(err, 'NoSuchKey', 404)) return undefined;
+      throw err;
+    }
   }
 
   /** With `replace`, the copy gets these headers instead of the source's (S3 MetadataDirective REPLACE). */
@@ -242,6 +258,13 @@ export class Storage {
     await this.client.send(new DeleteObjectCommand({ Bucket: bucket, Key: key }));
   }
 
+  /** Size in bytes of every object below `prefix`, by key. */
+  async objectSizes(bucket: string, prefix: string): Promise<Map<string, number>> {
+    const sizes = new Map<string, number>();
+    for await (const page of this.objectPages(bucket, prefix)) for (const o of page) sizes.set(o.key, o.size);
+    return sizes;
+  }
+
   async listKeys(bucket: string, prefix: string): Promise<string[]> {
     const keys: string[] = [];
     for await (const page of this.objectPages(bucket, prefix)) keys.push(...page.map((o) => o.key));
@@ -249,11 +272,11 @@ export class Storage {
   }
 
   /** Every object below `prefix`, one S3 page (≤ 1000) at a time, so a big bucket never sits in memory. */
-  async *objectPages(bucket: string, prefix = ''): AsyncGenerator<Array<{ key: string; lastModified: Date }>> {
+  async *objectPages(bucket: string, prefix = ''): AsyncGenerator<Array<{ key: string; lastModified: Date; size: number }>> {
     let token: string | undefined;
     do {
       const out = await this.client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token }));
-      yield (out.Contents ?? []).filter((o) => o.Key).map((o) => ({ key: o.Key!, lastModified: o.LastModified ?? new Date(0) }));
+      yield (out.Contents ?? []).filter((o) => o.Key).map((o) => ({ key: o.Key!, lastModified: o.LastModified ?? new Date(0), size: o.Size ?? 0 }));
       token = out.IsTruncated ? out.NextContinuationToken : undefined;
     } while (token);
   }

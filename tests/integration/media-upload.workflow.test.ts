@@ -39,6 +39,30 @@ function fakeActivities(calls: Calls, overrides: Partial<Record<keyof Activities
   ) as unknown as Activities;
 }
 
+/**
+ * A fake step that runs until the workflow cancels it, noticing the cancellation the way a
+ * processing step does (through its heartbeats, unless `heartbeat` is false: local steps have
+ * none). `running` resolves once it has started. Once cancelled it takes `stopDelayMs` to stop
+ * (ffmpeg being killed, an upload in flight), records `{name} stopped` in `calls`, and throws
+ * what `thrown` makes of the cancellation reason (by default the reason itself).
+ */
+function waitsForCancellation(calls: Calls, name: string, o: { heartbeat?: boolean; stopDelayMs?: number; thrown?: (reason: unknown) => unknown } = {}) {
+  let started!: () => void;
+  const running = new Promise<void>((resolve) => (started = resolve));
+  const step = async () => {
+    const ctx = Context.current();
+    started();
+    while (!ctx.cancellationSignal.aborted) {
+      if (o.heartbeat !== false) ctx.heartbeat();
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    if (o.stopDelayMs) await new Promise((r) => setTimeout(r, o.stopDelayMs));
+    calls.push({ name: `${name} stopped`, input: undefined });
+    throw (o.thrown ?? ((reason) => reason))(ctx.cancellationSignal.reason);
+  };
+  return { running, step };
+}
+
 const statuses = (calls: Calls) => calls.filter((c) => c.name === 'recordStatus').map((c) => (c.input as { status: string }).status);
 const count = (calls: Calls, name: string) => calls.filter((c) => c.name === name).length;
 
@@ -155,21 +179,8 @@ describe('MediaUploadWorkflow', () => {
     'waits for a cancelled %s to stop before compensating (no write lands after the sweep)',
     async (step, mediaType, mimeType) => {
       const calls: Calls = [];
-      let started!: () => void;
-      const running = new Promise<void>((resolve) => (started = resolve));
-      // A processing step that notices the cancellation through its heartbeats and needs a
-      // moment to stop (ffmpeg being killed, an upload in flight) before it ends.
-      const slowToStop = async () => {
-        const ctx = Context.current();
-        started();
-        while (!ctx.cancellationSignal.aborted) {
-          ctx.heartbeat();
-          await new Promise((r) => setTimeout(r, 50));
-        }
-        await new Promise((r) => setTimeout(r, 500));
-        calls.push({ name: `${step} stopped`, input: undefined });
-        throw ctx.cancellationSignal.reason;
-      };
+      // Needs a moment to stop: compensation must wait for it.
+      const { running, step: slowToStop } = waitsForCancellation(calls, step, { stopDelayMs: 500 });
       const videoQueue = `video-${randomUUID()}`;
       const activities = fakeActivities(calls, { [step]: slowToStop });
       const taskQueue = `test-${randomUUID()}`;
@@ -195,17 +206,8 @@ describe('MediaUploadWorkflow', () => {
 
   it('cancelled during the local promote step of an image: compensation runs after the step has stopped, CANCELLED', async () => {
     const calls: Calls = [];
-    let started!: () => void;
-    const running = new Promise<void>((resolve) => (started = resolve));
-    const activities = fakeActivities(calls, {
-      promoteOriginal: async () => {
-        const ctx = Context.current();
-        started();
-        while (!ctx.cancellationSignal.aborted) await new Promise((r) => setTimeout(r, 50));
-        calls.push({ name: 'promoteOriginal stopped', input: null });
-        throw new CancelledFailure('copy stopped');
-      },
-    });
+    const { running, step } = waitsForCancellation(calls, 'promoteOriginal', { heartbeat: false, thrown: () => new CancelledFailure('copy stopped') });
+    const activities = fakeActivities(calls, { promoteOriginal: step });
     const err = await run(activities, async (taskQueue) => {
       const handle = await env.client.workflow.start(MediaUploadWorkflow, { taskQueue, workflowId: randomUUID(), args: [input()] });
       await handle.signal(uploadConfirmedSignal, { source: 'client' });
@@ -225,20 +227,9 @@ describe('MediaUploadWorkflow', () => {
 
   it('ends CANCELLED, not FAILED, when the cancelled step fails while stopping', async () => {
     const calls: Calls = [];
-    let started!: () => void;
-    const running = new Promise<void>((resolve) => (started = resolve));
-    const activities = fakeActivities(calls, {
-      processImage: async () => {
-        const ctx = Context.current();
-        started();
-        while (!ctx.cancellationSignal.aborted) {
-          ctx.heartbeat();
-          await new Promise((r) => setTimeout(r, 50));
-        }
-        // What a killed child process reports: an ordinary error, not the cancellation.
-        throw new Error('sharp worker exited');
-      },
-    });
+    // What a killed child process reports: an ordinary error, not the cancellation.
+    const { running, step } = waitsForCancellation(calls, 'processImage', { thrown: () => new Error('sharp worker exited') });
+    const activities = fakeActivities(calls, { processImage: step });
     const taskQueue = `test-${randomUUID()}`;
     // The worker's interceptor turns what a cancelled step throws into the cancellation.
     const worker = await Worker.create({

@@ -221,17 +221,27 @@ describe('a video is playable before it is READY', () => {
     expect(ready.hls.renditions.map((r: { name: string }) => r.name)).not.toContain('fast');
   });
 
-  it('DELETE between playable and READY ends CANCELLED with nothing in storage, the early rendition included', async () => {
+  it('DELETE between playable and READY ends CANCELLED with nothing in storage, and webhook and SSE subscribers hear the end', async () => {
     const user = uniqueUser('playable-cancel');
     const session = await uploadFile(p, user, await standardClip(6), 'video/mp4', 'POST_VIDEO', 'standard.mp4');
+    const stream = sseEvents(`${p.api.url}/api/v1/media/${session.mediaId}/events`, await p.token(user));
     const playable = await client(user).waitForPlayable(session.mediaId);
     expect(playable.status).toBe('PROCESSING');
     expect(await p.storage.listKeys(p.config.S3_MEDIA_BUCKET, `${derivedPrefix(session.mediaId)}hls/source/`)).not.toEqual([]);
+    await waitFor(() => receiver.events.some((e) => e.mediaId === session.mediaId && e.type === 'media.playable'));
     expect((await p.call(user, `/media/${session.mediaId}`, { method: 'DELETE' })).status).toBe(202);
     const media = await waitForStatus(p, user, session.mediaId, TERMINAL, 120_000);
     expect({ status: media.status, playback: media.playback }).toEqual({ status: 'CANCELLED', playback: null });
     expect(await p.storage.head(p.config.S3_INCOMING_BUCKET, session.storageKey)).toBeUndefined();
     expect(await p.storage.head(p.config.S3_MEDIA_BUCKET, session.storageKey)).toBeUndefined();
     expect(await p.storage.listKeys(p.config.S3_MEDIA_BUCKET, derivedPrefix(session.mediaId))).toEqual([]);
+    // A subscriber that heard `playable` hears that it is over: the stream ends on CANCELLED, the webhook sends `media.cancelled`.
+    const sse = await stream;
+    expect(sse.filter((e) => e.event === 'playable')).toHaveLength(1);
+    expect(sse.at(-1)).toEqual({ event: 'status', status: 'CANCELLED', playable: false });
+    await waitFor(() => receiver.events.some((e) => e.mediaId === session.mediaId && e.type === 'media.cancelled'));
+    const hooks = receiver.events.filter((e) => e.mediaId === session.mediaId);
+    expect(hooks.map((e) => e.type)).toEqual(['media.playable', 'media.cancelled']);
+    expect(hooks[1]).toMatchObject({ status: 'CANCELLED', playable: false });
   });
 });

@@ -74,7 +74,7 @@ describe('a video worker killed during a transcode', () => {
       await running;
     }
   });
-  it('killed after the first rendition was announced playable: the retry starts it clean and playable is announced once', async () => {
+  it('killed after the first rendition was announced playable: the retry keeps the published segments byte for byte, only appends to the playlist, and playable is announced once', async () => {
     const user = uniqueUser('crash-playable');
     // 40 s of 1080p with 8 s GOPs: the fast-rung path, written for seconds after it is announced.
     const clip = await testVideo(p.config.FFMPEG_PATH, 40, 1080);
@@ -101,14 +101,29 @@ describe('a video worker killed during a transcode', () => {
     killGroup(child, 'SIGKILL');
     expect(await exited(child, 10_000)).toBe(true);
 
+    // What a player may already hold: the published playlist (not ended) and every segment it lists, as bytes.
+    const variantUrl: string = (await p.call(user, `/media/${mediaId}`)).body.playback.renditions[0].url;
+    const segmentBase = variantUrl.slice(0, variantUrl.lastIndexOf('/') + 1);
+    const segmentBytes = async (uri: string) => Buffer.from(await (await fetch(`${segmentBase}${uri}`)).arrayBuffer());
+    const killedText = await (await fetch(variantUrl)).text();
+    expect(killedText).not.toContain('#EXT-X-ENDLIST');
+    const killed = listedSegments(killedText);
+    expect(killed.length).toBeGreaterThanOrEqual(3);
+    const killedBytes = await Promise.all(killed.map((s) => segmentBytes(s.uri)));
+
     const replacement = await createWorker('video', p.config, { s3Credentials: devS3Credentials });
     const running = replacement.run();
     try {
-      // The retried step completes: its result says which attempt, the rendition is whole and nothing of the killed attempt is left.
+      // While the retry runs, playback never disappears and every version of the playlist extends the one before.
       let completed = false;
+      let previous = killed;
       while (!completed) {
         const { events } = await handle.fetchHistory();
         completed = (events ?? []).some((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'transcodeVideo');
+        expect((await p.call(user, `/media/${mediaId}`)).body.playback).not.toBeNull();
+        const seen = listedSegments(await (await fetch(variantUrl)).text());
+        expect(seen.slice(0, previous.length)).toEqual(previous);
+        previous = seen;
         if (!completed) await new Promise((r) => setTimeout(r, 250));
       }
       const { events } = await handle.fetchHistory();
@@ -119,16 +134,24 @@ describe('a video worker killed during a transcode', () => {
       expect(media.playback.renditions.map((r: { name: string }) => r.name)).toEqual(['fast']);
       const playlist = await (await fetch(media.playback.renditions[0].url)).text();
       expect(playlist.trimEnd().endsWith('#EXT-X-ENDLIST')).toBe(true);
+      // Appended to, never rewritten: the killed attempt's segments first, same names, durations and bytes; the re-run cut at the same times.
+      const final = listedSegments(playlist);
+      expect(final.slice(0, killed.length)).toEqual(killed);
+      expect(final.length).toBeGreaterThan(killed.length);
+      expect(playlist).not.toContain('#EXT-X-DISCONTINUITY');
+      for (const [i, s] of killed.entries()) expect((await segmentBytes(s.uri)).equals(killedBytes[i]!)).toBe(true);
       const prefix = `${derivedPrefix(mediaId)}hls/fast/`;
-      const listed = listedSegments(playlist).map((s) => `${prefix}${s.uri}`).sort();
+      const listed = final.map((s) => `${prefix}${s.uri}`).sort();
       const stored = (await p.storage.listKeys(p.config.S3_MEDIA_BUCKET, prefix)).filter((k) => k.endsWith('.ts')).sort();
       expect(stored).toEqual(listed);
-      expect(listedSegments(playlist).reduce((sum, s) => sum + s.seconds, 0)).toBeCloseTo(40, 0);
+      expect(final.reduce((sum, s) => sum + s.seconds, 0)).toBeCloseTo(40, 0);
 
       expect((await p.call(user, `/media/${mediaId}`, { method: 'DELETE' })).status).toBe(202);
       expect((await waitForStatus(p, user, mediaId, ['CANCELLED', 'READY', 'FAILED'], 120_000)).status).toBe('CANCELLED');
-      // One `playable` event on the stream, though the step announced it in both attempts.
-      expect((await sse).filter((e) => e.event === 'playable')).toHaveLength(1);
+      // One `playable` event on the stream: the retry did not announce again; then the end (not playable any more).
+      const stream = await sse;
+      expect(stream.filter((e) => e.event === 'playable')).toHaveLength(1);
+      expect(stream.at(-1)).toEqual({ event: 'status', status: 'CANCELLED', playable: false });
       expect(await p.storage.listKeys(p.config.S3_MEDIA_BUCKET, derivedPrefix(mediaId))).toEqual([]);
     } finally {
       await replacement.close();

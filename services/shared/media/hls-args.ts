@@ -266,11 +266,14 @@ export function masterPlaylist(variants: MasterVariant[], { startAtZero = false 
 }
 
 const START_AT_ZERO = '#EXT-X-START:TIME-OFFSET=0';
+const DISCONTINUITY = '#EXT-X-DISCONTINUITY';
 
 /** One segment of a media playlist: its file name (relative URI) and `#EXTINF` duration, seconds. */
 export interface ListedSegment {
   uri: string;
   seconds: number;
+  /** `#EXT-X-DISCONTINUITY` precedes it: its timestamps do not follow the segment before (a retry re-cut the stream elsewhere). */
+  discontinuity?: boolean;
 }
 
 /**
@@ -286,7 +289,7 @@ export function listedSegments(playlist: string): ListedSegment[] {
   for (let i = 0; i < lines.length - 1; i++) {
     const m = /^#EXTINF:([\d.]+)/.exec(lines[i]!);
     const uri = lines[i + 1]!.trim();
-    if (m && uri && !uri.startsWith('#')) segments.push({ uri, seconds: Number(m[1]) });
+    if (m && uri && !uri.startsWith('#')) segments.push({ uri, seconds: Number(m[1]), ...(lines[i - 1]?.trim() === DISCONTINUITY ? { discontinuity: true } : {}) });
   }
   return segments;
 }
@@ -303,7 +306,7 @@ export function listedSegments(playlist: string): ListedSegment[] {
 export function eventPlaylist(segments: ListedSegment[], { targetSeconds, ended }: { targetSeconds: number; ended: boolean }): string {
   const target = Math.max(Math.ceil(targetSeconds), ...segments.map((s) => Math.round(s.seconds)));
   const lines = ['#EXTM3U', '#EXT-X-VERSION:3', `#EXT-X-TARGETDURATION:${target}`, '#EXT-X-MEDIA-SEQUENCE:0', '#EXT-X-PLAYLIST-TYPE:EVENT', '#EXT-X-INDEPENDENT-SEGMENTS', START_AT_ZERO];
-  for (const s of segments) lines.push(`#EXTINF:${s.seconds.toFixed(6)},`, s.uri);
+  for (const s of segments) lines.push(...(s.discontinuity ? [DISCONTINUITY] : []), `#EXTINF:${s.seconds.toFixed(6)},`, s.uri);
   if (ended) lines.push('#EXT-X-ENDLIST');
   return `${lines.join('\n')}\n`;
 }
