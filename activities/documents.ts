@@ -82,7 +82,7 @@ export function createDocumentActivities(deps: ActivityDeps, settings: DocumentS
         if (analysis.preview) {
           try {
             const { thumbnails } = await makeThumbnails(await readFile(analysis.preview.path), MEDIA_TYPE_RULES[input.mediaType].thumbnailWidths);
-            renditions = await storeThumbnails(deps, input.mediaId, thumbnails, () => ctx.heartbeat({ phase: 'upload' }));
+            renditions = await storeThumbnails(deps, input.mediaId, thumbnails, () => ctx.heartbeat({ phase: 'upload' }), ctx.cancellationSignal);
           } catch (err) {
             // MuPDF's own PNG always decodes; anything else here is a transient fault to retry.
             if (err instanceof UndecodableImageError) throw new Error(`preview PNG did not decode: ${err.message}`);
