@@ -15,10 +15,13 @@ import {
   ladderFor,
   listedSegments,
   masterPlaylist,
+  segmentsCovering,
+  targetDuration,
   masterWithResolutions,
   posterTime,
   type ListedSegment,
   type ProbeResult,
+  type VariantFacts,
 } from '../services/shared/media/hls-args';
 import { STANDARD_INPUT_RULES, standardInput } from '../services/shared/media/standard-input';
 import { makeThumbnails, UndecodableImageError, type Thumbnail } from '../services/shared/media/images';
@@ -203,13 +206,13 @@ const KEYFRAME_WINDOW_SECONDS = 2.5 * STANDARD_INPUT_RULES.maxKeyframeIntervalSe
  */
 const FAST_RUNG_PRESET = 'ultrafast';
 /**
- * Segments of the first rendition published before it is announced playable. Three: a player
- * that follows RFC 8216 §6.3.3 starts a playlist without ENDLIST no later than three target
- * durations before its end, so with three segments listed it can start at the first one (and
- * `#EXT-X-START:TIME-OFFSET=0` asks it to); fewer would make it wait for the next reload.
- * A clip of fewer segments is announced once all are out.
+ * Target durations of the first rendition published before it is announced playable. Three:
+ * a player that follows RFC 8216 §6.3.3 (and §4.3.5.2 for EXT-X-START) starts a playlist
+ * without ENDLIST no earlier than three target durations before its end, so with that much
+ * listed it can start at the first segment (and `#EXT-X-START:TIME-OFFSET=0` asks it to);
+ * less would make it wait for the next reload. A shorter clip is announced once all is out.
  */
-const PLAYABLE_AFTER_SEGMENTS = 3;
+const PLAYABLE_AFTER_TARGET_DURATIONS = 3;
 /**
  * Segment length of the first rendition, seconds (at most HLS_SEGMENT_SECONDS): short, so the
  * three segments before the announcement are 6 s of video (a phone's 1080p: ~12 MB to upload;
@@ -366,13 +369,13 @@ export function createVideoActivities(deps: ActivityDeps, settings: VideoSetting
         clock.enter('probe + keyframes');
         // Both read the source over HTTP: side by side, the keyframes of the first video stream
         // that is not cover art, read again only when probe chose another stream.
-        const keyframes = probeKeyframeInterval(settings.ffmpeg, source, 'V:0', KEYFRAME_WINDOW_SECONDS);
-        keyframes.catch(() => undefined);
+        const firstKeyframes = probeKeyframeInterval(settings.ffmpeg, source, 'V:0', KEYFRAME_WINDOW_SECONDS);
+        firstKeyframes.catch(() => undefined);
         const facts = await probe(settings.ffmpeg, source);
         const videoStreamIndex = facts.videoStreamIndex ?? 0;
-        const seen = await keyframes.catch(() => undefined);
-        const keyframeIntervalSeconds = (seen?.streamIndex === videoStreamIndex ? seen : await probeKeyframeInterval(settings.ffmpeg, source, videoStreamIndex, KEYFRAME_WINDOW_SECONDS)).seconds;
-        const decision = standardInput({ ...facts, keyframeIntervalSeconds });
+        const seen = await firstKeyframes.catch(() => undefined);
+        const keyframes = seen?.streamIndex === videoStreamIndex ? seen : await probeKeyframeInterval(settings.ffmpeg, source, videoStreamIndex, KEYFRAME_WINDOW_SECONDS);
+        const decision = standardInput({ ...facts, keyframeIntervalSeconds: keyframes.seconds, openGop: keyframes.openGop });
         const first: FirstRendition = { path: decision.standard ? 'copy' : 'fast', reasons: decision.reasons, rendition: decision.standard ? 'source' : 'fast' };
         // The poster is taken while the rendition is written (two ffmpeg reading the source at once): it is published with it.
         const poster = takePoster(settings, facts, source, join(work, 'poster.jpg'), ctx.cancellationSignal);
@@ -419,12 +422,16 @@ export function createVideoActivities(deps: ActivityDeps, settings: VideoSetting
 
         const variantKey = `${prefix}hls/${first.rendition}/`;
         const masterKey = `${prefix}hls/master.m3u8`;
-        // A copied segment lasts until the first keyframe after the segment length.
-        const targetSeconds = first.path === 'copy' ? segmentSeconds + keyframeIntervalSeconds : segmentSeconds;
+        // EXT-X-TARGETDURATION may never change between versions of the playlist (RFC 8216
+        // §4.3.3.1), so it is fixed before the first one: the fast rung's keyframes are forced at
+        // every segment length; a copy cuts at the source's keyframes, wherever they are in the
+        // whole file, so its target is known once ffmpeg has listed every segment (a copy runs
+        // at ~200× real time) and stays unset until then.
+        let targetSeconds = first.path === 'fast' ? segmentSeconds : undefined;
         const published: ListedSegment[] = [];
         let segmentBytes = 0;
         let peakBitsPerSecond = 0;
-        let size: { width: number; height: number } | undefined;
+        let size: VariantFacts | undefined;
         let posterRows: NewRendition[] | undefined;
         const putPlaylist = async (key: string, text: string) => {
           stopIfCancelled(ctx, progress);
@@ -433,7 +440,7 @@ export function createVideoActivities(deps: ActivityDeps, settings: VideoSetting
         /** Variant playlist, then master (which names it), then the rows that make `playback` show them. */
         const publishPlaylists = async (ended: boolean) => {
           size ??= await probeFrameSize(settings.ffmpeg, join(variantDir, published[0]!.uri));
-          const variant = eventPlaylist(published, { targetSeconds, ended });
+          const variant = eventPlaylist(published, { targetSeconds: targetSeconds!, ended });
           const master = masterPlaylist([{ uri: `${first.rendition}/index.m3u8`, bandwidth: peakBitsPerSecond, ...size }], { startAtZero: true });
           await putPlaylist(`${variantKey}index.m3u8`, variant);
           await putPlaylist(masterKey, master);
@@ -441,7 +448,7 @@ export function createVideoActivities(deps: ActivityDeps, settings: VideoSetting
           await media.replaceRenditions(input.mediaId, [
             ...posterRows!,
             { mediaId: input.mediaId, kind: 'hls', label: 'master', width: null, height: null, storageKey: masterKey, contentType: streamContentType['.m3u8']!, sizeBytes: segmentBytes + Buffer.byteLength(variant) + Buffer.byteLength(master) },
-            { mediaId: input.mediaId, kind: 'hls', label: first.rendition, ...size, storageKey: `${variantKey}index.m3u8`, contentType: streamContentType['.m3u8']!, sizeBytes: null },
+            { mediaId: input.mediaId, kind: 'hls', label: first.rendition, width: size.width, height: size.height, storageKey: `${variantKey}index.m3u8`, contentType: streamContentType['.m3u8']!, sizeBytes: null },
           ]);
         };
         try {
@@ -450,10 +457,13 @@ export function createVideoActivities(deps: ActivityDeps, settings: VideoSetting
             const finished = encoded;
             if (finished?.error !== undefined) throw finished.error;
             const listed = listedSegments(await readFile(join(variantDir, 'index.m3u8'), 'utf8').catch(() => ''));
-            // Before the announcement only the segments it needs (a stream copy writes the whole
-            // clip in a second or two: uploading all of it first would delay playback); after it,
-            // a bounded batch, so the playlist players reload grows in steps of seconds.
-            const fresh = listed.slice(published.length, progress.playable ? published.length + 2 * UPLOAD_CONCURRENCY : PLAYABLE_AFTER_SEGMENTS);
+            if (finished && targetSeconds === undefined) targetSeconds = targetDuration(listed);
+            // Before the announcement only the segments it needs, for the target known so far
+            // (it only grows: none is uploaded in vain; a stream copy writes the whole clip in a
+            // second or two, and uploading all of it first would delay playback); after it, a
+            // bounded batch, so the playlist players reload grows in steps of seconds.
+            const needed = segmentsCovering(listed, PLAYABLE_AFTER_TARGET_DURATIONS * (targetSeconds ?? Math.max(segmentSeconds, targetDuration(listed))));
+            const fresh = listed.slice(published.length, progress.playable ? published.length + 2 * UPLOAD_CONCURRENCY : needed);
             await forEachLimited(fresh, UPLOAD_CONCURRENCY, async (segment) => {
               const data = await readFile(join(variantDir, segment.uri));
               stopIfCancelled(ctx, progress);
@@ -465,7 +475,8 @@ export function createVideoActivities(deps: ActivityDeps, settings: VideoSetting
             published.push(...fresh);
             progress.segmentsPublished = published.length;
             const all = finished !== undefined && published.length === listed.length;
-            if (!progress.playable && published.length > 0 && (published.length >= PLAYABLE_AFTER_SEGMENTS || all)) {
+            const publishedSeconds = published.reduce((sum, s) => sum + s.seconds, 0);
+            if (!progress.playable && published.length > 0 && targetSeconds !== undefined && (publishedSeconds >= PLAYABLE_AFTER_TARGET_DURATIONS * targetSeconds - 1e-3 || all)) {
               clock.enter('poster wait');
               posterRows = await publishPoster(ctx, input, await poster);
               clock.enter('announce');
@@ -478,15 +489,15 @@ export function createVideoActivities(deps: ActivityDeps, settings: VideoSetting
               clock.mark('playable at', performance.now() - started);
             } else if (progress.playable && fresh.length > 0) {
               // Players of an EVENT playlist reload it (no-cache) and find the new segments.
-              await putPlaylist(`${variantKey}index.m3u8`, eventPlaylist(published, { targetSeconds, ended: false }));
+              await putPlaylist(`${variantKey}index.m3u8`, eventPlaylist(published, { targetSeconds: targetSeconds!, ended: false }));
             }
             if (all) {
               clock.mark(`${first.path} encode`, finished.ms);
               clock.mark('encoded at', finished.at);
               break;
             }
-            // Segments already written wait for no poll.
-            if (published.length < listed.length) continue;
+            // Segments already written wait for no poll (unless a copy waits for its target duration).
+            if (fresh.length > 0 && published.length < listed.length) continue;
             ctx.heartbeat(progress);
             await Promise.race([encoding, delay(SEGMENT_POLL_MS)]);
           }
@@ -530,7 +541,7 @@ export function createVideoActivities(deps: ActivityDeps, settings: VideoSetting
           onProgress: (percent) => ctx.heartbeat({ phase: 'hls', percent: Math.round(percent) }),
         });
         // The sizes published are those of the segments written, read back, not computed.
-        const sizes: Record<string, { width: number; height: number }> = {};
+        const sizes: Record<string, VariantFacts> = {};
         for (const r of rungs) sizes[r.name] = await probeFrameSize(settings.ffmpeg, join(hlsDir, r.name, 'segment_000.ts'));
         const masterFile = join(hlsDir, 'master.m3u8');
         await writeFile(masterFile, masterWithResolutions(await readFile(masterFile, 'utf8'), sizes));
@@ -555,7 +566,7 @@ export function createVideoActivities(deps: ActivityDeps, settings: VideoSetting
         // The master row carries the size of every rendition (playlists and segments), which the storage quota counts.
         renditions.push({ mediaId: input.mediaId, kind: 'hls', label: 'master', width: null, height: null, storageKey: `${prefix}hls/master.m3u8`, contentType: streamContentType['.m3u8']!, sizeBytes: hlsBytes + earlyBytes });
         for (const r of rungs) {
-          renditions.push({ mediaId: input.mediaId, kind: 'hls', label: r.name, ...sizes[r.name]!, storageKey: `${prefix}hls/${r.name}/index.m3u8`, contentType: streamContentType['.m3u8']!, sizeBytes: null });
+          renditions.push({ mediaId: input.mediaId, kind: 'hls', label: r.name, width: sizes[r.name]!.width, height: sizes[r.name]!.height, storageKey: `${prefix}hls/${r.name}/index.m3u8`, contentType: streamContentType['.m3u8']!, sizeBytes: null });
         }
         await media.mergeMetadata(input.mediaId, videoMetadata(facts));
         await media.replaceRenditions(input.mediaId, renditions);
