@@ -215,7 +215,7 @@ const FAST_RUNG_PRESET = 'ultrafast';
 const PLAYABLE_AFTER_TARGET_DURATIONS = 3;
 /**
  * Segment length of the first rendition, seconds (at most HLS_SEGMENT_SECONDS): short, so the
- * three segments before the announcement are 6 s of video (a phone's 1080p: ~12 MB to upload;
+ * three target durations before the announcement are 6 s of video (a phone's 1080p: ~12 MB to upload;
  * the fast rung: 6 s to encode) rather than 12 s. A copy still cuts only at keyframes (phones
  * write one every 1–2 s).
  */
@@ -349,8 +349,8 @@ export function createVideoActivities(deps: ActivityDeps, settings: VideoSetting
      * After the scan: probes the original and publishes one playable HLS rendition with the
      * poster under `derived/{mediaId}/hls/` — the original's streams copied into segments when
      * it is standard input, else one low rung encoded with a fast preset (rotation applied).
-     * Progressive: segments are uploaded while ffmpeg writes them, and once the first
-     * `PLAYABLE_AFTER_SEGMENTS` are out the master and an EVENT variant playlist are published,
+     * Progressive: segments are uploaded while ffmpeg writes them, and once
+     * `PLAYABLE_AFTER_TARGET_DURATIONS` target durations are out the master and an EVENT variant playlist are published,
      * the rows written and `playable` announced (SSE + webhook) by this activity itself; the
      * playlist then grows and ends with `#EXT-X-ENDLIST`. Heartbeats carry the phase, ffmpeg's
      * percent, the segments published and whether it is playable yet.
