@@ -18,8 +18,11 @@ import {
   masterPlaylist,
   masterWithResolutions,
   posterTime,
+  segmentsCovering,
+  targetDuration,
   type ListedSegment,
   type ProbeResult,
+  type VariantFacts,
 } from '../services/shared/media/hls-args';
 import { STANDARD_INPUT_RULES, standardInput } from '../services/shared/media/standard-input';
 import { continuation, readPublishedPlaylist, type PublishedPlaylist } from '../services/shared/media/event-playlist';
@@ -206,16 +209,16 @@ const KEYFRAME_WINDOW_SECONDS = 2.5 * STANDARD_INPUT_RULES.maxKeyframeIntervalSe
  */
 const FAST_RUNG_PRESET = 'ultrafast';
 /**
- * Segments of the first rendition published before it is announced playable. Three: a player
- * that follows RFC 8216 §6.3.3 starts a playlist without ENDLIST no later than three target
- * durations before its end, so with three segments listed it can start at the first one (and
- * `#EXT-X-START:TIME-OFFSET=0` asks it to); fewer would make it wait for the next reload.
- * A clip of fewer segments is announced once all are out.
+ * Target durations of the first rendition published before it is announced playable. Three:
+ * a player that follows RFC 8216 §6.3.3 (and §4.3.5.2 for EXT-X-START) starts a playlist
+ * without ENDLIST no earlier than three target durations before its end, so with that much
+ * listed it can start at the first segment (and `#EXT-X-START:TIME-OFFSET=0` asks it to);
+ * less would make it wait for the next reload. A shorter clip is announced once all is out.
  */
-const PLAYABLE_AFTER_SEGMENTS = 3;
+const PLAYABLE_AFTER_TARGET_DURATIONS = 3;
 /**
  * Segment length of the first rendition, seconds (at most HLS_SEGMENT_SECONDS): short, so the
- * three segments before the announcement are 6 s of video (a phone's 1080p: ~12 MB to upload;
+ * three target durations before the announcement are 6 s of video (a phone's 1080p: ~12 MB to upload;
  * the fast rung: 6 s to encode) rather than 12 s. A copy still cuts only at keyframes (phones
  * write one every 1–2 s).
  */
@@ -327,7 +330,7 @@ function firstRenditionRows(mediaId: string, rendition: string, size: { width: n
   const hls = `${derivedPrefix(mediaId)}hls/`;
   return [
     { mediaId, kind: 'hls', label: 'master', width: null, height: null, storageKey: `${hls}master.m3u8`, contentType: streamContentType['.m3u8']!, sizeBytes: bytes },
-    { mediaId, kind: 'hls', label: rendition, ...size, storageKey: `${hls}${rendition}/index.m3u8`, contentType: streamContentType['.m3u8']!, sizeBytes: null },
+    { mediaId, kind: 'hls', label: rendition, width: size.width, height: size.height, storageKey: `${hls}${rendition}/index.m3u8`, contentType: streamContentType['.m3u8']!, sizeBytes: null },
   ];
 }
 
@@ -344,8 +347,8 @@ interface EarlierFirstRendition {
   /** Bytes of the listed segments, and their peak bits per second. */
   segmentBytes: number;
   peakBitsPerSecond: number;
-  /** Picture size of the published segments. */
-  size: { width: number; height: number };
+  /** Picture size and CODECS of the published segments. */
+  size: VariantFacts;
   /** Poster and thumbnail rows when the rendition's rows were written (it was shown playable); undefined otherwise. */
   shownRows?: NewRendition[];
   /** Segment keys under the variant that no published playlist lists: PUTs of the dead attempt, never seen by a player. */
@@ -429,8 +432,8 @@ export function createVideoActivities(deps: ActivityDeps, settings: VideoSetting
      * After the scan: probes the original and publishes one playable HLS rendition with the
      * poster under `derived/{mediaId}/hls/` — the original's streams copied into segments when
      * it is standard input, else one low rung encoded with a fast preset (rotation applied).
-     * Progressive: segments are uploaded while ffmpeg writes them, and once the first
-     * `PLAYABLE_AFTER_SEGMENTS` are out the master and an EVENT variant playlist are published,
+     * Progressive: segments are uploaded while ffmpeg writes them, and once
+     * `PLAYABLE_AFTER_TARGET_DURATIONS` target durations are out the master and an EVENT variant playlist are published,
      * the rows written and `playable` announced (SSE + webhook) by this activity itself; the
      * playlist then grows and ends with `#EXT-X-ENDLIST`. Heartbeats carry the phase, ffmpeg's
      * percent, the segments published and whether it is playable yet.
@@ -453,13 +456,13 @@ export function createVideoActivities(deps: ActivityDeps, settings: VideoSetting
         clock.enter('probe + keyframes');
         // Both read the source over HTTP: side by side, the keyframes of the first video stream
         // that is not cover art, read again only when probe chose another stream.
-        const keyframes = probeKeyframeInterval(settings.ffmpeg, source, 'V:0', KEYFRAME_WINDOW_SECONDS);
-        keyframes.catch(() => undefined);
+        const firstKeyframes = probeKeyframeInterval(settings.ffmpeg, source, 'V:0', KEYFRAME_WINDOW_SECONDS);
+        firstKeyframes.catch(() => undefined);
         const facts = await probe(settings.ffmpeg, source);
         const videoStreamIndex = facts.videoStreamIndex ?? 0;
-        const seen = await keyframes.catch(() => undefined);
-        const keyframeIntervalSeconds = (seen?.streamIndex === videoStreamIndex ? seen : await probeKeyframeInterval(settings.ffmpeg, source, videoStreamIndex, KEYFRAME_WINDOW_SECONDS)).seconds;
-        const decision = standardInput({ ...facts, keyframeIntervalSeconds });
+        const seen = await firstKeyframes.catch(() => undefined);
+        const keyframes = seen?.streamIndex === videoStreamIndex ? seen : await probeKeyframeInterval(settings.ffmpeg, source, videoStreamIndex, KEYFRAME_WINDOW_SECONDS);
+        const decision = standardInput({ ...facts, keyframeIntervalSeconds: keyframes.seconds, openGop: keyframes.openGop });
         // A continued rendition keeps its path, whatever the rules now say: its segments are published.
         const first: FirstRendition = earlier?.first ?? { path: decision.standard ? 'copy' : 'fast', reasons: decision.reasons, rendition: decision.standard ? 'source' : 'fast' };
         // The poster is taken while the rendition is written (two ffmpeg reading the source at once): it is published with it.
@@ -520,13 +523,17 @@ export function createVideoActivities(deps: ActivityDeps, settings: VideoSetting
 
         const variantKey = `${prefix}hls/${first.rendition}/`;
         const masterKey = `${prefix}hls/master.m3u8`;
-        // A copied segment lasts until the first keyframe after the segment length; a continued
-        // playlist keeps the target it was published with (it may not change between versions).
-        const targetSeconds = earlier?.playlist.targetSeconds ?? (first.path === 'copy' ? segmentSeconds + keyframeIntervalSeconds : segmentSeconds);
+        // EXT-X-TARGETDURATION may never change between versions of the playlist (RFC 8216
+        // §4.3.3.1), so it is fixed before the first one: a continued playlist keeps the target it
+        // was published with; the fast rung's keyframes are forced at every segment length; a
+        // copy cuts at the source's keyframes, wherever they are in the whole file, so its target
+        // is known once ffmpeg has listed every segment (a copy runs at ~200× real time) and
+        // stays unset until then.
+        let targetSeconds = earlier?.playlist.targetSeconds ?? (first.path === 'fast' ? segmentSeconds : undefined);
         const published: ListedSegment[] = [...(earlier?.playlist.segments ?? [])];
         let segmentBytes = earlier?.segmentBytes ?? 0;
         let peakBitsPerSecond = earlier?.peakBitsPerSecond ?? 0;
-        let size: { width: number; height: number } | undefined = earlier?.size;
+        let size: VariantFacts | undefined = earlier?.size;
         let posterRows: NewRendition[] | undefined = earlier?.shownRows;
         const putPlaylist = async (key: string, text: string) => {
           stopIfCancelled(ctx, progress);
@@ -535,14 +542,14 @@ export function createVideoActivities(deps: ActivityDeps, settings: VideoSetting
         /** Variant playlist, then master (which names it), then the rows that make `playback` show them. */
         const publishPlaylists = async (ended: boolean): Promise<PublishedFirstRendition> => {
           size ??= await probeFrameSize(settings.ffmpeg, join(variantDir, published[0]!.uri));
-          const variant = eventPlaylist(published, { targetSeconds, ended });
+          const variant = eventPlaylist(published, { targetSeconds: targetSeconds!, ended });
           const master = masterPlaylist([{ uri: `${first.rendition}/index.m3u8`, bandwidth: peakBitsPerSecond, ...size }], { startAtZero: true });
           await putPlaylist(`${variantKey}index.m3u8`, variant);
           await putPlaylist(masterKey, master);
           stopIfCancelled(ctx, progress);
           const bytes = segmentBytes + Buffer.byteLength(variant) + Buffer.byteLength(master);
           await media.replaceRenditions(input.mediaId, [...posterRows!, ...firstRenditionRows(input.mediaId, first.rendition, size, bytes)]);
-          return { master, bytes, ...size };
+          return { master, bytes, width: size.width, height: size.height };
         };
         // Index, in ffmpeg's listing, of the next segment to publish; for a continued rendition
         // undefined until the re-run's cuts are compared with the published ones. A re-run that
@@ -556,14 +563,17 @@ export function createVideoActivities(deps: ActivityDeps, settings: VideoSetting
             const finished = encoded;
             if (finished?.error !== undefined) throw finished.error;
             const listed = listedSegments(await readFile(join(variantDir, 'index.m3u8'), 'utf8').catch(() => ''));
+            if (finished && targetSeconds === undefined) targetSeconds = targetDuration(listed);
             if (next === undefined) {
               const plan = continuation(published, listed, finished !== undefined);
               if (plan) [next, discontinuity, rename] = [plan.from, plan.discontinuity, plan.discontinuity ? `a${ctx.info.attempt}-` : ''];
             }
-            // Before the announcement only the segments it needs (a stream copy writes the whole
-            // clip in a second or two: uploading all of it first would delay playback); after it,
-            // a bounded batch, so the playlist players reload grows in steps of seconds.
-            const fresh = next === undefined ? [] : listed.slice(next, next + (progress.playable ? 2 * UPLOAD_CONCURRENCY : Math.max(0, PLAYABLE_AFTER_SEGMENTS - published.length)));
+            // Before the announcement only the segments it needs, for the target known so far
+            // (it only grows: none is uploaded in vain; a stream copy writes the whole clip in a
+            // second or two, and uploading all of it first would delay playback); after it, a
+            // bounded batch, so the playlist players reload grows in steps of seconds.
+            const needed = segmentsCovering(listed, PLAYABLE_AFTER_TARGET_DURATIONS * (targetSeconds ?? Math.max(segmentSeconds, targetDuration(listed))));
+            const fresh = next === undefined ? [] : listed.slice(next, progress.playable ? next + 2 * UPLOAD_CONCURRENCY : Math.max(next, needed));
             await forEachLimited(fresh, UPLOAD_CONCURRENCY, async (segment) => {
               const data = await readFile(join(variantDir, segment.uri));
               stopIfCancelled(ctx, progress);
@@ -576,7 +586,8 @@ export function createVideoActivities(deps: ActivityDeps, settings: VideoSetting
             if (fresh.length > 0) [next, discontinuity] = [next! + fresh.length, false];
             progress.segmentsPublished = published.length;
             const all = finished !== undefined && next === listed.length;
-            if (!progress.playable && published.length > 0 && (published.length >= PLAYABLE_AFTER_SEGMENTS || all)) {
+            const publishedSeconds = published.reduce((sum, s) => sum + s.seconds, 0);
+            if (!progress.playable && published.length > 0 && targetSeconds !== undefined && (publishedSeconds >= PLAYABLE_AFTER_TARGET_DURATIONS * targetSeconds - 1e-3 || all)) {
               clock.enter('poster wait');
               posterRows ??= await publishPoster(ctx, input, await poster!);
               clock.enter('announce');
@@ -591,15 +602,15 @@ export function createVideoActivities(deps: ActivityDeps, settings: VideoSetting
               clock.mark('playable at', performance.now() - started);
             } else if (progress.playable && fresh.length > 0) {
               // Players of an EVENT playlist reload it (no-cache) and find the new segments.
-              await putPlaylist(`${variantKey}index.m3u8`, eventPlaylist(published, { targetSeconds, ended: false }));
+              await putPlaylist(`${variantKey}index.m3u8`, eventPlaylist(published, { targetSeconds: targetSeconds!, ended: false }));
             }
             if (all) {
               clock.mark(`${first.path} encode`, finished.ms);
               clock.mark('encoded at', finished.at);
               break;
             }
-            // Segments already written wait for no poll.
-            if (next !== undefined && next < listed.length) continue;
+            // Segments already written wait for no poll (unless a copy waits for its target duration).
+            if (fresh.length > 0 && next !== undefined && next < listed.length) continue;
             ctx.heartbeat(progress);
             await Promise.race([encoding, delay(SEGMENT_POLL_MS)]);
           }
@@ -643,7 +654,7 @@ export function createVideoActivities(deps: ActivityDeps, settings: VideoSetting
           onProgress: (percent) => ctx.heartbeat({ phase: 'hls', percent: Math.round(percent) }),
         });
         // The sizes published are those of the segments written, read back, not computed.
-        const sizes: Record<string, { width: number; height: number }> = {};
+        const sizes: Record<string, VariantFacts> = {};
         for (const r of rungs) sizes[r.name] = await probeFrameSize(settings.ffmpeg, join(hlsDir, r.name, 'segment_000.ts'));
         const masterFile = join(hlsDir, 'master.m3u8');
         await writeFile(masterFile, masterWithResolutions(await readFile(masterFile, 'utf8'), sizes));
@@ -684,7 +695,7 @@ export function createVideoActivities(deps: ActivityDeps, settings: VideoSetting
         // The master row carries the size of every rendition (playlists and segments), which the storage quota counts.
         renditions.push({ mediaId: input.mediaId, kind: 'hls', label: 'master', width: null, height: null, storageKey: `${prefix}hls/master.m3u8`, contentType: streamContentType['.m3u8']!, sizeBytes: hlsBytes + earlyBytes });
         for (const r of rungs) {
-          renditions.push({ mediaId: input.mediaId, kind: 'hls', label: r.name, ...sizes[r.name]!, storageKey: `${prefix}hls/${r.name}/index.m3u8`, contentType: streamContentType['.m3u8']!, sizeBytes: null });
+          renditions.push({ mediaId: input.mediaId, kind: 'hls', label: r.name, width: sizes[r.name]!.width, height: sizes[r.name]!.height, storageKey: `${prefix}hls/${r.name}/index.m3u8`, contentType: streamContentType['.m3u8']!, sizeBytes: null });
         }
         await media.mergeMetadata(input.mediaId, videoMetadata(facts));
         await media.replaceRenditions(input.mediaId, renditions);

@@ -67,6 +67,8 @@ describe('buildHlsArgs', () => {
     const at = (flag: string) => args[args.indexOf(flag) + 1];
     expect(at('-var_stream_map')).toBe('v:0,a:0,name:360p v:1,a:1,name:720p');
     expect(at('-g')).toBe('120');
+    // Keyframes at every 4 s of time, so a variable frame rate source still cuts at 4, 8, 12 s.
+    expect(at('-force_key_frames')).toBe('expr:gte(t,n_forced*4)');
     expect(at('-hls_time')).toBe('4');
     expect(at('-master_pl_name')).toBe('master.m3u8');
     expect(at('-hls_segment_filename')).toBe('/out/%v/segment_%03d.ts');

@@ -1,13 +1,19 @@
-import { buildCopyHlsArgs, eventPlaylist, listedSegments, masterPlaylist } from '../../services/shared/media/hls-args';
-import { standardInput, type StandardInputFacts } from '../../services/shared/media/standard-input';
+import { mirroredDisplayMatrix } from '../../services/shared/media/ffmpeg';
+import { avcCodec, buildCopyHlsArgs, codecsAttribute, eventPlaylist, listedSegments, masterPlaylist, masterWithResolutions, segmentsCovering, targetDuration } from '../../services/shared/media/hls-args';
+import { STANDARD_INPUT_RULES, standardInput, type StandardInputFacts } from '../../services/shared/media/standard-input';
 
-/** What a phone writes in landscape: H.264 High 8-bit 4:2:0, AAC, 1 s GOPs, in MP4. */
+/** What a phone writes in landscape: H.264 High 4.0 8-bit 4:2:0 progressive at 12 Mb/s, AAC-LC, 1 s closed GOPs, in MP4. */
 const phone = (over: Partial<StandardInputFacts> = {}): StandardInputFacts => ({
   width: 1920,
   height: 1080,
   rotation: 0,
   videoCodec: 'h264',
+  videoProfile: 'High',
+  videoLevel: 40,
+  videoKbps: 12_000,
+  fieldOrder: 'progressive',
   audioCodec: 'aac',
+  audioProfile: 'LC',
   hasAudio: true,
   frameRate: 30,
   pixelFormat: 'yuv420p',
@@ -49,7 +55,7 @@ describe('standardInput', () => {
     expect(standardInput(phone({ keyframeIntervalSeconds: 10 })).reasons).toEqual(['keyframe interval 10.00 s exceeds 4 s']);
     expect(standardInput(phone({ keyframeIntervalSeconds: Infinity })).standard).toBe(false);
     expect(standardInput(phone({ keyframeIntervalSeconds: undefined })).reasons).toEqual(['keyframe interval unknown']);
-    expect(standardInput(phone({ keyframeIntervalSeconds: 10 }), { maxKeyframeIntervalSeconds: 12, maxShortSide: 1080, maxLongSide: 2048, maxFrameRate: 60 }).standard).toBe(true);
+    expect(standardInput(phone({ keyframeIntervalSeconds: 10 }), { ...STANDARD_INPUT_RULES, maxKeyframeIntervalSeconds: 12 }).standard).toBe(true);
   });
 
   it('refuses 4K, 1440p and more than 60 fps', () => {
@@ -71,6 +77,82 @@ describe('standardInput', () => {
       'video codec unknown is not H.264',
       'chroma of unknown pixel format is not 4:2:0',
     ]);
+  });
+});
+
+describe('standardInput: what a copy would carry into segments players mishandle', () => {
+  it('refuses open GOPs (leading frames reference the previous segment)', () => {
+    expect(standardInput(phone({ openGop: true })).reasons).toEqual(['open GOP: frames after a keyframe refer to frames before it']);
+    expect(standardInput(phone({ openGop: false })).standard).toBe(true);
+  });
+
+  it('refuses interlaced video of either field order, accepts progressive or unstated', () => {
+    expect(standardInput(phone({ fieldOrder: 'tt' })).reasons).toEqual(['interlaced video (field order tt) needs deinterlacing']);
+    expect(standardInput(phone({ fieldOrder: 'bb' })).reasons).toEqual(['interlaced video (field order bb) needs deinterlacing']);
+    expect(standardInput(phone({ fieldOrder: 'tb' })).standard).toBe(false);
+    expect(standardInput(phone({ fieldOrder: undefined })).standard).toBe(true);
+    expect(standardInput(phone({ fieldOrder: 'unknown' })).standard).toBe(true);
+  });
+
+  it('accepts Constrained Baseline, Main and High up to level 5.1; refuses High 10/4:2:2 profiles and higher levels', () => {
+    for (const videoProfile of ['Constrained Baseline', 'Baseline', 'Main', 'High']) expect(standardInput(phone({ videoProfile })).standard).toBe(true);
+    expect(standardInput(phone({ videoLevel: 51 })).standard).toBe(true);
+    expect(standardInput(phone({ videoProfile: 'High 4:2:2 Intra' })).reasons).toEqual(['H.264 profile High 4:2:2 Intra is not Baseline, Main or High']);
+    expect(standardInput(phone({ videoLevel: 52 })).reasons).toEqual(['H.264 level 5.2 exceeds 5.1']);
+    expect(standardInput(phone({ videoProfile: undefined, videoLevel: undefined })).reasons).toEqual(['H.264 profile unknown is not Baseline, Main or High', 'H.264 level unknown exceeds 5.1']);
+  });
+
+  it('refuses a bitrate above the bound, and accepts an unstated one', () => {
+    expect(standardInput(phone({ videoKbps: 45_000 })).reasons).toEqual(['video bitrate 45000 kbit/s exceeds 30000']);
+    expect(standardInput(phone({ videoKbps: undefined })).standard).toBe(true);
+  });
+
+  it('accepts AAC-LC and HE-AAC (v1, v2); refuses AAC-LD, AAC-ELD and unknown profiles', () => {
+    for (const audioProfile of ['LC', 'HE-AAC', 'HE-AACv2']) expect(standardInput(phone({ audioProfile })).standard).toBe(true);
+    expect(standardInput(phone({ audioProfile: 'LD' })).reasons).toEqual(['AAC profile LD is not LC or HE-AAC']);
+    expect(standardInput(phone({ audioProfile: 'ELD' })).reasons).toEqual(['AAC profile ELD is not LC or HE-AAC']);
+    expect(standardInput(phone({ audioProfile: undefined })).reasons).toEqual(['AAC profile unknown is not LC or HE-AAC']);
+    expect(standardInput(phone({ hasAudio: false, audioCodec: undefined, audioProfile: undefined })).standard).toBe(true);
+  });
+
+  it('refuses a mirroring display matrix; reads the mirror from the matrix ffprobe prints', () => {
+    expect(standardInput(phone({ mirrored: true })).reasons).toEqual(['display matrix mirrors the picture']);
+    const print = (a: number, b: number, c: number, d: number) => `\n00000000: ${a} ${b} 0\n00000001: ${c} ${d} 0\n00000002: 0 0 1073741824\n`;
+    expect(mirroredDisplayMatrix(print(65536, 0, 0, 65536))).toBe(false);
+    // A phone portrait (rotation −90) is a turn, not a mirror.
+    expect(mirroredDisplayMatrix(print(0, 65536, -65536, 0))).toBe(false);
+    expect(mirroredDisplayMatrix(print(-65536, 0, 0, 65536))).toBe(true);
+    expect(mirroredDisplayMatrix(print(0, 65536, 65536, 0))).toBe(true);
+    expect(mirroredDisplayMatrix(undefined)).toBe(false);
+  });
+});
+
+describe('CODECS of a variant', () => {
+  it('names H.264 from an avcC record (MP4) or from the SPS after a start code (MPEG-TS)', () => {
+    expect(avcCodec('\n00000000: 0164 001f ffe1 0019 6764 001f acd9  .d......gd....\n')).toBe('avc1.64001f');
+    expect(avcCodec('\n00000000: 0000 0167 4d40 15f4 0a08 7e5c 0440 0000  ...gM@....~\\.@..\n00000010: 0300 4000 000f 07c5 0aa8 0000 0001 68de  ..@...........h.\n')).toBe('avc1.4d4015');
+    expect(avcCodec('\n00000000: 0000 0001 6742 c01e da02  ....gB....\n')).toBe('avc1.42c01e');
+    expect(avcCodec('\n')).toBeUndefined();
+    expect(avcCodec(undefined)).toBeUndefined();
+  });
+
+  it('adds the AAC object type, and gives none when a present stream cannot be named', () => {
+    expect(codecsAttribute('avc1.64001f', { present: true, profile: 'LC' })).toBe('avc1.64001f,mp4a.40.2');
+    expect(codecsAttribute('avc1.64001f', { present: true, profile: 'HE-AAC' })).toBe('avc1.64001f,mp4a.40.5');
+    expect(codecsAttribute('avc1.64001f', { present: true, profile: 'HE-AACv2' })).toBe('avc1.64001f,mp4a.40.29');
+    expect(codecsAttribute('avc1.64001f', { present: false })).toBe('avc1.64001f');
+    expect(codecsAttribute('avc1.64001f', { present: true, profile: 'LD' })).toBeUndefined();
+    expect(codecsAttribute(undefined, { present: false })).toBeUndefined();
+  });
+
+  it('writes CODECS into hand-written masters and into the ladder master ffmpeg wrote', () => {
+    expect(masterPlaylist([{ uri: 'source/index.m3u8', bandwidth: 1000, width: 1920, height: 1080, codecs: 'avc1.640028,mp4a.40.2' }])).toContain(
+      '#EXT-X-STREAM-INF:BANDWIDTH=1000,RESOLUTION=1920x1080,CODECS="avc1.640028,mp4a.40.2"\nsource/index.m3u8\n',
+    );
+    const written = '#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=75900,RESOLUTION=640x360,CODECS="avc1.42c01e"\n360p/index.m3u8\n#EXT-X-STREAM-INF:BANDWIDTH=9\n720p/index.m3u8\n';
+    expect(masterWithResolutions(written, { '360p': { width: 640, height: 360, codecs: 'avc1.4d401e,mp4a.40.2' }, '720p': { width: 1280, height: 720, codecs: 'avc1.4d401f' } })).toBe(
+      '#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=75900,RESOLUTION=640x360,CODECS="avc1.4d401e,mp4a.40.2"\n360p/index.m3u8\n#EXT-X-STREAM-INF:BANDWIDTH=9,RESOLUTION=1280x720,CODECS="avc1.4d401f"\n720p/index.m3u8\n',
+    );
   });
 });
 
@@ -124,7 +206,28 @@ describe('progressive HLS playlists', () => {
     expect(ended.startsWith(growing)).toBe(true);
     expect(ended.endsWith('segment_002.ts\n#EXT-X-ENDLIST\n')).toBe(true);
     expect(listedSegments(ended)).toHaveLength(3);
-    // A segment longer than the bound raises the target duration (EXTINF rounded must not exceed it).
+    // A segment longer than the target still raises it rather than write an invalid playlist (the caller fixes it first).
     expect(eventPlaylist([{ uri: 'a.ts', seconds: 8.6 }], { targetSeconds: 6, ended: true })).toContain('#EXT-X-TARGETDURATION:9\n');
+  });
+});
+
+describe('target duration and when a first rendition is announced', () => {
+  const seg = (...seconds: number[]) => seconds.map((s, i) => ({ uri: `segment_${i}.ts`, seconds: s }));
+  it('takes the longest EXTINF rounded to the nearest integer, at least 1', () => {
+    expect(targetDuration(seg(2, 2, 2))).toBe(2);
+    expect(targetDuration(seg(2, 2.49, 1))).toBe(2);
+    // A long GOP late in a copy (8 s at 40 s) sets the target for the whole playlist.
+    expect(targetDuration(seg(2, 2, 2, 8.2, 2))).toBe(8);
+    expect(targetDuration(seg(2, 2.5))).toBe(3);
+    expect(targetDuration([])).toBe(1);
+  });
+
+  it('counts the leading segments that list three target durations, or all of them', () => {
+    expect(segmentsCovering(seg(2, 2, 2, 2), 6)).toBe(3);
+    // 4 s copied segments (2 s + a 2 s GOP) with a target of 4: 12 s is three segments, not 6 s.
+    expect(segmentsCovering(seg(4, 4, 4, 4, 4), 12)).toBe(3);
+    expect(segmentsCovering(seg(1.999999, 2, 2.000001), 6)).toBe(3);
+    expect(segmentsCovering(seg(2, 2), 6)).toBe(2);
+    expect(segmentsCovering([], 6)).toBe(0);
   });
 });

@@ -1,7 +1,7 @@
 import { execFile, spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { redactPresignedUrls } from '../logger';
-import { clockwiseRotation, type ProbeResult } from './hls-args';
+import { avcCodec, clockwiseRotation, codecsAttribute, type ProbeResult, type VariantFacts } from './hls-args';
 
 export interface FfmpegPaths {
   ffmpeg: string;
@@ -30,6 +30,12 @@ interface FfprobeStream {
   width?: number;
   height?: number;
   avg_frame_rate?: string;
+  profile?: string;
+  level?: number;
+  field_order?: string;
+  bit_rate?: string;
+  /** Printed only with `-show_data`: a hexdump. */
+  extradata?: string;
   pix_fmt?: string;
   sample_aspect_ratio?: string;
   color_transfer?: string;
@@ -38,10 +44,10 @@ interface FfprobeStream {
   duration?: string;
   disposition?: { attached_pic?: number; timed_thumbnails?: number };
   tags?: Record<string, string>;
-  side_data_list?: Array<{ side_data_type?: string; rotation?: number }>;
+  side_data_list?: Array<{ side_data_type?: string; rotation?: number; displaymatrix?: string }>;
 }
 interface FfprobeOutput {
-  format?: { duration?: string; start_time?: string; format_name?: string };
+  format?: { duration?: string; start_time?: string; format_name?: string; bit_rate?: string };
   streams?: FfprobeStream[];
 }
 
@@ -94,6 +100,18 @@ function packetEnds(paths: FfmpegPaths, input: string): Promise<Map<number, numb
 }
 
 /**
+ * Whether ffprobe's printed display matrix (`displaymatrix`: three rows `NNNNNNNN: a b u`,
+ * `c d v`, `x y w`) mirrors the picture: a rotation keeps the determinant of its 2×2 part
+ * positive, a flip makes it negative.
+ */
+export function mirroredDisplayMatrix(printed: string | undefined): boolean {
+  const rows = (printed ?? '').split('\n').map((l) => l.replace(/^\s*\d+:/, '').trim().split(/\s+/).map(Number)).filter((r) => r.length === 3 && r.every(Number.isFinite));
+  if (rows.length < 2) return false;
+  const [[a, b], [c, d]] = rows as [[number, number], [number, number]];
+  return a * d - b * c < 0;
+}
+
+/**
  * ffprobe's JSON (ffprobe itself, not a wrapper: wrappers flatten `side_data_list`, which is
  * where the display matrix of a phone video lives): the facts the ladder and the read model need.
  * Cover art (an `attached_pic` stream) is not a video. Durations missing from the container
@@ -125,7 +143,9 @@ export async function probe(paths: FfmpegPaths, input: string): Promise<ProbeRes
   const [sarNum, sarDen] = String(video.sample_aspect_ratio ?? '1:1').split(':').map(Number);
   // `0:1` and `N/A` mean unknown: square pixels.
   const sar = sarNum && sarDen ? sarNum / sarDen : 1;
-  const sideRotation = video.side_data_list?.find((d) => d.side_data_type === 'Display Matrix' && d.rotation !== undefined)?.rotation;
+  const matrix = video.side_data_list?.find((d) => d.side_data_type === 'Display Matrix');
+  const sideRotation = matrix?.rotation;
+  const bitsPerSecond = positive(video.bit_rate) ?? positive(data.format?.bit_rate);
   return {
     durationSeconds: container,
     width: video.width!,
@@ -139,7 +159,13 @@ export async function probe(paths: FfmpegPaths, input: string): Promise<ProbeRes
     videoDurationSeconds: Math.min(videoLength, container),
     hasAudio: !!audio,
     videoCodec: video.codec_name,
+    ...(video.profile ? { videoProfile: video.profile } : {}),
+    ...(positive(video.level) ? { videoLevel: video.level } : {}),
+    ...(bitsPerSecond ? { videoKbps: bitsPerSecond / 1000 } : {}),
+    ...(video.field_order ? { fieldOrder: video.field_order } : {}),
+    ...(matrix && mirroredDisplayMatrix(matrix.displaymatrix) ? { mirrored: true } : {}),
     audioCodec: audio?.codec_name,
+    ...(audio?.profile ? { audioProfile: audio.profile } : {}),
     frameRate: frameRate && Number.isFinite(frameRate) && frameRate > 0 ? frameRate : undefined,
     rotation: clockwiseRotation({ displayMatrix: sideRotation, rotateTag: video.tags?.rotate }),
   };
@@ -152,11 +178,16 @@ export async function probe(paths: FfmpegPaths, input: string): Promise<ProbeRes
  * a clip shorter than the window ends the last GOP at its last packet.
  * @param stream an absolute stream index, or an ffprobe stream specifier (`V:0`: the first
  *   video stream that is not cover art), which lets it run beside `probe` before the index is known.
- * @returns `seconds` (Infinity without a keyframe) and `streamIndex`, the absolute index of
- *   the stream read (undefined when it had no packets in the window).
+ * Open GOPs are found in the same packets: a packet that follows a keyframe in decode order
+ * but is shown before it (a lower pts) is a leading frame that references the previous GOP;
+ * in a closed GOP every frame after an IDR is shown after it (x264 `--open-gop` writes such
+ * I-frames as sync samples, which the `K` flag alone cannot tell from an IDR: gpac/mp4box.js#506).
+ * Open GOPs are an encoder setting, so the first seconds tell for the whole stream.
+ * @returns `seconds` (Infinity without a keyframe), `openGop`, and `streamIndex`, the absolute
+ *   index of the stream read (undefined when it had no packets in the window).
  * @throws UnplayableMediaError when ffprobe cannot read the packets.
  */
-export function probeKeyframeInterval(paths: FfmpegPaths, input: string, stream: number | string, windowSeconds: number): Promise<{ seconds: number; streamIndex?: number }> {
+export function probeKeyframeInterval(paths: FfmpegPaths, input: string, stream: number | string, windowSeconds: number): Promise<{ seconds: number; openGop: boolean; streamIndex?: number }> {
   return new Promise((resolve, reject) => {
     const args = ['-v', 'error', '-select_streams', String(stream), '-read_intervals', `%+${windowSeconds}`, '-show_entries', 'packet=stream_index,pts_time,flags', '-of', 'csv=p=0', input];
     const child = spawn(paths.ffprobe, args, { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -165,6 +196,7 @@ export function probeKeyframeInterval(paths: FfmpegPaths, input: string, stream:
     let firstKey: number | undefined;
     let lastKey: number | undefined;
     let longest = 0;
+    let openGop = false;
     let streamIndex: number | undefined;
     let stderr = '';
     child.stderr.on('data', (c: Buffer) => (stderr = (stderr + c.toString()).slice(-2000)));
@@ -176,7 +208,12 @@ export function probeKeyframeInterval(paths: FfmpegPaths, input: string, stream:
       streamIndex ??= Number(index);
       first ??= t;
       last = Math.max(last ?? t, t);
-      if (!flags?.includes('K')) return;
+      // `D`: a packet the edit list discards, whose timestamps say nothing about display order.
+      if (flags?.includes('D')) return;
+      if (!flags?.includes('K')) {
+        if (lastKey !== undefined && t < lastKey) openGop = true;
+        return;
+      }
       if (lastKey !== undefined) longest = Math.max(longest, t - lastKey);
       firstKey ??= t;
       lastKey = t;
@@ -184,21 +221,27 @@ export function probeKeyframeInterval(paths: FfmpegPaths, input: string, stream:
     child.once('error', reject);
     child.once('close', (code) => {
       if (code !== 0) return reject(new UnplayableMediaError(`ffprobe could not read the packets: ${redactPresignedUrls(stderr.trim().split('\n').slice(-2).join(' '))}`));
-      if (first === undefined || last === undefined || firstKey === undefined || lastKey === undefined) return resolve({ seconds: Infinity, streamIndex });
+      if (first === undefined || last === undefined || firstKey === undefined || lastKey === undefined) return resolve({ seconds: Infinity, openGop, streamIndex });
       // Packets come in decode order: the window's end is the latest timestamp seen.
       const end = last - first >= windowSeconds * 0.9 ? first + windowSeconds : last;
       // Frames before the first keyframe cannot start a copied segment either.
-      resolve({ seconds: Math.max(longest, end - lastKey, firstKey - first), streamIndex });
+      resolve({ seconds: Math.max(longest, end - lastKey, firstKey - first), openGop, streamIndex });
     });
   });
 }
 
-/** Width and height of the first video stream of a file ffmpeg wrote (a segment), pixels. */
-export async function probeFrameSize(paths: FfmpegPaths, file: string): Promise<{ width: number; height: number }> {
-  const data = JSON.parse(await ffprobeJson(paths, ['-select_streams', 'v:0', '-show_entries', 'stream=width,height', '-of', 'json', file])) as FfprobeOutput;
-  const s = data.streams?.[0];
+/**
+ * What a segment ffmpeg wrote shows of its variant: the width and height of its first video
+ * stream, pixels, and its `CODECS` value read from the stream's own parameter sets (the SPS)
+ * and the audio's AAC profile (undefined when either is unknown: see codecsAttribute).
+ */
+export async function probeFrameSize(paths: FfmpegPaths, file: string): Promise<VariantFacts> {
+  const data = JSON.parse(await ffprobeJson(paths, ['-show_entries', 'stream=codec_type,width,height,profile,extradata', '-show_data', '-of', 'json', file])) as FfprobeOutput;
+  const s = data.streams?.find((x) => x.codec_type === 'video');
   if (!s?.width || !s.height) throw new Error('written segment has no video stream');
-  return { width: s.width, height: s.height };
+  const audio = data.streams?.find((x) => x.codec_type === 'audio');
+  const codecs = codecsAttribute(avcCodec(s.extradata), { present: !!audio, profile: audio?.profile });
+  return { width: s.width, height: s.height, ...(codecs ? { codecs } : {}) };
 }
 
 export interface RunOptions {

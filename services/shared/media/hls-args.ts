@@ -35,6 +35,23 @@ export interface ProbeResult {
    * (only `probeKeyframeInterval` fills it; a stream copy cuts segments at keyframes).
    */
   keyframeIntervalSeconds?: number;
+  /**
+   * Whether a keyframe in the first seconds is followed (in decode order) by frames shown
+   * before it: an open GOP (only `probeKeyframeInterval` fills it).
+   */
+  openGop?: boolean;
+  /** ffprobe's `profile` of the video stream (`High`, `Constrained Baseline`, `High 10`). */
+  videoProfile?: string;
+  /** ffprobe's `level` of the video stream: H.264 level × 10 (`41` is 4.1). */
+  videoLevel?: number;
+  /** Bitrate of the video stream (else of the whole file), kbit/s, when the container states it. */
+  videoKbps?: number;
+  /** ffprobe's `field_order` (`progressive`; `tt`, `bb`, `tb`, `bt` are interlaced). */
+  fieldOrder?: string;
+  /** ffprobe's `profile` of the audio stream (`LC`, `HE-AAC`, `HE-AACv2`, `LD`, `ELD`). */
+  audioProfile?: string;
+  /** Whether the display matrix mirrors the picture (negative determinant: some front cameras). */
+  mirrored?: boolean;
 }
 
 /**
@@ -165,7 +182,11 @@ export function buildHlsArgs(probe: ProbeResult, rungs: Rung[], o: HlsOptions): 
     '-preset', o.preset,
     '-profile:v', 'main',
     '-pix_fmt', 'yuv420p',
-    // Fixed GOP aligned with the segment length: every segment starts on a keyframe.
+    // A keyframe at every multiple of the segment length in time, not in frames: a variable
+    // frame rate source (phones in low light) cut every round(avg fps) × length frames drifts
+    // off the segment times and makes segments longer than the target duration (ffmpeg's
+    // documented `expr:gte(t,n_forced*N)`). `-g` only caps the spacing at a constant rate.
+    '-force_key_frames', `expr:gte(t,n_forced*${o.segmentSeconds})`,
     '-g', String(gop), '-keyint_min', String(gop), '-sc_threshold', '0',
     '-f', 'hls',
     '-hls_time', String(o.segmentSeconds),
@@ -200,10 +221,62 @@ export function buildPosterArgs(probe: ProbeResult, input: string, output: strin
 }
 
 /**
- * The master playlist with each variant's `RESOLUTION` set to the size of the segments that
- * were written (`sizes` by variant directory name, e.g. `360p`), so clients pick by truth.
+ * The bytes of ffprobe's printed `extradata` (`-show_data`: lines `00000000: 0000 0167 …  ascii`).
  */
-export function masterWithResolutions(master: string, sizes: Record<string, { width: number; height: number }>): string {
+function hexdumpBytes(dump: string): number[] {
+  const bytes: number[] = [];
+  for (const line of dump.split('\n')) {
+    const m = /^[0-9a-f]{8}: ((?:[0-9a-f]{2,4} ?)+)/i.exec(line.trim());
+    for (const pair of (m?.[1] ?? '').replace(/\s+/g, '').match(/../g) ?? []) bytes.push(parseInt(pair, 16));
+  }
+  return bytes;
+}
+
+/**
+ * The RFC 6381 `avc1.PPCCLL` name of an H.264 stream (profile_idc, constraint flags,
+ * level_idc as hex) from its extradata as ffprobe prints it: an `avcC` record (MP4: first byte
+ * 1) or Annex B parameter sets (MPEG-TS segments: the SPS after a start code). Undefined when
+ * neither is there.
+ */
+export function avcCodec(extradataDump: string | undefined): string | undefined {
+  const b = hexdumpBytes(extradataDump ?? '');
+  const hex = (n: number) => n.toString(16).padStart(2, '0');
+  if (b[0] === 1 && b.length >= 4) return `avc1.${hex(b[1]!)}${hex(b[2]!)}${hex(b[3]!)}`;
+  for (let i = 0; i + 6 < b.length; i++) {
+    // 00 00 01 then a NAL header of type 7 (SPS): profile_idc, constraint flags, level_idc follow.
+    if (b[i] === 0 && b[i + 1] === 0 && b[i + 2] === 1 && (b[i + 3]! & 0x1f) === 7) return `avc1.${hex(b[i + 4]!)}${hex(b[i + 5]!)}${hex(b[i + 6]!)}`;
+  }
+  return undefined;
+}
+
+/** RFC 6381 names of the AAC profiles HLS players accept (ffprobe's profile → `mp4a.40.<object type>`). */
+const AAC_CODECS: Record<string, string> = { LC: 'mp4a.40.2', 'HE-AAC': 'mp4a.40.5', 'HE-AACv2': 'mp4a.40.29' };
+
+/**
+ * The `CODECS` attribute value of a variant (RFC 8216 §4.3.4.2: every format in it; Safari
+ * and hls.js pick and set up decoders from it): `avc1.PPCCLL` and, with audio, `mp4a.40.x`.
+ * Undefined when a stream's name is unknown: a CODECS that leaves a format out is worse than none.
+ */
+export function codecsAttribute(video: string | undefined, audio: { present: boolean; profile?: string }): string | undefined {
+  if (!video) return undefined;
+  if (!audio.present) return video;
+  const aac = AAC_CODECS[audio.profile ?? ''];
+  return aac ? `${video},${aac}` : undefined;
+}
+
+/** What a written segment shows of its variant: picture size, pixels, and its CODECS value (see codecsAttribute). */
+export interface VariantFacts {
+  width: number;
+  height: number;
+  codecs?: string;
+}
+
+/**
+ * The master playlist with each variant's `RESOLUTION` (and `CODECS`, when known) set to those
+ * of the segments that were written (`sizes` by variant directory name, e.g. `360p`), so
+ * clients pick by truth.
+ */
+export function masterWithResolutions(master: string, sizes: Record<string, VariantFacts>): string {
   const lines = master.split('\n');
   return lines
     .map((line, i) => {
@@ -212,7 +285,10 @@ export function masterWithResolutions(master: string, sizes: Record<string, { wi
       const size = sizes[name];
       if (!size) return line;
       const resolution = `RESOLUTION=${size.width}x${size.height}`;
-      return /RESOLUTION=\d+x\d+/.test(line) ? line.replace(/RESOLUTION=\d+x\d+/, resolution) : `${line},${resolution}`;
+      const sized = /RESOLUTION=\d+x\d+/.test(line) ? line.replace(/RESOLUTION=\d+x\d+/, resolution) : `${line},${resolution}`;
+      if (!size.codecs) return sized;
+      const codecs = `CODECS="${size.codecs}"`;
+      return /CODECS="[^"]*"/.test(sized) ? sized.replace(/CODECS="[^"]*"/, codecs) : `${sized},${codecs}`;
     })
     .join('\n');
 }
@@ -252,6 +328,8 @@ export interface MasterVariant {
   bandwidth: number;
   width: number;
   height: number;
+  /** The `CODECS` value (see codecsAttribute); left out when unknown. */
+  codecs?: string;
 }
 
 /**
@@ -261,7 +339,7 @@ export interface MasterVariant {
  */
 export function masterPlaylist(variants: MasterVariant[], { startAtZero = false } = {}): string {
   const lines = ['#EXTM3U', '#EXT-X-VERSION:3', '#EXT-X-INDEPENDENT-SEGMENTS', ...(startAtZero ? [START_AT_ZERO] : [])];
-  for (const v of variants) lines.push(`#EXT-X-STREAM-INF:BANDWIDTH=${Math.ceil(v.bandwidth)},RESOLUTION=${v.width}x${v.height}`, v.uri);
+  for (const v of variants) lines.push(`#EXT-X-STREAM-INF:BANDWIDTH=${Math.ceil(v.bandwidth)},RESOLUTION=${v.width}x${v.height}${v.codecs ? `,CODECS="${v.codecs}"` : ''}`, v.uri);
   return `${lines.join('\n')}\n`;
 }
 
@@ -295,13 +373,35 @@ export function listedSegments(playlist: string): ListedSegment[] {
 }
 
 /**
+ * The `#EXT-X-TARGETDURATION` of `segments`, seconds: the longest EXTINF rounded to the nearest
+ * integer (RFC 8216 §4.3.3.1: each rounded EXTINF must be ≤ it), at least 1.
+ */
+export function targetDuration(segments: ListedSegment[]): number {
+  return Math.max(1, ...segments.map((s) => Math.round(s.seconds)));
+}
+
+/**
+ * How many leading `segments` it takes to list at least `seconds` of media (all of them when
+ * they are shorter in total).
+ */
+export function segmentsCovering(segments: ListedSegment[], seconds: number): number {
+  let sum = 0;
+  for (let i = 0; i < segments.length; i++) {
+    sum += segments[i]!.seconds;
+    // A hair under (EXTINF is printed to microseconds) still counts.
+    if (sum >= seconds - 1e-3) return i + 1;
+  }
+  return segments.length;
+}
+
+/**
  * An EVENT media playlist (RFC 8216 §4.3.3.5) of the segments published so far: segments are
  * only ever appended, `ended` adds `#EXT-X-ENDLIST` once the last one is there, and
  * `#EXT-X-START:TIME-OFFSET=0` makes players that joined early start at the beginning rather
  * than near the end, as they do for playlists without ENDLIST. `targetSeconds` is the
- * `#EXT-X-TARGETDURATION`, which may not change between versions: the caller gives an upper
- * bound (a copied segment lasts up to one GOP past the segment length); a longer segment
- * raises it, as players re-read it on every reload.
+ * `#EXT-X-TARGETDURATION`, which may not change between versions (RFC 8216 §4.3.3.1): the
+ * caller fixes it before the first version (see targetDuration). A segment whose rounded
+ * EXTINF exceeds it still raises it rather than write an invalid playlist.
  */
 export function eventPlaylist(segments: ListedSegment[], { targetSeconds, ended }: { targetSeconds: number; ended: boolean }): string {
   const target = Math.max(Math.ceil(targetSeconds), ...segments.map((s) => Math.round(s.seconds)));
