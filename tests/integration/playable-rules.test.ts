@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -32,6 +32,25 @@ const x264 = ['-c:v', 'libx264', '-preset', 'ultrafast', '-pix_fmt', 'yuv420p'];
 
 /** Interlaced H.264 (top field first, coded as fields: `field_order` `tt`) with AAC in MP4, 2 s GOPs: standard in every other respect. */
 const interlaced = () => make('interlaced.mp4', [[...picture('640x360', 6), ...sine(6), ...x264, '-flags', '+ilme+ildct', '-top', '1', '-g', '60', ...aacMp4, '{dir}/interlaced.mp4']]);
+
+/**
+ * Interlaced with real combing: 60 fps motion woven into 30 fps frames of two fields taken
+ * 1/60 s apart (top first), coded as fields. `idet` tells it from progressive video.
+ */
+const combed = () =>
+  make('combed.mp4', [[...picture('640x360', 6, 60), ...sine(6), '-vf', 'tinterlace=interleave_top', ...x264, '-flags', '+ilme+ildct', '-top', '1', '-g', '60', ...aacMp4, '{dir}/combed.mp4']]);
+/** ffmpeg `idet` over the first 60 frames of `input`: frames it found interlaced (either field first) and progressive. */
+async function idet(input: string): Promise<{ interlaced: number; progressive: number }> {
+  const { stderr } = await run(ffmpeg, ['-hide_banner', '-nostdin', '-v', 'info', '-i', input, '-vf', 'idet', '-frames:v', '60', '-an', '-f', 'null', '-']);
+  const m = /Multi frame detection: TFF:\s*(\d+) BFF:\s*(\d+) Progressive:\s*(\d+)/.exec(stderr);
+  if (!m) throw new Error(`no idet summary in: ${stderr.slice(-500)}`);
+  return { interlaced: Number(m[1]) + Number(m[2]), progressive: Number(m[3]) };
+}
+/** The first segment of a variant playlist, as a URL. */
+async function firstSegment(playlistUrl: string): Promise<string> {
+  const playlist = await (await fetch(playlistUrl)).text();
+  return `${playlistUrl.slice(0, playlistUrl.lastIndexOf('/') + 1)}${listedSegments(playlist)[0]!.uri}`;
+}
 
 /** x264 `open-gop`: I-frames that are not IDRs every 2 s, with B-frames shown before them (leading frames), flagged as sync samples in MP4. */
 const openGop = () => make('open-gop.mp4', [[...picture('640x360', 6), ...sine(6), '-c:v', 'libx264', '-preset', 'veryfast', '-pix_fmt', 'yuv420p', '-x264-params', 'open-gop=1:keyint=60:min-keyint=60:bframes=3:scenecut=0', ...aacMp4, '{dir}/open-gop.mp4']]);
@@ -145,6 +164,31 @@ describe('first rendition: which sources a copy takes, and honest HLS', () => {
     expect(playable.playback!.renditions.map((r) => r.name)).toEqual(['fast']);
     await expectCodecsMatchStreams(playable.playback!.masterUrl);
     expect((await waitForStatus(p, user, session.mediaId, TERMINAL, 240_000)).status).toBe('READY');
+  });
+
+  it('an interlaced source is deinterlaced: the fast rung and every rung of the ladder come out progressive', async () => {
+    const source = await combed();
+    const dir = await mkdtemp(join(tmpdir(), 'playable-rules-'));
+    try {
+      // The control: the fixture itself is combed, and idet says so.
+      await writeFile(join(dir, 'combed.mp4'), source);
+      const before = await idet(join(dir, 'combed.mp4'));
+      expect(before.interlaced).toBeGreaterThan(before.progressive);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+    const { user, session, playable, first } = await upload(source, 'video/mp4', 'combed.mp4');
+    expect(first.path).toBe('fast');
+    const fast = await idet(await firstSegment(playable.playback!.renditions[0]!.url!));
+    expect(fast.progressive).toBeGreaterThan(fast.interlaced);
+    const ready = (await waitForStatus(p, user, session.mediaId, TERMINAL, 240_000)) as unknown as Media;
+    expect(ready.status).toBe('READY');
+    const rungs = ready.playback!.renditions;
+    expect(rungs.length).toBeGreaterThan(0);
+    for (const rung of rungs) {
+      const out = await idet(await firstSegment(rung.url!));
+      expect({ rung: rung.name, progressiveWins: out.progressive > out.interlaced }).toEqual({ rung: rung.name, progressiveWins: true });
+    }
   });
 
   it('a VFR source on the fast rung cuts at exact segment times, under one target duration in every playlist version', async () => {

@@ -108,6 +108,20 @@ describe('buildHlsArgs', () => {
   });
 });
 
+describe('deinterlacing', () => {
+  it('puts bwdif first for every interlaced field order (ladder and poster), nothing for progressive or unknown', () => {
+    for (const fieldOrder of ['tt', 'bb', 'tb', 'bt']) {
+      const args = buildHlsArgs(probe({ fieldOrder }), ladderFor(probe()), { input: 'in.mp4', outputDir: '/out', segmentSeconds: 4, preset: 'veryfast' });
+      expect(args[args.indexOf('-filter_complex') + 1]).toMatch(/^\[0:0\]bwdif=mode=send_frame:parity=auto:deint=all,split=3/);
+      expect(buildPosterArgs(probe({ fieldOrder }), 'in.mp4', 'p.jpg').join(' ')).toContain('bwdif=');
+    }
+    for (const fieldOrder of ['progressive', 'unknown', undefined]) {
+      const args = buildHlsArgs(probe({ fieldOrder }), ladderFor(probe()), { input: 'in.mp4', outputDir: '/out', segmentSeconds: 4, preset: 'veryfast' });
+      expect(args.join(' ')).not.toContain('bwdif');
+    }
+  });
+});
+
 describe('buildPosterArgs', () => {
   it('seeks to 10% of the video stream and takes one frame of it', () => {
     expect(buildPosterArgs(probe({ durationSeconds: 42, videoDurationSeconds: 42 }), 'in.mp4', 'poster.jpg')).toEqual([

@@ -79,9 +79,22 @@ export function toneMapping(probe: Pick<ProbeResult, 'colorTransfer'>): string[]
     : [];
 }
 
-/** Filters every picture goes through before it is scaled: tone mapping, then square pixels. */
-function prepare(probe: Pick<ProbeResult, 'colorTransfer' | 'sampleAspectRatio'>): string[] {
-  return [...toneMapping(probe), ...squarePixels(probe)];
+/** ffprobe `field_order` values of interlaced video (top or bottom field first, coded either way). */
+export const INTERLACED_FIELD_ORDERS = ['tt', 'bb', 'tb', 'bt'];
+
+/**
+ * Deinterlacing of interlaced sources (camcorders, broadcast captures); empty for progressive
+ * ones. H.264 renditions are progressive: woven fields encoded as frames show combing on every
+ * movement. `bwdif` (FFmpeg's best built-in deinterlacer, as Immich uses for the same reason)
+ * in `send_frame` mode keeps the frame rate: one output frame per input frame.
+ */
+export function deinterlace(probe: Pick<ProbeResult, 'fieldOrder'>): string[] {
+  return INTERLACED_FIELD_ORDERS.includes(probe.fieldOrder ?? '') ? ['bwdif=mode=send_frame:parity=auto:deint=all'] : [];
+}
+
+/** Filters every picture goes through before it is scaled: deinterlacing, tone mapping, then square pixels. */
+function prepare(probe: Pick<ProbeResult, 'colorTransfer' | 'sampleAspectRatio' | 'fieldOrder'>): string[] {
+  return [...deinterlace(probe), ...toneMapping(probe), ...squarePixels(probe)];
 }
 
 type Geometry = Pick<ProbeResult, 'width' | 'height' | 'rotation' | 'sampleAspectRatio'>;

@@ -1,4 +1,4 @@
-import type { ProbeResult } from './hls-args';
+import { INTERLACED_FIELD_ORDERS, type ProbeResult } from './hls-args';
 
 /**
  * Whether an original can be published as HLS by stream copy (no re-encode) before the ladder:
@@ -80,8 +80,6 @@ const HLS_H264_PROFILES = ['Constrained Baseline', 'Baseline', 'Main', 'High'];
  * `isTypeSupported`); AAC-LD/ELD (FaceTime and Bluetooth capture) and Main/SSR/LTP do not.
  */
 const HLS_AAC_PROFILES = ['LC', 'HE-AAC', 'HE-AACv2'];
-/** ffprobe `field_order` values of interlaced video (top or bottom field first, coded either way). */
-const INTERLACED_FIELD_ORDERS = ['tt', 'bb', 'tb', 'bt'];
 
 /**
  * Decides whether `facts` describe standard input; each "no" says why. Pure: the rules are a
