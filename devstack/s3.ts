@@ -26,6 +26,8 @@ export interface S3ServerOptions {
 
 export interface S3Server {
   endpoint: string;
+  /** The SeaweedFS master's HTTP API (volume assignment and growth), loopback only. */
+  masterUrl: string;
   process: ManagedProcess;
 }
 
@@ -85,5 +87,31 @@ export async function startS3Server(options: S3ServerOptions): Promise<S3Server>
     const res = await fetch(`${endpoint}/`);
     return res.status === 403;
   }, 90_000, proc);
-  return { endpoint, process: proc };
+  return { endpoint, masterUrl: `http://127.0.0.1:${master}`, process: proc };
+}
+
+/**
+ * Makes each bucket writable before the first upload. SeaweedFS stores a bucket in a
+ * collection of its own and creates that collection's volumes on its first write: that PUT
+ * waits about 1 s (8 s right after start, while the volume server is still registering), which
+ * a user of a fresh stack would see on the first derived file of the first video. A file-id
+ * assignment in the collection does the same growth now: `/dir/assign` grows volumes only
+ * when the collection has none writable, so a restarted stack with data grows nothing. Retried
+ * until the volume server has registered with the master.
+ */
+export async function growBucketVolumes(server: Pick<S3Server, 'masterUrl' | 'process'>, bucketNames: string[], timeoutMs = 60_000): Promise<void> {
+  await Promise.all(
+    bucketNames.map((bucket) =>
+      waitFor(
+        `SeaweedFS volumes for bucket ${bucket}`,
+        async () => {
+          const res = await fetch(`${server.masterUrl}/dir/assign?collection=${encodeURIComponent(bucket)}`).catch(() => undefined);
+          const body = (await res?.json().catch(() => undefined)) as { fid?: string } | undefined;
+          return !!res?.ok && !!body?.fid;
+        },
+        timeoutMs,
+        server.process,
+      ),
+    ),
+  );
 }

@@ -6,7 +6,7 @@ import { startClamd } from './clamd';
 import { buckets, devS3Credentials } from './credentials';
 import { assertPortFree, reservePorts, retryOnPortRace, type Ports } from './ports';
 import { startPostgres } from './postgres';
-import { s3InternalPortCount, startS3Server } from './s3';
+import { growBucketVolumes, s3InternalPortCount, startS3Server } from './s3';
 import { startTemporalDevServer } from './temporal';
 import { temporalModeFromEnv, type TemporalMode } from './temporal-mode';
 import { DEFAULT_HISTORY_SHARDS, membershipPortRange, startTemporalServer } from './temporal-server';
@@ -177,6 +177,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     ]);
     await runMigrations(pg.databaseUrl);
     await createBuckets(s3.endpoint, options.corsOrigins ?? ['*']);
+    await growBucketVolumes(s3, Object.values(buckets));
     const env: StackEnv = {
       DATABASE_URL: pg.databaseUrl,
       TEMPORAL_ADDRESS: temporal.address,
