@@ -223,7 +223,7 @@ const PLAYABLE_AFTER_TARGET_DURATIONS = 3;
  * write one every 1–2 s).
  */
 const FIRST_RENDITION_SEGMENT_SECONDS = 2;
-/** How often the first rendition's playlist is read for new segments while ffmpeg writes it, ms. */
+/** How often ffmpeg's output is read for new segments while it writes them (first rendition and ladder), ms. */
 const SEGMENT_POLL_MS = 200;
 /** Private metadata key: set while the first rendition is announced but not yet complete. */
 const FIRST_RENDITION_IN_PROGRESS = 'firstRenditionInProgress';
@@ -283,22 +283,80 @@ const UPLOAD_CONCURRENCY = 4;
  * reading it finds every playlist and segment it names.
  * @returns bytes uploaded.
  */
-async function uploadTree(deps: ActivityDeps, ctx: Context, dir: string, keyPrefix: string, last: { file: string; cacheControl: string }): Promise<number> {
-  const files = (await listFiles(dir)).filter((f) => f !== last.file);
-  let bytes = 0;
+async function uploadTree(deps: ActivityDeps, ctx: Context, dir: string, keyPrefix: string, last: { file: string; cacheControl: string }, uploaded = new Map<string, number>()): Promise<number> {
+  const files = (await listFiles(dir)).filter((f) => f !== last.file && !uploaded.has(f));
+  let bytes = [...uploaded.values()].reduce((sum, n) => sum + n, 0);
   let done = 0;
   const put = async (file: string, cacheControl: string) => {
-    const rel = relative(dir, file);
-    const ext = rel.slice(rel.lastIndexOf('.'));
-    const data = await readFile(file);
-    bytes += data.length;
     stopIfCancelled(ctx, { phase: 'upload', percent: Math.round((100 * done) / (files.length + 1)) });
-    await deps.storage.put(deps.buckets.media, `${keyPrefix}${rel}`, data, streamContentType[ext] ?? 'application/octet-stream', cacheControl, undefined, ctx.cancellationSignal);
+    bytes += await putFile(deps, ctx, dir, keyPrefix, file, cacheControl);
     done++;
   };
   await forEachLimited(files, UPLOAD_CONCURRENCY, (file) => put(file, DERIVED_CACHE_CONTROL));
   await put(last.file, last.cacheControl);
   return bytes;
+}
+
+/** PUTs one local file under `keyPrefix` + its path below `dir`, typed by its extension; resolves with its size, bytes. */
+async function putFile(deps: ActivityDeps, ctx: Context, dir: string, keyPrefix: string, file: string, cacheControl: string): Promise<number> {
+  const rel = relative(dir, file);
+  const data = await readFile(file);
+  await deps.storage.put(deps.buckets.media, `${keyPrefix}${rel}`, data, streamContentType[rel.slice(rel.lastIndexOf('.'))] ?? 'application/octet-stream', cacheControl, undefined, ctx.cancellationSignal);
+  return data.length;
+}
+
+/**
+ * Runs an ffmpeg HLS command that writes below `dir` and uploads each segment under
+ * `keyPrefix` + its path below `dir` as soon as ffmpeg has finished it (`temp_file`: a `.ts`
+ * name is complete), so the uploads overlap the encode instead of following it. Playlists stay
+ * local: they name the segments, so the caller uploads them after. Resolves, once ffmpeg has
+ * exited and every segment is up, with the uploaded files and their sizes (bytes). On a
+ * failure (ffmpeg's, a PUT's, cancellation) ffmpeg is stopped and has exited, and no PUT is in
+ * flight, before it rejects: nothing is written after the activity ends.
+ */
+async function encodeUploadingSegments(
+  deps: ActivityDeps,
+  ctx: Context,
+  ffmpeg: FfmpegPaths,
+  args: string[],
+  o: { dir: string; keyPrefix: string; durationSeconds: number },
+): Promise<Map<string, number>> {
+  const uploaded = new Map<string, number>();
+  const stop = new AbortController();
+  const onCancel = () => stop.abort(ctx.cancellationSignal.reason);
+  if (ctx.cancellationSignal.aborted) onCancel();
+  ctx.cancellationSignal.addEventListener('abort', onCancel);
+  let exit: { error?: unknown } | undefined;
+  const encoding = runFfmpeg(ffmpeg, args, {
+    signal: stop.signal,
+    durationSeconds: o.durationSeconds,
+    onProgress: (percent) => ctx.heartbeat({ phase: 'hls', percent: Math.round(percent), segmentsUploaded: uploaded.size }),
+  }).then(
+    () => void (exit = {}),
+    (error: unknown) => void (exit = { error }),
+  );
+  try {
+    for (;;) {
+      // Read before listing: once ffmpeg has exited, this listing is its last.
+      const exited = exit;
+      if (exited?.error !== undefined) {
+        // ffmpeg stopped because the activity was cancelled: the cancellation is the error.
+        stopIfCancelled(ctx, { phase: 'hls' });
+        throw exited.error;
+      }
+      const ready = (await listFiles(o.dir).catch(() => [])).filter((f) => f.endsWith('.ts') && !uploaded.has(f));
+      await forEachLimited(ready, UPLOAD_CONCURRENCY, async (file) => {
+        stopIfCancelled(ctx, { phase: 'hls' });
+        uploaded.set(file, await putFile(deps, ctx, o.dir, o.keyPrefix, file, DERIVED_CACHE_CONTROL));
+      });
+      if (exited) return uploaded;
+      if (ready.length === 0) await Promise.race([encoding, delay(SEGMENT_POLL_MS)]);
+    }
+  } finally {
+    stop.abort();
+    await encoding;
+    ctx.cancellationSignal.removeEventListener('abort', onCancel);
+  }
 }
 
 /** The recorded first rendition of a media, if the first-rendition step has published all of it. */
@@ -648,20 +706,10 @@ export function createVideoActivities(deps: ActivityDeps, settings: VideoSetting
         }
         const rungs = ladderFor(facts);
         const hlsDir = join(work, 'hls');
-        await runFfmpeg(settings.ffmpeg, buildHlsArgs(facts, rungs, { input: source, outputDir: hlsDir, segmentSeconds: settings.segmentSeconds, preset: settings.preset }), {
-          signal: ctx.cancellationSignal,
-          durationSeconds: facts.durationSeconds,
-          onProgress: (percent) => ctx.heartbeat({ phase: 'hls', percent: Math.round(percent) }),
-        });
-        // The sizes published are those of the segments written, read back, not computed.
-        const sizes: Record<string, VariantFacts> = {};
-        for (const r of rungs) sizes[r.name] = await probeFrameSize(settings.ffmpeg, join(hlsDir, r.name, 'segment_000.ts'));
-        const masterFile = join(hlsDir, 'master.m3u8');
-        await writeFile(masterFile, masterWithResolutions(await readFile(masterFile, 'utf8'), sizes));
-
-        stopIfCancelled(ctx, { phase: 'upload' });
         const prefix = derivedPrefix(input.mediaId);
-        let renditions: NewRendition[];
+        // Segments are uploaded while ffmpeg writes the next ones, so what an earlier attempt left goes first.
+        stopIfCancelled(ctx, { phase: 'clean' });
+        let renditions: NewRendition[] = [];
         let earlyBytes = 0;
         if (first) {
           // Poster, thumbnails and the first rendition's files stay published; their bytes still count.
@@ -681,7 +729,7 @@ export function createVideoActivities(deps: ActivityDeps, settings: VideoSetting
             // upload): playback and the master go back to the first rendition before the rungs
             // they list are deleted, so nothing published ever names a missing playlist.
             await media.replaceRenditions(input.mediaId, [...renditions, ...firstRenditionRows(input.mediaId, first.rendition, { width: firstPublished.width, height: firstPublished.height }, firstPublished.bytes)]);
-            stopIfCancelled(ctx, { phase: 'upload' });
+            stopIfCancelled(ctx, { phase: 'clean' });
             await storage.put(buckets.media, masterKey, Buffer.from(firstPublished.master), streamContentType['.m3u8']!, REWRITTEN_PLAYLIST_CACHE_CONTROL, undefined, ctx.cancellationSignal);
           }
           // A retry after a crash mid-upload starts its rungs clean (ladder names never clash with `source`/`fast`).
@@ -689,9 +737,22 @@ export function createVideoActivities(deps: ActivityDeps, settings: VideoSetting
         } else {
           // A retry after a crash starts clean: nothing of an earlier attempt survives.
           await storage.deletePrefix(buckets.media, prefix);
-          renditions = await publishPoster(ctx, input, posterData!);
         }
-        const hlsBytes = await uploadTree(deps, ctx, hlsDir, `${prefix}hls/`, { file: masterFile, cacheControl: first ? REWRITTEN_PLAYLIST_CACHE_CONTROL : DERIVED_CACHE_CONTROL });
+        const segments = await encodeUploadingSegments(deps, ctx, settings.ffmpeg, buildHlsArgs(facts, rungs, { input: source, outputDir: hlsDir, segmentSeconds: settings.segmentSeconds, preset: settings.preset }), {
+          dir: hlsDir,
+          keyPrefix: `${prefix}hls/`,
+          durationSeconds: facts.durationSeconds,
+        });
+        // The sizes published are those of the segments written, read back, not computed.
+        const sizes: Record<string, VariantFacts> = {};
+        for (const r of rungs) sizes[r.name] = await probeFrameSize(settings.ffmpeg, join(hlsDir, r.name, 'segment_000.ts'));
+        const masterFile = join(hlsDir, 'master.m3u8');
+        await writeFile(masterFile, masterWithResolutions(await readFile(masterFile, 'utf8'), sizes));
+
+        stopIfCancelled(ctx, { phase: 'upload' });
+        if (!first) renditions = await publishPoster(ctx, input, posterData!);
+        // Playlists after the segments they name, the master last.
+        const hlsBytes = await uploadTree(deps, ctx, hlsDir, `${prefix}hls/`, { file: masterFile, cacheControl: first ? REWRITTEN_PLAYLIST_CACHE_CONTROL : DERIVED_CACHE_CONTROL }, segments);
         // The master row carries the size of every rendition (playlists and segments), which the storage quota counts.
         renditions.push({ mediaId: input.mediaId, kind: 'hls', label: 'master', width: null, height: null, storageKey: `${prefix}hls/master.m3u8`, contentType: streamContentType['.m3u8']!, sizeBytes: hlsBytes + earlyBytes });
         for (const r of rungs) {

@@ -104,6 +104,56 @@ describe('retries and cancellation of the first rendition and the ladder', () =>
     expect((await p.call(user, `/media/${session.mediaId}`, { method: 'DELETE' })).status).toBe(202);
   });
 
+  it('the ladder uploads each segment while ffmpeg writes the next ones; a cancel mid-ladder stops it and nothing is written after', async () => {
+    const { mediaId, user, input } = await unconfirmedVideo('ladder-overlap');
+    // A slow preset and 2 s segments: the encode takes seconds and writes several segments.
+    const settings = { ...videoSettings(), preset: 'veryslow', segmentSeconds: 2 };
+    const events: string[] = [];
+    const recording = (env: MockActivityEnvironment, cancelAfterSegments?: number) => {
+      let segments = 0;
+      env.on('heartbeat', (d: { phase?: string; percent?: number }) => {
+        if (d?.phase === 'hls' && (d.percent ?? 100) < 100) events.push('encoding');
+      });
+      const storage = Object.create(p.storage) as typeof p.storage;
+      storage.put = async (...args: Parameters<typeof p.storage.put>) => {
+        const isSegment = args[1].endsWith('.ts');
+        if (isSegment) events.push('segment PUT');
+        const put = await p.storage.put(...args);
+        if (isSegment && ++segments === cancelAfterSegments) env.cancel('CANCELLED');
+        return put;
+      };
+      return deps({ storage });
+    };
+
+    // Whole run: ffmpeg reported progress (below 100 %) after a segment was already uploaded.
+    const whole = new MockActivityEnvironment({}, { client: p.temporal });
+    const result = (await whole.run(createVideoActivities(recording(whole), settings).transcodeVideo, input)) as { renditions: string[] };
+    expect(result.renditions).toEqual(['360p']);
+    const firstPut = events.indexOf('segment PUT');
+    expect(firstPut).toBeGreaterThanOrEqual(0);
+    expect(events.slice(firstPut)).toContain('encoding');
+    // Every segment ffmpeg wrote is published, and the master names the rung.
+    const prefix = `${derivedPrefix(mediaId)}hls/`;
+    const variant = (await p.storage.getIfExists(p.config.S3_MEDIA_BUCKET, `${prefix}360p/index.m3u8`))!.toString('utf8');
+    const stored = (await p.storage.listKeys(p.config.S3_MEDIA_BUCKET, `${prefix}360p/`)).filter((k) => k.endsWith('.ts')).sort();
+    expect(stored).toEqual(listedSegments(variant).map((s) => `${prefix}360p/${s.uri}`).sort());
+    expect(stored.length).toBeGreaterThanOrEqual(5);
+
+    // Cancelled after its second segment PUT: the activity ends with ffmpeg stopped and no PUT in flight.
+    const cancelled = new MockActivityEnvironment({ attempt: 2 }, { client: p.temporal });
+    const outcome = await cancelled.run(createVideoActivities(recording(cancelled, 2), settings).transcodeVideo, input).catch((err: unknown) => err);
+    expect(outcome).toBeInstanceOf(CancelledFailure);
+    const atEnd = (await p.storage.listKeys(p.config.S3_MEDIA_BUCKET, prefix)).sort();
+    await new Promise((r) => setTimeout(r, 1500));
+    expect((await p.storage.listKeys(p.config.S3_MEDIA_BUCKET, prefix)).sort()).toEqual(atEnd);
+    // The retry started clean (the earlier run's rung went first) and stopped before its master.
+    expect(atEnd.filter((k) => k.endsWith('.ts')).length).toBeLessThan(stored.length);
+
+    expect((await p.call(user, `/media/${mediaId}`, { method: 'DELETE' })).status).toBe(202);
+    await waitForStatus(p, user, mediaId, ['CANCELLED'], 60_000);
+    expect(await p.storage.listKeys(p.config.S3_MEDIA_BUCKET, derivedPrefix(mediaId))).toEqual([]);
+  });
+
   it('a cancel that arrives while the first rendition rows are written announces nothing', async () => {
     const user = uniqueUser('cancel-announce');
     const clip = await testVideo(ffmpeg, 8, 360);

@@ -36,7 +36,7 @@ describe('SeaweedFS volumes of the dev stack buckets', () => {
 
   it('exist for every bucket once the stack is up, and a restart with data grows none', async () => {
     dir = mkdtempSync(join(tmpdir(), 'media-s3-volumes-'));
-    const [port, ...internalPorts] = await reservePorts(1 + s3InternalPortCount);
+    const [port, ...internalPorts] = (await reservePorts(1 + s3InternalPortCount)) as [number, ...number[]];
     const start = () => startS3Server({ dataDir: join(dir, 's3'), port, internalPorts, ...devS3Credentials, logFile: join(dir, 's3.log') });
     s3 = await start();
     await createBuckets(s3.endpoint, ['*']);

@@ -175,7 +175,8 @@ describe('stream-copied HLS', () => {
     expect(args[args.indexOf('-hls_playlist_type') + 1]).toBe('event');
     expect(args[args.indexOf('-hls_flags') + 1]).toBe('independent_segments+temp_file');
     const vod = buildCopyHlsArgs({ hasAudio: true }, { input: 'in.mp4', outputDir: '/w', segmentSeconds: 4 });
-    expect([vod[vod.indexOf('-hls_playlist_type') + 1], vod[vod.indexOf('-hls_flags') + 1]]).toEqual(['vod', 'independent_segments']);
+    // VOD too: the ladder's segments are uploaded while ffmpeg writes the next ones.
+    expect([vod[vod.indexOf('-hls_playlist_type') + 1], vod[vod.indexOf('-hls_flags') + 1]]).toEqual(['vod', 'independent_segments+temp_file']);
   });
 });
 

@@ -162,15 +162,16 @@ export interface HlsOptions {
   preset: string;
   /**
    * `vod` (default): ffmpeg writes each playlist once, at the end. `event`: ffmpeg rewrites the
-   * playlists after every segment (the first rendition is published while it is written), and
-   * segments and playlists land under their names only when complete (`temp_file`).
+   * playlists after every segment (the first rendition is published while it is written).
+   * Either way a segment lands under its name only when complete (`temp_file`: written as
+   * `.tmp`, then renamed), so segments are uploaded while ffmpeg writes the next ones.
    */
   playlistType?: 'vod' | 'event';
 }
 
 /** The HLS muxer's flags for a playlist type (see HlsOptions.playlistType). */
 function playlistFlags(type: 'vod' | 'event' = 'vod'): string[] {
-  return ['-hls_playlist_type', type, '-hls_flags', type === 'event' ? 'independent_segments+temp_file' : 'independent_segments'];
+  return ['-hls_playlist_type', type, '-hls_flags', 'independent_segments+temp_file'];
 }
 
 export function buildHlsArgs(probe: ProbeResult, rungs: Rung[], o: HlsOptions): string[] {
