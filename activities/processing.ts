@@ -56,7 +56,7 @@ export async function storeThumbnails({ storage, buckets }: ActivityDeps, mediaI
   const renditions: NewRendition[] = [];
   for (const t of thumbnails) {
     const key = `${derivedPrefix(mediaId)}thumbnails/${t.width}.${t.format === 'jpeg' ? 'jpg' : 'webp'}`;
-    await storage.put(buckets.media, key, t.data, `image/${t.format}`, DERIVED_CACHE_CONTROL, undefined, signal);
+    await storage.put(buckets.media, key, t.data, `image/${t.format}`, { cacheControl: DERIVED_CACHE_CONTROL, signal });
     onStored();
     renditions.push({ mediaId, kind: 'thumbnail', label: key.split('/').pop()!, width: t.width, height: t.height, storageKey: key, contentType: `image/${t.format}`, sizeBytes: t.data.length });
   }
@@ -301,7 +301,7 @@ async function uploadTree(deps: ActivityDeps, ctx: Context, dir: string, keyPref
 async function putFile(deps: ActivityDeps, ctx: Context, dir: string, keyPrefix: string, file: string, cacheControl: string): Promise<number> {
   const rel = relative(dir, file);
   const data = await readFile(file);
-  await deps.storage.put(deps.buckets.media, `${keyPrefix}${rel}`, data, streamContentType[rel.slice(rel.lastIndexOf('.'))] ?? 'application/octet-stream', cacheControl, undefined, ctx.cancellationSignal);
+  await deps.storage.put(deps.buckets.media, `${keyPrefix}${rel}`, data, streamContentType[rel.slice(rel.lastIndexOf('.'))] ?? 'application/octet-stream', { cacheControl, signal: ctx.cancellationSignal });
   return data.length;
 }
 
@@ -359,9 +359,8 @@ async function encodeUploadingSegments(
   }
 }
 
-/** The recorded first rendition of a media, if the first-rendition step has published all of it. */
-async function recordedFirstRendition({ media }: ActivityDeps, mediaId: string): Promise<FirstRendition | undefined> {
-  const metadata = (await media.findById(mediaId))?.metadata;
+/** The first rendition a media's metadata records as published whole by the first-rendition step, if any. */
+function completeFirstRendition(metadata: Record<string, unknown> | null | undefined): FirstRendition | undefined {
   const recorded = metadata?.firstRendition as FirstRendition | undefined;
   return recorded?.path && metadata?.[FIRST_RENDITION_IN_PROGRESS] !== true ? recorded : undefined;
 }
@@ -441,8 +440,7 @@ export function createVideoActivities(deps: ActivityDeps, settings: VideoSetting
   }
 
   /** The published, unfinished first rendition of an earlier attempt, if its playlist lists any segment. */
-  async function earlierFirstRendition(mediaId: string): Promise<EarlierFirstRendition | undefined> {
-    const metadata = (await media.findById(mediaId))?.metadata;
+  async function earlierFirstRendition(mediaId: string, metadata: Record<string, unknown> | null | undefined): Promise<EarlierFirstRendition | undefined> {
     const first = metadata?.firstRendition as FirstRendition | undefined;
     if (!first?.path || metadata?.[FIRST_RENDITION_IN_PROGRESS] !== true) return undefined;
     const variantKey = `${derivedPrefix(mediaId)}hls/${first.rendition}/`;
@@ -478,7 +476,7 @@ export function createVideoActivities(deps: ActivityDeps, settings: VideoSetting
     const prefix = derivedPrefix(input.mediaId);
     const { facts: posterFacts, thumbnails } = await makeThumbnails(posterData, MEDIA_TYPE_RULES[input.mediaType].thumbnailWidths);
     stopIfCancelled(ctx, { phase: 'upload' });
-    await storage.put(buckets.media, `${prefix}poster.jpg`, posterData, 'image/jpeg', DERIVED_CACHE_CONTROL, undefined, ctx.cancellationSignal);
+    await storage.put(buckets.media, `${prefix}poster.jpg`, posterData, 'image/jpeg', { cacheControl: DERIVED_CACHE_CONTROL, signal: ctx.cancellationSignal });
     return [
       { mediaId: input.mediaId, kind: 'poster', label: 'poster.jpg', width: posterFacts.width, height: posterFacts.height, storageKey: `${prefix}poster.jpg`, contentType: 'image/jpeg', sizeBytes: posterData.length },
       ...(await storeThumbnails(deps, input.mediaId, thumbnails, () => stopIfCancelled(ctx, { phase: 'upload' }), ctx.cancellationSignal)),
@@ -503,10 +501,11 @@ export function createVideoActivities(deps: ActivityDeps, settings: VideoSetting
      */
     async publishFirstRendition(input: ProcessingInput): Promise<FirstRendition> {
       const ctx = Context.current();
-      const recorded = await recordedFirstRendition(deps, input.mediaId);
+      const metadata = (await media.findById(input.mediaId))?.metadata;
+      const recorded = completeFirstRendition(metadata);
       if (recorded) return recorded;
       // An attempt that died after publishing: its segments stay and this one appends to them.
-      const earlier = await earlierFirstRendition(input.mediaId);
+      const earlier = await earlierFirstRendition(input.mediaId, metadata);
       const clock = phaseClock();
       const started = performance.now();
       return withSource(input, async (source, work) => {
@@ -595,7 +594,7 @@ export function createVideoActivities(deps: ActivityDeps, settings: VideoSetting
         let posterRows: NewRendition[] | undefined = earlier?.shownRows;
         const putPlaylist = async (key: string, text: string) => {
           stopIfCancelled(ctx, progress);
-          await storage.put(buckets.media, key, Buffer.from(text), streamContentType['.m3u8']!, REWRITTEN_PLAYLIST_CACHE_CONTROL, undefined, ctx.cancellationSignal);
+          await storage.put(buckets.media, key, Buffer.from(text), streamContentType['.m3u8']!, { cacheControl: REWRITTEN_PLAYLIST_CACHE_CONTROL, signal: ctx.cancellationSignal });
         };
         /** Variant playlist, then master (which names it), then the rows that make `playback` show them. */
         const publishPlaylists = async (ended: boolean): Promise<PublishedFirstRendition> => {
@@ -635,7 +634,7 @@ export function createVideoActivities(deps: ActivityDeps, settings: VideoSetting
             await forEachLimited(fresh, UPLOAD_CONCURRENCY, async (segment) => {
               const data = await readFile(join(variantDir, segment.uri));
               stopIfCancelled(ctx, progress);
-              await storage.put(buckets.media, `${variantKey}${rename}${segment.uri}`, data, streamContentType['.ts']!, DERIVED_CACHE_CONTROL, undefined, ctx.cancellationSignal);
+              await storage.put(buckets.media, `${variantKey}${rename}${segment.uri}`, data, streamContentType['.ts']!, { cacheControl: DERIVED_CACHE_CONTROL, signal: ctx.cancellationSignal });
               segmentBytes += data.length;
               // No encoder states a bitrate for copied streams: the peak of the segments is the variant's BANDWIDTH.
               if (segment.seconds > 0) peakBitsPerSecond = Math.max(peakBitsPerSecond, (data.length * 8) / segment.seconds);
@@ -696,7 +695,8 @@ export function createVideoActivities(deps: ActivityDeps, settings: VideoSetting
      */
     async transcodeVideo(input: ProcessingInput): Promise<{ renditions: string[] }> {
       const ctx = Context.current();
-      const first = await recordedFirstRendition(deps, input.mediaId);
+      const metadata = (await media.findById(input.mediaId))?.metadata;
+      const first = completeFirstRendition(metadata);
       return withSource(input, async (source, work) => {
         const facts = await probe(settings.ffmpeg, source);
         let posterData: Buffer | undefined;
@@ -715,7 +715,7 @@ export function createVideoActivities(deps: ActivityDeps, settings: VideoSetting
           // Poster, thumbnails and the first rendition's files stay published; their bytes still count.
           const existing = await media.renditions(input.mediaId);
           renditions = existing.filter((r) => r.kind !== 'hls').map(asNewRendition);
-          const firstPublished = (await media.findById(input.mediaId))?.metadata?.[FIRST_RENDITION_PUBLISHED] as PublishedFirstRendition | undefined;
+          const firstPublished = metadata?.[FIRST_RENDITION_PUBLISHED] as PublishedFirstRendition | undefined;
           // The first rendition's segments and variant playlist (its master is replaced by this
           // step's). Media whose first rendition was published before that record existed: the
           // master row counts it (twice on a retry after this step's rows were written).
@@ -730,7 +730,7 @@ export function createVideoActivities(deps: ActivityDeps, settings: VideoSetting
             // they list are deleted, so nothing published ever names a missing playlist.
             await media.replaceRenditions(input.mediaId, [...renditions, ...firstRenditionRows(input.mediaId, first.rendition, { width: firstPublished.width, height: firstPublished.height }, firstPublished.bytes)]);
             stopIfCancelled(ctx, { phase: 'clean' });
-            await storage.put(buckets.media, masterKey, Buffer.from(firstPublished.master), streamContentType['.m3u8']!, REWRITTEN_PLAYLIST_CACHE_CONTROL, undefined, ctx.cancellationSignal);
+            await storage.put(buckets.media, masterKey, Buffer.from(firstPublished.master), streamContentType['.m3u8']!, { cacheControl: REWRITTEN_PLAYLIST_CACHE_CONTROL, signal: ctx.cancellationSignal });
           }
           // A retry after a crash mid-upload starts its rungs clean (ladder names never clash with `source`/`fast`).
           for (const r of rungs) await storage.deletePrefix(buckets.media, `${prefix}hls/${r.name}/`);

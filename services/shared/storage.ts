@@ -219,14 +219,15 @@ export class Storage {
   }
 
   /**
-   * With `signal`, aborting it stops the request where it is (an activity that was cancelled or
-   * timed out writes nothing more, even with a PUT in flight) and the call rejects with an
-   * `AbortError`; the object is then absent or as it was before.
+   * `cacheControl`: the object's Cache-Control header. `contentLength`: bytes of a stream body
+   * (a Buffer's is known). With `signal`, aborting it stops the request where it is (an activity
+   * that was cancelled or timed out writes nothing more, even with a PUT in flight) and the call
+   * rejects with an `AbortError`; the object is then absent or as it was before.
    */
-  async put(bucket: string, key: string, body: Buffer | Readable, contentType: string, cacheControl?: string, contentLength?: number, signal?: AbortSignal) {
+  async put(bucket: string, key: string, body: Buffer | Readable, contentType: string, o: { cacheControl?: string; contentLength?: number; signal?: AbortSignal } = {}) {
     await this.client.send(
-      new PutObjectCommand({ Bucket: bucket, Key: key, Body: body, ContentType: contentType, CacheControl: cacheControl, ContentLength: contentLength }),
-      { abortSignal: signal },
+      new PutObjectCommand({ Bucket: bucket, Key: key, Body: body, ContentType: contentType, CacheControl: o.cacheControl, ContentLength: o.contentLength }),
+      { abortSignal: o.signal },
     );
   }
 
@@ -266,9 +267,7 @@ export class Storage {
   }
 
   async listKeys(bucket: string, prefix: string): Promise<string[]> {
-    const keys: string[] = [];
-    for await (const page of this.objectPages(bucket, prefix)) keys.push(...page.map((o) => o.key));
-    return keys;
+    return [...(await this.objectSizes(bucket, prefix)).keys()];
   }
 
   /** Every object below `prefix`, one S3 page (≤ 1000) at a time, so a big bucket never sits in memory. */

@@ -268,7 +268,7 @@ describe('retries and cancellation of the first rendition and the ladder', () =>
       });
     };
     // The same PUT lands when nothing aborts it.
-    await p.storage.put(p.config.S3_MEDIA_BUCKET, key, body(() => undefined), 'video/mp2t', undefined, chunk.length * chunks, new AbortController().signal);
+    await p.storage.put(p.config.S3_MEDIA_BUCKET, key, body(() => undefined), 'video/mp2t', { contentLength: chunk.length * chunks, signal: new AbortController().signal });
     expect((await p.storage.head(p.config.S3_MEDIA_BUCKET, key))?.size).toBe(chunk.length * chunks);
     await p.storage.delete(p.config.S3_MEDIA_BUCKET, key);
 
@@ -286,9 +286,7 @@ describe('retries and cancellation of the first rendition and the ladder', () =>
         }
       }),
       'video/mp2t',
-      undefined,
-      chunk.length * chunks,
-      cancel.signal,
+      { contentLength: chunk.length * chunks, signal: cancel.signal },
     );
     await expect(put).rejects.toMatchObject({ name: 'AbortError' });
     expect(readWhenAborted).toBe(2);
