@@ -339,11 +339,7 @@ async function encodeUploadingSegments(
     for (;;) {
       // Read before listing: once ffmpeg has exited, this listing is its last.
       const exited = exit;
-      if (exited?.error !== undefined) {
-        // ffmpeg stopped because the activity was cancelled: the cancellation is the error.
-        stopIfCancelled(ctx, { phase: 'hls' });
-        throw exited.error;
-      }
+      if (exited?.error !== undefined) throw exited.error;
       const ready = (await listFiles(o.dir).catch(() => [])).filter((f) => f.endsWith('.ts') && !uploaded.has(f));
       await forEachLimited(ready, UPLOAD_CONCURRENCY, async (file) => {
         stopIfCancelled(ctx, { phase: 'hls' });
@@ -352,6 +348,10 @@ async function encodeUploadingSegments(
       if (exited) return uploaded;
       if (ready.length === 0) await Promise.race([encoding, delay(SEGMENT_POLL_MS)]);
     }
+  } catch (err) {
+    // A cancelled activity's ffmpeg exits killed and its PUTs in flight abort: the cancellation is the error.
+    stopIfCancelled(ctx, { phase: 'hls' });
+    throw err;
   } finally {
     stop.abort();
     await encoding;
@@ -723,19 +723,28 @@ export function createVideoActivities(deps: ActivityDeps, settings: VideoSetting
             ? firstPublished.bytes - Buffer.byteLength(firstPublished.master)
             : Number(existing.find((r) => r.kind === 'hls' && r.label === 'master')?.sizeBytes ?? 0);
           const masterKey = `${prefix}hls/master.m3u8`;
-          const liveMaster = await storage.getIfExists(buckets.media, masterKey);
-          if (firstPublished && liveMaster && liveMaster.toString('utf8') !== firstPublished.master) {
-            // A retry after an attempt's master landed (killed, or its result lost, after the
-            // upload): playback and the master go back to the first rendition before the rungs
-            // they list are deleted, so nothing published ever names a missing playlist.
+          const liveMaster = (await storage.getIfExists(buckets.media, masterKey))?.toString('utf8');
+          // A retry after an attempt's master landed (killed, or its result lost, after the
+          // upload): playback and the master go back to the first rendition before the rungs
+          // they list are deleted, so nothing published ever names a missing playlist.
+          if (firstPublished && liveMaster !== undefined && liveMaster !== firstPublished.master) {
             await media.replaceRenditions(input.mediaId, [...renditions, ...firstRenditionRows(input.mediaId, first.rendition, { width: firstPublished.width, height: firstPublished.height }, firstPublished.bytes)]);
             stopIfCancelled(ctx, { phase: 'clean' });
             await storage.put(buckets.media, masterKey, Buffer.from(firstPublished.master), streamContentType['.m3u8']!, { cacheControl: REWRITTEN_PLAYLIST_CACHE_CONTROL, signal: ctx.cancellationSignal });
+          } else if (!firstPublished && liveMaster !== undefined && rungs.some((r) => liveMaster.includes(`${r.name}/index.m3u8`))) {
+            // The same for a first rendition published before its master was recorded: with no
+            // master to go back to, playback is hidden and the master removed until this step
+            // writes its own.
+            await media.replaceRenditions(input.mediaId, renditions);
+            stopIfCancelled(ctx, { phase: 'clean' });
+            await storage.delete(buckets.media, masterKey);
           }
           // A retry after a crash mid-upload starts its rungs clean (ladder names never clash with `source`/`fast`).
           for (const r of rungs) await storage.deletePrefix(buckets.media, `${prefix}hls/${r.name}/`);
         } else {
-          // A retry after a crash starts clean: nothing of an earlier attempt survives.
+          // A retry after a crash starts clean: nothing of an earlier attempt survives, its rows
+          // first (a reader never sees a row whose object is gone).
+          if ((await media.renditions(input.mediaId)).length > 0) await media.replaceRenditions(input.mediaId, []);
           await storage.deletePrefix(buckets.media, prefix);
         }
         const segments = await encodeUploadingSegments(deps, ctx, settings.ffmpeg, buildHlsArgs(facts, rungs, { input: source, outputDir: hlsDir, segmentSeconds: settings.segmentSeconds, preset: settings.preset }), {

@@ -105,9 +105,12 @@ export async function growBucketVolumes(server: Pick<S3Server, 'masterUrl' | 'pr
       waitFor(
         `SeaweedFS volumes for bucket ${bucket}`,
         async () => {
-          const res = await fetch(`${server.masterUrl}/dir/assign?collection=${encodeURIComponent(bucket)}`).catch(() => undefined);
-          const body = (await res?.json().catch(() => undefined)) as { fid?: string } | undefined;
-          return !!res?.ok && !!body?.fid;
+          // Longer than the master's own wait for a volume inside one assignment (10 s).
+          const res = await fetch(`${server.masterUrl}/dir/assign?collection=${encodeURIComponent(bucket)}`, { signal: AbortSignal.timeout(15_000) });
+          const body = (await res.json().catch(() => ({}))) as { fid?: string; error?: string };
+          // waitFor keeps the last error and says it if the volume server never registers.
+          if (!res.ok || !body.fid) throw new Error(`SeaweedFS /dir/assign for ${bucket}: ${body.error ?? `HTTP ${res.status}`}`);
+          return true;
         },
         timeoutMs,
         server.process,

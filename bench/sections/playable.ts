@@ -116,8 +116,8 @@ interface Timeline {
 /**
  * Time to playable: the whole upload path (the client library's upload, then verify, clamd scan,
  * first rendition) measured from the 202 of `complete` to the first `GET /media/{id}` that
- * shows `playback` (polled every 50 ms), and on to READY (the ladder), with a video worker in
- * this process.
+ * shows `playback` (polled every 50 ms), and on to READY (the ladder; polled every 500 ms, so
+ * known to 0.5 s), with a video worker in this process.
  */
 export async function measurePlayable(ctx: BenchContext, options: Partial<PlayableOptions> = {}): Promise<Row[]> {
   const o = { ...defaults, ...options };

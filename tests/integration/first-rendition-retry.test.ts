@@ -5,6 +5,7 @@ import type { ActivityDeps } from '../../activities';
 import { createVideoActivities, type ProcessingInput } from '../../activities/processing';
 import type { NewRendition } from '../../services/shared/db/media-repository';
 import { derivedPrefix } from '../../services/shared/media-types';
+import { probe } from '../../services/shared/media/ffmpeg';
 import { listedSegments } from '../../services/shared/media/hls-args';
 import { ffmpeg as ffmpegTools } from '../../devstack/tools';
 import { testVideo } from '../fixtures/media';
@@ -109,15 +110,28 @@ describe('retries and cancellation of the first rendition and the ladder', () =>
     // A slow preset and 2 s segments: the encode takes seconds and writes several segments.
     const settings = { ...videoSettings(), preset: 'veryslow', segmentSeconds: 2 };
     const events: string[] = [];
+    /** The phase of the step's latest heartbeat at each segment PUT: `hls` while encoding, `upload` after ffmpeg exited. */
+    const segmentPutPhases: string[] = [];
+    /** Rendition rows of the media when the step deletes what an earlier attempt left. */
+    const rowsWhenDeleting: number[] = [];
     const recording = (env: MockActivityEnvironment, cancelAfterSegments?: number) => {
       let segments = 0;
+      let phase = '';
       env.on('heartbeat', (d: { phase?: string; percent?: number }) => {
+        phase = d?.phase ?? phase;
         if (d?.phase === 'hls' && (d.percent ?? 100) < 100) events.push('encoding');
       });
       const storage = Object.create(p.storage) as typeof p.storage;
+      storage.deletePrefix = async (bucket, prefix) => {
+        rowsWhenDeleting.push((await p.media.renditions(mediaId)).length);
+        return p.storage.deletePrefix(bucket, prefix);
+      };
       storage.put = async (...args: Parameters<typeof p.storage.put>) => {
         const isSegment = args[1].endsWith('.ts');
-        if (isSegment) events.push('segment PUT');
+        if (isSegment) {
+          events.push('segment PUT');
+          segmentPutPhases.push(phase);
+        }
         const put = await p.storage.put(...args);
         if (isSegment && ++segments === cancelAfterSegments) env.cancel('CANCELLED');
         return put;
@@ -138,11 +152,24 @@ describe('retries and cancellation of the first rendition and the ladder', () =>
     const stored = (await p.storage.listKeys(p.config.S3_MEDIA_BUCKET, `${prefix}360p/`)).filter((k) => k.endsWith('.ts')).sort();
     expect(stored).toEqual(listedSegments(variant).map((s) => `${prefix}360p/${s.uri}`).sort());
     expect(stored.length).toBeGreaterThanOrEqual(5);
+    // Each by the uploading loop, none left for the upload after ffmpeg, and each whole: the
+    // duration of the stored segment is the one its playlist entry gives (a partial file is shorter).
+    expect(segmentPutPhases).toEqual(stored.map(() => 'hls'));
+    for (const entry of listedSegments(variant)) {
+      const url = (await p.storage.presignGet(p.config.S3_MEDIA_BUCKET, `${prefix}360p/${entry.uri}`, 600)).url;
+      expect(Math.abs((await probe({ ffmpeg, ffprobe }, url)).durationSeconds - entry.seconds)).toBeLessThan(0.1);
+    }
+    // The master row counts every byte under hls/ once (the storage quota).
+    expect(Number((await masterRow(mediaId))?.sizeBytes)).toBe(await storedHlsBytes(mediaId));
 
-    // Cancelled after its second segment PUT: the activity ends with ffmpeg stopped and no PUT in flight.
+    // Cancelled after its second segment PUT: the activity ends with ffmpeg stopped and no PUT in
+    // flight. As a retry of a completed attempt (its result lost), it hid that attempt's rows
+    // before deleting its files: a reader never sees a row whose object is gone.
+    rowsWhenDeleting.length = 0;
     const cancelled = new MockActivityEnvironment({ attempt: 2 }, { client: p.temporal });
     const outcome = await cancelled.run(createVideoActivities(recording(cancelled, 2), settings).transcodeVideo, input).catch((err: unknown) => err);
     expect(outcome).toBeInstanceOf(CancelledFailure);
+    expect(rowsWhenDeleting).toEqual([0]);
     const atEnd = (await p.storage.listKeys(p.config.S3_MEDIA_BUCKET, prefix)).sort();
     await new Promise((r) => setTimeout(r, 1500));
     expect((await p.storage.listKeys(p.config.S3_MEDIA_BUCKET, prefix)).sort()).toEqual(atEnd);
