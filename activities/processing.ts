@@ -322,13 +322,11 @@ async function encodeUploadingSegments(
   o: { dir: string; keyPrefix: string; durationSeconds: number },
 ): Promise<Map<string, number>> {
   const uploaded = new Map<string, number>();
+  // ffmpeg stops on cancellation and when an upload fails (nothing would read its output).
   const stop = new AbortController();
-  const onCancel = () => stop.abort(ctx.cancellationSignal.reason);
-  if (ctx.cancellationSignal.aborted) onCancel();
-  ctx.cancellationSignal.addEventListener('abort', onCancel);
   let exit: { error?: unknown } | undefined;
   const encoding = runFfmpeg(ffmpeg, args, {
-    signal: stop.signal,
+    signal: AbortSignal.any([ctx.cancellationSignal, stop.signal]),
     durationSeconds: o.durationSeconds,
     onProgress: (percent) => ctx.heartbeat({ phase: 'hls', percent: Math.round(percent), segmentsUploaded: uploaded.size }),
   }).then(
@@ -355,7 +353,6 @@ async function encodeUploadingSegments(
   } finally {
     stop.abort();
     await encoding;
-    ctx.cancellationSignal.removeEventListener('abort', onCancel);
   }
 }
 
@@ -419,6 +416,15 @@ interface EarlierFirstRendition {
  */
 export function createVideoActivities(deps: ActivityDeps, settings: VideoSettings) {
   const { storage, media, buckets } = deps;
+
+  /**
+   * Deletes everything an earlier attempt derived for a media, its rows first: a reader never
+   * sees a row whose object is gone.
+   */
+  async function startClean(mediaId: string): Promise<void> {
+    if ((await media.renditions(mediaId)).length > 0) await media.replaceRenditions(mediaId, []);
+    await storage.deletePrefix(buckets.media, derivedPrefix(mediaId));
+  }
 
   /** Presigned source URL + a work dir, with bad content and temp paths turned into the failures the workflow expects. */
   async function withSource<T>(input: ProcessingInput, work: (source: string, dir: string) => Promise<T>): Promise<T> {
@@ -535,9 +541,8 @@ export function createVideoActivities(deps: ActivityDeps, settings: VideoSetting
           // playlist lists go, the dead attempt's last PUTs, which no player has seen.
           await storage.deleteKeys(buckets.media, earlier.unlisted);
         } else {
-          // Nothing was published: what an earlier attempt uploaded goes, its rows first.
-          if ((await media.renditions(input.mediaId)).length > 0) await media.replaceRenditions(input.mediaId, []);
-          await storage.deletePrefix(buckets.media, prefix);
+          // Nothing was published: what an earlier attempt uploaded goes.
+          await startClean(input.mediaId);
         }
 
         const hlsDir = join(work, 'hls');
@@ -547,9 +552,6 @@ export function createVideoActivities(deps: ActivityDeps, settings: VideoSetting
         const progress = { phase: `first-rendition:${first.path}`, percent: 0, segmentsPublished: earlier?.playlist.segments.length ?? 0, playable: !!earlier?.shownRows };
         // ffmpeg stops on cancellation and when publishing fails (nothing would read its output).
         const stop = new AbortController();
-        const onCancel = () => stop.abort(ctx.cancellationSignal.reason);
-        if (ctx.cancellationSignal.aborted) onCancel();
-        ctx.cancellationSignal.addEventListener('abort', onCancel);
         // A continued rendition is cut no longer than the target it was published with (which may
         // not change): the same cuts as before, or shorter ones after a configuration change.
         const segmentSeconds = Math.min(settings.segmentSeconds, FIRST_RENDITION_SEGMENT_SECONDS, earlier?.playlist.targetSeconds ?? Infinity);
@@ -566,7 +568,7 @@ export function createVideoActivities(deps: ActivityDeps, settings: VideoSetting
           earlier?.playlist.ended
             ? Promise.resolve()
             : runFfmpeg(settings.ffmpeg, args, {
-                signal: stop.signal,
+                signal: AbortSignal.any([ctx.cancellationSignal, stop.signal]),
                 durationSeconds: facts.durationSeconds,
                 onProgress: (percent) => {
                   progress.percent = Math.round(percent);
@@ -680,7 +682,6 @@ export function createVideoActivities(deps: ActivityDeps, settings: VideoSetting
           // Publishing failed or was cancelled: ffmpeg stops and has exited before the activity does.
           stop.abort();
           await encoding;
-          ctx.cancellationSignal.removeEventListener('abort', onCancel);
         }
         clock.enter();
         return { ...first, phasesMs: clock.phasesMs };
@@ -742,10 +743,8 @@ export function createVideoActivities(deps: ActivityDeps, settings: VideoSetting
           // A retry after a crash mid-upload starts its rungs clean (ladder names never clash with `source`/`fast`).
           for (const r of rungs) await storage.deletePrefix(buckets.media, `${prefix}hls/${r.name}/`);
         } else {
-          // A retry after a crash starts clean: nothing of an earlier attempt survives, its rows
-          // first (a reader never sees a row whose object is gone).
-          if ((await media.renditions(input.mediaId)).length > 0) await media.replaceRenditions(input.mediaId, []);
-          await storage.deletePrefix(buckets.media, prefix);
+          // A retry after a crash starts clean: nothing of an earlier attempt survives.
+          await startClean(input.mediaId);
         }
         const segments = await encodeUploadingSegments(deps, ctx, settings.ffmpeg, buildHlsArgs(facts, rungs, { input: source, outputDir: hlsDir, segmentSeconds: settings.segmentSeconds, preset: settings.preset }), {
           dir: hlsDir,
