@@ -112,3 +112,35 @@ export function cpuSeconds(): Map<string, number> {
 export function cpuDelta(before: Map<string, number>, after: Map<string, number>): Array<[string, number]> {
   return [...after].map(([name, s]): [string, number] => [name, s - (before.get(name) ?? 0)]).sort((a, b) => b[1] - a[1]);
 }
+
+/** Busy and total jiffies of all cores so far (`cpu` line of /proc/stat); undefined where there is none. */
+function machineJiffies(): { busy: number; total: number } | undefined {
+  try {
+    const fields = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
+    const total = fields.reduce((sum, v) => sum + v, 0);
+    // idle and iowait are the 4th and 5th fields.
+    return { busy: total - fields[3]! - fields[4]!, total };
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Waits until the whole machine is quiet: under `busyBelow` (a fraction of all cores) over a
+ * `windowMs` window, for at most `maxMs`. A section's figures say "idle machine": work an
+ * earlier section queued (first workflow tasks, a Temporal server still persisting) must not
+ * run under the next one. Resolves with how long it waited (ms) and the last window's busy
+ * fraction; `quiet` is false when the limit ran out first.
+ */
+export async function waitForQuietMachine(o: { busyBelow?: number; windowMs?: number; maxMs?: number } = {}): Promise<{ quiet: boolean; waitedMs: number; busy: number }> {
+  const { busyBelow = 0.15, windowMs = 1000, maxMs = 90_000 } = o;
+  const t0 = Date.now();
+  for (;;) {
+    const before = machineJiffies();
+    await new Promise((r) => setTimeout(r, windowMs));
+    const after = machineJiffies();
+    if (!before || !after) return { quiet: true, waitedMs: Date.now() - t0, busy: 0 };
+    const busy = (after.busy - before.busy) / Math.max(1, after.total - before.total);
+    if (busy < busyBelow || Date.now() - t0 >= maxMs) return { quiet: busy < busyBelow, waitedMs: Date.now() - t0, busy };
+  }
+}

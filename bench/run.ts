@@ -1,7 +1,7 @@
 import { cpus } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { startBenchPlatform, type BenchContext } from './platform';
-import { childProcesses, leftoverChildren } from './procs';
+import { childProcesses, leftoverChildren, waitForQuietMachine } from './procs';
 import { formatTable, type SectionResult } from './report';
 import type { Section } from './section';
 import { apiMemorySection } from './sections/api-memory';
@@ -48,7 +48,9 @@ async function runSections(ctx: BenchContext, list: Section[]): Promise<SectionR
   const results: SectionResult[] = [];
   for (const section of list) {
     if (interrupted) break;
-    console.log(`bench: ${section.name} …`);
+    // Each section starts on a quiet machine, whatever the one before it left queued.
+    const settled = await waitForQuietMachine();
+    console.log(`bench: ${section.name} … (machine ${settled.quiet ? 'quiet' : 'still busy'} after ${(settled.waitedMs / 1000).toFixed(0)} s: ${(settled.busy * 100).toFixed(0)} % of cores)`);
     const children = new Set(childProcesses().map((c) => c.pid));
     const t0 = performance.now();
     let result: SectionResult;
@@ -64,6 +66,7 @@ async function runSections(ctx: BenchContext, list: Section[]): Promise<SectionR
       console.error(`bench: ${section.name} left child processes running:`, leaked);
       result.rows.push({ metric: 'child processes left running', value: leaked.map((c) => `${c.name} (${c.pid})`).join(', '), target: 'none', met: false });
     }
+    if (!settled.quiet) result.rows.push({ metric: 'machine busy when the section started', value: `${(settled.busy * 100).toFixed(0)} % of all cores after ${(settled.waitedMs / 1000).toFixed(0)} s`, target: '< 15 %', met: false });
     results.push(result);
   }
   return results;

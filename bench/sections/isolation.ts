@@ -12,7 +12,7 @@ import { createWorker } from '../../services/worker/worker';
 import { workflowStartOptions } from '../../services/api/upload-sessions';
 import { MediaUploadWorkflow, mediaWorkflowId, type MediaUploadInput } from '../../workflows/media-upload.workflow';
 import { closedLoop, ms, summarize, type LoadResult } from '../measure';
-import { cpuDelta, cpuSeconds } from '../procs';
+import { cpuDelta, cpuSeconds, waitForQuietMachine } from '../procs';
 import { postJson, type BenchContext } from '../platform';
 import { startApiProcess } from '../service-processes';
 import type { Row } from '../report';
@@ -220,9 +220,12 @@ export async function measureIsolation(ctx: BenchContext, t: Target, options: Pa
   // Throughput side by side without the reader: its back-to-back GETs (one or two per session)
   // would take CPU from the sessions and not from the bare starts.
   const throughputCalls = Math.max(o.clients * 4, Math.round(o.sessions / 2));
+  // Each run starts with the first tasks the run before it queued done, so neither pays for them.
+  await waitForQuietMachine();
   const cpuBeforeQuiet = cpuSeconds();
   const quiet = await sessionLoad(t, tokens, throughputCalls);
   const quietCpu = cpuDelta(cpuBeforeQuiet, cpuSeconds());
+  await waitForQuietMachine();
   const cpuBeforeBare = cpuSeconds();
   const bare = await bareStarts(t, o.clients, throughputCalls);
   const bareCpu = cpuDelta(cpuBeforeBare, cpuSeconds());
@@ -233,6 +236,7 @@ export async function measureIsolation(ctx: BenchContext, t: Target, options: Pa
   const bareRate = perSecond(bare);
   // With every core busy, sessions cannot outrun cores ÷ their CPU per session.
   const cpuBoundRate = availableParallelism() / (cpuTotal(quietCpu) / quiet.result.latencies.length);
+  await waitForQuietMachine();
   const batchRows = await measureUploadBatch({ ...ctx, api: { ...ctx.api, url: t.api.url } }, { requests: o.batches, warmup: 2 });
   const batchP95 = batchRows.find((r) => r.target);
   const ratioP95 = loaded.p95 / idle.p95;
@@ -281,7 +285,10 @@ export const isolationSection: Section = {
   name: 'isolation: reads under session load, 5xx, session ÷ bare start, batch of 100 (in-memory and SQLite Temporal)',
   run: async (ctx) => {
     const rows: Row[] = [];
-    for (const persistence of targets) rows.push(...(await withTarget(ctx, persistence, (t) => measureIsolation(ctx, t))));
+    for (const persistence of targets) {
+      await waitForQuietMachine();
+      rows.push(...(await withTarget(ctx, persistence, (t) => measureIsolation(ctx, t))));
+    }
     return rows;
   },
 };

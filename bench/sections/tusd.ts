@@ -11,7 +11,7 @@ import { ms } from '../measure';
 import { postJson, repoRoot, type BenchContext } from '../platform';
 import type { Row } from '../report';
 import type { Section } from '../section';
-import { cpuDelta, cpuSeconds } from '../procs';
+import { cpuDelta, cpuSeconds, waitForQuietMachine } from '../procs';
 import { cpuPerCall, cpuTotal, withTarget, type Target } from './isolation';
 
 export interface TusdComparisonOptions {
@@ -85,6 +85,7 @@ export async function compareWithTusd(ctx: BenchContext, t: Target, options: Par
     await waitFor('tusd', () => tcpOpen(port), 30_000, tusd);
     const base = `http://127.0.0.1:${port}/files/`;
     await pool(o.inFlight, o.inFlight, () => tusUpload(base, body));
+    await waitForQuietMachine();
     const cpuBefore = cpuSeconds();
     tusWall = await pool(o.files, o.inFlight, () => tusUpload(base, body));
     tusCpu = cpuDelta(cpuBefore, cpuSeconds());
@@ -150,12 +151,14 @@ export async function compareWithTusd(ctx: BenchContext, t: Target, options: Par
   await t.lightWorker.pause();
   let deferred: Awaited<ReturnType<typeof ourPass>>;
   try {
+    await waitForQuietMachine();
     deferred = await ourPass();
   } finally {
     await t.lightWorker.resume();
   }
   const deferredDrain = await drain(deferred.ids);
   // Processing alongside: the worker verifies, rejects and cleans up while later files upload.
+  await waitForQuietMachine();
   const alongside = await ourPass();
   const alongsideDrain = await drain(alongside.ids);
   const speedup = tusWall / deferred.wall;
