@@ -51,7 +51,12 @@ export interface MediaEvent {
   id: string;
   type: string;
   createdAt: string;
-  data: { media: PresentedMedia };
+  /**
+   * `media` as `GET /media/{id}` answers it (its `projectId` included); `tenantId` and `userId`
+   * name whose media it is, which that answer leaves out (its reader is the owner) and a
+   * receiver serving several tenants needs.
+   */
+  data: { media: PresentedMedia; tenantId: string; userId: string };
 }
 
 export const SIGNATURE_HEADER = 'webhook-signature';
@@ -90,7 +95,7 @@ export function createWebhookActivities({ endpoints, media, present, taskQueue }
     const presented = presentMedia(row, await media.renditions(mediaId), present);
     // Only while true: a late retry never announces a status (or playback) that has since changed.
     if (status === PLAYABLE_EVENT ? !presented.playback : row.status !== status) return 0;
-    const event: MediaEvent = { id: `${mediaId}:${type}`, type, createdAt: row.updatedAt.toISOString(), data: { media: presented } };
+    const event: MediaEvent = { id: `${mediaId}:${type}`, type, createdAt: row.updatedAt.toISOString(), data: { media: presented, tenantId: row.tenantId, userId: row.userId } };
     for (const endpoint of endpoints) {
       const id = endpointId(endpoint.url);
       await client.workflow

@@ -6,6 +6,7 @@ import { cleanupSettings, ensureCleanupSchedule, PAUSED_BY_CONFIG } from '../../
 import type { CleanupReport } from '../../workflows/media-lifecycle.workflow';
 import { until } from '../../devstack/poll';
 import { endpointId, webhookWorkflowId } from '../../activities/webhooks';
+import { DEFAULT_TENANT } from '../../services/api/auth';
 import { ProtectMediaBeforeAttachments1764700000000 } from '../../services/shared/db/migrations/1764700000000-protect-media-before-attachments';
 import { jpegWithExif } from '../fixtures/media';
 import { startPlatform, uniqueUser, uploadFile, waitForStatus, type Platform } from '../harness/platform';
@@ -208,7 +209,8 @@ describe('media lifecycle on the real stack', () => {
 
       const delivered = await until('media.ready at the good receiver', async () => good.received.find(forEvent));
       const event = JSON.parse(delivered.body);
-      expect(event).toMatchObject({ id: eventId, type: 'media.ready', data: { media: { mediaId, status: 'READY' } } });
+      // Whose media it is: the token carried no tenant claim, so the default tenant.
+      expect(event).toMatchObject({ id: eventId, type: 'media.ready', data: { media: { mediaId, status: 'READY' }, tenantId: DEFAULT_TENANT, userId: user } });
       expect(verifySignature(secret, String(delivered.headers['webhook-signature']), delivered.body)).toBe(true);
       expect(verifySignature('another-secret-0123456789', String(delivered.headers['webhook-signature']), delivered.body)).toBe(false);
       expect(verifySignature(secret, String(delivered.headers['webhook-signature']), delivered.body.replace('READY', 'FAILED'))).toBe(false);
