@@ -45,42 +45,39 @@ export interface Target {
   api: { url: string };
   temporal: Client;
   /**
-   * Stops and restarts the target's own light worker (SQLite target only): the tusd comparison
-   * measures the upload path with processing deferred, as on a cluster whose workers run on
-   * nodes of their own, then lets the backlog drain.
+   * Stops and restarts the target's own light worker: the tusd comparison measures the upload
+   * path with processing deferred, as on a cluster whose workers run on nodes of their own,
+   * then lets the backlog drain.
    */
-  lightWorker?: { pause(): Promise<void>; resume(): Promise<void> };
+  lightWorker: { pause(): Promise<void>; resume(): Promise<void> };
 }
 
 const sessionBody = (i: number) => ({ fileName: `iso-${i}.jpg`, fileType: 'image/jpeg', fileSize: 2_000_000 + (i % 1000), mediaType: 'POST_IMAGE' });
 
 /**
- * The context's own stack (in-memory Temporal, the context's light worker), or a second Temporal
- * dev server on a SQLite file in the bench dir, as `npm run dev` runs it, with a light worker of
- * its own; an API process on it either way.
+ * A Temporal dev server of the section's own, in memory or on a SQLite file in the bench dir
+ * (as `npm run dev` runs it), with a light worker and an API process (as `npm run dev` runs
+ * it) on it; the bench's S3 and PostgreSQL. Fresh for every call: the thousands of sessions an
+ * earlier section left waiting for their uploads do not weigh on this one's figures.
  */
 export async function withTarget(ctx: BenchContext, persistence: Persistence, run: (t: Target) => Promise<Row[]>): Promise<Row[]> {
-  const env: Record<string, string> = {
-    ...ctx.stack.env,
-    JWT_SECRET: ctx.config.JWT_SECRET!,
-    TASK_QUEUE_LIGHT: ctx.config.TASK_QUEUE_LIGHT,
-    TASK_QUEUE_VIDEO: ctx.config.TASK_QUEUE_VIDEO,
-    WORKER_SHUTDOWN_GRACE_SECONDS: '2',
-    SHUTDOWN_GRACE_SECONDS: '2',
-    CLEANUP_INTERVAL: 'off',
-  };
-  if (persistence === 'in-memory') {
-    const api = await startApiProcess(env);
-    try {
-      return await run({ persistence, config: ctx.config, api, temporal: ctx.temporal });
-    } finally {
-      await api.process.stop();
-    }
-  }
-  const temporalServer = await startTemporalDevServer({ port: await freePort(), dbFile: join(ctx.dataDir, 'isolation-temporal.sqlite'), logFile: join(ctx.dataDir, 'logs', 'isolation-temporal.log') });
+  const suffix = randomUUID().slice(0, 8);
+  const temporalServer = await startTemporalDevServer({
+    port: await freePort(),
+    dbFile: persistence === 'sqlite' ? join(ctx.dataDir, `isolation-temporal-${suffix}.sqlite`) : undefined,
+    logFile: join(ctx.dataDir, 'logs', `isolation-temporal-${suffix}.log`),
+  });
   try {
-    const suffix = randomUUID().slice(0, 8);
-    Object.assign(env, { TEMPORAL_ADDRESS: temporalServer.address, TASK_QUEUE_LIGHT: `bench-iso-light-${suffix}`, TASK_QUEUE_VIDEO: `bench-iso-video-${suffix}` });
+    const env: Record<string, string> = {
+      ...ctx.stack.env,
+      JWT_SECRET: ctx.config.JWT_SECRET!,
+      TEMPORAL_ADDRESS: temporalServer.address,
+      TASK_QUEUE_LIGHT: `bench-iso-light-${suffix}`,
+      TASK_QUEUE_VIDEO: `bench-iso-video-${suffix}`,
+      WORKER_SHUTDOWN_GRACE_SECONDS: '2',
+      SHUTDOWN_GRACE_SECONDS: '2',
+      CLEANUP_INTERVAL: 'off',
+    };
     const config = loadConfig({ ...env, PORT: '0', LOG_LEVEL: 'silent' });
     const startWorker = async () => {
       const handle = await createWorker('light', config, { workflowBundlePath: ctx.workflowBundlePath, s3Credentials: devS3Credentials });
@@ -100,11 +97,14 @@ export async function withTarget(ctx: BenchContext, persistence: Persistence, ru
       },
     };
     const connection = await Connection.connect(temporalConnectionOptions(config));
-    const api = await startApiProcess(env);
     try {
-      return await run({ persistence, config, api, temporal: new Client({ connection, namespace: config.TEMPORAL_NAMESPACE }), lightWorker });
+      const api = await startApiProcess(env);
+      try {
+        return await run({ persistence, config, api, temporal: new Client({ connection, namespace: config.TEMPORAL_NAMESPACE }), lightWorker });
+      } finally {
+        await api.process.stop();
+      }
     } finally {
-      await api.process.stop();
       await stopWorker();
       await connection.close();
     }

@@ -147,7 +147,6 @@ export async function compareWithTusd(ctx: BenchContext, t: Target, options: Par
   // Processing deferred: the light worker stops for the pass (start and signal are accepted by
   // Temporal without it) and drains the backlog after. On a cluster the workers run on nodes of
   // their own; here they would take the same 2 cores from the upload path.
-  if (!t.lightWorker) throw new Error('the tusd comparison needs a target whose light worker it can pause');
   await t.lightWorker.pause();
   let deferred: Awaited<ReturnType<typeof ourPass>>;
   try {
