@@ -24,6 +24,11 @@ const PART_URLS_PER_REQUEST = 10;
 export interface AwsS3OptionsSettings {
   /** Media type of every file; default POST_IMAGE for images and POST_VIDEO for videos. */
   mediaType?: MediaType;
+  /**
+   * Project of every file (the session's `projectId`; the token must grant it, else the file
+   * fails with PROJECT_FORBIDDEN). A file's own `meta.projectId` (Uppy's `setFileMeta`) wins.
+   */
+  projectId?: string;
 }
 
 /**
@@ -49,8 +54,9 @@ export async function awsS3Options<M extends Meta, B extends Body>(
     if (!session) {
       const fileType = fileTypeOf(file.type, file.name ?? '');
       const mediaType = settings.mediaType ?? defaultMediaType(fileType);
+      const projectId = typeof file.meta.projectId === 'string' && file.meta.projectId ? file.meta.projectId : settings.projectId;
       session = mediaType
-        ? client.createSession({ fileName: file.name ?? 'file', fileType, fileSize: file.size ?? 0, mediaType })
+        ? client.createSession({ fileName: file.name ?? 'file', fileType, fileSize: file.size ?? 0, mediaType, projectId })
         : Promise.reject(new MediaClientError('UNSUPPORTED_MEDIA_TYPE', `${fileType || 'this file type'} is not an accepted image or video type`));
       // A failed creation may be tried again (Uppy's retry button).
       session.catch(() => sessions.delete(file.id));

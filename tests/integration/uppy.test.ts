@@ -6,6 +6,8 @@ import { promisify } from 'node:util';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { jpegWithExif } from '../fixtures/media';
 import { chromiumPath } from '../harness/chromium';
+import { until } from '../../devstack/poll';
+import { mintDevToken } from '../../scripts/token';
 import { startPlatform, uniqueUser, waitForStatus, type Platform } from '../harness/platform';
 
 const root = resolve(__dirname, '..', '..');
@@ -24,6 +26,7 @@ async function bigVideo(ffmpegPath: string, file: string, seconds: number): Prom
 
 /** What the page's Uppy instance is, as far as these tests use it (no DOM types here). */
 interface PageUppy {
+  setFileMeta(fileId: string, meta: Record<string, unknown>): void;
   getFiles(): Array<{ id: string; name: string; progress: { uploadComplete?: boolean }; s3Multipart?: { key: string; uploadId: string } }>;
   pauseResume(fileId: string): boolean | undefined;
   removeFile(fileId: string): void;
@@ -55,8 +58,8 @@ describe('Uppy (@uppy/core, @uppy/dashboard, @uppy/aws-s3) on this API through a
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
-  /** The Uppy page of the API, with a token in the fragment, ready to take files. */
-  async function openPage(): Promise<Page> {
+  /** The Uppy page of the API, with a token (`user`'s by default) in the fragment, ready to take files. */
+  async function openPage(token?: string): Promise<Page> {
     const page = await browser.newPage({ viewport: { width: 1000, height: 900 } });
     page.on('pageerror', (err) => requests.push(`pageerror ${err.message}`));
     page.on('request', (req) => {
@@ -65,7 +68,7 @@ describe('Uppy (@uppy/core, @uppy/dashboard, @uppy/aws-s3) on this API through a
         requests.push(`${req.method()} ${url.pathname}${url.searchParams.has('partNumber') ? `?partNumber=${url.searchParams.get('partNumber')}` : ''}`);
       }
     });
-    await page.goto(`${p.api.url}/uppy#token=${await p.token(user)}`);
+    await page.goto(`${p.api.url}/uppy#token=${token ?? (await p.token(user))}`);
     await page.waitForFunction(() => typeof (globalThis as { uppy?: unknown }).uppy === 'object');
     expect(page.url()).toBe(`${p.api.url}/uppy`);
     return page;
@@ -165,6 +168,35 @@ describe('Uppy (@uppy/core, @uppy/dashboard, @uppy/aws-s3) on this API through a
     expect(await p.storage.listParts(p.config.S3_INCOMING_BUCKET, row.storageKey, row.uploadId!)).toBeUndefined();
     expect(await p.storage.head(p.config.S3_INCOMING_BUCKET, row.storageKey)).toBeUndefined();
     expect(await p.storage.head(p.config.S3_MEDIA_BUCKET, row.storageKey)).toBeUndefined();
+    await page.close();
+  });
+  it("puts a file in the project its Uppy meta names, and fails one whose project the token does not grant", async () => {
+    const member = uniqueUser('uppy-project');
+    const page = await openPage(await mintDevToken(p.config.JWT_SECRET!, member, '1h', { tenant: 'acme', projects: ['site-7'] }));
+    const [granted, forbidden] = [join(dir, 'site-photo.jpg'), join(dir, 'other-photo.jpg')];
+    writeFileSync(granted, await jpegWithExif(640, 480));
+    writeFileSync(forbidden, await jpegWithExif(640, 480));
+    await page.setInputFiles('.uppy-Dashboard-input >> nth=0', [granted, forbidden]);
+    const result = await page.evaluate(async () => {
+      for (const file of uppy.getFiles()) uppy.setFileMeta(file.id, { projectId: file.name === 'site-photo.jpg' ? 'site-7' : 'site-8' });
+      return new Promise<{ successful: string[]; failed: string[] }>((done) => {
+        uppy.once('complete', (r: { successful: Array<{ name: string }>; failed: Array<{ name: string; error?: string }> }) =>
+          done({ successful: r.successful.map((f) => f.name), failed: r.failed.map((f) => `${f.name}: ${f.error}`) }),
+        );
+        void uppy.upload();
+      });
+    });
+    expect(result.successful).toEqual(['site-photo.jpg']);
+    expect(result.failed).toEqual([expect.stringMatching(/^other-photo\.jpg: .*project/i)]);
+    const authorization = `Bearer ${await mintDevToken(p.config.JWT_SECRET!, member, '1h', { tenant: 'acme', projects: ['site-7'] })}`;
+    const listed = await fetch(`${p.api.url}/api/v1/media?projectId=site-7`, { headers: { authorization } });
+    const items = ((await listed.json()) as { items: Array<{ mediaId: string; fileName: string; projectId: string | null }> }).items;
+    expect(items.map((m) => [m.fileName, m.projectId])).toEqual([['site-photo.jpg', 'site-7']]);
+    const ready = await until('the project photo READY', async () => {
+      const media = (await (await fetch(`${p.api.url}/api/v1/media/${items[0]!.mediaId}`, { headers: { authorization } })).json()) as { status: string };
+      return ['READY', 'FAILED', 'REJECTED'].includes(media.status) ? media : undefined;
+    });
+    expect(ready.status).toBe('READY');
     await page.close();
   });
 });
