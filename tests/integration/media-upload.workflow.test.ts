@@ -225,6 +225,26 @@ describe('MediaUploadWorkflow', () => {
     expect(calls.filter((c) => c.name === 'recordStatus').at(-1)?.input).toMatchObject({ status: 'CANCELLED', failureReason: 'CANCELLED_BY_USER' });
   });
 
+  it('cancelled as its READY write completes: compensates after it and ends CANCELLED (which replaces READY in the read model)', async () => {
+    const calls: Calls = [];
+    // The race a DELETE can hit: the cancellation reaches the workflow in the same task as the
+    // completion of its READY write, so that write is done when the cancellation is handled.
+    const activities = fakeActivities(calls, {
+      recordStatus: async (written: { status: string }) => {
+        if (written.status !== 'READY') return;
+        await env.client.workflow.getHandle(Context.current().info.workflowExecution!.workflowId).cancel();
+      },
+    });
+    const err = await runConfirmed(activities, input());
+    expect(err).toBeInstanceOf(WorkflowFailedError);
+    const names = calls.map((c) => c.name);
+    const readyAt = calls.findIndex((c) => c.name === 'recordStatus' && (c.input as { status: string }).status === 'READY');
+    expect(readyAt).toBeGreaterThan(-1);
+    // Everything stored goes after the READY write, and the outcome written last is CANCELLED.
+    expect(names.indexOf('compensateUpload')).toBeGreaterThan(readyAt);
+    expect(statuses(calls).slice(-2)).toEqual(['READY', 'CANCELLED']);
+  });
+
   it('ends CANCELLED, not FAILED, when the cancelled step fails while stopping', async () => {
     const calls: Calls = [];
     // What a killed child process reports: an ordinary error, not the cancellation.

@@ -213,12 +213,18 @@ export class MediaRepository {
 
   /**
    * Moves a media to `status` unless it is already terminal (a late retry never resurrects a
-   * finished media). Only `DELETED` may follow a terminal status. Returns the media's type
-   * when the row changed (metrics count outcomes by type), null when it did not.
+   * finished media). Only `DELETED` may follow a terminal status, and a compensated outcome
+   * (FAILED_STATUSES) may follow READY: the upload workflow writes one only after it removed
+   * everything stored, so a READY before it (a cancellation that reached the workflow as its
+   * READY write completed) would name files that are gone. Returns the media's type when the
+   * row changed (metrics count outcomes by type), null when it did not.
    */
   async setStatus(id: string, status: MediaStatus, failureReason: string | null = null): Promise<MediaType | null> {
     // A deletion under way (DELETING) is never undone by a late upload step either.
-    const from = status === 'DELETED' ? ['DELETED'] : [...TERMINAL_STATUSES, 'DELETING'];
+    const from =
+      status === 'DELETED'
+        ? ['DELETED']
+        : [...TERMINAL_STATUSES.filter((s) => !(s === 'READY' && FAILED_STATUSES.includes(status))), 'DELETING'];
     const result: [Array<{ media_type: MediaType }>, number] = await this.dataSource.query(
       `UPDATE media SET status = $2, failure_reason = $3, updated_at = now()
         WHERE id = $1 AND status <> $2 AND NOT (status = ANY($4::text[])) RETURNING media_type`,
