@@ -14,7 +14,7 @@ import { uploadConfirmedSignal, type ConfirmedPart } from '../../workflows/media
 import { ApiError, type ErrorCode } from './errors';
 import type { StatusNotifier } from './events';
 import * as s from './schemas';
-import { UploadService } from './upload-sessions';
+import { START_DEADLINE_MS, UploadService } from './upload-sessions';
 import { MAX_PARTS } from '../shared/upload-plan';
 
 export interface ApiDeps {
@@ -184,7 +184,7 @@ export function buildRoutes(deps: ApiDeps): RouteSpec[] {
           throw new ApiError('UPLOAD_NOT_FOUND', 'nothing has been uploaded to the presigned URL yet');
         }
         try {
-          await temporal.workflow.getHandle(row.workflowId).signal(uploadConfirmedSignal, { source: 'client', parts });
+          await withinDeadline(() => temporal.workflow.getHandle(row.workflowId).signal(uploadConfirmedSignal, { source: 'client', parts }));
           deps.metrics.confirmations.inc({ media_type: row.mediaType });
         } catch (err) {
           if (err instanceof WorkflowNotFoundError) throw new ApiError('INVALID_STATE', 'the upload is no longer in progress');
@@ -346,7 +346,7 @@ export function buildRoutes(deps: ApiDeps): RouteSpec[] {
       async handler(req, res) {
         const row = await uploaded(req);
         if (UPLOADING_STATUSES.includes(row.status)) {
-          await temporal.workflow.getHandle(row.workflowId).cancel().catch((err: unknown) => {
+          await withinDeadline(() => temporal.workflow.getHandle(row.workflowId).cancel()).catch((err: unknown) => {
             if (!(err instanceof WorkflowNotFoundError)) throw err;
           });
           res.status(202).json({ mediaId: row.id, status: row.status, action: 'CANCELLING' });
@@ -472,13 +472,23 @@ export function buildRoutes(deps: ApiDeps): RouteSpec[] {
   return routes;
 
   /** Starts (once per media) the workflow that deletes it if `rule` still holds. */
+  /**
+   * A request's call to Temporal (a signal, a cancel, a deletion start), bounded like a session's
+   * workflow start: a paused or unreachable Temporal fails it with DEADLINE_EXCEEDED after
+   * START_DEADLINE_MS (503 DEPENDENCY_UNAVAILABLE with Retry-After) instead of holding the
+   * client for the whole outage.
+   */
+  function withinDeadline<T>(call: () => Promise<T>): Promise<T> {
+    return temporal.connection.withDeadline(Date.now() + START_DEADLINE_MS, call);
+  }
+
   async function startDeletion(mediaId: string, rule: DeletionRule): Promise<void> {
-    await temporal.workflow
-      .start(MediaDeletionWorkflow, { taskQueue: config.TASK_QUEUE_LIGHT, workflowId: mediaDeletionWorkflowId(mediaId), args: [{ mediaId, rule }] })
-      .catch((err: unknown) => {
-        // A deletion already under way is the same request again.
-        if ((err as Error).name !== 'WorkflowExecutionAlreadyStartedError') throw err;
-      });
+    await withinDeadline(() =>
+      temporal.workflow.start(MediaDeletionWorkflow, { taskQueue: config.TASK_QUEUE_LIGHT, workflowId: mediaDeletionWorkflowId(mediaId), args: [{ mediaId, rule }] }),
+    ).catch((err: unknown) => {
+      // A deletion already under way is the same request again.
+      if ((err as Error).name !== 'WorkflowExecutionAlreadyStartedError') throw err;
+    });
   }
 
   /**

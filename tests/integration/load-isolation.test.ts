@@ -204,6 +204,46 @@ describe('load isolation: reads never wait behind Temporal, overload answers 503
     await waitFor('sessions after the resume', async () => (await session(user, 99)).status === 201, 30_000);
   }, 90_000);
 
+  it('answers complete and DELETE with 503 and Retry-After while Temporal is paused, and both work after it resumes', async () => {
+    const user = uniqueUser('paused-calls');
+    // An upload whose bytes are in S3, waiting for `complete`; and a second session to delete.
+    const uploaded = await session(user, 0);
+    expect(uploaded.status).toBe(201);
+    const put = await fetch(uploaded.body.upload.url, { method: 'PUT', headers: uploaded.body.upload.headers, body: Buffer.alloc(sessionBody(0).fileSize, 1) });
+    expect(put.status).toBe(200);
+    const toDelete = await session(user, 1);
+    expect(toDelete.status).toBe(201);
+
+    const pid = temporal.process.child.pid!;
+    const events: string[] = [];
+    process.kill(pid, 'SIGSTOP');
+    let answers: Array<{ status: number; body: any; headers: Headers }>;
+    try {
+      // Without a deadline both waited out the whole pause (and answered 202 after it).
+      answers = await Promise.all([
+        p.call(user, `/media/${uploaded.body.mediaId}/complete`, { body: {} }).then((res) => (events.push('complete'), res)),
+        p.call(user, `/media/${toDelete.body.mediaId}`, { method: 'DELETE' }).then((res) => (events.push('delete'), res)),
+        new Promise((r) => setTimeout(r, 15_000)).then(() => void events.push('resume')),
+      ]).then(([complete, deleted]) => [complete, deleted]);
+    } finally {
+      process.kill(pid, 'SIGCONT');
+    }
+    // Both answered within the pause, as a clear 503 a client retries.
+    expect(events).toEqual(expect.arrayContaining(['complete', 'delete']));
+    expect(events.at(-1)).toBe('resume');
+    for (const answer of answers) {
+      expect(answer.status).toBe(503);
+      expect(answer.body.error.code).toBe('DEPENDENCY_UNAVAILABLE');
+      expect(Number(answer.headers.get('retry-after'))).toBeGreaterThan(0);
+    }
+    // The retries succeed once Temporal is back.
+    await waitFor('complete after the resume', async () => (await p.call(user, `/media/${uploaded.body.mediaId}/complete`, { body: {} })).status === 202, 30_000);
+    await waitFor('DELETE after the resume', async () => (await p.call(user, `/media/${toDelete.body.mediaId}`, { method: 'DELETE' })).status === 202, 30_000);
+    expect((await waitForStatus(p, user, toDelete.body.mediaId, ['CANCELLED'])).status).toBe('CANCELLED');
+    // The confirmed upload is taken over by its workflow (these bytes are no JPEG: it is rejected).
+    expect((await waitForStatus(p, user, uploaded.body.mediaId, ['READY', 'REJECTED', 'FAILED'])).status).toBe('REJECTED');
+  }, 90_000);
+
   it('answers every one of 50 concurrent sessions completely when SIGTERM arrives in the middle', async () => {
     const [port, metricsPort] = await reservePorts(2);
     const root = resolve(__dirname, '..', '..');
