@@ -339,7 +339,7 @@ export function buildRoutes(deps: ApiDeps): RouteSpec[] {
       summary:
         'Cancel an upload in flight (the workflow compensates) or delete a finished media (DELETING at once, DELETED once storage is clean)',
       responses: {
-        202: { description: 'cancellation or deletion under way (the media reads DELETING at once)', schema: s.deleteResponse },
+        202: { description: 'deletion under way (a finished media reads DELETING at once), or an upload in flight being cancelled (it ends CANCELLED)', schema: s.deleteResponse },
         403: uploaderOnly,
         404: notFound,
       },

@@ -207,11 +207,13 @@ describe('load isolation: reads never wait behind Temporal, overload answers 503
   it('answers complete and DELETE with 503 and Retry-After while Temporal is paused, and both work after it resumes', async () => {
     const user = uniqueUser('paused-calls');
     // An upload whose bytes are in S3, waiting for `complete`; and a second session to delete.
-    const uploaded = await session(user, 0);
+    // (Not in `created`: both end on their own here, REJECTED and CANCELLED.)
+    const open = (i: number) => p.call(user, '/media/upload-session', { body: sessionBody(i) });
+    const uploaded = await open(0);
     expect(uploaded.status).toBe(201);
     const put = await fetch(uploaded.body.upload.url, { method: 'PUT', headers: uploaded.body.upload.headers, body: Buffer.alloc(sessionBody(0).fileSize, 1) });
     expect(put.status).toBe(200);
-    const toDelete = await session(user, 1);
+    const toDelete = await open(1);
     expect(toDelete.status).toBe(201);
 
     const pid = temporal.process.child.pid!;
