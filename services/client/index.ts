@@ -60,6 +60,12 @@ export interface MediaUploadClientOptions {
   pollIntervalMs?: number;
   /** The fetch to use (tests inject faults through it). Default: the global fetch. */
   fetch?: typeof fetch;
+  /**
+   * Longest wait for one answer of the API (not for the S3 transfers, which take as long as the
+   * bytes need); a call that takes longer is abandoned and retried like a network error, so a
+   * stuck proxy or API never holds an upload forever. Default 30 000 ms.
+   */
+  requestTimeoutMs?: number;
 }
 
 export interface UploadOptions {
@@ -145,6 +151,7 @@ export class MediaUploadClient {
   private readonly partRetries: number;
   private readonly retryDelayMs: number;
   private readonly pollIntervalMs: number;
+  private readonly requestTimeoutMs: number;
 
   constructor(private readonly options: MediaUploadClientOptions) {
     // Called unbound, window.fetch throws "Illegal invocation": always call it through globalThis.
@@ -153,6 +160,7 @@ export class MediaUploadClient {
     this.partRetries = Math.max(0, options.partRetries ?? 4);
     this.retryDelayMs = options.retryDelayMs ?? 500;
     this.pollIntervalMs = options.pollIntervalMs ?? 1000;
+    this.requestTimeoutMs = options.requestTimeoutMs ?? 30_000;
   }
 
   /** Creates the session, sends the bytes to S3 and confirms the upload. Then see waitForReady(). */
@@ -530,7 +538,8 @@ export class MediaUploadClient {
           method,
           headers,
           body: init.body === undefined ? undefined : JSON.stringify(init.body),
-          signal: init.signal,
+          // The caller's abort ends the call; the timeout ends this attempt only (a retryable NETWORK_ERROR).
+          signal: init.signal ? AbortSignal.any([init.signal, AbortSignal.timeout(this.requestTimeoutMs)]) : AbortSignal.timeout(this.requestTimeoutMs),
         });
         text = await res.text();
       } catch (err) {

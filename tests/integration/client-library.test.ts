@@ -249,6 +249,22 @@ describe('MediaUploadClient on the real stack', () => {
     expect(spy.api('GET', new RegExp(`/media/${mediaId}$`)).length).toBeGreaterThanOrEqual(1);
   });
 
+  it('abandons an API answer that does not come within requestTimeoutMs and retries the call', async () => {
+    const user = uniqueUser('stuck');
+    // The first `complete` reaches nothing that answers (a stuck proxy): it waits until its
+    // signal gives up. Without a request timeout the upload waited for ever.
+    let stalled = 0;
+    const spy = recordingFetch(async (call, init) => {
+      if (call.method !== 'POST' || !call.url.pathname.endsWith('/complete') || stalled++ > 0) return undefined;
+      return new Promise<Response>((_resolve, reject) => init?.signal?.addEventListener('abort', () => reject(init.signal!.reason)));
+    });
+    const client = clientFor(user, { fetch: spy.fetch, requestTimeoutMs: 1_000 });
+    const gaveUp = new Promise<never>((_resolve, reject) => setTimeout(() => reject(new Error('the upload still waits for the stalled complete')), 20_000).unref());
+    const { mediaId } = await Promise.race([client.upload(await realJpeg(50 * 1024), { fileName: 'stuck.jpg' }), gaveUp]);
+    expect(spy.api('POST', /\/complete$/)).toHaveLength(2);
+    expect((await client.waitForReady(mediaId)).status).toBe('READY');
+  });
+
   it('refuses a file the server would refuse before creating anything', async () => {
     const user = uniqueUser('hal');
     const spy = recordingFetch();
