@@ -1,6 +1,6 @@
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { Client } from '@temporalio/client';
-import type { MediaRepository } from '../services/shared/db/media-repository';
+import { CANCEL_REQUESTED, type MediaRepository } from '../services/shared/db/media-repository';
 import { failureCode, UPLOAD_OUTCOMES, type WorkerMetrics } from '../services/shared/metrics';
 import { detectMimeType, MAGIC_BYTES_NEEDED, matchesDeclaredType } from '../services/shared/magic-bytes';
 import { derivedPrefix, type MediaStatus } from '../services/shared/media-types';
@@ -55,8 +55,20 @@ export async function removeEverythingStored({ storage, media, buckets }: Pick<A
 export function createActivities({ storage, media, buckets, publish, metrics }: ActivityDeps) {
   return {
     /** Writes the read model; a status the customer hears about is also published to the webhooks. */
-    async recordStatus(input: { mediaId: string; status: MediaStatus; failureReason?: string }): Promise<void> {
-      const mediaType = await media.setStatus(input.mediaId, input.status, input.failureReason ?? null);
+    async recordStatus(written: { mediaId: string; status: MediaStatus; failureReason?: string }): Promise<void> {
+      let input = written;
+      let mediaType = await media.setStatus(input.mediaId, input.status, input.failureReason ?? null);
+      if (!mediaType && input.status === 'READY') {
+        // A DELETE cancelled the upload (DELETING) as it finished: this last write is the first
+        // the workflow does not take back, so everything stored goes here and the upload ends
+        // CANCELLED, as if the workflow had seen the cancellation in time.
+        const row = await media.findById(input.mediaId);
+        if (row?.status === 'DELETING' && row.metadata?.[CANCEL_REQUESTED] === true) {
+          await removeEverythingStored({ storage, media, buckets }, { mediaId: row.id, storageKey: row.storageKey, uploadId: row.uploadId ?? undefined });
+          input = { mediaId: input.mediaId, status: 'CANCELLED', failureReason: 'CANCELLED_BY_USER' };
+          mediaType = await media.setStatus(input.mediaId, input.status, input.failureReason ?? null);
+        }
+      }
       // Counted only when the row moved, so a retried write is not counted twice.
       if (mediaType && UPLOAD_OUTCOMES.includes(input.status)) {
         metrics?.uploadsFinished.inc({ status: input.status, reason: failureCode(input.failureReason), media_type: mediaType });

@@ -5,7 +5,7 @@ import { WorkflowNotFoundError } from '@temporalio/client';
 import type { Config } from '../shared/config';
 import { presentMedia, presentOptions } from '../shared/media-presenter';
 import type { MediaRow } from '../shared/db/entities';
-import { InvalidCursorError, type DeletionRule, type MediaRepository, type Scope } from '../shared/db/media-repository';
+import { CANCEL_REQUESTED, InvalidCursorError, type DeletionRule, type MediaRepository, type Scope } from '../shared/db/media-repository';
 import { isTerminal, MEDIA_STATUSES, UPLOADING_STATUSES, type MediaStatus } from '../shared/media-types';
 import type { Metrics } from '../shared/metrics';
 import { pickParts, type Storage } from '../shared/storage';
@@ -337,19 +337,31 @@ export function buildRoutes(deps: ApiDeps): RouteSpec[] {
       path: '/media/:id',
       operationId: 'deleteMedia',
       summary:
-        'Cancel an upload in flight (the workflow compensates) or delete a finished media (DELETING at once, DELETED once storage is clean)',
+        'Delete a media: it reads DELETING at once; a finished media ends DELETED once storage is clean, an upload in flight is cancelled and ends CANCELLED',
       responses: {
-        202: { description: 'deletion under way (a finished media reads DELETING at once), or an upload in flight being cancelled (it ends CANCELLED)', schema: s.deleteResponse },
+        202: { description: 'deletion (action DELETING) or cancellation (action CANCELLING) under way; the media reads DELETING at once', schema: s.deleteResponse },
         403: uploaderOnly,
         404: notFound,
       },
       async handler(req, res) {
         const row = await uploaded(req);
-        if (UPLOADING_STATUSES.includes(row.status)) {
-          await withinDeadline(() => temporal.workflow.getHandle(row.workflowId).cancel()).catch((err: unknown) => {
-            if (!(err instanceof WorkflowNotFoundError)) throw err;
-          });
-          res.status(202).json({ mediaId: row.id, status: row.status, action: 'CANCELLING' });
+        // An upload in flight reads DELETING from here on; its workflow is cancelled, compensates
+        // and ends it CANCELLED. A repeated DELETE sends the cancellation again.
+        const cancelling = UPLOADING_STATUSES.includes(row.status)
+          ? await media.claimCancellation(row.id)
+          : row.status === 'DELETING' && row.metadata?.[CANCEL_REQUESTED] === true;
+        if (cancelling) {
+          const running = await withinDeadline(() => temporal.workflow.getHandle(row.workflowId).cancel()).then(
+            () => true,
+            (err: unknown) => {
+              if (err instanceof WorkflowNotFoundError) return false;
+              throw err;
+            },
+          );
+          // Its workflow ended before the cancellation reached it (an operator terminated it):
+          // the deletion workflow removes what is stored and ends it DELETED.
+          if (!running) await startDeletion(row.id, { kind: 'finished' });
+          res.status(202).json({ mediaId: row.id, status: 'DELETING', action: 'CANCELLING' });
           return;
         }
         // Marked DELETING before answering, so the next read shows it; the deletion workflow

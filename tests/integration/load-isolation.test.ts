@@ -129,6 +129,27 @@ describe('load isolation: reads never wait behind Temporal, overload answers 503
     expect((await p.media.findById(mediaId))?.metadata.purgedAt).toEqual(expect.any(String));
   });
 
+  it('shows DELETING right after DELETE of an upload in flight, which then ends CANCELLED with nothing stored', async () => {
+    const user = uniqueUser('canceller');
+    const res = await p.call(user, '/media/upload-session', { body: sessionBody(7) });
+    expect(res.status).toBe(201);
+    const { mediaId } = res.body;
+    await fetch(res.body.upload.url, { method: 'PUT', headers: res.body.upload.headers, body: Buffer.alloc(sessionBody(7).fileSize, 2) });
+
+    const deleted = await p.call(user, `/media/${mediaId}`, { method: 'DELETE' });
+    expect(deleted.status).toBe(202);
+    expect(deleted.body).toMatchObject({ mediaId, action: 'CANCELLING', status: 'DELETING' });
+    const after = await p.call(user, `/media/${mediaId}`);
+    expect(['DELETING', 'CANCELLED']).toContain(after.body.status);
+    const listed = (await p.call(user, '/media')).body.items.find((m: { mediaId: string }) => m.mediaId === mediaId);
+    expect(['DELETING', 'CANCELLED']).toContain(listed.status);
+    // The client can no longer confirm what it deleted.
+    expect((await p.call(user, `/media/${mediaId}/complete`, { body: {} })).status).toBe(409);
+
+    expect(await waitForStatus(p, user, mediaId, ['CANCELLED', 'READY', 'FAILED', 'REJECTED'])).toMatchObject({ status: 'CANCELLED', failureReason: 'CANCELLED_BY_USER' });
+    expect(await p.storage.head(p.config.S3_INCOMING_BUCKET, (await p.media.findById(mediaId))!.storageKey)).toBeUndefined();
+  });
+
   it('keeps reads answering while Temporal is paused; sessions answer 503 before it resumes, and every 201 has its workflow', async () => {
     const user = uniqueUser('paused');
     const readable = await session(user, 0);

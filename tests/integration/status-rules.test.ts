@@ -1,3 +1,6 @@
+import { MockActivityEnvironment } from '@temporalio/testing';
+import { createActivities } from '../../activities';
+import { derivedPrefix } from '../../services/shared/media-types';
 import { startPlatform, uniqueUser, type Platform } from '../harness/platform';
 
 /**
@@ -51,5 +54,38 @@ describe('media status rules', () => {
     expect(await p.media.finishDeletion(deleting)).toBe(true);
     expect(await p.media.setStatus(deleting, 'CANCELLED')).toBeNull();
     expect(await statusOf(deleting)).toBe('DELETED');
+  });
+  describe('an upload a DELETE cancels (claimCancellation)', () => {
+    it('reads DELETING at once, takes no upload step, and ends with the outcome written after compensation', async () => {
+      const id = await freshMedia();
+      expect(await p.media.claimCancellation(id)).toBe(true);
+      expect(await statusOf(id)).toBe('DELETING');
+      // The private flag is not shown to the owner.
+      expect((await p.call((await p.media.findById(id))!.userId, `/media/${id}`)).body.metadata).toEqual({});
+      expect(await p.media.setStatus(id, 'PROCESSING')).toBeNull();
+      expect(await p.media.setStatus(id, 'READY')).toBeNull();
+      expect(await p.media.setStatus(id, 'CANCELLED', 'CANCELLED_BY_USER')).toBe('POST_IMAGE');
+      expect(await statusOf(id)).toBe('CANCELLED');
+      // A finished media is no longer cancelled that way.
+      expect(await p.media.claimCancellation(id)).toBe(false);
+    });
+
+    it('ends CANCELLED with storage removed when its READY write is the one that finds the claim', async () => {
+      const id = await freshMedia();
+      const row = (await p.media.findById(id))!;
+      // What processing left: the original in both buckets and a derived object.
+      await p.storage.put(p.config.S3_INCOMING_BUCKET, row.storageKey, Buffer.from('original'), 'image/jpeg');
+      await p.storage.put(p.config.S3_MEDIA_BUCKET, row.storageKey, Buffer.from('original'), 'image/jpeg');
+      await p.storage.put(p.config.S3_MEDIA_BUCKET, `${derivedPrefix(id)}thumbnails/150.webp`, Buffer.from('thumb'), 'image/webp');
+      expect(await p.media.claimCancellation(id)).toBe(true);
+
+      const { recordStatus } = createActivities({ storage: p.storage, media: p.media, buckets: { incoming: p.config.S3_INCOMING_BUCKET, media: p.config.S3_MEDIA_BUCKET } });
+      await new MockActivityEnvironment({}, { client: p.temporal }).run(recordStatus, { mediaId: id, status: 'READY' as const });
+
+      expect(await p.media.findById(id)).toMatchObject({ status: 'CANCELLED', failureReason: 'CANCELLED_BY_USER' });
+      expect(await p.storage.head(p.config.S3_INCOMING_BUCKET, row.storageKey)).toBeUndefined();
+      expect(await p.storage.head(p.config.S3_MEDIA_BUCKET, row.storageKey)).toBeUndefined();
+      expect(await p.storage.listKeys(p.config.S3_MEDIA_BUCKET, derivedPrefix(id))).toEqual([]);
+    });
   });
 });

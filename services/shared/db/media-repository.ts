@@ -51,6 +51,9 @@ export type AttachOutcome =
 
 export const FAILED_STATUSES: readonly MediaStatus[] = ['FAILED', 'REJECTED', 'EXPIRED', 'CANCELLED'];
 
+/** Private metadata key (never presented): a DELETE cancelled this upload in flight (claimCancellation). */
+export const CANCEL_REQUESTED = 'cancelRequested';
+
 /** The SQL condition (on alias-free `media`) a rule selects, with its parameters from `$first`. */
 function ruleCondition(rule: DeletionRule, first: number): { sql: string; params: unknown[] } {
   switch (rule.kind) {
@@ -220,19 +223,37 @@ export class MediaRepository {
    * row changed (metrics count outcomes by type), null when it did not.
    */
   async setStatus(id: string, status: MediaStatus, failureReason: string | null = null): Promise<MediaType | null> {
-    // A deletion under way (DELETING) is never undone by a late upload step either.
-    const from =
-      status === 'DELETED'
-        ? ['DELETED']
-        : [...TERMINAL_STATUSES.filter((s) => !(s === 'READY' && FAILED_STATUSES.includes(status))), 'DELETING'];
+    const compensated = FAILED_STATUSES.includes(status);
+    // A deletion under way (DELETING) is never undone by a late upload step either, except
+    // that an upload a DELETE cancelled (claimCancellation) ends with its compensated outcome.
+    const from = status === 'DELETED' ? ['DELETED'] : [...TERMINAL_STATUSES.filter((s) => !(s === 'READY' && compensated)), 'DELETING'];
     const result: [Array<{ media_type: MediaType }>, number] = await this.dataSource.query(
       `UPDATE media SET status = $2, failure_reason = $3, updated_at = now()
-        WHERE id = $1 AND status <> $2 AND NOT (status = ANY($4::text[])) RETURNING media_type`,
-      [id, status, failureReason === null ? null : sanitizeText(failureReason), from],
+        WHERE id = $1 AND status <> $2
+          AND (NOT (status = ANY($4::text[])) OR ($5 AND status = 'DELETING' AND metadata->>'${CANCEL_REQUESTED}' = 'true'))
+        RETURNING media_type`,
+      [id, status, failureReason === null ? null : sanitizeText(failureReason), from, compensated],
     );
     const changed = result[0][0]?.media_type ?? null;
     if (changed) await this.notifyChange(id);
     return changed;
+  }
+
+  /**
+   * The owner's DELETE of an upload in flight: marks it DELETING (reads show the deletion at
+   * once, and no upload step moves it on) with the private metadata flag CANCEL_REQUESTED, so
+   * that the outcome its workflow writes after compensating (CANCELLED) ends it. False when the
+   * media is no longer in flight (a finished media is deleted through claimForDeletion).
+   */
+  async claimCancellation(id: string): Promise<boolean> {
+    const [rows]: [Array<{ id: string }>, number] = await this.dataSource.query(
+      `UPDATE media SET status = 'DELETING', metadata = metadata || jsonb_build_object('${CANCEL_REQUESTED}', true), updated_at = now()
+        WHERE id = $1 AND status = ANY($2::text[]) RETURNING id`,
+      [id, UPLOADING_STATUSES],
+    );
+    if (!rows[0]) return false;
+    await this.notifyChange(id);
+    return true;
   }
 
   /** Tells the SSE streams of `id` to look again (a status change, or playback that became available). */
