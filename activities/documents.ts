@@ -1,7 +1,6 @@
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { createWriteStream } from 'node:fs';
-import { mkdtemp, open, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { open, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { makeThumbnails, UndecodableImageError } from '../services/shared/media/images';
@@ -11,6 +10,7 @@ import { derivedPrefix, MEDIA_TYPE_RULES } from '../services/shared/media-types'
 import type { ActivityDeps } from './index';
 import { storeThumbnails, type ProcessingInput } from './processing';
 import { heartbeatPerChunk } from './progress';
+import { makeWorkDir } from './work-dirs';
 
 export interface DocumentSettings {
   /** Wall-clock bound of the MuPDF child process, ms. */
@@ -45,7 +45,7 @@ export function createDocumentActivities(deps: ActivityDeps, settings: DocumentS
   return {
     async processDocument(input: ProcessingInput): Promise<{ pageCount?: number; thumbnails: number; textBytes: number }> {
       const ctx = Context.current();
-      const work = await mkdtemp(join(tmpdir(), `document-${input.mediaId}-`));
+      const work = await makeWorkDir('document', input.mediaId);
       try {
         const source = join(work, 'original.pdf');
         // Up to 100 MiB: to disk, not to memory, heartbeating as bytes arrive (a slow store is not a dead worker).

@@ -1,6 +1,5 @@
 import { ApplicationFailure, Context } from '@temporalio/activity';
-import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as delay } from 'node:timers/promises';
@@ -32,6 +31,7 @@ import type { ClamdScanner } from '../services/shared/scanner';
 import type { ActivityDeps } from './index';
 import { heartbeatPerChunk } from './progress';
 import { announcePlayable } from './webhooks';
+import { makeWorkDir } from './work-dirs';
 
 export interface ProcessingInput {
   mediaId: string;
@@ -430,7 +430,7 @@ export function createVideoActivities(deps: ActivityDeps, settings: VideoSetting
   async function withSource<T>(input: ProcessingInput, work: (source: string, dir: string) => Promise<T>): Promise<T> {
     // ffmpeg reads the original over HTTP with range requests: no local copy of the source.
     const source = (await storage.presignGet(buckets.incoming, input.storageKey, 6 * 3600)).url;
-    const dir = await mkdtemp(join(tmpdir(), `transcode-${input.mediaId}-`));
+    const dir = await makeWorkDir('transcode', input.mediaId);
     try {
       return await work(source, dir);
     } catch (err) {

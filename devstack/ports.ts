@@ -59,20 +59,38 @@ export function lostPortRace(err: unknown): boolean {
   return err instanceof Error && portRaceText.test(err.message);
 }
 
+/** A port given in the configuration (`npm run dev`), never picked afresh. */
+export interface FixedPort {
+  port: number;
+  /** The server it is for, as assertPortFree names it. */
+  what: string;
+  /** The variable that sets it. */
+  envName: string;
+}
+
 /**
  * Starts a server on ports picked at run time, and starts it again on fresh ports when it
  * lost a port race (a port free when picked was taken before the server bound it: another
  * test run, another stack). Any other failure is thrown at once.
  *
+ * A server may also listen on fixed ports (`fixed`) beside the picked ones (SeaweedFS: a
+ * configured S3 port, nine internal ports picked at run time). The race error does not reliably
+ * say which port it lost, so after one each fixed port is tried: one that another process holds
+ * fails the start at once with assertPortFree's message; otherwise a picked port raced and the
+ * server is started again.
+ *
  * @param start called with the attempt number (0 first); picks its ports and starts.
  * @param attempts how many starts in all before the port race error is thrown.
+ * @param fixed the server's fixed ports, the same on every attempt.
  */
-export async function retryOnPortRace<T>(start: (attempt: number) => Promise<T>, attempts = 4): Promise<T> {
+export async function retryOnPortRace<T>(start: (attempt: number) => Promise<T>, attempts = 4, fixed: FixedPort[] = []): Promise<T> {
   for (let attempt = 0; ; attempt++) {
     try {
       return await start(attempt);
     } catch (err) {
       if (attempt + 1 >= attempts || !lostPortRace(err)) throw err;
+      // The server has exited and closed its listeners: a fixed port held now is held by another process.
+      for (const f of fixed) await assertPortFree(f.port, f.what, f.envName);
     }
   }
 }

@@ -83,8 +83,9 @@ export async function startS3Server(options: S3ServerOptions): Promise<S3Server>
   await waitFor('S3 server (SeaweedFS)', async () => {
     if (!(await tcpOpen(options.port))) return false;
     // The gateway answers before the filer is wired; an authenticated-but-unsigned request
-    // gets 403 from a ready gateway and 503/500 from one still starting.
-    const res = await fetch(`${endpoint}/`);
+    // gets 403 from a ready gateway and 503/500 from one still starting. Bounded: another
+    // process holding the port may accept and never answer, and waitFor must get to see the exit.
+    const res = await fetch(`${endpoint}/`, { signal: AbortSignal.timeout(2000) });
     return res.status === 403;
   }, 90_000, proc);
   return { endpoint, masterUrl: `http://127.0.0.1:${master}`, process: proc };

@@ -107,25 +107,39 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     clamd: fixed.clamd ?? clamdPort,
   };
   /**
-   * Starts one server; when its port was picked here and another process took it first,
-   * picks fresh ports and starts it again (a fixed port was checked above and stays fixed).
+   * Starts one server, and starts it again when another process took one of its ports first:
+   * its own port is picked afresh unless fixed, and `start` picks its secondary ports on each
+   * attempt (SeaweedFS' internal ones, the production Temporal server's). A fixed port (its own,
+   * and those named in `alsoFixed`) stays; when it is the one taken, the start fails at once.
    */
-  const startServer = <T>(name: keyof StackPorts, start: (port: number, attempt: number) => Promise<T>) =>
-    retryOnPortRace(async (attempt) => {
-      if (attempt > 0 && fixed[name] === undefined) [ports[name]] = (await pick(1)) as Ports<1>;
-      return start(ports[name] as number, attempt);
-    }, fixed[name] === undefined ? 4 : 1);
+  const startServer = <T>(name: keyof StackPorts, start: (port: number, attempt: number) => Promise<T>, alsoFixed: Array<keyof StackPorts> = []) =>
+    retryOnPortRace(
+      async (attempt) => {
+        if (attempt > 0 && fixed[name] === undefined) [ports[name]] = (await pick(1)) as Ports<1>;
+        return start(ports[name] as number, attempt);
+      },
+      4,
+      [name, ...alsoFixed].flatMap((key) => (fixed[key] ? [{ port: fixed[key], what: key, envName: portEnv[key] }] : [])),
+    );
   const stops: Array<() => Promise<void>> = [];
   const stop = async () => {
     for (const s of stops.reverse()) await s().catch(() => undefined);
   };
+  // Every start, so that a failure waits for the others to end (and register their stop) before stopping them.
+  const starting: Array<Promise<unknown>> = [];
+  const track = <T>(start: Promise<T>): Promise<T> => {
+    starting.push(start);
+    return start;
+  };
   try {
-    const postgres = startServer('postgres', (port) => startPostgres({ dataDir: join(options.dataDir, 'postgres'), port })).then((p) => {
-      stops.push(() => p.stop());
-      return p;
-    });
+    const postgres = track(
+      startServer('postgres', (port) => startPostgres({ dataDir: join(options.dataDir, 'postgres'), port })).then((p) => {
+        stops.push(() => p.stop());
+        return p;
+      }),
+    );
     const [s3, pg, temporal, clamd] = await Promise.all([
-      startServer('s3', async (port, attempt) =>
+      track(startServer('s3', async (port, attempt) =>
         startS3Server({
           dataDir: join(options.dataDir, 's3'),
           port,
@@ -137,9 +151,9 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       ).then((s) => {
         stops.push(() => s.process.stop());
         return s;
-      }),
+      })),
       postgres,
-      (temporalMode === 'server'
+      track((temporalMode === 'server'
         ? // The production server keeps its state in PostgreSQL, so it starts once that is up.
           postgres.then((p) =>
             startServer('temporal', async (port) =>
@@ -163,17 +177,18 @@ export async function startStack(options: StackOptions): Promise<Stack> {
               metricsPort: temporalMetricsPort,
               logFile: join(logs, 'temporal.log'),
             }),
+            ['temporalUi'],
           )
       ).then((t) => {
         stops.push(() => t.process.stop());
         return t;
-      }),
+      })),
       options.clamd === false
         ? Promise.resolve(undefined)
-        : startServer('clamd', (port) => startClamd({ dataDir: join(options.dataDir, 'clamd'), port, logFile: join(logs, 'clamd.log') })).then((c) => {
+        : track(startServer('clamd', (port) => startClamd({ dataDir: join(options.dataDir, 'clamd'), port, logFile: join(logs, 'clamd.log') })).then((c) => {
             stops.push(() => c.process.stop());
             return c;
-          }),
+          })),
     ]);
     await runMigrations(pg.databaseUrl);
     await createBuckets(s3.endpoint, options.corsOrigins ?? ['*']);
@@ -215,6 +230,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       restartPostgres: () => pg.restart(),
     };
   } catch (err) {
+    await Promise.allSettled(starting);
     await stop();
     throw err;
   }

@@ -14,7 +14,8 @@ SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 # ffmpeg comes from the same pinned list the test provisioning installs
 # (scripts/tool-versions.env, DEBIAN_PACKAGES), so tests and image run the same version.
 # clamd is not needed here: it runs in its own Deployment. set -f hands the version globs
-# (7:5.1.*) to apt unexpanded.
+# (7:5.1.*) to apt unexpanded. setpriv (util-linux, essential in Debian) ties ffmpeg and the
+# PDF analyzer to the worker process (services/shared/child-process.ts): the build checks it.
 COPY scripts/tool-versions.env /tmp/tool-versions.env
 # DL3008: ffmpeg is pinned, from tool-versions.env (the pkgs array), which hadolint cannot read.
 # hadolint ignore=DL3008
@@ -25,7 +26,8 @@ RUN source /tmp/tool-versions.env \
  && apt-get update \
  && apt-get install -y --no-install-recommends tini=0.19.* "${pkgs[@]}" \
  && rm -rf /var/lib/apt/lists/* /tmp/tool-versions.env \
- && ffmpeg -version >/dev/null && ffprobe -version >/dev/null
+ && ffmpeg -version >/dev/null && ffprobe -version >/dev/null \
+ && setpriv --pdeathsig SIGKILL -- true
 WORKDIR /app
 
 # Full install (dev dependencies included) to compile TypeScript and bundle the workflows.

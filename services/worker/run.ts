@@ -1,4 +1,6 @@
 import { DefaultLogger, Runtime, type LogLevel } from '@temporalio/worker';
+import { sweepOrphanedWorkDirs } from '../../activities/work-dirs';
+import { parentDeathSignalAvailable } from '../shared/child-process';
 import { ConfigError, loadConfig, type Config } from '../shared/config';
 import { createLogger, type Logger } from '../shared/logger';
 import { createWorkerMetrics, startMetricsHttp } from '../shared/metrics';
@@ -27,7 +29,7 @@ function temporalLogger(log: Logger, level: Config['LOG_LEVEL']): DefaultLogger 
 /**
  * Entry point shared by light-worker.ts and video-worker.ts: JSON logs, the Temporal SDK's
  * Prometheus exporter on TEMPORAL_METRICS_PORT, /healthz + /metrics on METRICS_PORT.
- * SIGTERM drains gracefully.
+ * At start, removes the temp dirs of workers that died mid-activity. SIGTERM drains gracefully.
  */
 export function runWorkerProcess(kind: WorkerKind): void {
   (async () => {
@@ -43,6 +45,10 @@ export function runWorkerProcess(kind: WorkerKind): void {
           : undefined,
       },
     });
+    if (!parentDeathSignalAvailable()) log.warn('setpriv --pdeathsig not found: ffmpeg, ffprobe and the PDF analyzer run on to their end if this worker is killed');
+    // Before the first activity: what a killed predecessor in this container left in tmpdir().
+    const swept = await sweepOrphanedWorkDirs();
+    if (swept.length > 0) log.info({ removed: swept }, 'removed temp dirs of dead workers');
     const metrics = createWorkerMetrics(`${kind}-worker`);
     const handle = await createWorker(kind, config, { workflowBundlePath: process.env.WORKFLOW_BUNDLE_PATH, metrics });
     const http = config.METRICS_PORT ? await startMetricsHttp(config.METRICS_PORT, metrics.registry, () => handle.worker.getState() === 'RUNNING') : undefined;

@@ -110,4 +110,59 @@ describe('retryOnPortRace', () => {
     ).rejects.toThrow('address already in use');
     expect(calls).toBe(3);
   });
+
+  /** A real child process that binds both ports, as SeaweedFS binds its S3 port and its internal ones. */
+  const startTwoPortServer = async (fixedPort: number, pickedPort: number): Promise<ManagedProcess> => {
+    const proc = startProcess('two-port server', process.execPath, [
+      '-e',
+      `const net = require('node:net'); let n = 0; for (const p of [${fixedPort}, ${pickedPort}]) net.createServer().listen(p, '127.0.0.1', () => ++n === 2 && console.log('listening'));`,
+    ]);
+    await waitFor('two-port server', async () => proc.recentOutput().includes('listening'), 10_000, proc);
+    return proc;
+  };
+
+  it('with a fixed port beside picked ones: starts again on a fresh picked port and the same fixed port when a picked one raced', async () => {
+    const [fixedPort, taken] = await reservePorts(2);
+    const thief = await listen(taken);
+    const attempts: Array<[number, number]> = [];
+    let started: ManagedProcess | undefined;
+    try {
+      started = await retryOnPortRace(
+        async (attempt) => {
+          const picked = attempt === 0 ? taken : (await reservePorts(1, [fixedPort, taken]))[0];
+          attempts.push([fixedPort, picked]);
+          return startTwoPortServer(fixedPort, picked);
+        },
+        4,
+        [{ port: fixedPort, what: 's3', envName: 'DEV_S3_PORT' }],
+      );
+      expect(attempts).toHaveLength(2);
+      expect(attempts.map(([fixed]) => fixed)).toEqual([fixedPort, fixedPort]);
+      expect(attempts[1]![1]).not.toBe(taken);
+    } finally {
+      await started?.stop();
+      await close(thief);
+    }
+  });
+
+  it('with a fixed port: fails at once, naming the port and its variable, when the fixed port itself was taken', async () => {
+    const [fixedPort, picked] = await reservePorts(2);
+    const thief = await listen(fixedPort);
+    let calls = 0;
+    try {
+      await expect(
+        retryOnPortRace(
+          async () => {
+            calls++;
+            return startTwoPortServer(fixedPort, picked);
+          },
+          4,
+          [{ port: fixedPort, what: 's3', envName: 'DEV_S3_PORT' }],
+        ),
+      ).rejects.toThrow(`port ${fixedPort} for s3 is already in use: stop what holds it or set DEV_S3_PORT to another port`);
+      expect(calls).toBe(1);
+    } finally {
+      await close(thief);
+    }
+  });
 });

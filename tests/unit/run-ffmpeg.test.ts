@@ -9,6 +9,7 @@ describe('runFfmpeg', () => {
   });
 
   it('still runs when the signal has not fired (the same path fails to spawn)', async () => {
-    await expect(runFfmpeg({ ffmpeg: '/nonexistent/ffmpeg', ffprobe: '/nonexistent/ffprobe' }, ['-version'], { signal: new AbortController().signal })).rejects.toThrow(/ENOENT/);
+    // Spawned directly: ENOENT; through setpriv (diesWithParent): setpriv's failed exec.
+    await expect(runFfmpeg({ ffmpeg: '/nonexistent/ffmpeg', ffprobe: '/nonexistent/ffprobe' }, ['-version'], { signal: new AbortController().signal })).rejects.toThrow(/ENOENT|failed to execute \/nonexistent\/ffmpeg/);
   });
 });

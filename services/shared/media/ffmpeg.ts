@@ -1,5 +1,6 @@
 import { execFile, spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
+import { diesWithParent } from '../child-process';
 import { redactPresignedUrls } from '../logger';
 import { avcCodec, clockwiseRotation, codecsAttribute, type ProbeResult, type VariantFacts } from './hls-args';
 
@@ -64,7 +65,7 @@ const streamDuration = (s: FfprobeStream | undefined) => (s ? positive(s.duratio
 
 function ffprobeJson(paths: FfmpegPaths, args: string[]): Promise<string> {
   return new Promise((resolve, reject) =>
-    execFile(paths.ffprobe, ['-v', 'error', ...args], { maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => {
+    execFile(...diesWithParent(paths.ffprobe, ['-v', 'error', ...args]), { maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => {
       // Errors reach Temporal's history and the logs: the presigned input URL must not.
       if (err) reject(new UnplayableMediaError(`ffprobe could not read the file: ${redactPresignedUrls(String(stderr || err.message).trim().split('\n').slice(-2).join(' '))}`));
       else resolve(stdout);
@@ -79,7 +80,7 @@ function ffprobeJson(paths: FfmpegPaths, args: string[]): Promise<string> {
  */
 function packetEnds(paths: FfmpegPaths, input: string): Promise<Map<number, number>> {
   return new Promise((resolve, reject) => {
-    const child = spawn(paths.ffprobe, ['-v', 'error', '-show_entries', 'packet=stream_index,pts_time,duration_time', '-of', 'csv=p=0', input], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(...diesWithParent(paths.ffprobe, ['-v', 'error', '-show_entries', 'packet=stream_index,pts_time,duration_time', '-of', 'csv=p=0', input]), { stdio: ['ignore', 'pipe', 'pipe'] });
     const ends = new Map<number, number>();
     let stderr = '';
     child.stderr.on('data', (c: Buffer) => (stderr = (stderr + c.toString()).slice(-2000)));
@@ -190,7 +191,7 @@ export async function probe(paths: FfmpegPaths, input: string): Promise<ProbeRes
 export function probeKeyframeInterval(paths: FfmpegPaths, input: string, stream: number | string, windowSeconds: number): Promise<{ seconds: number; openGop: boolean; streamIndex?: number }> {
   return new Promise((resolve, reject) => {
     const args = ['-v', 'error', '-select_streams', String(stream), '-read_intervals', `%+${windowSeconds}`, '-show_entries', 'packet=stream_index,pts_time,flags', '-of', 'csv=p=0', input];
-    const child = spawn(paths.ffprobe, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(...diesWithParent(paths.ffprobe, args), { stdio: ['ignore', 'pipe', 'pipe'] });
     let first: number | undefined;
     let last: number | undefined;
     let firstKey: number | undefined;
@@ -262,7 +263,7 @@ export function runFfmpeg(paths: FfmpegPaths, args: string[], o: RunOptions = {}
     // A listener added to a signal that has already fired never runs: a step cancelled before
     // ffmpeg starts must not start it (it would run to the end, and compensation would wait).
     if (o.signal?.aborted) return reject(new Error('ffmpeg cancelled'));
-    const child = spawn(paths.ffmpeg, ['-progress', 'pipe:1', '-nostats', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(...diesWithParent(paths.ffmpeg, ['-progress', 'pipe:1', '-nostats', ...args]), { stdio: ['ignore', 'pipe', 'pipe'] });
     const abort = () => child.kill('SIGKILL');
     o.signal?.addEventListener('abort', abort, { once: true });
     let stderr = '';

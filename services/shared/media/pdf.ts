@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { diesWithParent } from '../child-process';
 import { truncateUtf8, type AnalyzerMessage, type AnalyzerRequest, type DocumentInfo } from './pdf-protocol';
 
 // Run by Node itself, never bundled or transpiled by jest: `.mts` from source (Node strips
@@ -64,7 +65,7 @@ async function residentBytes(pid: number): Promise<number | undefined> {
  */
 export async function analyzePdf(input: string, options: AnalyzeOptions): Promise<DocumentAnalysis> {
   const request: AnalyzerRequest = { input, previewPath: options.previewPath, previewMaxWidth: options.previewMaxWidth, textMaxBytes: options.textMaxBytes };
-  const child = spawn(process.execPath, [analyzerPath, JSON.stringify(request)], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(...diesWithParent(process.execPath, [analyzerPath, JSON.stringify(request)]), { stdio: ['ignore', 'pipe', 'pipe'] });
   let info: DocumentInfo | undefined;
   let preview: DocumentAnalysis['preview'];
   const texts: string[] = [];
