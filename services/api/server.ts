@@ -24,7 +24,8 @@ export async function startApi(config: Config, options: { host?: string; s3Crede
   const dataSource = await createDataSource(config.DATABASE_URL, config.DB_POOL_SIZE).initialize();
   const connection = await Connection.connect(temporalConnectionOptions(config));
   const temporal = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE });
-  const storage = new Storage(config, options.s3Credentials);
+  // A request that waits on S3 answers 503 within the deadline instead of holding its client.
+  const storage = new Storage(config, options.s3Credentials, { callTimeoutMs: config.S3_API_TIMEOUT_MS });
   const notifier = new StatusNotifier(config.DATABASE_URL, log);
   await notifier.start();
   const media = new MediaRepository(dataSource);

@@ -85,6 +85,14 @@ const configFields = z
     DOCUMENT_MAX_CONCURRENT_ACTIVITIES: z.coerce.number().int().min(1).default(1),
     /** S3 endpoint; unset means AWS S3 for S3_REGION. */
     S3_ENDPOINT: optionalString,
+    /**
+     * How long the API waits for S3 to answer one call (the SDK's retries included), in ms,
+     * before it answers 503 DEPENDENCY_UNAVAILABLE: the completion's HEAD, ListParts, the
+     * multipart upload of a new session, the readiness check. A stopped S3 still accepts TCP
+     * connections, so without it such a request hangs as long as the outage. Workers have no
+     * such bound (they move whole objects; Temporal's activity timeouts bound them). Default 5000.
+     */
+    S3_API_TIMEOUT_MS: z.coerce.number().int().min(1).default(5000),
     /** S3 region. Default us-east-1. */
     S3_REGION: z.string().default('us-east-1'),
     /** Path-style addressing (needed by most S3-compatible servers). Default false. */
