@@ -44,6 +44,14 @@ const configFields = z
      */
     DB_POOL_SIZE: int(25),
     /**
+     * How long the API waits for PostgreSQL to answer one statement, in ms, before it gives up
+     * on it, closes that connection (its state is unknown) and answers 503
+     * DEPENDENCY_UNAVAILABLE. Client-side (pg `query_timeout`): it holds when the server does not
+     * answer at all (stopped, partitioned), not only when it runs slow. The API's statements are
+     * short, indexed reads and writes; workers and migrations have no such bound. Default 5000.
+     */
+    DB_QUERY_TIMEOUT_MS: z.coerce.number().int().min(1).default(5000),
+    /**
      * Workflow starts one API process has in flight at once (sessions and batch items alike);
      * further ones wait, holding nothing, and answer 503 OVERLOADED if no slot frees up within
      * the 5 s start deadline. Protects Temporal's frontend, independently of the database pool
