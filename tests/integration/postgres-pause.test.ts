@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { freePort } from '../../devstack/ports';
 import { projectRoot } from '../../devstack/tools';
-import { runMigrations } from '../../services/shared/db/data-source';
+import { createDataSource, runMigrations } from '../../services/shared/db/data-source';
 import { realJpeg } from '../fixtures/media';
 import { startPlatform, uniqueUser, waitForStatus, type Platform } from '../harness/platform';
 
@@ -23,6 +23,7 @@ const POOL_SIZE = 4;
 describe('a paused PostgreSQL', () => {
   let dir: string;
   let pg: ChildProcess;
+  let databaseUrl: string;
   let p: Platform;
   const created: Array<{ user: string; mediaId: string }> = [];
 
@@ -45,7 +46,7 @@ describe('a paused PostgreSQL', () => {
       stdio: ['ignore', 'pipe', 'inherit'],
     });
     const [line] = (await once(createInterface({ input: pg.stdout! }), 'line')) as [string];
-    const { databaseUrl } = JSON.parse(line) as { databaseUrl: string };
+    ({ databaseUrl } = JSON.parse(line) as { databaseUrl: string });
     await runMigrations(databaseUrl);
     p = await startPlatform({ DATABASE_URL: databaseUrl, DB_POOL_SIZE: String(POOL_SIZE), DB_QUERY_TIMEOUT_MS: '2000' }, { videoWorker: false });
   });
@@ -117,5 +118,18 @@ describe('a paused PostgreSQL', () => {
     }
     expect((await p.call(user, `/media/${uploaded.mediaId}/complete`, { body: {} })).status).toBe(202);
     expect((await p.call(user, `/media/${doomed.mediaId}`, { method: 'DELETE' })).status).toBe(202);
+  });
+
+  it('closes a connection whose statement ran out instead of reusing it', async () => {
+    const dataSource = await createDataSource(databaseUrl, 1, { queryTimeoutMs: 300 }).initialize();
+    try {
+      const backend = async () => ((await dataSource.query<Array<{ pid: number }>>('SELECT pg_backend_pid() AS pid'))[0]!).pid;
+      const first = await backend();
+      await expect(dataSource.query('SELECT pg_sleep(3)')).rejects.toThrow('Query read timeout');
+      // The only pooled connection still has the sleep in flight: reused, this would wait behind it.
+      expect(await backend()).not.toBe(first);
+    } finally {
+      await dataSource.destroy();
+    }
   });
 });
