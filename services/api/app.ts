@@ -4,7 +4,6 @@ import { MemoryStore, rateLimit } from 'express-rate-limit';
 import helmet from 'helmet';
 import { pinoHttp } from 'pino-http';
 import { randomUUID } from 'node:crypto';
-import { HeadBucketCommand } from '@aws-sdk/client-s3';
 import type { Connection } from '@temporalio/client';
 import type { Logger } from '../shared/logger';
 import { authenticate } from './auth';
@@ -119,7 +118,7 @@ export function createApp(deps: ApiDeps & { log: Logger; lifecycle?: ApiLifecycl
         const connection = deps.temporal.connection as Connection;
         return connection.withDeadline(Date.now() + CHECK_TIMEOUT_MS, () => connection.healthService.check({}));
       },
-      s3: () => deps.storage.client.send(new HeadBucketCommand({ Bucket: config.S3_INCOMING_BUCKET })),
+      s3: () => deps.storage.headBucket(config.S3_INCOMING_BUCKET),
     };
     void Promise.all(
       Object.entries(checks).map(async ([name, check]) => {

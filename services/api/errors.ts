@@ -66,7 +66,9 @@ type SdkError = { name?: string; code?: string | number; $metadata?: { httpStatu
  * - pg pool exhaustion (`timeout exceeded when trying to connect`), too many connections,
  *   statement timeouts → OVERLOADED;
  * - connection refused/reset, PostgreSQL restarting, Temporal gRPC errors (UNAVAILABLE,
- *   DEADLINE_EXCEEDED, RESOURCE_EXHAUSTED), S3 5xx and throttling (SlowDown, 429) → DEPENDENCY_UNAVAILABLE.
+ *   DEADLINE_EXCEEDED, RESOURCE_EXHAUSTED), S3 5xx and throttling (SlowDown, 429), an S3 call past
+ *   S3_API_TIMEOUT_MS (`TimeoutError`), a statement PostgreSQL did not answer within
+ *   DB_QUERY_TIMEOUT_MS (pg's `Query read timeout`) → DEPENDENCY_UNAVAILABLE.
  */
 export function dependencyFault(err: unknown): ApiError | undefined {
   if (!err || typeof err !== 'object') return undefined;
@@ -82,7 +84,10 @@ export function dependencyFault(err: unknown): ApiError | undefined {
     ) ||
     (e.$metadata?.httpStatusCode ?? 0) >= 500 ||
     e.$metadata?.httpStatusCode === 429 ||
-    /ECONNREFUSED|Connection terminated|connect ETIMEDOUT|UNAVAILABLE|DEADLINE_EXCEEDED|RESOURCE_EXHAUSTED/.test(message);
+    /ECONNREFUSED|Connection terminated|connect ETIMEDOUT|UNAVAILABLE|DEADLINE_EXCEEDED|RESOURCE_EXHAUSTED/.test(message) ||
+    // Not OVERLOADED like a server-side statement timeout (57014): the server did not answer at
+    // all (stopped, cut off), which no spare capacity in this process would have changed.
+    message === 'Query read timeout';
   return outage ? dependencyError() : undefined;
 }
 

@@ -21,10 +21,11 @@ export interface RunningApi {
 /** Wires adapters into the Express app and listens; used by main.ts, `npm run dev` and tests. */
 export async function startApi(config: Config, options: { host?: string; s3Credentials?: { accessKeyId: string; secretAccessKey: string } } = {}): Promise<RunningApi> {
   const log = createLogger('api', config.LOG_LEVEL);
-  const dataSource = await createDataSource(config.DATABASE_URL, config.DB_POOL_SIZE).initialize();
+  const dataSource = await createDataSource(config.DATABASE_URL, config.DB_POOL_SIZE, { queryTimeoutMs: config.DB_QUERY_TIMEOUT_MS }).initialize();
   const connection = await Connection.connect(temporalConnectionOptions(config));
   const temporal = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE });
-  const storage = new Storage(config, options.s3Credentials);
+  // A request that waits on S3 answers 503 within the deadline instead of holding its client.
+  const storage = new Storage(config, options.s3Credentials, { callTimeoutMs: config.S3_API_TIMEOUT_MS });
   const notifier = new StatusNotifier(config.DATABASE_URL, log);
   await notifier.start();
   const media = new MediaRepository(dataSource);

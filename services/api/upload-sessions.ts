@@ -1,4 +1,6 @@
 import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { S3ServiceException } from '@aws-sdk/client-s3';
 import type { Client } from '@temporalio/client';
 import { WorkflowIdReusePolicy } from '@temporalio/common';
 import type { Config } from '../shared/config';
@@ -25,6 +27,11 @@ import type { UploadSessionRequest } from './schemas';
 export const INITIAL_PART_URLS = 100;
 /** A session not created this long after it came in (admission wait included) answers 503. */
 export const START_DEADLINE_MS = 5000;
+/**
+ * Waits before each sweep of a key whose CreateMultipartUpload got no answer (about 9 min in
+ * all); uploads still open after the last one are left to the orphan sweep.
+ */
+const ABANDONED_UPLOAD_SWEEP_DELAYS_MS = [1000, 2000, 5000, 10_000, 30_000, 60_000, 120_000, 300_000];
 
 export type UploadInstructions =
   | { method: 'PUT'; url: string; headers: Record<string, string> }
@@ -222,7 +229,7 @@ export class UploadService {
     req: UploadSessionRequest,
     options: { idempotencyKey?: string; batchId?: string },
   ): Promise<PreparedSession> {
-    const { config, storage } = this.deps;
+    const { config } = this.deps;
     const now = this.deps.now?.() ?? new Date();
     const mediaId = randomUUID();
     const { userId, tenantId } = scope;
@@ -231,7 +238,7 @@ export class UploadService {
     const ttl = req.mediaType === 'PROFILE_IMAGE' ? config.PROFILE_IMAGE_URL_TTL_SECONDS : config.UPLOAD_URL_TTL_SECONDS;
     const expiresAt = new Date(now.getTime() + ttl * 1000);
     const plan = planUpload(req.fileSize, config.MULTIPART_THRESHOLD_BYTES, config.PART_SIZE_BYTES);
-    const uploadId = plan.multipart ? await storage.createMultipartUpload(config.S3_INCOMING_BUCKET, storageKey, req.fileType) : null;
+    const uploadId = plan.multipart ? await this.createMultipartUpload(storageKey, req.fileType) : null;
     const row: NewMedia = {
       id: mediaId,
       userId,
@@ -269,6 +276,41 @@ export class UploadService {
       projectId: projectId ?? undefined,
     };
     return { row, input };
+  }
+
+  /**
+   * The S3 multipart upload of a new session. When S3 gave no answer (a timeout, a dropped
+   * connection), it may still carry the request out once it answers again (a stopped server
+   * reads it when it resumes), creating an upload no session will ever own: the key is swept
+   * in the background until S3 has answered twice, so that none stays open without a row.
+   */
+  private async createMultipartUpload(storageKey: string, fileType: string): Promise<string> {
+    const { config, storage } = this.deps;
+    try {
+      return await storage.createMultipartUpload(config.S3_INCOMING_BUCKET, storageKey, fileType);
+    } catch (err) {
+      if (!(err instanceof S3ServiceException)) this.sweepAbandonedUploads(storageKey);
+      throw err;
+    }
+  }
+
+  /** Best effort, holding nothing: the orphan sweep removes whatever this misses. */
+  private sweepAbandonedUploads(storageKey: string): void {
+    const { config, storage } = this.deps;
+    void (async () => {
+      let answered = 0;
+      for (const delay of ABANDONED_UPLOAD_SWEEP_DELAYS_MS) {
+        // Unreferenced: a stopping API does not wait for these.
+        await sleep(delay, undefined, { ref: false });
+        try {
+          await storage.abortMultipartUploadsOf(config.S3_INCOMING_BUCKET, storageKey);
+          // The first answer may come while S3 is still working through what it read on resuming.
+          if (++answered === 2) return;
+        } catch {
+          // S3 still away: the next delay.
+        }
+      }
+    })();
   }
 
   /**

@@ -44,6 +44,14 @@ const configFields = z
      */
     DB_POOL_SIZE: int(25),
     /**
+     * How long the API waits for PostgreSQL to answer one statement, in ms, before it gives up
+     * on it, closes that connection (its state is unknown) and answers 503
+     * DEPENDENCY_UNAVAILABLE. Client-side (pg `query_timeout`): it holds when the server does not
+     * answer at all (stopped, partitioned), not only when it runs slow. The API's statements are
+     * short, indexed reads and writes; workers and migrations have no such bound. Default 5000.
+     */
+    DB_QUERY_TIMEOUT_MS: z.coerce.number().int().min(1).default(5000),
+    /**
      * Workflow starts one API process has in flight at once (sessions and batch items alike);
      * further ones wait, holding nothing, and answer 503 OVERLOADED if no slot frees up within
      * the 5 s start deadline. Protects Temporal's frontend, independently of the database pool
@@ -85,6 +93,14 @@ const configFields = z
     DOCUMENT_MAX_CONCURRENT_ACTIVITIES: z.coerce.number().int().min(1).default(1),
     /** S3 endpoint; unset means AWS S3 for S3_REGION. */
     S3_ENDPOINT: optionalString,
+    /**
+     * How long the API waits for S3 to answer one call (the SDK's retries included), in ms,
+     * before it answers 503 DEPENDENCY_UNAVAILABLE: the completion's HEAD, ListParts, the
+     * multipart upload of a new session, the readiness check. A stopped S3 still accepts TCP
+     * connections, so without it such a request hangs as long as the outage. Workers have no
+     * such bound (they move whole objects; Temporal's activity timeouts bound them). Default 5000.
+     */
+    S3_API_TIMEOUT_MS: z.coerce.number().int().min(1).default(5000),
     /** S3 region. Default us-east-1. */
     S3_REGION: z.string().default('us-east-1'),
     /** Path-style addressing (needed by most S3-compatible servers). Default false. */

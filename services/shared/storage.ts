@@ -6,6 +6,7 @@ import {
   DeleteObjectCommand,
   DeleteObjectsCommand,
   GetObjectCommand,
+  HeadBucketCommand,
   HeadObjectCommand,
   ListMultipartUploadsCommand,
   ListObjectsV2Command,
@@ -13,10 +14,14 @@ import {
   PutObjectCommand,
   S3Client,
   S3ServiceException,
+  type S3ClientResolvedConfig,
+  type ServiceInputTypes,
+  type ServiceOutputTypes,
 } from '@aws-sdk/client-s3';
 import { S3RequestPresigner } from '@aws-sdk/s3-request-presigner';
 import { formatUrl } from '@aws-sdk/util-format-url';
 import { HttpRequest } from '@smithy/protocol-http';
+import type { Command } from '@smithy/types';
 import type { Readable } from 'node:stream';
 import type { Config } from './config';
 
@@ -39,10 +44,28 @@ export interface ObjectHead {
   contentType?: string;
 }
 
+/** What S3 did not do in time: the call gave up after `timeoutMs` (named like the SDK's own timeouts). */
+export class S3TimeoutError extends Error {
+  override readonly name = 'TimeoutError';
+  constructor(
+    readonly timeoutMs: number,
+    options?: { cause?: unknown },
+  ) {
+    super(`S3 did not answer within ${timeoutMs} ms`, options);
+  }
+}
+
+type S3Command<Input extends ServiceInputTypes, Output extends ServiceOutputTypes> = Command<ServiceInputTypes, Input, ServiceOutputTypes, Output, S3ClientResolvedConfig>;
+
 /**
  * One S3 client per process and one presigner built from it: endpoint and credential
  * provider are resolved once here, so presigning a URL is a local HMAC, not an SDK round trip
  * through the middleware stack.
+ *
+ * `limits.callTimeoutMs` (the API: S3_API_TIMEOUT_MS) bounds every S3 request made through this
+ * object, the SDK's retries included: past it the request is aborted and rejects with an
+ * `S3TimeoutError`. Unset (workers), calls wait as long as S3 keeps the
+ * connection open.
  */
 export class Storage {
   readonly client: S3Client;
@@ -52,6 +75,7 @@ export class Storage {
   constructor(
     private readonly options: Pick<Config, 'S3_ENDPOINT' | 'S3_REGION' | 'S3_FORCE_PATH_STYLE'>,
     credentials?: { accessKeyId: string; secretAccessKey: string },
+    private readonly limits: { callTimeoutMs?: number } = {},
   ) {
     this.client = new S3Client({
       region: options.S3_REGION,
@@ -62,7 +86,9 @@ export class Storage {
       // servers then enforce against the real upload.
       requestChecksumCalculation: 'WHEN_REQUIRED',
       responseChecksumValidation: 'WHEN_REQUIRED',
-      // An unreachable endpoint fails fast (and is retried by the caller), never hangs a request.
+      // An unreachable endpoint fails fast (and is retried by the caller). A server that accepts
+      // connections but does not answer (stopped) is bounded by limits.callTimeoutMs only: the
+      // SDK merely logs a warning past requestTimeout.
       requestHandler: { connectionTimeout: 3000, requestTimeout: 120_000 },
     });
     this.presigner = new S3RequestPresigner({
@@ -72,6 +98,22 @@ export class Storage {
       sha256: this.client.config.sha256,
     });
     this.endpoint = options.S3_ENDPOINT ? new URL(options.S3_ENDPOINT) : undefined;
+  }
+
+  /**
+   * `client.send` within `limits.callTimeoutMs` (if set), also stopped by `signal`. The
+   * deadline's abort is not retried by the SDK, so the wait never exceeds it.
+   */
+  private async send<Input extends ServiceInputTypes, Output extends ServiceOutputTypes>(command: S3Command<Input, Output>, signal?: AbortSignal): Promise<Output> {
+    const timeoutMs = this.limits.callTimeoutMs;
+    if (timeoutMs === undefined) return this.client.send(command, { abortSignal: signal });
+    const deadline = AbortSignal.timeout(timeoutMs);
+    try {
+      return await this.client.send(command, { abortSignal: signal ? AbortSignal.any([signal, deadline]) : deadline });
+    } catch (err) {
+      if (deadline.aborted && !signal?.aborted) throw new S3TimeoutError(timeoutMs, { cause: err });
+      throw err;
+    }
   }
 
   private request(method: string, bucket: string, key: string, query: Record<string, string>, headers: Record<string, string>) {
@@ -133,7 +175,7 @@ export class Storage {
    * S3-compatible servers differ in completing uploads that declare one.
    */
   async createMultipartUpload(bucket: string, key: string, contentType: string): Promise<string> {
-    const out = await this.client.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: key, ContentType: contentType }));
+    const out = await this.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: key, ContentType: contentType }));
     if (!out.UploadId) throw new Error('S3 returned no UploadId');
     return out.UploadId;
   }
@@ -157,7 +199,7 @@ export class Storage {
     let marker: string | undefined;
     try {
       do {
-        const out = await this.client.send(new ListPartsCommand({ Bucket: bucket, Key: key, UploadId: uploadId, PartNumberMarker: marker }));
+        const out = await this.send(new ListPartsCommand({ Bucket: bucket, Key: key, UploadId: uploadId, PartNumberMarker: marker }));
         for (const p of out.Parts ?? []) {
           copies.push({ partNumber: p.PartNumber!, etag: p.ETag!, size: p.Size ?? 0, checksumSha256: p.ChecksumSHA256, lastModified: p.LastModified?.getTime() ?? 0 });
         }
@@ -172,7 +214,7 @@ export class Storage {
 
   /** Parts created with checksums must be completed with them (S3 rejects the list otherwise). */
   async completeMultipartUpload(bucket: string, key: string, uploadId: string, parts: Array<Pick<UploadedPart, 'partNumber' | 'etag' | 'checksumSha256'>>) {
-    await this.client.send(
+    await this.send(
       new CompleteMultipartUploadCommand({
         Bucket: bucket,
         Key: key,
@@ -185,15 +227,28 @@ export class Storage {
   /** Idempotent: an upload that is already gone counts as aborted. */
   async abortMultipartUpload(bucket: string, key: string, uploadId: string): Promise<void> {
     try {
-      await this.client.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: uploadId }));
+      await this.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: uploadId }));
     } catch (err) {
       if (!isS3Error(err, 'NoSuchUpload', 404)) throw err;
     }
   }
 
+  /** Resolves when the bucket exists and is reachable with these credentials (readiness). */
+  async headBucket(bucket: string): Promise<void> {
+    await this.send(new HeadBucketCommand({ Bucket: bucket }));
+  }
+
+  /** Aborts every multipart upload open for exactly `key`; returns how many there were. */
+  async abortMultipartUploadsOf(bucket: string, key: string): Promise<number> {
+    const out = await this.send(new ListMultipartUploadsCommand({ Bucket: bucket, Prefix: key }));
+    const uploads = (out.Uploads ?? []).filter((u) => u.Key === key && u.UploadId);
+    for (const u of uploads) await this.abortMultipartUpload(bucket, key, u.UploadId!);
+    return uploads.length;
+  }
+
   async head(bucket: string, key: string): Promise<ObjectHead | undefined> {
     try {
-      const out = await this.client.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
+      const out = await this.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
       return { size: out.ContentLength ?? 0, contentType: out.ContentType };
     } catch (err) {
       if (isS3Error(err, 'NotFound', 404) || isS3Error(err, 'NoSuchKey', 404)) return undefined;
@@ -203,18 +258,18 @@ export class Storage {
 
   /** The first `length` bytes of an object (magic-number checks). */
   async readHead(bucket: string, key: string, length: number): Promise<Buffer> {
-    const out = await this.client.send(new GetObjectCommand({ Bucket: bucket, Key: key, Range: `bytes=0-${length - 1}` }));
+    const out = await this.send(new GetObjectCommand({ Bucket: bucket, Key: key, Range: `bytes=0-${length - 1}` }));
     return Buffer.from(await out.Body!.transformToByteArray());
   }
 
   /** Whole object in memory: only for objects bounded by a media type limit (images). */
   async getBuffer(bucket: string, key: string): Promise<Buffer> {
-    const out = await this.client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+    const out = await this.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
     return Buffer.from(await out.Body!.transformToByteArray());
   }
 
   async getStream(bucket: string, key: string): Promise<Readable> {
-    const out = await this.client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+    const out = await this.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
     return out.Body as Readable;
   }
 
@@ -225,9 +280,9 @@ export class Storage {
    * rejects with an `AbortError`; the object is then absent or as it was before.
    */
   async put(bucket: string, key: string, body: Buffer | Readable, contentType: string, o: { cacheControl?: string; contentLength?: number; signal?: AbortSignal } = {}) {
-    await this.client.send(
+    await this.send(
       new PutObjectCommand({ Bucket: bucket, Key: key, Body: body, ContentType: contentType, CacheControl: o.cacheControl, ContentLength: o.contentLength }),
-      { abortSignal: o.signal },
+      o.signal,
     );
   }
 
@@ -244,7 +299,7 @@ export class Storage {
   /** With `replace`, the copy gets these headers instead of the source's (S3 MetadataDirective REPLACE). */
   async copy(fromBucket: string, key: string, toBucket: string, toKey = key, replace?: { contentType: string; contentDisposition: string }): Promise<void> {
     const source = `${fromBucket}/${encodeKeyPath(key)}`;
-    await this.client.send(
+    await this.send(
       new CopyObjectCommand({
         Bucket: toBucket,
         Key: toKey,
@@ -256,7 +311,7 @@ export class Storage {
 
   /** Idempotent: deleting a missing key succeeds. */
   async delete(bucket: string, key: string): Promise<void> {
-    await this.client.send(new DeleteObjectCommand({ Bucket: bucket, Key: key }));
+    await this.send(new DeleteObjectCommand({ Bucket: bucket, Key: key }));
   }
 
   /** Size in bytes of every object below `prefix`, by key. */
@@ -274,7 +329,7 @@ export class Storage {
   async *objectPages(bucket: string, prefix = ''): AsyncGenerator<Array<{ key: string; lastModified: Date; size: number }>> {
     let token: string | undefined;
     do {
-      const out = await this.client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token }));
+      const out = await this.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token }));
       yield (out.Contents ?? []).filter((o) => o.Key).map((o) => ({ key: o.Key!, lastModified: o.LastModified ?? new Date(0), size: o.Size ?? 0 }));
       token = out.IsTruncated ? out.NextContinuationToken : undefined;
     } while (token);
@@ -285,7 +340,7 @@ export class Storage {
     let keyMarker: string | undefined;
     let uploadIdMarker: string | undefined;
     do {
-      const out = await this.client.send(new ListMultipartUploadsCommand({ Bucket: bucket, KeyMarker: keyMarker, UploadIdMarker: uploadIdMarker }));
+      const out = await this.send(new ListMultipartUploadsCommand({ Bucket: bucket, KeyMarker: keyMarker, UploadIdMarker: uploadIdMarker }));
       yield (out.Uploads ?? [])
         .filter((u) => u.Key && u.UploadId)
         .map((u) => ({ key: u.Key!, uploadId: u.UploadId!, initiated: u.Initiated ?? new Date(0) }));
@@ -304,7 +359,7 @@ export class Storage {
   async deleteKeys(bucket: string, keys: string[]): Promise<void> {
     for (let i = 0; i < keys.length; i += 1000) {
       const chunk = keys.slice(i, i + 1000);
-      await this.client.send(new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: chunk.map((Key) => ({ Key })), Quiet: true } }));
+      await this.send(new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: chunk.map((Key) => ({ Key })), Quiet: true } }));
     }
   }
 }

@@ -1,4 +1,5 @@
 import { dependencyFault } from '../../services/api/errors';
+import { S3TimeoutError } from '../../services/shared/storage';
 
 /** Which SDK errors become which 503 (and which stay a 500): the shapes the SDKs throw. */
 describe('dependencyFault', () => {
@@ -14,6 +15,9 @@ describe('dependencyFault', () => {
       Object.assign(new Error('Please reduce your request rate.'), { name: 'SlowDown', $metadata: { httpStatusCode: 503 } }),
       Object.assign(new Error('throttled'), { name: 'Throttled', $metadata: { httpStatusCode: 429 } }),
       Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' }),
+      // An S3 call past S3_API_TIMEOUT_MS, and a statement past DB_QUERY_TIMEOUT_MS as TypeORM rethrows it.
+      new S3TimeoutError(5000, { cause: Object.assign(new Error('Request aborted'), { name: 'AbortError' }) }),
+      Object.assign(new Error('Query read timeout'), { name: 'QueryFailedError', query: 'SELECT 1' }),
     ];
     for (const fault of faults) {
       const mapped = dependencyFault(fault);
