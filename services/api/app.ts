@@ -10,6 +10,7 @@ import { authenticate } from './auth';
 import { demoPage } from './demo-page';
 import { ApiError, dependencyFault, errorBody, RETRY_AFTER_SECONDS } from './errors';
 import { openApiDocument } from './openapi';
+import { databaseReadiness } from './readiness';
 import { buildRoutes, toExpress, type ApiDeps, type RouteSpec } from './routes';
 import { MAX_BATCH_FILES } from './schemas';
 
@@ -52,10 +53,11 @@ export interface ApiLifecycle {
 
 /**
  * Readiness fails only on this process's own conditions: draining, or its database pool
- * unusable for DB_UNREADY_AFTER_MS in a row. A Temporal or S3 blip hits every pod at once;
- * failing readiness for it would take the whole fleet out of the load balancer, whose own
- * error page would then replace the API's JSON 503 with Retry-After. Their state is reported
- * in the body for operators, and each request needing them answers 503 on its own.
+ * failing every check for DB_UNREADY_AFTER_MS in a row (databaseReadiness). A Temporal or S3
+ * blip hits every pod at once; failing readiness for it would take the whole fleet out of the
+ * load balancer, whose own error page would then replace the API's JSON 503 with Retry-After.
+ * Their state is reported in the body for operators, and each request needing them answers
+ * 503 on its own.
  */
 const DB_UNREADY_AFTER_MS = 30_000;
 const CHECK_TIMEOUT_MS = 2000;
@@ -108,7 +110,7 @@ export function createApp(deps: ApiDeps & { log: Logger; lifecycle?: ApiLifecycl
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
   });
-  let databaseOkAt = Date.now();
+  const databaseReady = databaseReadiness(DB_UNREADY_AFTER_MS);
   app.get('/readyz', (_req, res) => {
     const checks = {
       database: () => deps.media.dataSource.query('SELECT 1'),
@@ -135,8 +137,7 @@ export function createApp(deps: ApiDeps & { log: Logger; lifecycle?: ApiLifecycl
       }),
     ).then((results) => {
       const result = Object.fromEntries(results);
-      if (result.database === 'ok') databaseOkAt = Date.now();
-      const ready = !lifecycle.draining && Date.now() - databaseOkAt < DB_UNREADY_AFTER_MS;
+      const ready = databaseReady(result.database === 'ok', Date.now()) && !lifecycle.draining;
       res.status(ready ? 200 : 503).json({ status: lifecycle.draining ? 'draining' : ready ? 'ready' : 'not ready', checks: result });
     });
   });

@@ -8,6 +8,7 @@ import { createMetrics, IN_FLIGHT_STATUSES, registerRequestsInFlight, registerUp
 import { Storage } from '../shared/storage';
 import { temporalConnectionOptions } from '../shared/temporal';
 import { createApp, type ApiLifecycle } from './app';
+import { drainable } from './drain';
 import { StatusNotifier } from './events';
 
 export interface RunningApi {
@@ -38,6 +39,8 @@ export async function startApi(config: Config, options: { host?: string; s3Crede
     const s = app.listen(config.PORT, options.host ?? '0.0.0.0', () => resolve(s));
     s.once('error', reject);
   });
+  const { drain } = drainable(server);
+  let stopping: Promise<void> | undefined;
   const metricsServer = config.METRICS_PORT
     ? await startMetricsHttp(config.METRICS_PORT, metrics.registry, () => server.listening, options.host ?? '0.0.0.0')
     : undefined;
@@ -50,24 +53,24 @@ export async function startApi(config: Config, options: { host?: string; s3Crede
     metricsUrl: metricsServer && `http://127.0.0.1:${port(metricsServer, config.METRICS_PORT)}/metrics`,
     server,
     /**
-     * Graceful stop: fail readiness and stop accepting, let requests in flight finish (up to
-     * SHUTDOWN_GRACE_SECONDS), then close what is left (event streams: clients reconnect).
+     * Graceful stop, within SHUTDOWN_GRACE_SECONDS of the call: fail readiness and keep
+     * answering for SHUTDOWN_DRAIN_SECONDS (every response says `Connection: close`), stop
+     * accepting, close each connection once its requests are answered, and at the grace
+     * period close what is left (event streams: clients reconnect). A second call (SIGINT
+     * after SIGTERM) waits for the first.
      */
-    async stop() {
-      lifecycle.draining = true;
-      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-      const graceEnds = Date.now() + config.SHUTDOWN_GRACE_SECONDS * 1000;
-      while (lifecycle.inFlight > 0 && Date.now() < graceEnds) {
-        server.closeIdleConnections();
-        await new Promise((r) => setTimeout(r, 50));
-      }
-      server.closeAllConnections();
-      metricsServer?.closeAllConnections();
-      await Promise.all([closed, metricsServer && new Promise<void>((resolve) => metricsServer.close(() => resolve()))]);
-      await notifier.stop();
-      await connection.close();
-      await dataSource.destroy();
-      storage.client.destroy();
+    stop() {
+      stopping ??= (async () => {
+        lifecycle.draining = true;
+        await drain({ drainMs: config.SHUTDOWN_DRAIN_SECONDS * 1000, closeAllAt: Date.now() + config.SHUTDOWN_GRACE_SECONDS * 1000 });
+        metricsServer?.closeAllConnections();
+        await new Promise<void>((resolve) => (metricsServer ? metricsServer.close(() => resolve()) : resolve()));
+        await notifier.stop();
+        await connection.close();
+        await dataSource.destroy();
+        storage.client.destroy();
+      })();
+      return stopping;
     },
   };
 }

@@ -59,10 +59,18 @@ const configFields = z
      */
     TEMPORAL_START_CONCURRENCY: z.coerce.number().int().min(1).default(64),
     /**
-     * How long a stopping API lets requests in flight finish after it stopped accepting and
-     * failing readiness; then it closes what is left. Default 20 s.
+     * How long a stopping API takes at most, from SIGTERM: it drains (SHUTDOWN_DRAIN_SECONDS),
+     * stops accepting, lets requests in flight finish, then closes what is left. Default 20 s.
      */
     SHUTDOWN_GRACE_SECONDS: int(20),
+    /**
+     * After SIGTERM, how long the API keeps accepting and answering while /readyz fails, before
+     * it stops accepting: requests a load balancer sent before it saw the pod go, and
+     * connections waiting in the listen backlog, are answered instead of reset. Part of
+     * SHUTDOWN_GRACE_SECONDS, so at most that. Default 1 s (the chart's preStop pause already
+     * removes the pod from load balancers; without one, set the balancer's detection time).
+     */
+    SHUTDOWN_DRAIN_SECONDS: int(1),
     /** Temporal frontend host:port. Default localhost:7233. */
     TEMPORAL_ADDRESS: z.string().default('localhost:7233'),
     /** Temporal namespace. Default `default`. */
@@ -248,6 +256,10 @@ const configFields = z
 
 const configSchema = configFields
   .refine((c) => c.JWT_SECRET || c.JWT_JWKS_URL, { message: 'set JWT_SECRET (HS256) or JWT_JWKS_URL (RS256/ES256)' })
+  .refine((c) => c.SHUTDOWN_DRAIN_SECONDS <= c.SHUTDOWN_GRACE_SECONDS, {
+    message: 'SHUTDOWN_DRAIN_SECONDS is part of SHUTDOWN_GRACE_SECONDS and must not exceed it',
+    path: ['SHUTDOWN_DRAIN_SECONDS'],
+  })
   .refine((c) => c.CLEANUP_ORPHAN_AFTER_SECONDS > Math.max(c.UPLOAD_URL_TTL_SECONDS, c.PROFILE_IMAGE_URL_TTL_SECONDS) + c.CONFIRM_GRACE_SECONDS, {
     // A younger object may still belong to an upload waiting for its client.
     message: 'CLEANUP_ORPHAN_AFTER_SECONDS must exceed the longest confirmation deadline (URL TTL + CONFIRM_GRACE_SECONDS)',

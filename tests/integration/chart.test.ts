@@ -563,17 +563,25 @@ describe('media-upload Helm chart', () => {
   });
 
   describe('API shutdown', () => {
-    it('pauses in preStop, passes the grace time to the API and gives the pod more than both', () => {
+    it('pauses in preStop, passes the grace and drain times to the API and gives the pod more than pause plus grace', () => {
       const objects = render([]);
       const spec = podSpec(get(objects, 'Deployment', `${release}-api`));
       expect(spec.containers[0].lifecycle.preStop).toEqual({ exec: { command: ['sleep', '5'] } });
-      expect(containerEnv(objects, spec.containers[0]).SHUTDOWN_GRACE_SECONDS).toBe('20');
+      const env = containerEnv(objects, spec.containers[0]);
+      expect(env.SHUTDOWN_GRACE_SECONDS).toBe('20');
+      // The drain is part of the grace time, so the pod's budget does not add it.
+      expect(env.SHUTDOWN_DRAIN_SECONDS).toBe('1');
       expect(spec.terminationGracePeriodSeconds).toBeGreaterThan(5 + 20);
     });
     it('refuses a pod grace period that does not cover the pause plus the grace time', () => {
       const { status, output } = runHelm(['template', release, chartDir, '--set', 'api.terminationGracePeriodSeconds=25']);
       expect(status).not.toBe(0);
       expect(output).toContain('api.terminationGracePeriodSeconds must exceed');
+    });
+    it('refuses a drain longer than the grace time it is part of (the API would refuse it at start-up)', () => {
+      const { status, output } = runHelm(['template', release, chartDir, '--set', 'api.drainSeconds=21']);
+      expect(status).not.toBe(0);
+      expect(output).toContain('api.drainSeconds is part of api.shutdownGraceSeconds');
     });
   });
 

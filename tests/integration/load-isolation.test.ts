@@ -1,4 +1,5 @@
 import { mkdtempSync, rmSync } from 'node:fs';
+import { Agent, request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { freePort, reservePorts } from '../../devstack/ports';
@@ -11,6 +12,35 @@ import { stackState, startPlatform, testJwtSecret, uniqueUser, uploadFile, waitF
 
 /** A small session body: single PUT, no S3 call while the session is created. */
 const sessionBody = (i: number) => ({ fileName: `f${i}.jpg`, fileType: 'image/jpeg', fileSize: 1000 + i, mediaType: 'POST_IMAGE' });
+
+/** A whole HTTP answer, or the code of the socket error that took its place (ECONNRESET, ...). */
+type Answer = { status: number; headers: Record<string, string | string[] | undefined>; body: any; reusedSocket: boolean } | { error: string };
+
+/**
+ * One request on node:http (a connection of its own unless `agent` says otherwise), resolving
+ * with its whole answer or the code of the socket error instead (ECONNRESET, ...); never rejects.
+ */
+function send(url: string, init: { method?: string; headers?: Record<string, string>; body?: string; agent?: Agent }): Promise<Answer> {
+  return new Promise<Answer>((resolveAnswer) => {
+    const req = request(url, { method: init.method ?? 'GET', headers: init.headers, agent: init.agent ?? false }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => {
+        const text = Buffer.concat(chunks).toString('utf8');
+        let body: unknown = text;
+        try {
+          body = JSON.parse(text);
+        } catch {
+          // Not JSON: kept as text, and the assertions on the body say so.
+        }
+        resolveAnswer({ status: res.statusCode!, headers: res.headers, body, reusedSocket: req.reusedSocket });
+      });
+      res.on('error', (err: NodeJS.ErrnoException) => resolveAnswer({ error: err.code ?? err.message }));
+    });
+    req.on('error', (err: NodeJS.ErrnoException) => resolveAnswer({ error: err.code ?? err.message }));
+    req.end(init.body);
+  });
+}
 
 /** Statuses a request may answer with under load: created, or a clear 503. Never a 500, never a dropped socket. */
 const LOAD_ANSWERS = [201, 503];
@@ -30,6 +60,40 @@ describe('load isolation: reads never wait behind Temporal, overload answers 503
     const res = await p.call(user, '/media/upload-session', { body: sessionBody(i) });
     if (res.status === 201) created.push({ user, mediaId: res.body.mediaId });
     return { ...res, user };
+  };
+
+  /**
+   * The API as its own process (node itself with tsx as a loader, not its CLI wrapper: a
+   * signal goes straight to the API), on the platform's database and task queues and this
+   * file's Temporal, whose worker serves the workflows. Resolves once it answers /healthz.
+   */
+  const startApiProcess = async (env: Record<string, string>) => {
+    const [port, metricsPort] = await reservePorts(2);
+    const root = resolve(__dirname, '..', '..');
+    const api = startProcess('api', process.execPath, ['--import', 'tsx', join(root, 'services', 'api', 'main.ts')], {
+      cwd: root,
+      env: {
+        ...stackState().env,
+        PORT: String(port),
+        METRICS_PORT: String(metricsPort),
+        LOG_LEVEL: 'silent',
+        JWT_SECRET: testJwtSecret,
+        TEMPORAL_ADDRESS: temporal.address,
+        TASK_QUEUE_LIGHT: p.config.TASK_QUEUE_LIGHT,
+        TASK_QUEUE_VIDEO: p.config.TASK_QUEUE_VIDEO,
+        RATE_LIMIT_SESSIONS_PER_MINUTE: '100000',
+        CLEANUP_INTERVAL: 'off',
+        ...env,
+      },
+    });
+    const url = `http://127.0.0.1:${port}`;
+    try {
+      await waitFor('API child process', async () => (await fetch(`${url}/healthz`)).ok, 60_000, api);
+    } catch (err) {
+      await api.stop();
+      throw err;
+    }
+    return { api, url, metricsPort };
   };
 
   beforeAll(async () => {
@@ -268,30 +332,9 @@ describe('load isolation: reads never wait behind Temporal, overload answers 503
   }, 90_000);
 
   it('answers every one of 50 concurrent sessions completely when SIGTERM arrives in the middle', async () => {
-    const [port, metricsPort] = await reservePorts(2);
-    const root = resolve(__dirname, '..', '..');
-    // node itself (tsx as a loader, not its CLI wrapper): the signal goes straight to the API.
-    // Same Temporal and task queues as the platform, whose worker serves the workflows.
-    const api = startProcess('api', process.execPath, ['--import', 'tsx', join(root, 'services', 'api', 'main.ts')], {
-      cwd: root,
-      env: {
-        ...stackState().env,
-        PORT: String(port),
-        METRICS_PORT: String(metricsPort),
-        LOG_LEVEL: 'silent',
-        JWT_SECRET: testJwtSecret,
-        TEMPORAL_ADDRESS: temporal.address,
-        TASK_QUEUE_LIGHT: p.config.TASK_QUEUE_LIGHT,
-        TASK_QUEUE_VIDEO: p.config.TASK_QUEUE_VIDEO,
-        RATE_LIMIT_SESSIONS_PER_MINUTE: '100000',
-        SHUTDOWN_GRACE_SECONDS: '30',
-        CLEANUP_INTERVAL: 'off',
-      },
-    });
-    const url = `http://127.0.0.1:${port}`;
+    const { api, url, metricsPort } = await startApiProcess({ SHUTDOWN_GRACE_SECONDS: '30' });
     const pid = temporal.process.child.pid!;
     try {
-      await waitFor('API child process', async () => (await fetch(`${url}/healthz`)).ok, 60_000, api);
       const exited = new Promise<number | null>((r) => api.child.once('exit', (code) => r(code)));
       const user = uniqueUser('drain');
       const token = await mintDevToken(testJwtSecret, user);
@@ -330,6 +373,79 @@ describe('load isolation: reads never wait behind Temporal, overload answers 503
       await expect(fetch(`${url}/healthz`)).rejects.toThrow();
     } finally {
       process.kill(pid, 'SIGCONT');
+      await api.stop();
+    }
+  }, 120_000);
+
+  // The offset is counted from the moment the client issues the 50 requests: at 0 ms most are
+  // still connecting, in the listen backlog or unread on an accepted connection; fewer at
+  // 100 ms (a tester saw 23 of 50 reset at 30 ms, 11 at 100 ms, before the fix).
+  it.each([0, 30, 100])('answers 50 concurrent sessions issued %i ms before SIGTERM, fails readiness while it drains, then exits', async (offsetMs) => {
+    const graceSeconds = 10;
+    const { api, url } = await startApiProcess({ SHUTDOWN_GRACE_SECONDS: String(graceSeconds), SHUTDOWN_DRAIN_SECONDS: '3' });
+    const keepAlive = new Agent({ keepAlive: true, maxSockets: 1 });
+    try {
+      const exited = new Promise<number | null>((r) => api.child.once('exit', (code) => r(code)));
+      const user = uniqueUser('drain-offset');
+      const token = await mintDevToken(testJwtSecret, user);
+      // A connection a load balancer keeps open: it must see readiness fail, and be told to go.
+      const before = await send(`${url}/readyz`, { agent: keepAlive });
+      expect(before).toMatchObject({ status: 200 });
+
+      const sessions = Array.from({ length: 50 }, (_, i) =>
+        send(`${url}/api/v1/media/upload-session`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+          body: JSON.stringify(sessionBody(i)),
+        }),
+      );
+      if (offsetMs > 0) await new Promise((r) => setTimeout(r, offsetMs));
+      const signalledAt = Date.now();
+      api.child.kill('SIGTERM');
+
+      // Readiness polls while the API drains (3 s from the signal's handling), first on the
+      // kept connection, which the first 503 closes, then on two new ones: every one is
+      // answered. They stop well before the drain ends: a connection still in the listen
+      // backlog when the listener closes is reset, which is what the drain is for.
+      const polls: Answer[] = [];
+      let afterDraining = 0;
+      while (afterDraining < 3 && Date.now() - signalledAt < 5000) {
+        const answer = await send(`${url}/readyz`, { agent: keepAlive });
+        polls.push(answer);
+        if (afterDraining > 0 || ('status' in answer && answer.status === 503)) afterDraining++;
+        if ('error' in answer) break;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      const answers = await Promise.all(sessions);
+      // No socket errors, counted by kind: every request got a whole answer.
+      const errors: Record<string, number> = {};
+      for (const a of answers) if ('error' in a) errors[a.error] = (errors[a.error] ?? 0) + 1;
+      expect(errors).toEqual({});
+      for (const a of answers) {
+        if ('error' in a) continue;
+        expect(LOAD_ANSWERS).toContain(a.status);
+        if (a.status === 201) created.push({ user, mediaId: a.body.mediaId });
+        else {
+          expect(['DEPENDENCY_UNAVAILABLE', 'OVERLOADED']).toContain(a.body.error.code);
+          expect(a.headers['retry-after']).toMatch(/^\d+$/);
+        }
+      }
+      expect(answers.filter((a) => 'status' in a && a.status === 201).length).toBeGreaterThan(0);
+
+      const statuses = polls.map((a) => ('error' in a ? a.error : a.status));
+      const firstDraining = statuses.indexOf(503);
+      expect(firstDraining).toBeGreaterThanOrEqual(0);
+      expect(polls[firstDraining]).toMatchObject({ reusedSocket: true, body: { status: 'draining' }, headers: { connection: 'close' } });
+      // Ready until the signal is handled, then draining, on new connections too.
+      expect(statuses.slice(0, firstDraining).every((s) => s === 200)).toBe(true);
+      expect(statuses.slice(firstDraining + 1)).toEqual([503, 503]);
+      expect(polls.slice(firstDraining + 1)).toEqual([expect.objectContaining({ reusedSocket: false }), expect.objectContaining({ reusedSocket: false })]);
+
+      expect(await exited).toBe(0);
+      expect(Date.now() - signalledAt).toBeLessThan(graceSeconds * 1000);
+      expect(await send(`${url}/healthz`, {})).toEqual({ error: 'ECONNREFUSED' });
+    } finally {
+      keepAlive.destroy();
       await api.stop();
     }
   }, 120_000);

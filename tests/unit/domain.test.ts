@@ -102,6 +102,10 @@ describe('config', () => {
     expect(() => loadConfig({ PART_SIZE_BYTES: '1024' })).toThrow(/DATABASE_URL[\s\S]*PART_SIZE_BYTES/);
     expect(() => loadConfig({ DATABASE_URL: 'postgres://x' })).toThrow(/JWT_SECRET/);
   });
+  it('drains 1 s of the 20 s shutdown grace time unless set, and refuses a drain longer than the grace', () => {
+    expect(loadConfig({ DATABASE_URL: 'postgres://x', JWT_SECRET: 's' })).toMatchObject({ SHUTDOWN_GRACE_SECONDS: 20, SHUTDOWN_DRAIN_SECONDS: 1 });
+    expect(() => loadConfig({ DATABASE_URL: 'postgres://x', JWT_SECRET: 's', SHUTDOWN_GRACE_SECONDS: '2', SHUTDOWN_DRAIN_SECONDS: '3' })).toThrow(/SHUTDOWN_DRAIN_SECONDS: .*must not exceed/);
+  });
   it('serves the API metrics on their own port, 9464 unless set', () => {
     const c = loadConfig({ DATABASE_URL: 'postgres://x', JWT_SECRET: 's' });
     expect(c.METRICS_PORT).toBe(9464);
