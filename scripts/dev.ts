@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { startProcess, waitFor, type ManagedProcess } from '../devstack/process';
+import { assertPortFree } from '../devstack/ports';
 import { startStack } from '../devstack/stack';
 import { temporalModeFromEnv } from '../devstack/temporal-mode';
 import { projectRoot } from '../devstack/tools';
@@ -36,7 +37,10 @@ async function main(): Promise<void> {
   // DEV_TEMPORAL=server: the production Temporal server on the dev PostgreSQL (no built-in Web UI).
   const temporal = temporalModeFromEnv(process.env.DEV_TEMPORAL, 'DEV_TEMPORAL');
   console.log(`[dev] starting Temporal (${temporal === 'server' ? 'production server on PostgreSQL' : 'dev server'}), S3 (SeaweedFS), PostgreSQL and clamd …`);
-  const { temporalUi, ...serverPorts } = ports;
+  const { temporalUi, api, apiMetrics, ...serverPorts } = ports;
+  // The API's own ports are checked before anything starts, with the setting that moves each.
+  await assertPortFree(api, 'the API', 'PORT');
+  await assertPortFree(apiMetrics, 'the API metrics', 'METRICS_PORT');
   const stack = await startStack({ dataDir, persistent: true, ports: temporal === 'server' ? serverPorts : { ...serverPorts, temporalUi }, corsOrigins: ['*'], temporal });
   const secret = devSecret();
   const env = {

@@ -45,7 +45,7 @@ describe('npm run dev (scripts/dev.ts) and the README walkthroughs against it', 
 
   beforeAll(async () => {
     dataDir = mkdtempSync(join(tmpdir(), 'media-dev-'));
-    const [api, temporal, temporalUi, s3, postgres, clamd] = await reservePorts(6);
+    const [api, temporal, temporalUi, s3, postgres, clamd, apiMetrics] = await reservePorts(7);
     apiUrl = `http://127.0.0.1:${api}`;
     const tools = ffmpeg();
     env = {
@@ -56,6 +56,7 @@ describe('npm run dev (scripts/dev.ts) and the README walkthroughs against it', 
       DEV_S3_PORT: String(s3),
       DEV_POSTGRES_PORT: String(postgres),
       DEV_CLAMD_PORT: String(clamd),
+      METRICS_PORT: String(apiMetrics),
       DEV_DATA_DIR: dataDir,
       FFMPEG_PATH: tools.ffmpeg,
       FFPROBE_PATH: tools.ffprobe,
