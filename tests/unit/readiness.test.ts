@@ -17,7 +17,16 @@ describe('databaseReadiness', () => {
     expect(ready(false, 1_000)).toBe(true);
     expect(ready(false, 30_999)).toBe(true);
     expect(ready(false, 31_000)).toBe(false);
-    expect(ready(false, 90_000)).toBe(false);
+    expect(ready(false, 60_000)).toBe(false);
+  });
+
+  it('starts a new count when a failure comes after a quiet spell, even if the check before it failed too', () => {
+    const ready = databaseReadiness(windowMs);
+    // A 3 s blip with one probe in it, then no probe for 35 s, then another blip.
+    expect(ready(false, 1_000)).toBe(true);
+    expect(ready(false, 36_000)).toBe(true);
+    expect(ready(false, 46_000)).toBe(true);
+    expect(ready(false, 66_000)).toBe(false);
   });
 
   it('counts failures from the start again after a success', () => {
