@@ -351,16 +351,24 @@ export function buildRoutes(deps: ApiDeps): RouteSpec[] {
           ? await media.claimCancellation(row.id)
           : row.status === 'DELETING' && row.metadata?.[CANCEL_REQUESTED] === true;
         if (cancelling) {
-          const running = await withinDeadline(() => temporal.workflow.getHandle(row.workflowId).cancel()).then(
-            () => true,
+          // Temporal accepts the cancellation of a closed workflow without an error, so whether
+          // it still runs is asked first.
+          const handle = temporal.workflow.getHandle(row.workflowId);
+          const running = await withinDeadline(() => handle.describe()).then(
+            (d) => d.status.name === 'RUNNING',
             (err: unknown) => {
               if (err instanceof WorkflowNotFoundError) return false;
               throw err;
             },
           );
-          // Its workflow ended before the cancellation reached it (an operator terminated it):
-          // the deletion workflow removes what is stored and ends it DELETED.
-          if (!running) await startDeletion(row.id, { kind: 'finished' });
+          if (running) {
+            await withinDeadline(() => handle.cancel()).catch((err: unknown) => {
+              if (!(err instanceof WorkflowNotFoundError)) throw err;
+            });
+          }
+          // Its workflow had ended (an operator terminated it): the deletion workflow removes
+          // what is stored and ends it DELETED.
+          else await startDeletion(row.id, { kind: 'finished' });
           res.status(202).json({ mediaId: row.id, status: 'DELETING', action: 'CANCELLING' });
           return;
         }

@@ -214,6 +214,21 @@ describe('load isolation: reads never wait behind Temporal, overload answers 503
     expect(await p.storage.head(p.config.S3_INCOMING_BUCKET, (await p.media.findById(mediaId))!.storageKey)).toBeUndefined();
   });
 
+  it('deletes an upload whose workflow an operator terminated: DELETING at once, then DELETED with nothing stored', async () => {
+    const user = uniqueUser('orphaned');
+    const res = await p.call(user, '/media/upload-session', { body: sessionBody(8) });
+    expect(res.status).toBe(201);
+    const { mediaId } = res.body;
+    await fetch(res.body.upload.url, { method: 'PUT', headers: res.body.upload.headers, body: Buffer.alloc(sessionBody(8).fileSize, 3) });
+    await p.temporal.workflow.getHandle(mediaWorkflowId(mediaId)).terminate('operator');
+
+    const deleted = await p.call(user, `/media/${mediaId}`, { method: 'DELETE' });
+    expect(deleted.body).toMatchObject({ mediaId, status: 'DELETING' });
+    // Temporal accepts a cancellation of the closed workflow: nothing would ever finish this one.
+    expect((await waitForStatus(p, user, mediaId, ['DELETED', 'CANCELLED'])).status).toBe('DELETED');
+    expect(await p.storage.head(p.config.S3_INCOMING_BUCKET, (await p.media.findById(mediaId))!.storageKey)).toBeUndefined();
+  });
+
   it('keeps reads answering while Temporal is paused; sessions answer 503 before it resumes, and every 201 has its workflow', async () => {
     const user = uniqueUser('paused');
     const readable = await session(user, 0);
