@@ -88,6 +88,8 @@ export type BatchItem =
  * slows session creation only, never reads. "No half-created session" still holds:
  *  - the workflow fails to start → no row was written; the multipart upload is aborted here;
  *  - the INSERT fails → the workflow is terminated and the multipart upload aborted here;
+ *    unless its outcome is unknown (timed out, connection lost: it may still commit), then
+ *    both are kept and the workflow's deadline ends the session, with or without a row;
  *  - the process dies between the two → the workflow has no row and the client never got the
  *    URLs; at its confirmation deadline it finds nothing, compensates (aborts the multipart
  *    upload) and ends EXPIRED without a row to update, and the orphan sweep removes any
@@ -143,7 +145,7 @@ export class UploadService {
       // No deadline: the workflow runs already, recording it is worth the wait for a slot.
       await this.withDb(undefined, () => media.insert(prepared.row));
     } catch (err) {
-      await this.discard(prepared, { started: true });
+      if (!outcomeUnknown(err)) await this.discard(prepared, { started: true });
       const winner = options.idempotencyKey && isUniqueViolation(err) ? await media.findByIdempotencyKey(scope, options.idempotencyKey) : null;
       if (winner) return this.replay(winner, req);
       throw err;
@@ -189,7 +191,7 @@ export class UploadService {
         media.insertBatch({ id: batchId, userId: scope.userId, tenantId: scope.tenantId, itemCount: requests.length }, started.map((s) => s.row)),
       );
     } catch (err) {
-      await Promise.all(started.map((s) => this.discard(s, { started: true })));
+      if (!outcomeUnknown(err)) await Promise.all(started.map((s) => this.discard(s, { started: true })));
       throw err;
     }
     const items = await Promise.all(
@@ -458,6 +460,19 @@ function overloaded(): ApiError {
 /** The row as a read would return it, without reading it back. */
 function asRow(row: NewMedia): MediaRow {
   return { ...row, metadata: {}, failureReason: null, ownerType: null, ownerId: null, attachedAt: null, updatedAt: row.createdAt };
+}
+
+/**
+ * An INSERT that timed out on the client (DB_QUERY_TIMEOUT_MS) or lost its connection may still
+ * commit: it reached a server that was only slow or paused. Its session is then kept as it is,
+ * not discarded: if the row lands, the workflow owns it (a retry with the same Idempotency-Key
+ * finds the live session; unused, it ends EXPIRED at its deadline); if not, the workflow ends at
+ * its deadline without a row and the orphan sweep removes its multipart upload. Discarding it
+ * left rows of terminated workflows, AWAITING_UPLOAD for good.
+ */
+function outcomeUnknown(err: unknown): boolean {
+  const message = (err as { message?: string } | null)?.message ?? '';
+  return message === 'Query read timeout' || /Connection terminated/.test(message);
 }
 
 function isUniqueViolation(err: unknown): boolean {

@@ -8,6 +8,8 @@ import { freePort } from '../../devstack/ports';
 import { projectRoot } from '../../devstack/tools';
 import { createDataSource, runMigrations } from '../../services/shared/db/data-source';
 import { realJpeg } from '../fixtures/media';
+import { until } from '../../devstack/poll';
+import { mediaWorkflowId } from '../../workflows/media-upload.workflow';
 import { startPlatform, uniqueUser, waitForStatus, type Platform } from '../harness/platform';
 
 /** Longest the server stays stopped; each request must answer well before (its bound: 2 s per statement). */
@@ -48,7 +50,8 @@ describe('a paused PostgreSQL', () => {
     const [line] = (await once(createInterface({ input: pg.stdout! }), 'line')) as [string];
     ({ databaseUrl } = JSON.parse(line) as { databaseUrl: string });
     await runMigrations(databaseUrl);
-    p = await startPlatform({ DATABASE_URL: databaseUrl, DB_POOL_SIZE: String(POOL_SIZE), DB_QUERY_TIMEOUT_MS: '2000' }, { videoWorker: false });
+    // No storage quota: a session's first statement is then its INSERT, after its workflow started.
+    p = await startPlatform({ DATABASE_URL: databaseUrl, DB_POOL_SIZE: String(POOL_SIZE), DB_QUERY_TIMEOUT_MS: '2000', USER_STORAGE_QUOTA_BYTES: '0' }, { videoWorker: false });
   });
   afterAll(async () => {
     // Never leave the server stopped, whatever failed.
@@ -130,6 +133,34 @@ describe('a paused PostgreSQL', () => {
       expect(await backend()).not.toBe(first);
     } finally {
       await dataSource.destroy();
+    }
+  });
+  it('keeps the workflow of a session whose INSERT timed out: the row PostgreSQL commits on resuming is a live session', async () => {
+    const user = uniqueUser('pginsert');
+    await Promise.all(Array.from({ length: POOL_SIZE }, () => p.call(user, '/media')));
+    paused = serverPids();
+    for (const pid of paused) process.kill(pid, 'SIGSTOP');
+    let answers: Array<{ status: number; body: any }>;
+    try {
+      // Each starts its workflow, then sends its INSERT into the stopped server and gives up on it.
+      answers = await Promise.all(
+        Array.from({ length: 3 }, (_, i) => p.call(user, '/media/upload-session', { body: { fileName: `i${i}.jpg`, fileType: 'image/jpeg', fileSize: 1000 + i, mediaType: 'POST_IMAGE' } })),
+      );
+    } finally {
+      resume();
+    }
+    expect(answers.map((a) => a.status)).toEqual([503, 503, 503]);
+    // The INSERTs were in the server's hands: on resuming it commits them. Each row it wrote must
+    // belong to a running workflow (before, the workflow was terminated: AWAITING_UPLOAD for good).
+    const rows = await until('the committed rows', async () => {
+      const items = (await p.call(user, '/media')).body.items as Array<{ mediaId: string; status: string }>;
+      return items.length > 0 ? items : undefined;
+    }, { timeoutMs: 15_000 });
+    expect(rows.length).toBeGreaterThan(0);
+    for (const row of rows) {
+      created.push({ user, mediaId: row.mediaId });
+      expect(row.status).toBe('AWAITING_UPLOAD');
+      expect((await p.temporal.workflow.getHandle(mediaWorkflowId(row.mediaId)).describe()).status.name).toBe('RUNNING');
     }
   });
 });
