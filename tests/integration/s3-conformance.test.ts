@@ -24,9 +24,11 @@ describe('S3 server conformance', () => {
   it('accepts a presigned PUT and rejects it after expiry', async () => {
     const k = key();
     const body = Buffer.from('conformance');
-    const signed = await storage.presignPut(buckets.incoming, k, { contentType: 'image/png', contentLength: body.length, expiresIn: 1 });
+    // X-Amz-Date has whole seconds, so a URL valid for N seconds may hold only N − 1 of them:
+    // 3 s leaves the first PUT 2 s even on a busy machine (1 s failed once in CI).
+    const signed = await storage.presignPut(buckets.incoming, k, { contentType: 'image/png', contentLength: body.length, expiresIn: 3 });
     expect((await fetch(signed.url, { method: 'PUT', body, headers: signed.headers })).status).toBe(200);
-    await new Promise((r) => setTimeout(r, 2100));
+    await new Promise((r) => setTimeout(r, 4100));
     const late = await fetch(signed.url, { method: 'PUT', body, headers: signed.headers });
     expect(late.status).toBe(403);
     expect(await late.text()).toMatch(/expired/i);
