@@ -1,3 +1,4 @@
+import { QUERY_READ_TIMEOUT } from '../shared/db/data-source';
 /** Every error the API answers with: a stable code and its HTTP status. */
 export const ERRORS = {
   VALIDATION_FAILED: 400,
@@ -87,7 +88,7 @@ export function dependencyFault(err: unknown): ApiError | undefined {
     /ECONNREFUSED|Connection terminated|connect ETIMEDOUT|UNAVAILABLE|DEADLINE_EXCEEDED|RESOURCE_EXHAUSTED/.test(message) ||
     // Not OVERLOADED like a server-side statement timeout (57014): the server did not answer at
     // all (stopped, cut off), which no spare capacity in this process would have changed.
-    message === 'Query read timeout';
+    message === QUERY_READ_TIMEOUT;
   return outage ? dependencyError() : undefined;
 }
 

@@ -4,6 +4,7 @@ import { S3ServiceException } from '@aws-sdk/client-s3';
 import type { Client } from '@temporalio/client';
 import { WorkflowIdReusePolicy } from '@temporalio/common';
 import type { Config } from '../shared/config';
+import { QUERY_READ_TIMEOUT } from '../shared/db/data-source';
 import type { MediaRow } from '../shared/db/entities';
 import type { MediaRepository, NewMedia, Scope } from '../shared/db/media-repository';
 import type { Metrics } from '../shared/metrics';
@@ -472,7 +473,7 @@ function asRow(row: NewMedia): MediaRow {
  */
 function outcomeUnknown(err: unknown): boolean {
   const message = (err as { message?: string } | null)?.message ?? '';
-  return message === 'Query read timeout' || /Connection terminated/.test(message);
+  return message === QUERY_READ_TIMEOUT || /Connection terminated/.test(message);
 }
 
 function isUniqueViolation(err: unknown): boolean {

@@ -9,7 +9,8 @@ import { MediaTexts1765500000000 } from './migrations/1765500000000-media-texts'
 import { TenantsAndProjects1765600000000 } from './migrations/1765600000000-tenants-and-projects';
 
 /** pg's error when a statement outlives `query_timeout` (the server may still run it). */
-const QUERY_READ_TIMEOUT = 'Query read timeout';
+/** The message of pg's client-side `query_timeout` error (it has no code). */
+export const QUERY_READ_TIMEOUT = 'Query read timeout';
 
 /**
  * A pg client that closes itself once one of its statements outlived `query_timeout`. pg stops
