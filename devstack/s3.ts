@@ -1,4 +1,5 @@
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { reservePorts } from './ports';
 import { startProcess, tcpOpen, waitFor, type ManagedProcess, type StartOptions } from './process';
@@ -55,6 +56,8 @@ export async function startS3Server(options: S3ServerOptions): Promise<S3Server>
   const [master, masterGrpc, volume, volumeGrpc, filer, filerGrpc, s3Grpc, iceberg, lance] =
     options.internalPorts ?? (await reservePorts(s3InternalPortCount, [options.port]));
   const args = [
+    // glog would otherwise write weed.* files into /tmp on every start; stderr goes to logFile.
+    '-logtostderr',
     'server',
     `-dir=${options.dataDir}`,
     '-ip=127.0.0.1',
@@ -79,6 +82,18 @@ export async function startS3Server(options: S3ServerOptions): Promise<S3Server>
   if (options.metricsPort) args.push(`-metricsPort=${options.metricsPort}`, '-metricsIp=127.0.0.1');
   const opts: StartOptions = { logFile: options.logFile, inheritOutput: options.inheritOutput, cwd: options.dataDir };
   const proc = startProcess('s3', seaweedfs(), args, opts);
+  const sockets = localSockets([
+    `master-grpc-${masterGrpc}`,
+    `volume-grpc-${volumeGrpc}`,
+    `filer-grpc-${filerGrpc}`,
+    `s3-grpc-${s3Grpc}`,
+    `filer-${filer}`,
+    `s3-${options.port}`,
+    `s3-${s3Grpc}`,
+  ]);
+  proc.child.once('exit', () => {
+    for (const path of sockets) rmSync(path, { force: true });
+  });
   const endpoint = `http://127.0.0.1:${options.port}`;
   await waitFor('S3 server (SeaweedFS)', async () => {
     if (!(await tcpOpen(options.port))) return false;
@@ -89,6 +104,15 @@ export async function startS3Server(options: S3ServerOptions): Promise<S3Server>
     return res.status === 403;
   }, 90_000, proc);
   return { endpoint, masterUrl: `http://127.0.0.1:${master}`, process: proc };
+}
+
+/**
+ * The Unix sockets `weed server` creates beside its TCP listeners (the gRPC of each part, the
+ * filer's and the gateway's HTTP), named by port under /tmp and left behind when it is killed
+ * (some on any exit); without this every test run leaves a dozen there.
+ */
+function localSockets(names: string[]): string[] {
+  return [...new Set(['/tmp', tmpdir()])].flatMap((dir) => names.map((name) => join(dir, `seaweedfs-${name}.sock`)));
 }
 
 /**

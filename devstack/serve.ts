@@ -1,11 +1,12 @@
-import { writeFileSync, renameSync } from 'node:fs';
+import { renameSync, rmSync, writeFileSync } from 'node:fs';
 import { bundleWorkflowCode } from '@temporalio/worker';
 import { startStack } from './stack';
 
 /**
  * `tsx devstack/serve.ts <stateFile> <dataDir> [ownerPid]`: starts a throw-away stack on free loopback
  * ports, builds the workflow bundle, writes both as JSON to <stateFile> and runs until
- * SIGTERM/SIGINT or until ownerPid is gone, then it stops every server it started. The test harness runs it.
+ * SIGTERM/SIGINT or until ownerPid is gone, then it stops every server it started (and, when ownerPid
+ * is gone, removes dataDir unless KEEP_TEST_DATA is set). The test harness runs it.
  */
 async function main(): Promise<void> {
   const [stateFile, dataDir, ownerPid] = process.argv.slice(2);
@@ -17,24 +18,29 @@ async function main(): Promise<void> {
   const bundlePath = `${dataDir}/workflow-bundle.js`;
   writeFileSync(bundlePath, bundle.code);
   let stopping = false;
-  const stop = () => {
+  /** `orphaned`: the run that owns the stack ended without its teardown (killed), which would have removed dataDir. */
+  const stop = (orphaned = false) => {
     if (stopping) return;
     stopping = true;
-    void stack.stop().then(() => process.exit(0));
+    void stack.stop().then(() => {
+      // Hundreds of MB (PostgreSQL, S3 volumes) that nobody reads once the run is gone.
+      if (orphaned && !process.env.KEEP_TEST_DATA) rmSync(dataDir, { recursive: true, force: true });
+      process.exit(0);
+    });
   };
   // Fault tests restart PostgreSQL under the running platform with SIGUSR2.
   process.on('SIGUSR2', () => {
     void stack.restartPostgres().catch((err: unknown) => console.error('postgres restart failed', err));
   });
-  process.on('SIGTERM', stop);
-  process.on('SIGINT', stop);
+  process.on('SIGTERM', () => stop());
+  process.on('SIGINT', () => stop());
   // The stack never outlives the test run that started it, however that run ends.
   if (ownerPid) {
     setInterval(() => {
       try {
         process.kill(Number(ownerPid), 0);
       } catch {
-        stop();
+        stop(true);
       }
     }, 1000).unref();
   }

@@ -115,17 +115,20 @@ describe('load isolation: reads never wait behind Temporal, overload answers 503
   afterAll(async () => {
     // Never leave the server stopped, whatever failed.
     if (temporal?.process.child.pid) process.kill(temporal.process.child.pid, 'SIGCONT');
-    for (let i = 0; i < created.length; i += 10) {
-      await Promise.all(
-        created.slice(i, i + 10).map(async ({ user, mediaId }) => {
-          await p.call(user, `/media/${mediaId}`, { method: 'DELETE' });
-          await waitForStatus(p, user, mediaId, ['CANCELLED']);
-        }),
-      );
+    try {
+      for (let i = 0; i < created.length; i += 10) {
+        await Promise.all(
+          created.slice(i, i + 10).map(async ({ user, mediaId }) => {
+            await p.call(user, `/media/${mediaId}`, { method: 'DELETE' });
+            await waitForStatus(p, user, mediaId, ['CANCELLED']);
+          }),
+        );
+      }
+    } finally {
+      await p?.stop();
+      await temporal?.process.stop();
+      rmSync(dir, { recursive: true, force: true });
     }
-    await p?.stop();
-    await temporal?.process.stop();
-    rmSync(dir, { recursive: true, force: true });
   });
 
   it('answers a read issued during a session burst before the burst is through', async () => {

@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createBuckets } from '../../devstack/buckets';
@@ -55,5 +55,24 @@ describe('SeaweedFS volumes of the dev stack buckets', () => {
     await growBucketVolumes(s3, names);
     const again = await writableVolumes(s3);
     for (const bucket of names) expect(again[bucket]).toBe(grown[bucket]);
+  }, 180_000);
+
+  it('leaves no Unix sockets or log files in /tmp, even when killed', async () => {
+    await s3?.process.stop();
+    const [port, ...internalPorts] = (await reservePorts(1 + s3InternalPortCount)) as [number, ...number[]];
+    const ports = [port, ...internalPorts].map(String);
+    // Its own files in /tmp: sockets named by one of its ports, glog's weed.* logs (pid in the name).
+    const leftovers = (pid?: number) =>
+      readdirSync('/tmp').filter((f) => (f.startsWith('seaweedfs-') && ports.some((p) => f.endsWith(`-${p}.sock`))) || (pid !== undefined && f.startsWith('weed.') && f.endsWith(`.${pid}`)));
+    // Files of earlier runs' servers may carry the same port numbers: only new ones count.
+    const staleBefore = leftovers();
+    s3 = await startS3Server({ dataDir: join(dir, 's3-killed'), port, internalPorts, ...devS3Credentials, logFile: join(dir, 's3-killed.log') });
+    const pid = s3.process.child.pid!;
+    // While it runs the sockets are there (so the names checked below are the ones it uses).
+    expect(existsSync(`/tmp/seaweedfs-master-grpc-${internalPorts[1]}.sock`)).toBe(true);
+    s3.process.child.kill('SIGKILL');
+    await s3.process.stop();
+    s3 = undefined;
+    expect(leftovers(pid).filter((f) => !staleBefore.includes(f))).toEqual([]);
   }, 180_000);
 });
