@@ -1,4 +1,4 @@
-import { ApplicationFailure, continueAsNew, log, proxyActivities, setCurrentDetails, workflowInfo } from '@temporalio/workflow';
+import { ApplicationFailure, continueAsNew, log, patched, proxyActivities, setCurrentDetails, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import type { DeletionRule } from '../services/shared/media-types';
 import type { MediaEvent } from '../activities/webhooks';
@@ -22,18 +22,20 @@ export interface CleanupReport {
   kept: number;
   /** DELETED media whose earlier storage removal had not finished, finished now. */
   deletionsFinished: number;
+  /** Uploads a DELETE had claimed in flight whose workflow still ran: their cancellation sent again. */
+  cancellationsResent: number;
   /** Deletions that still failed after their retries; the next run picks them up again. */
   errors: number;
   strayObjectsDeleted: number;
   multipartUploadsAborted: number;
 }
 
-const PHASES = ['unattached', 'failed', 'unpurged'] as const;
+const PHASES = ['unattached', 'failed', 'unpurged', 'cancelling'] as const;
 type Phase = (typeof PHASES)[number];
 
 interface CleanupProgress {
   /** Fixed at the first run so a continued-as-new run works on the same cut-offs. */
-  cutoffs: { unattached: string; failed: string; unpurged: string };
+  cutoffs: { unattached: string; failed: string; unpurged: string; cancelling?: string };
   phase: Phase | 'sweep';
   after?: { updatedAt: string; id: string };
   report: CleanupReport;
@@ -42,13 +44,18 @@ interface CleanupProgress {
 const lifecycle = proxyActivities<Activities>(deletionActivity);
 const sweep = proxyActivities<Activities>({ ...deletionActivity, startToCloseTimeout: '30 minutes', heartbeatTimeout: '1 minute' });
 
+/** How long an upload a DELETE claimed may read DELETING before the cleanup sends its cancellation again. */
+const CANCELLATION_RESEND_AFTER_MS = 5 * 60_000;
+const RESEND_CANCELLATIONS_PATCH = 'cleanup-resends-cancellations';
+
 /** Media deleted at once within a page: bounded so a big backlog does not flood S3. */
 const PARALLEL_DELETIONS = 10;
 
 /**
  * Run by the `media-cleanup` Temporal Schedule: deletes READY media never attached within
  * the allowed age, retires old failed rows, finishes deletions whose storage removal never
- * completed, then sweeps storage no upload owns. Page by page;
+ * completed, sends again the cancellations of uploads a DELETE claimed that never took effect
+ * (finishing the deletion where the workflow has ended), then sweeps storage no upload owns. Page by page;
  * safe to run twice at once because every deletion claims its row first.
  */
 export async function MediaCleanupWorkflow(settings: CleanupSettings, progress?: CleanupProgress): Promise<CleanupReport> {
@@ -59,21 +66,32 @@ export async function MediaCleanupWorkflow(settings: CleanupSettings, progress?:
       failed: new Date(now - settings.failedRetentionSeconds * 1000).toISOString(),
       // A deletion still retrying after an hour is stuck; running it again is safe (idempotent).
       unpurged: new Date(now - 3600_000).toISOString(),
+      // A DELETE's own cancellation takes effect within seconds; one still DELETING after
+      // minutes never reached Temporal (503) or its workflow was terminated.
+      cancelling: new Date(now - CANCELLATION_RESEND_AFTER_MS).toISOString(),
     },
     phase: 'unattached',
-    report: { unattachedDeleted: 0, failedDeleted: 0, kept: 0, deletionsFinished: 0, errors: 0, strayObjectsDeleted: 0, multipartUploadsAborted: 0 },
+    report: { unattachedDeleted: 0, failedDeleted: 0, kept: 0, deletionsFinished: 0, cancellationsResent: 0, errors: 0, strayObjectsDeleted: 0, multipartUploadsAborted: 0 },
   };
   const pageSize = settings.pageSize ?? 100;
   const { report } = state;
 
   for (const [index, phase] of PHASES.entries()) {
     if (state.phase !== phase) continue;
-    const rule: DeletionRule = { kind: phase, before: state.cutoffs[phase] };
+    // A phase added in a later release: a run that began before it goes on to the sweep.
+    if (phase === 'cancelling' && !patched(RESEND_CANCELLATIONS_PATCH)) break;
+    const rule: DeletionRule = { kind: phase, before: state.cutoffs[phase] ?? new Date(now - CANCELLATION_RESEND_AFTER_MS).toISOString() };
     for (;;) {
       const page = await lifecycle.findCleanupCandidates({ rule, limit: pageSize, after: state.after });
       for (let i = 0; i < page.length; i += PARALLEL_DELETIONS) {
         // One deletion that exhausts its retries must not abandon the others.
-        const results = await Promise.allSettled(page.slice(i, i + PARALLEL_DELETIONS).map((c) => lifecycle.purgeMedia({ mediaId: c.id, rule })));
+        const batch = page.slice(i, i + PARALLEL_DELETIONS);
+        if (phase === 'cancelling') {
+          const results = await Promise.allSettled(batch.map((c) => lifecycle.finishCancellation({ mediaId: c.id })));
+          for (const r of results) countCancellation(r);
+          continue;
+        }
+        const results = await Promise.allSettled(batch.map((c) => lifecycle.purgeMedia({ mediaId: c.id, rule })));
         for (const r of results) count(phase, r);
       }
       setCurrentDetails(`cleanup: ${JSON.stringify(report)}`);
@@ -98,6 +116,12 @@ export async function MediaCleanupWorkflow(settings: CleanupSettings, progress?:
     else if (!result.value.claimedNow) report.kept++;
     else if (phase === 'unattached') report.unattachedDeleted++;
     else report.failedDeleted++;
+  }
+
+  function countCancellation(result: PromiseSettledResult<{ outcome: 'cancelled' | 'purged' | 'none' }>): void {
+    if (result.status === 'rejected') report.errors++;
+    else if (result.value.outcome === 'cancelled') report.cancellationsResent = (report.cancellationsResent ?? 0) + 1;
+    else if (result.value.outcome === 'purged') report.deletionsFinished++;
   }
 }
 

@@ -16,6 +16,7 @@ import type { StatusNotifier } from './events';
 import * as s from './schemas';
 import { START_DEADLINE_MS, UploadService } from './upload-sessions';
 import { MAX_PARTS } from '../shared/upload-plan';
+import { cancelIfRunning } from '../shared/temporal';
 
 export interface ApiDeps {
   config: Config;
@@ -346,29 +347,17 @@ export function buildRoutes(deps: ApiDeps): RouteSpec[] {
       async handler(req, res) {
         const row = await uploaded(req);
         // An upload in flight reads DELETING from here on; its workflow is cancelled, compensates
-        // and ends it CANCELLED. A repeated DELETE sends the cancellation again.
+        // and ends it CANCELLED. A repeated DELETE sends the cancellation again, and so does the
+        // cleanup schedule for one that Temporal never got (503).
         const cancelling = UPLOADING_STATUSES.includes(row.status)
           ? await media.claimCancellation(row.id)
           : row.status === 'DELETING' && row.metadata?.[CANCEL_REQUESTED] === true;
         if (cancelling) {
-          // Temporal accepts the cancellation of a closed workflow without an error, so whether
-          // it still runs is asked first.
-          const handle = temporal.workflow.getHandle(row.workflowId);
-          const running = await withinDeadline(() => handle.describe()).then(
-            (d) => d.status.name === 'RUNNING',
-            (err: unknown) => {
-              if (err instanceof WorkflowNotFoundError) return false;
-              throw err;
-            },
-          );
-          if (running) {
-            await withinDeadline(() => handle.cancel()).catch((err: unknown) => {
-              if (!(err instanceof WorkflowNotFoundError)) throw err;
-            });
-          }
+          // Its workflow compensates on the cancellation and ends the upload CANCELLED.
+          const running = await cancelIfRunning(temporal.workflow.getHandle(row.workflowId), withinDeadline);
           // Its workflow had ended (an operator terminated it): the deletion workflow removes
           // what is stored and ends it DELETED.
-          else await startDeletion(row.id, { kind: 'finished' });
+          if (!running) await startDeletion(row.id, { kind: 'finished' });
           res.status(202).json({ mediaId: row.id, status: 'DELETING', action: 'CANCELLING' });
           return;
         }

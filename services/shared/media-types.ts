@@ -113,6 +113,12 @@ export type DeletionRule =
   /**
    * Deletions that never finished, changed before `before`: DELETING rows (the removal ran out
    * of retries, or the API marked the row but could not start its workflow) and DELETED rows
-   * of the previous release without `purgedAt`.
+   * of the previous release without `purgedAt`; not uploads a DELETE cancelled ('cancelling').
    */
-  | { kind: 'unpurged'; before: string };
+  | { kind: 'unpurged'; before: string }
+  /**
+   * Uploads in flight a DELETE claimed before `before` (DELETING with the private flag
+   * cancelRequested) and that still read so: the cancellation may never have reached Temporal
+   * (the DELETE answered 503), or the workflow ended without taking the row (terminated).
+   */
+  | { kind: 'cancelling'; before: string };

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { WorkflowNotFoundError, type WorkflowHandle } from '@temporalio/client';
 import type { TemporalConfig } from './config';
 
 /** Connection options for a dev server, a TLS cluster (mTLS) or Temporal Cloud (API key). */
@@ -26,4 +27,21 @@ export function temporalConnectionOptions(config: Omit<TemporalConfig, 'TEMPORAL
     apiKey: config.TEMPORAL_API_KEY,
     metadata: config.TEMPORAL_API_KEY ? { 'temporal-namespace': config.TEMPORAL_NAMESPACE } : undefined,
   };
+}
+
+/**
+ * Cancels the workflow if it still runs; false when it has closed (completed, failed,
+ * terminated) or never existed. Temporal accepts the cancellation of a closed workflow without
+ * an error, so whether it runs is asked first. `call` wraps each request (the API's deadline).
+ */
+export async function cancelIfRunning(handle: WorkflowHandle, call: <T>(request: () => Promise<T>) => Promise<T> = (request) => request()): Promise<boolean> {
+  const notFound = (fallback: boolean) => (err: unknown) => {
+    if (err instanceof WorkflowNotFoundError) return fallback;
+    throw err;
+  };
+  const running = await call(() => handle.describe()).then((d) => d.status.name === 'RUNNING', notFound(false));
+  if (!running) return false;
+  // A workflow that closes between the two calls accepts the cancellation too (true, and its
+  // own outcome stands); only one removed from Temporal meanwhile answers not found.
+  return call(() => handle.cancel()).then(() => true, notFound(false));
 }

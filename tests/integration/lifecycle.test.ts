@@ -331,6 +331,47 @@ describe('media lifecycle on the real stack', () => {
       expect(await p.media.findById(mediaId)).toMatchObject({ status: 'DELETED', metadata: { purgedAt: expect.any(String) } });
     });
 
+    it('sends again a DELETE cancellation that never reached Temporal, and finishes one whose workflow had ended', async () => {
+      const user = uniqueUser('cancel-resend');
+      const bytes = await jpegWithExif(400, 300);
+      const session = async () => {
+        const res = await p.call(user, '/media/upload-session', { body: { fileName: 'c.jpg', fileType: 'image/jpeg', fileSize: bytes.length, mediaType: 'POST_IMAGE' } });
+        expect(res.status).toBe(201);
+        expect((await fetch(res.body.upload.url, { method: 'PUT', body: bytes, headers: res.body.upload.headers })).status).toBe(200);
+        return res.body as { mediaId: string; storageKey: string };
+      };
+      // Both uploaded, never completed: their workflows wait for `complete`.
+      const waiting = await session();
+      const terminated = await session();
+      const workflowOf = async (id: string) => p.temporal.workflow.getHandle((await p.media.findById(id))!.workflowId);
+      await (await workflowOf(terminated.mediaId)).terminate('an operator ended it');
+      // As a DELETE leaves them when Temporal answers 503: claimed (DELETING, flagged), the
+      // cancellation never sent. Two hours ago, so that the 'unpurged' phase (1 h) sees them too.
+      for (const { mediaId } of [waiting, terminated]) {
+        expect(await p.media.claimCancellation(mediaId)).toBe(true);
+        await p.media.dataSource.query(`UPDATE media SET updated_at = now() - interval '2 hours' WHERE id = $1`, [mediaId]);
+      }
+      expect((await p.call(user, `/media/${waiting.mediaId}`)).body.status).toBe('DELETING');
+
+      const report: CleanupReport = await p.temporal.workflow.execute('MediaCleanupWorkflow', {
+        taskQueue: p.config.TASK_QUEUE_LIGHT,
+        workflowId: `cleanup-test-${randomUUID()}`,
+        args: [{ unattachedAfterSeconds: 86_400, failedRetentionSeconds: 86_400 * 30, orphanAfterSeconds: 86_400 }],
+      });
+      expect(report.cancellationsResent).toBeGreaterThanOrEqual(1);
+      expect(report.deletionsFinished).toBeGreaterThanOrEqual(1);
+      // The running workflow got the cancellation and compensated: CANCELLED, not purged under it.
+      expect((await waitForStatus(p, user, waiting.mediaId, ['CANCELLED', 'DELETED'])).status).toBe('CANCELLED');
+      const workflow = await workflowOf(waiting.mediaId);
+      // It records the outcome, then closes.
+      await expect(workflow.result()).rejects.toThrow();
+      expect((await workflow.describe()).status.name).toBe('CANCELLED');
+      expect(await p.storage.head(p.config.S3_INCOMING_BUCKET, waiting.storageKey)).toBeUndefined();
+      // The terminated one: nothing would ever take its row, so the cleanup deleted it.
+      expect(await p.media.findById(terminated.mediaId)).toMatchObject({ status: 'DELETED', metadata: { purgedAt: expect.any(String) } });
+      expect(await storedKeys(p, terminated.mediaId, terminated.storageKey)).toEqual(nothingStored);
+    });
+
     it('upgrading protects media that was READY before attachments existed', async () => {
       const user = uniqueUser('legacy');
       const { mediaId } = await uploadToReady(p, user);

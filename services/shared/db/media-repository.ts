@@ -66,10 +66,14 @@ function ruleCondition(rule: DeletionRule, first: number): { sql: string; params
     case 'failed':
       return { sql: `status = ANY($${first}::text[]) AND updated_at < $${first + 1}`, params: [FAILED_STATUSES, rule.before] };
     case 'unpurged':
+      // A DELETING upload whose workflow may still run is the 'cancelling' rule's: removing its
+      // storage under that workflow would orphan what it writes after.
       return {
-        sql: `(status = 'DELETING' OR (status = 'DELETED' AND metadata->>'purgedAt' IS NULL)) AND updated_at < $${first}`,
+        sql: `((status = 'DELETING' AND metadata->>'${CANCEL_REQUESTED}' IS DISTINCT FROM 'true') OR (status = 'DELETED' AND metadata->>'purgedAt' IS NULL)) AND updated_at < $${first}`,
         params: [rule.before],
       };
+    case 'cancelling':
+      return { sql: `status = 'DELETING' AND metadata->>'${CANCEL_REQUESTED}' = 'true' AND updated_at < $${first}`, params: [rule.before] };
   }
 }
 
