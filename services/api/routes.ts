@@ -14,7 +14,7 @@ import { uploadConfirmedSignal, type ConfirmedPart } from '../../workflows/media
 import { ApiError, type ErrorCode } from './errors';
 import type { StatusNotifier } from './events';
 import * as s from './schemas';
-import { START_DEADLINE_MS, UploadService } from './upload-sessions';
+import { UploadService, withinStartDeadline } from './upload-sessions';
 import { MAX_PARTS } from '../shared/upload-plan';
 import { cancelIfRunning } from '../shared/temporal';
 
@@ -481,14 +481,9 @@ export function buildRoutes(deps: ApiDeps): RouteSpec[] {
   return routes;
 
   /** Starts (once per media) the workflow that deletes it if `rule` still holds. */
-  /**
-   * A request's call to Temporal (a signal, a cancel, a deletion start), bounded like a session's
-   * workflow start: a paused or unreachable Temporal fails it with DEADLINE_EXCEEDED after
-   * START_DEADLINE_MS (503 DEPENDENCY_UNAVAILABLE with Retry-After) instead of holding the
-   * client for the whole outage.
-   */
+  /** This request's call to Temporal, bounded (withinStartDeadline). */
   function withinDeadline<T>(call: () => Promise<T>): Promise<T> {
-    return temporal.connection.withDeadline(Date.now() + START_DEADLINE_MS, call);
+    return withinStartDeadline(temporal, call);
   }
 
   async function startDeletion(mediaId: string, rule: DeletionRule): Promise<void> {

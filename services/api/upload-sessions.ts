@@ -28,6 +28,16 @@ import type { UploadSessionRequest } from './schemas';
 export const INITIAL_PART_URLS = 100;
 /** A session not created this long after it came in (admission wait included) answers 503. */
 export const START_DEADLINE_MS = 5000;
+
+/**
+ * One call to Temporal (a signal, a cancel, a terminate, a deletion start) bounded like a
+ * session's workflow start: a paused or unreachable Temporal fails it with DEADLINE_EXCEEDED
+ * after START_DEADLINE_MS (503 DEPENDENCY_UNAVAILABLE with Retry-After) instead of holding the
+ * client for the whole outage.
+ */
+export function withinStartDeadline<T>(temporal: Client, call: () => Promise<T>): Promise<T> {
+  return temporal.connection.withDeadline(Date.now() + START_DEADLINE_MS, call);
+}
 /**
  * Waits before each sweep of a key whose CreateMultipartUpload got no answer (about 9 min in
  * all); uploads still open after the last one are left to the orphan sweep.
@@ -361,9 +371,7 @@ export class UploadService {
     const { config, storage, temporal } = this.deps;
     await Promise.all([
       options.started
-        ? temporal.connection
-            .withDeadline(Date.now() + START_DEADLINE_MS, () => temporal.workflow.getHandle(row.workflowId).terminate('session not recorded'))
-            .catch(() => undefined)
+        ? withinStartDeadline(temporal, () => temporal.workflow.getHandle(row.workflowId).terminate('session not recorded')).catch(() => undefined)
         : undefined,
       row.uploadId
         ? storage.abortMultipartUpload(config.S3_INCOMING_BUCKET, row.storageKey, row.uploadId).catch(() => undefined)
