@@ -7,7 +7,7 @@ import { makeThumbnails, UndecodableImageError } from '../services/shared/media/
 import { analyzePdf, DocumentLimitError, UndecodableDocumentError } from '../services/shared/media/pdf';
 import { endsLikeAPdf } from '../services/shared/media/pdf-protocol';
 import { derivedPrefix, MEDIA_TYPE_RULES } from '../services/shared/media-types';
-import type { ActivityDeps } from './index';
+import { pinnedToVerified, type ActivityDeps } from './index';
 import { storeThumbnails, type ProcessingInput } from './processing';
 import { heartbeatPerChunk } from './progress';
 import { makeWorkDir } from './work-dirs';
@@ -51,7 +51,7 @@ export function createDocumentActivities(deps: ActivityDeps, settings: DocumentS
         // Up to 100 MiB: to disk, not to memory, heartbeating as bytes arrive (a slow store is not a dead worker).
         ctx.heartbeat({ phase: 'download', downloaded: 0 });
         const progress = heartbeatPerChunk(ctx, (downloaded) => ({ phase: 'download', downloaded }));
-        await pipeline(await storage.getStream(buckets.incoming, input.storageKey), progress, createWriteStream(source));
+        await pipeline(await pinnedToVerified(() => storage.getStream(buckets.incoming, input.storageKey, { ifMatch: input.etag })), progress, createWriteStream(source));
         if (!endsLikeAPdf(await readTail(source, 1024))) {
           throw ApplicationFailure.nonRetryable('the PDF is truncated: no %%EOF in its last 1024 bytes', 'UNDECODABLE_MEDIA');
         }

@@ -4,7 +4,7 @@ import { CANCEL_REQUESTED, type MediaRepository } from '../services/shared/db/me
 import { failureCode, UPLOAD_OUTCOMES, type WorkerMetrics } from '../services/shared/metrics';
 import { detectMimeType, MAGIC_BYTES_NEEDED, matchesDeclaredType } from '../services/shared/magic-bytes';
 import { derivedPrefix, type MediaStatus } from '../services/shared/media-types';
-import { pickParts, type Storage } from '../services/shared/storage';
+import { isPreconditionFailed, pickParts, type Storage } from '../services/shared/storage';
 import type { ConfirmedPart } from '../workflows/media-upload.workflow';
 import type { createLifecycleActivities } from './lifecycle';
 import type { createDocumentActivities } from './documents';
@@ -19,6 +19,26 @@ export interface ActivityDeps {
   publish?: (client: Client, mediaId: string, event: MediaEventName) => Promise<number>;
   /** Counts uploads reaching a terminal status (`media_uploads_finished_total`). */
   metrics?: Pick<WorkerMetrics, 'uploadsFinished'>;
+}
+
+/**
+ * Runs a read or copy pinned to the ETag that verification saw (`Pinned`). S3 answers 412 when
+ * the object was replaced since (its presigned PUT URL is valid until it expires): the upload
+ * is rejected as UPLOAD_CHANGED instead of reading or publishing bytes nobody verified or
+ * scanned.
+ */
+export async function pinnedToVerified<T>(call: () => Promise<T>): Promise<T> {
+  try {
+    return await call();
+  } catch (err) {
+    if (isPreconditionFailed(err)) throw uploadChanged();
+    throw err;
+  }
+}
+
+/** The rejection of an upload whose object was replaced after verification. */
+export function uploadChanged(): ApplicationFailure {
+  return ApplicationFailure.nonRetryable('the uploaded object was replaced after it was verified; upload the file again as a new media', 'UPLOAD_CHANGED');
 }
 
 export interface InspectUploadResult {
@@ -125,7 +145,7 @@ export function createActivities({ storage, media, buckets, publish, metrics }: 
     },
 
     /** HEAD: exists, size equals the declared size, content type; then the magic bytes. */
-    async verifyUpload(input: { storageKey: string; fileSize: number; mimeType: string }): Promise<{ detectedMimeType: string }> {
+    async verifyUpload(input: { storageKey: string; fileSize: number; mimeType: string }): Promise<{ detectedMimeType: string; etag?: string }> {
       const head = await storage.head(buckets.incoming, input.storageKey);
       if (!head) throw ApplicationFailure.nonRetryable('no object was uploaded', 'UPLOAD_INCOMPLETE');
       if (head.size !== input.fileSize) {
@@ -134,22 +154,25 @@ export function createActivities({ storage, media, buckets, publish, metrics }: 
       if (head.contentType && head.contentType !== input.mimeType) {
         throw ApplicationFailure.nonRetryable(`stored as ${head.contentType}, declared ${input.mimeType}`, 'CONTENT_MISMATCH');
       }
-      const detected = detectMimeType(await storage.readHead(buckets.incoming, input.storageKey, MAGIC_BYTES_NEEDED));
+      const pin = { ifMatch: head.etag };
+      const detected = detectMimeType(await pinnedToVerified(() => storage.readHead(buckets.incoming, input.storageKey, MAGIC_BYTES_NEEDED, pin)));
       if (!matchesDeclaredType(input.mimeType, detected)) {
         throw ApplicationFailure.nonRetryable(`content is ${detected ?? 'of an unknown type'}, declared ${input.mimeType}`, 'CONTENT_MISMATCH');
       }
-      return { detectedMimeType: detected! };
+      // Every later read and the promotion are pinned to these bytes (pinnedToVerified).
+      return { detectedMimeType: detected!, etag: head.etag };
     },
 
     /**
-     * Copies the scanned original to the media bucket, then removes it from incoming. With
+     * Copies the scanned original to the media bucket (only the bytes verified: `etag`, see
+     * pinnedToVerified), then removes it from incoming. With
      * `download`, the copy is stored as `Content-Disposition: attachment` so that no origin
      * serving it (CDN included) shows it inline (documents may carry JavaScript).
      */
-    async promoteOriginal(input: { mediaId: string; storageKey: string; download?: { contentType: string } }): Promise<void> {
+    async promoteOriginal(input: { mediaId: string; storageKey: string; download?: { contentType: string }; etag?: string }): Promise<void> {
       if (!(await storage.head(buckets.media, input.storageKey))) {
         const replace = input.download ? { contentType: input.download.contentType, contentDisposition: 'attachment' } : undefined;
-        await storage.copy(buckets.incoming, input.storageKey, buckets.media, input.storageKey, replace);
+        await pinnedToVerified(() => storage.copy(buckets.incoming, input.storageKey, buckets.media, input.storageKey, replace, { ifMatch: input.etag }));
       }
       await storage.delete(buckets.incoming, input.storageKey);
     },

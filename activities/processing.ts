@@ -28,7 +28,7 @@ import { continuation, readPublishedPlaylist, type PublishedPlaylist } from '../
 import { makeThumbnails, UndecodableImageError, type Thumbnail } from '../services/shared/media/images';
 import { DERIVED_CACHE_CONTROL, derivedPrefix, MEDIA_TYPE_RULES, type MediaType } from '../services/shared/media-types';
 import type { ClamdScanner } from '../services/shared/scanner';
-import type { ActivityDeps } from './index';
+import { pinnedToVerified, uploadChanged, type ActivityDeps } from './index';
 import { heartbeatPerChunk } from './progress';
 import { announcePlayable } from './webhooks';
 import { makeWorkDir } from './work-dirs';
@@ -38,6 +38,8 @@ export interface ProcessingInput {
   storageKey: string;
   mediaType: MediaType;
   fileSize: number;
+  /** ETag verification saw: reads are pinned to it (pinnedToVerified). Absent in workflows started before it was recorded. */
+  etag?: string;
 }
 
 export interface ScanPolicy {
@@ -76,7 +78,8 @@ export function createScanActivities({ storage, media, buckets }: ActivityDeps, 
       }
       // Heartbeats as bytes flow to clamd: a worker killed mid-scan is noticed in seconds.
       const progress = heartbeatPerChunk(Context.current(), (scanned) => ({ scanned }));
-      const source = await storage.getStream(buckets.incoming, input.storageKey);
+      // The bytes verification saw, or none: a replaced object is never scanned in their place.
+      const source = await pinnedToVerified(() => storage.getStream(buckets.incoming, input.storageKey, { ifMatch: input.etag }));
       const result = await scanner.scan(source.pipe(progress));
       await media.mergeMetadata(input.mediaId, {
         scan: { status: result.infected ? 'INFECTED' : 'CLEAN', signatures: result.signatures, at: new Date().toISOString() },
@@ -97,7 +100,7 @@ export function createImageActivities(deps: ActivityDeps) {
     async processImage(input: ProcessingInput): Promise<{ thumbnails: number }> {
       const ctx = Context.current();
       ctx.heartbeat({ phase: 'download' });
-      const original = await storage.getBuffer(buckets.incoming, input.storageKey);
+      const original = await pinnedToVerified(() => storage.getBuffer(buckets.incoming, input.storageKey, { ifMatch: input.etag }));
       let result: Awaited<ReturnType<typeof makeThumbnails>>;
       try {
         result = await makeThumbnails(original, MEDIA_TYPE_RULES[input.mediaType].thumbnailWidths);
@@ -432,7 +435,13 @@ export function createVideoActivities(deps: ActivityDeps, settings: VideoSetting
     const source = (await storage.presignGet(buckets.incoming, input.storageKey, 6 * 3600)).url;
     const dir = await makeWorkDir('transcode', input.mediaId);
     try {
-      return await work(source, dir);
+      const result = await work(source, dir);
+      // ffmpeg reads by URL, unpinned: output made from an object replaced since verification
+      // fails the upload here (its compensation removes that output) instead of being kept.
+      if (input.etag && (await storage.head(buckets.incoming, input.storageKey))?.etag !== input.etag) {
+        throw uploadChanged();
+      }
+      return result;
     } catch (err) {
       // ffprobe cannot tell a broken file from an unreachable one: only an object that S3
       // still serves makes it bad content; anything else is a transient fault to retry.

@@ -78,7 +78,7 @@ export const MediaOwnerKey = defineSearchAttributeKey('MediaOwner', SearchAttrib
 export const MediaTenantKey = defineSearchAttributeKey('MediaTenant', SearchAttributeType.KEYWORD);
 
 /** ApplicationFailure types that mean the content itself is unacceptable → REJECTED. */
-export const REJECTION_TYPES = ['CONTENT_MISMATCH', 'SIZE_MISMATCH', 'MALWARE', 'UNDECODABLE_MEDIA', 'NO_VIDEO_STREAM', 'UPLOAD_INCOMPLETE', 'TOO_LARGE_TO_SCAN'] as const;
+export const REJECTION_TYPES = ['CONTENT_MISMATCH', 'SIZE_MISMATCH', 'MALWARE', 'UNDECODABLE_MEDIA', 'NO_VIDEO_STREAM', 'UPLOAD_INCOMPLETE', 'TOO_LARGE_TO_SCAN', 'UPLOAD_CHANGED'] as const;
 
 // S3, database and metadata calls: seconds each (a worker killed mid-call is retried after
 // 30 s at the latest); transient faults (S3 5xx, network, DB
@@ -215,12 +215,13 @@ export async function MediaUploadWorkflow(input: MediaUploadInput): Promise<Medi
     }
     // Histories recorded before the local-activity steps replay their scheduled activities.
     const quick = patched('quick-steps-local') ? quickSteps : steps;
-    await quick.verifyUpload.executeWithOptions({ summary: 'HEAD + magic bytes' }, [
+    const verified = await quick.verifyUpload.executeWithOptions({ summary: 'HEAD + magic bytes' }, [
       { storageKey: input.storageKey, fileSize: input.fileSize, mimeType: input.mimeType },
     ]);
 
     await moveTo('SCANNING', 'clamd INSTREAM');
-    const processing = { mediaId: input.mediaId, storageKey: input.storageKey, mediaType: input.mediaType, fileSize: input.fileSize };
+    // Scan, processing and promotion read the bytes verification saw (its ETag), none other.
+    const processing = { mediaId: input.mediaId, storageKey: input.storageKey, mediaType: input.mediaType, fileSize: input.fileSize, etag: verified?.etag };
     await steps.scanOriginal.executeWithOptions({ ...scanActivity, summary: 'virus scan (clamd)' }, [processing]);
 
     const kind = MEDIA_TYPE_RULES[input.mediaType].kind;
@@ -245,7 +246,7 @@ export async function MediaUploadWorkflow(input: MediaUploadInput): Promise<Medi
     }
     // A video's or a document's copy can take minutes: longer than a workflow task may run.
     await (kind === 'image' ? quick : steps).promoteOriginal.executeWithOptions({ ...waitWhenCancelled(), summary: 'copy incoming → media' }, [
-      { mediaId: input.mediaId, storageKey: input.storageKey, download: kind === 'document' ? { contentType: input.mimeType } : undefined },
+      { mediaId: input.mediaId, storageKey: input.storageKey, download: kind === 'document' ? { contentType: input.mimeType } : undefined, etag: processing.etag },
     ]);
     await moveTo('READY', 'published');
     return { status: 'READY' };

@@ -42,6 +42,23 @@ export interface UploadedPart {
 export interface ObjectHead {
   size: number;
   contentType?: string;
+  /** The object's ETag, quoted as S3 gives it: a read or copy with `ifMatch` set to it gets these bytes or fails. */
+  etag?: string;
+}
+
+/**
+ * `ifMatch`: the ETag the bytes must still have (S3 If-Match / x-amz-copy-source-if-match). A
+ * presigned PUT stays valid after the upload was confirmed, so the object can be replaced under
+ * a running workflow; a pinned read or copy then fails with 412 (isPreconditionFailed) instead
+ * of reading bytes that were never verified or scanned.
+ */
+export interface Pinned {
+  ifMatch?: string;
+}
+
+/** S3 answered 412: the object no longer has the ETag a pinned read or copy asked for. */
+export function isPreconditionFailed(err: unknown): boolean {
+  return isS3Error(err, 'PreconditionFailed', 412);
 }
 
 /** What S3 did not do in time: the call gave up after `timeoutMs` (named like the SDK's own timeouts). */
@@ -164,9 +181,13 @@ export class Storage {
     return this.presign('PUT', bucket, key, o.expiresIn, { partNumber: String(o.partNumber), uploadId: o.uploadId }, headers);
   }
 
-  /** With `contentDisposition`, S3 answers the GET with that Content-Disposition (e.g. `attachment`: never shown inline). */
-  presignGet(bucket: string, key: string, expiresIn: number, contentDisposition?: string) {
-    return this.presign('GET', bucket, key, expiresIn, contentDisposition ? { 'response-content-disposition': contentDisposition } : {}, {});
+  /**
+   * With `contentDisposition`, S3 answers the GET with that Content-Disposition (e.g.
+   * `attachment`: never shown inline). With `pin.ifMatch`, the URL is signed with an If-Match
+   * header that the reader must send (`headers`).
+   */
+  presignGet(bucket: string, key: string, expiresIn: number, contentDisposition?: string, pin: Pinned = {}) {
+    return this.presign('GET', bucket, key, expiresIn, contentDisposition ? { 'response-content-disposition': contentDisposition } : {}, pin.ifMatch ? { 'if-match': pin.ifMatch } : {});
   }
 
   /**
@@ -249,7 +270,7 @@ export class Storage {
   async head(bucket: string, key: string): Promise<ObjectHead | undefined> {
     try {
       const out = await this.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
-      return { size: out.ContentLength ?? 0, contentType: out.ContentType };
+      return { size: out.ContentLength ?? 0, contentType: out.ContentType, etag: out.ETag };
     } catch (err) {
       if (isS3Error(err, 'NotFound', 404) || isS3Error(err, 'NoSuchKey', 404)) return undefined;
       throw err;
@@ -257,19 +278,19 @@ export class Storage {
   }
 
   /** The first `length` bytes of an object (magic-number checks). */
-  async readHead(bucket: string, key: string, length: number): Promise<Buffer> {
-    const out = await this.send(new GetObjectCommand({ Bucket: bucket, Key: key, Range: `bytes=0-${length - 1}` }));
+  async readHead(bucket: string, key: string, length: number, pin: Pinned = {}): Promise<Buffer> {
+    const out = await this.send(new GetObjectCommand({ Bucket: bucket, Key: key, Range: `bytes=0-${length - 1}`, IfMatch: pin.ifMatch }));
     return Buffer.from(await out.Body!.transformToByteArray());
   }
 
   /** Whole object in memory: only for objects bounded by a media type limit (images). */
-  async getBuffer(bucket: string, key: string): Promise<Buffer> {
-    const out = await this.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+  async getBuffer(bucket: string, key: string, pin: Pinned = {}): Promise<Buffer> {
+    const out = await this.send(new GetObjectCommand({ Bucket: bucket, Key: key, IfMatch: pin.ifMatch }));
     return Buffer.from(await out.Body!.transformToByteArray());
   }
 
-  async getStream(bucket: string, key: string): Promise<Readable> {
-    const out = await this.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+  async getStream(bucket: string, key: string, pin: Pinned = {}): Promise<Readable> {
+    const out = await this.send(new GetObjectCommand({ Bucket: bucket, Key: key, IfMatch: pin.ifMatch }));
     return out.Body as Readable;
   }
 
@@ -297,13 +318,14 @@ export class Storage {
   }
 
   /** With `replace`, the copy gets these headers instead of the source's (S3 MetadataDirective REPLACE). */
-  async copy(fromBucket: string, key: string, toBucket: string, toKey = key, replace?: { contentType: string; contentDisposition: string }): Promise<void> {
+  async copy(fromBucket: string, key: string, toBucket: string, toKey = key, replace?: { contentType: string; contentDisposition: string }, pin: Pinned = {}): Promise<void> {
     const source = `${fromBucket}/${encodeKeyPath(key)}`;
     await this.send(
       new CopyObjectCommand({
         Bucket: toBucket,
         Key: toKey,
         CopySource: source,
+        CopySourceIfMatch: pin.ifMatch,
         ...(replace ? { MetadataDirective: 'REPLACE', ContentType: replace.contentType, ContentDisposition: replace.contentDisposition } : {}),
       }),
     );
