@@ -164,7 +164,8 @@ export function createApp(deps: ApiDeps & { log: Logger; lifecycle?: ApiLifecycl
    * One session limit: express-rate-limit counts the request as one session; a batch of N files
    * (`files`, bounded by MAX_BATCH_FILES: longer bodies are refused with 400 anyway) counts the
    * other N - 1 on the same store, so a batch that would cross the limit is refused whole (429 +
-   * Retry-After) and, like any refused request, still counts.
+   * Retry-After) and, like any refused request, still counts. A batch refused for its length
+   * (400) counts once.
    */
   const sessionLimiter = (o: { limit: number; key: (req: Request) => string; headers: boolean; message: string }) => {
     const store = new MemoryStore();
@@ -179,9 +180,15 @@ export function createApp(deps: ApiDeps & { log: Logger; lifecycle?: ApiLifecycl
     });
     const batchWeight = async (req: Request, res: Response, next: NextFunction) => {
       const files = (req.body as { files?: unknown } | undefined)?.files;
-      const extra = Array.isArray(files) ? Math.min(files.length, MAX_BATCH_FILES) - 1 : 0;
+      // A batch the route refuses whole (400: none or more than MAX_BATCH_FILES) creates nothing
+      // and counts once, as any invalid request.
+      const extra = Array.isArray(files) && files.length <= MAX_BATCH_FILES ? files.length - 1 : 0;
+      if (extra <= 0) return next();
       let hits = { totalHits: 0, resetTime: undefined as Date | undefined };
       for (let i = 0; i < extra; i++) hits = await store.increment(o.key(req));
+      // The header was set before the batch's weight was counted.
+      const header = o.headers ? res.getHeader('ratelimit') : undefined;
+      if (typeof header === 'string') res.setHeader('ratelimit', header.replace(/remaining=\d+/, `remaining=${Math.max(0, o.limit - hits.totalHits)}`));
       if (hits.totalHits > o.limit) return refuse(res, next, o.message, hits.resetTime);
       next();
     };

@@ -119,7 +119,10 @@ export class UploadService {
     this.dbSlots = pLimit(Math.max(1, Math.floor(deps.config.DB_POOL_SIZE / 2)));
   }
 
-  /** Domain limits of SPEC.md §4: type allowed for the media type, size within its maximum. */
+  /**
+   * Domain limits of SPEC.md §4: type allowed for the media type, size within its maximum, and
+   * within what the virus scanner takes (CLAMD_STREAM_MAX_BYTES) unless SCAN_OVERSIZE_ACTION=skip.
+   */
   validate(req: UploadSessionRequest): void {
     const rule = MEDIA_TYPE_RULES[req.mediaType];
     if (!rule.allowedMimeTypes.includes(req.fileType)) {
@@ -129,6 +132,11 @@ export class UploadService {
     }
     if (req.fileSize > rule.maxBytes) {
       throw new ApiError('FILE_TOO_LARGE', `${req.mediaType} files may be at most ${rule.maxBytes} bytes`, { maxBytes: rule.maxBytes });
+    }
+    // The workflow would reject it after the whole upload (TOO_LARGE_TO_SCAN): say so before.
+    const { CLAMD_STREAM_MAX_BYTES: scanMax, SCAN_OVERSIZE_ACTION: oversize } = this.deps.config;
+    if (oversize === 'reject' && req.fileSize > scanMax) {
+      throw new ApiError('FILE_TOO_LARGE', `files larger than ${scanMax} bytes cannot be virus-scanned by this installation and are not accepted`, { maxBytes: scanMax, limit: 'scan' });
     }
   }
 

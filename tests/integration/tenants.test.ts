@@ -7,6 +7,7 @@ import { MediaRepository } from '../../services/shared/db/media-repository';
 import { originalKeyPrefix } from '../../services/shared/storage-keys';
 import { MediaClientError, MediaUploadClient } from '../../services/client';
 import { MediaTenantKey } from '../../workflows/media-upload.workflow';
+import { MAX_BATCH_FILES } from '../../services/api/schemas';
 import { realJpeg } from '../fixtures/media';
 import { startPlatform, testJwtSecret, uniqueUser, type Platform } from '../harness/platform';
 
@@ -29,7 +30,7 @@ describe('tenants and projects', () => {
   });
   afterAll(() => p?.stop());
 
-  async function call(who: Identity, path: string, init: { method?: string; body?: unknown } = {}): Promise<{ status: number; body: any; contentType: string; retryAfter: string | null }> {
+  async function call(who: Identity, path: string, init: { method?: string; body?: unknown } = {}): Promise<{ status: number; body: any; contentType: string; retryAfter: string | null; rateLimit: string | null }> {
     const claims = { ...(who.tenant !== undefined ? { tenant: who.tenant } : {}), ...(who.projects !== undefined ? { projects: who.projects } : {}) };
     const headers: Record<string, string> = { authorization: `Bearer ${await mintDevToken(testJwtSecret, who.sub, '1h', claims)}` };
     if (init.body !== undefined) headers['content-type'] = 'application/json';
@@ -49,10 +50,10 @@ describe('tenants and projects', () => {
         text += Buffer.from(value).toString('utf8');
       }
       await reader.cancel();
-      return { status: res.status, body: text, contentType, retryAfter: res.headers.get('retry-after') };
+      return { status: res.status, body: text, contentType, retryAfter: res.headers.get('retry-after'), rateLimit: res.headers.get('ratelimit') };
     }
     const text = await res.text();
-    return { status: res.status, body: text ? JSON.parse(text) : undefined, contentType, retryAfter: res.headers.get('retry-after') };
+    return { status: res.status, body: text ? JSON.parse(text) : undefined, contentType, retryAfter: res.headers.get('retry-after'), rateLimit: res.headers.get('ratelimit') };
   }
 
   async function session(who: Identity, file: { size: number; projectId?: string }) {
@@ -356,5 +357,18 @@ describe('tenants and projects', () => {
     expect(full.body.items.filter((item: { mediaId?: string }) => item.mediaId)).toHaveLength(tenantRateLimit);
     const after = await session({ sub: uniqueUser('b4'), tenant: fresh }, { size: 1000 });
     expect([after.status, after.body.error.code]).toEqual([429, 'RATE_LIMITED']);
+  });
+
+  it('counts a batch refused for its length (400) once, and the RateLimit header counts a batch whole', async () => {
+    const tenant = `long-${randomUUID().slice(0, 8)}`;
+    const file = { fileName: 'plan.jpg', fileType: 'image/jpeg', fileSize: 1000, mediaType: 'POST_IMAGE' };
+    const sub = uniqueUser('long');
+    const tooLong = await call({ sub, tenant }, '/media/upload-sessions', { body: { files: Array.from({ length: MAX_BATCH_FILES + 1 }, () => file) } });
+    expect([tooLong.status, tooLong.body.error.code]).toEqual([400, 'VALIDATION_FAILED']);
+    // One request spent of the tenant's window: a batch of the rest still passes.
+    const rest = await call({ sub, tenant }, '/media/upload-sessions', { body: { files: Array.from({ length: tenantRateLimit - 1 }, () => file) } });
+    expect(rest.status).toBe(201);
+    // The user's own limit, in the header: both requests, the batch counted as its files.
+    expect(rest.rateLimit).toMatch(new RegExp(`remaining=${p.config.RATE_LIMIT_SESSIONS_PER_MINUTE - tenantRateLimit}\\b`));
   });
 });

@@ -225,6 +225,8 @@ describe('upload sessions on the real stack', () => {
     const cases: Array<[unknown, number, string]> = [
       [{ fileName: 'a.gif', fileType: 'image/gif', fileSize: 10, mediaType: 'PROFILE_IMAGE' }, 415, 'UNSUPPORTED_MEDIA_TYPE'],
       [{ fileName: 'a.jpg', fileType: 'image/jpeg', fileSize: 6 * MiB, mediaType: 'PROFILE_IMAGE' }, 413, 'FILE_TOO_LARGE'],
+      // Within POST_VIDEO's 5 GiB, above the scanner's 1000 MiB: refused now, not after the upload.
+      [{ fileName: 'a.mp4', fileType: 'video/mp4', fileSize: 1001 * MiB, mediaType: 'POST_VIDEO' }, 413, 'FILE_TOO_LARGE'],
       [{ fileName: 'a.jpg', fileType: 'image/jpeg', fileSize: 0, mediaType: 'POST_IMAGE' }, 400, 'VALIDATION_FAILED'],
       [{ fileName: '../../etc/passwd', fileType: 'image/jpeg', fileSize: 10, mediaType: 'POST_IMAGE' }, 400, 'VALIDATION_FAILED'],
       [{ fileName: 'a.jpg', fileType: 'image/jpeg', fileSize: 10, mediaType: 'BANNER' }, 400, 'VALIDATION_FAILED'],
