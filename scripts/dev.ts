@@ -101,7 +101,7 @@ async function main(): Promise<void> {
       `  Demo page      ${apiUrl}/#token=${token}`,
       `  Uppy page      ${apiUrl}/uppy#token=${token}  (Uppy's Dashboard and @uppy/aws-s3 on this API)`,
       stack.urls.temporalUi
-        ? `  Temporal UI    ${stack.urls.temporalUi}  (gRPC ${stack.urls.temporal}; try MediaStatus="AWAITING_UPLOAD")`
+        ? `  Temporal UI    ${stack.urls.temporalUi}  (gRPC ${stack.urls.temporal}; try MediaStatus="AWAITING_UPLOAD" AND ExecutionStatus="Running")`
         : `  Temporal       ${stack.urls.temporal}  (no Web UI: the production server has none built in; npm run ops queries it)`,
       `                 ${stack.temporal.description}`,
       `  S3             ${stack.urls.s3}  (buckets: incoming, media)`,

@@ -5,8 +5,8 @@ import type { Client } from '@temporalio/client';
 import { WorkflowIdReusePolicy } from '@temporalio/common';
 import type { Config } from '../shared/config';
 import { QUERY_READ_TIMEOUT } from '../shared/db/data-source';
-import type { MediaRow } from '../shared/db/entities';
-import type { MediaRepository, NewMedia, Scope } from '../shared/db/media-repository';
+import type { BatchRow, MediaRow } from '../shared/db/entities';
+import type { MediaRepository, NewMedia, QuotaRefusal, Scope } from '../shared/db/media-repository';
 import type { Metrics } from '../shared/metrics';
 import { MEDIA_TYPE_RULES, originalKey } from '../shared/media-types';
 import type { Storage } from '../shared/storage';
@@ -162,7 +162,10 @@ export class UploadService {
     await this.start(prepared, deadline);
     try {
       // No deadline: the workflow runs already, recording it is worth the wait for a slot.
-      await this.withDb(undefined, () => media.insert(prepared.row));
+      await this.withDb(undefined, () => this.record([prepared.row])).then((refused) => {
+        const over = refused.get(prepared.row.id);
+        if (over) throw quotaExceeded(over, req.fileSize);
+      });
     } catch (err) {
       if (!outcomeUnknown(err)) await this.discard(prepared, { started: true });
       const winner = options.idempotencyKey && isUniqueViolation(err) ? await media.findByIdempotencyKey(scope, options.idempotencyKey) : null;
@@ -180,7 +183,6 @@ export class UploadService {
    * workflows already started are terminated.
    */
   async createBatch(scope: Scope, requests: Array<UploadSessionRequest | ApiError>): Promise<{ batchId: string; items: BatchItem[] }> {
-    const { media } = this.deps;
     const batchId = randomUUID();
     const deadline = Date.now() + START_DEADLINE_MS;
     const used = await this.withDb(deadline, () => this.storageUsed(scope));
@@ -204,19 +206,27 @@ export class UploadService {
     const fatal =
       failures.find((err) => !(err instanceof ApiError) && !isDependencyFault(err)) ??
       (started.length ? undefined : failures.find(isDependencyFault));
+    let refused: Map<string, QuotaRefusal>;
     try {
       if (fatal) throw fatal;
-      await this.withDb(undefined, () =>
-        media.insertBatch({ id: batchId, userId: scope.userId, tenantId: scope.tenantId, itemCount: requests.length }, started.map((s) => s.row)),
+      refused = await this.withDb(undefined, () =>
+        this.record(
+          started.map((s) => s.row),
+          { id: batchId, userId: scope.userId, tenantId: scope.tenantId, itemCount: requests.length },
+        ),
       );
     } catch (err) {
       if (!outcomeUnknown(err)) await Promise.all(started.map((s) => this.discard(s, { started: true })));
       throw err;
     }
+    // Items other sessions of the same uploader outran to the quota meanwhile: not recorded.
+    await Promise.all(started.filter((s) => refused.has(s.row.id)).map((s) => this.discard(s, { started: true })));
     const items = await Promise.all(
       settled.map(async (r, index): Promise<BatchItem> => {
-        if (r.status === 'fulfilled') return { index, ...(await this.describe(asRow(r.value.row))) };
-        const err = r.reason instanceof ApiError ? r.reason : dependencyError();
+        const over = r.status === 'fulfilled' ? refused.get(r.value.row.id) : undefined;
+        if (r.status === 'fulfilled' && !over) return { index, ...(await this.describe(asRow(r.value.row))) };
+        const reason = over && r.status === 'fulfilled' ? quotaExceeded(over, r.value.row.fileSize) : r.status === 'rejected' ? r.reason : undefined;
+        const err = reason instanceof ApiError ? reason : dependencyError();
         return { index, error: { code: err.code, message: err.message, ...(err.details ? { details: err.details } : {}) } };
       }),
     );
@@ -233,15 +243,27 @@ export class UploadService {
     return { user, tenant };
   }
 
+  /**
+   * The early check, before anything is started: refuses what the usage read at the request's
+   * start already rules out. Sessions at the same instant all pass it; record() holds the line.
+   */
   private checkQuota(used: { user: number; tenant: number }, fileSize: number): void {
     const { USER_STORAGE_QUOTA_BYTES: userQuota, TENANT_STORAGE_QUOTA_BYTES: tenantQuota } = this.deps.config;
-    // Soft limits: sessions created at the same instant may pass them together by a file each.
-    if (userQuota > 0 && used.user + fileSize > userQuota) {
-      throw new ApiError('QUOTA_EXCEEDED', 'this upload would exceed your storage quota', { quotaBytes: userQuota, usedBytes: used.user, fileSize });
-    }
-    if (tenantQuota > 0 && used.tenant + fileSize > tenantQuota) {
-      throw new ApiError('QUOTA_EXCEEDED', "this upload would exceed your tenant's storage quota", { scope: 'tenant', quotaBytes: tenantQuota, usedBytes: used.tenant, fileSize });
-    }
+    if (userQuota > 0 && used.user + fileSize > userQuota) throw quotaExceeded({ scope: 'user', quotaBytes: userQuota, usedBytes: used.user }, fileSize);
+    if (tenantQuota > 0 && used.tenant + fileSize > tenantQuota) throw quotaExceeded({ scope: 'tenant', quotaBytes: tenantQuota, usedBytes: used.tenant }, fileSize);
+  }
+
+  /**
+   * Writes the session rows (and the batch row): within the quotas, under the uploader's lock
+   * (insertWithinQuota) when a quota is on; the ids it left out, over quota.
+   */
+  private async record(rows: NewMedia[], batch?: Omit<BatchRow, 'createdAt'>): Promise<Map<string, QuotaRefusal>> {
+    const { config, media } = this.deps;
+    const limits = { userBytes: config.USER_STORAGE_QUOTA_BYTES, tenantBytes: config.TENANT_STORAGE_QUOTA_BYTES };
+    if (limits.userBytes > 0 || limits.tenantBytes > 0) return media.insertWithinQuota(rows, limits, batch);
+    if (batch) await media.insertBatch(batch, rows);
+    else await media.insert(rows[0]!);
+    return new Map();
   }
 
   /** Keys, deadlines and (above the threshold) the S3 multipart upload of a new session. */
@@ -468,6 +490,13 @@ export function workflowStartOptions(
     ],
     staticSummary: `${row.mediaType} ${row.fileName} (${row.fileSize} bytes) for ${row.userId}`,
   };
+}
+
+/** 413 QUOTA_EXCEEDED: the user's (details without `scope`, as before tenants) or the tenant's quota. */
+function quotaExceeded(over: QuotaRefusal, fileSize: number): ApiError {
+  return over.scope === 'user'
+    ? new ApiError('QUOTA_EXCEEDED', 'this upload would exceed your storage quota', { quotaBytes: over.quotaBytes, usedBytes: over.usedBytes, fileSize })
+    : new ApiError('QUOTA_EXCEEDED', "this upload would exceed your tenant's storage quota", { scope: 'tenant', quotaBytes: over.quotaBytes, usedBytes: over.usedBytes, fileSize });
 }
 
 function overloaded(): ApiError {

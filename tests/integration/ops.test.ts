@@ -102,9 +102,9 @@ describe('npm run ops: stuck and cancel', () => {
       for await (const w of p.temporal.workflow.list({ query: `${filter} AND MediaOwner="${user}"` })) ids.push(w.workflowId);
       return ids;
     };
-    expect(await inUi('MediaStatus="AWAITING_UPLOAD"')).toEqual([upload.workflowId]);
+    expect(await inUi('MediaStatus="AWAITING_UPLOAD" AND ExecutionStatus="Running"')).toEqual([upload.workflowId]);
     expect(await inUi(`MediaTenant="default" AND MediaStatus="AWAITING_UPLOAD" AND StartTime < "${new Date().toISOString().replace(/\.\d+Z$/, 'Z')}"`)).toEqual([upload.workflowId]);
-    expect(await inUi('MediaStatus="PROCESSING"')).toEqual([]);
+    expect(await inUi('MediaStatus="PROCESSING" AND ExecutionStatus="Running"')).toEqual([]);
 
     const readable = await ops('stuck', '--owner', user);
     expect(readable.code).toBe(0);

@@ -43,4 +43,28 @@ describe('per-user storage quota on the real stack', () => {
       await waitForStatus(p, owner, id, ['CANCELLED']);
     }
   });
+
+  it('holds when sessions and batches of one user arrive at the same instant', async () => {
+    const user = uniqueUser('quota-race');
+    const fileSize = 40_000;
+    // Each of these alone fits (the usage each reads at its start is 0); together they are 4.5× the quota.
+    const singles = Array.from({ length: 24 }, () => session(user, fileSize));
+    const batch = p.call(user, '/media/upload-sessions', {
+      body: { files: Array.from({ length: 10 }, () => ({ fileName: 'b.jpg', fileType: 'image/jpeg', fileSize, mediaType: 'POST_IMAGE' })) },
+    });
+    const answers = await Promise.all(singles);
+    const batchAnswer = await batch;
+    expect(answers.every((a) => a.status === 201 || (a.status === 413 && a.body.error.code === 'QUOTA_EXCEEDED'))).toBe(true);
+    expect(batchAnswer.status).toBe(201);
+    const items = batchAnswer.body.items as Array<{ mediaId?: string; error?: { code: string } }>;
+    expect(items.every((i) => i.mediaId || i.error?.code === 'QUOTA_EXCEEDED')).toBe(true);
+    const granted = answers.filter((a) => a.status === 201).length + items.filter((i) => i.mediaId).length;
+    expect(granted).toBe(Math.floor(quota / fileSize));
+    expect(await p.media.storageUsed({ tenantId: 'default', userId: user })).toBeLessThanOrEqual(quota);
+    // What was refused left no row behind.
+    const listed = (await p.call(user, '/media?limit=100')).body.items as Array<{ mediaId: string }>;
+    expect(listed).toHaveLength(granted);
+    for (const { mediaId } of listed) await p.call(user, `/media/${mediaId}`, { method: 'DELETE' });
+    for (const { mediaId } of listed) await waitForStatus(p, user, mediaId, ['CANCELLED']);
+  });
 });

@@ -1,4 +1,4 @@
-import type { DataSource, ObjectLiteral, SelectQueryBuilder } from 'typeorm';
+import type { DataSource, EntityManager, ObjectLiteral, SelectQueryBuilder } from 'typeorm';
 import { TERMINAL_STATUSES, UPLOADING_STATUSES, type DeletionRule, type MediaStatus, type MediaType } from '../media-types';
 import { sanitizeForReadModel, sanitizeText } from '../sanitize';
 
@@ -50,6 +50,13 @@ export type AttachOutcome =
   | { outcome: 'not_ready' | 'attached_elsewhere'; row: MediaRow };
 
 export const FAILED_STATUSES: readonly MediaStatus[] = ['FAILED', 'REJECTED', 'EXPIRED', 'CANCELLED'];
+
+/** A row insertWithinQuota left out: the quota (`user` or `tenant`, bytes) it would exceed and the usage it met. */
+export interface QuotaRefusal {
+  scope: 'user' | 'tenant';
+  quotaBytes: number;
+  usedBytes: number;
+}
 
 /** Private metadata key (never presented): a DELETE cancelled this upload in flight (claimCancellation). */
 export const CANCEL_REQUESTED = 'cancelRequested';
@@ -108,6 +115,25 @@ const NEW_MEDIA_COLUMNS: Array<[column: string, type: string, value: (row: NewMe
  * statement and its parameter count are the same for 1 row or 100. Parameters are numbered
  * from `$first`.
  */
+type Queryable = Pick<EntityManager, 'query'>;
+
+async function writeRows(within: Queryable, rows: NewMedia[]): Promise<void> {
+  const { sql, params } = insertMedia(rows);
+  await within.query(sql, params);
+}
+
+/** The batch row and its media rows in one statement (the batch's INSERT in a WITH clause). */
+async function writeBatch(within: Queryable, batch: Omit<BatchRow, 'createdAt'>, rows: NewMedia[]): Promise<void> {
+  const media = insertMedia(rows, 5);
+  await within.query(`WITH batch AS (INSERT INTO batches (id, user_id, tenant_id, item_count, created_at) VALUES ($1, $2, $3, $4, now())) ${media.sql}`, [
+    batch.id,
+    batch.userId,
+    batch.tenantId,
+    batch.itemCount,
+    ...media.params,
+  ]);
+}
+
 function insertMedia(rows: NewMedia[], first = 1): { sql: string; params: unknown[] } {
   const columns = NEW_MEDIA_COLUMNS.map(([column]) => column).join(', ');
   const arrays = NEW_MEDIA_COLUMNS.map(([, type], i) => `$${first + i}::${type}[]`).join(', ');
@@ -135,8 +161,7 @@ export class MediaRepository {
 
   /** One INSERT (autocommit): never held open across a call to another service. */
   async insert(row: NewMedia): Promise<void> {
-    const { sql, params } = insertMedia([row]);
-    await this.dataSource.query(sql, params);
+    await writeRows(this.dataSource, [row]);
   }
 
   /**
@@ -144,11 +169,49 @@ export class MediaRepository {
    * so a batch is either recorded whole or not at all without a transaction's extra round trips.
    */
   async insertBatch(batch: Omit<BatchRow, 'createdAt'>, rows: NewMedia[]): Promise<void> {
-    const media = insertMedia(rows, 5);
-    await this.dataSource.query(
-      `WITH batch AS (INSERT INTO batches (id, user_id, tenant_id, item_count, created_at) VALUES ($1, $2, $3, $4, now())) ${media.sql}`,
-      [batch.id, batch.userId, batch.tenantId, batch.itemCount, ...media.params],
-    );
+    await writeBatch(this.dataSource, batch, rows);
+  }
+
+  /**
+   * Inserts `rows` (all of one uploader; with `batch`, the batch row too) within the storage
+   * quotas (`limits`, bytes, 0 = off). Under an advisory lock of the tenant (its quota on) or
+   * else of the user, the usage is read again and each row that no longer fits, in order, is
+   * left out: sessions created at the same instant read the usage before the others were
+   * recorded, and without the lock 30 at once passed a 10 GiB quota with 36 GiB. One short
+   * transaction; nothing remote is called inside it.
+   * @returns the ids left out, each with the quota it would exceed and the usage it met.
+   */
+  async insertWithinQuota(rows: NewMedia[], limits: { userBytes: number; tenantBytes: number }, batch?: Omit<BatchRow, 'createdAt'>): Promise<Map<string, QuotaRefusal>> {
+    const owner = batch ?? rows[0];
+    if (!owner) return new Map();
+    return this.dataSource.transaction(async (m) => {
+      const lock = limits.tenantBytes > 0 ? ['quota', owner.tenantId] : ['quota', owner.tenantId, owner.userId];
+      await m.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [JSON.stringify(lock)]);
+      const used = {
+        user: limits.userBytes > 0 ? await this.storageUsed({ tenantId: owner.tenantId, userId: owner.userId }, m) : 0,
+        tenant: limits.tenantBytes > 0 ? await this.storageUsed({ tenantId: owner.tenantId }, m) : 0,
+      };
+      const refused = new Map<string, QuotaRefusal>();
+      const kept: NewMedia[] = [];
+      for (const row of rows) {
+        const over: QuotaRefusal | undefined =
+          limits.userBytes > 0 && used.user + row.fileSize > limits.userBytes
+            ? { scope: 'user', quotaBytes: limits.userBytes, usedBytes: used.user }
+            : limits.tenantBytes > 0 && used.tenant + row.fileSize > limits.tenantBytes
+              ? { scope: 'tenant', quotaBytes: limits.tenantBytes, usedBytes: used.tenant }
+              : undefined;
+        if (over) {
+          refused.set(row.id, over);
+          continue;
+        }
+        used.user += row.fileSize;
+        used.tenant += row.fileSize;
+        kept.push(row);
+      }
+      if (batch) await writeBatch(m, batch, kept);
+      else if (kept.length) await writeRows(m, kept);
+      return refused;
+    });
   }
 
   /** A batch is its uploader's: same tenant, same user. */
@@ -423,9 +486,9 @@ export class MediaRepository {
    * Bytes the user (in a tenant), or the whole tenant, stores or is about to: originals of uploads in progress and of READY media,
    * plus the derived objects of READY media. Failed, cancelled and deleted media hold nothing.
    */
-  async storageUsed(of: { tenantId: string; userId?: string }): Promise<number> {
+  async storageUsed(of: { tenantId: string; userId?: string }, within: Queryable = this.dataSource): Promise<number> {
     // Without a user: the whole tenant's (TENANT_STORAGE_QUOTA_BYTES).
-    const [row]: Array<{ used: string }> = await this.dataSource.query(
+    const [row]: Array<{ used: string }> = await within.query(
       `SELECT (SELECT COALESCE(SUM(file_size), 0) FROM media WHERE tenant_id = $1 AND ($3::text IS NULL OR user_id = $3) AND status = ANY($2::text[]))
             + (SELECT COALESCE(SUM(r.size_bytes), 0) FROM renditions r JOIN media m ON m.id = r.media_id
                 WHERE m.tenant_id = $1 AND ($3::text IS NULL OR m.user_id = $3) AND m.status = 'READY') AS used`,
