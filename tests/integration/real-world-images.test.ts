@@ -132,6 +132,30 @@ const CASES: Case[] = [
     expected: { status: 'READY', thumbnails: heic640, upright: true, metadata: { width: 640, height: 480, format: 'avif' } },
   },
   { name: 'an AVIF profile image', make: () => corpus.avif(), fileType: 'image/avif', mediaType: 'PROFILE_IMAGE', expected: { status: 'READY', thumbnails: [[150, 113], [300, 225]] } },
+  ...(['mif1', 'miaf'] as const).map(
+    (brand): Case => ({
+      // libvips reads `mif1` as HEVC and does not open `miaf`: the codec comes from the item types.
+      name: `an AVIF whose major brand is ${brand} (compatible: mif1 avif miaf)`,
+      make: async () => corpus.withMajorBrand(await corpus.avif(), brand),
+      fileType: 'image/avif',
+      expected: { status: 'READY', thumbnails: heic640, upright: true, metadata: { width: 640, height: 480, format: 'avif' } },
+    }),
+  ),
+  {
+    name: 'an AVIF profile image whose major brand is mif1',
+    make: async () => corpus.withMajorBrand(await corpus.avif(), 'mif1'),
+    fileType: 'image/avif',
+    mediaType: 'PROFILE_IMAGE',
+    expected: { status: 'READY', thumbnails: [[150, 113], [300, 225]], upright: true, metadata: { format: 'avif' } },
+  },
+  ...(['mif1', 'miaf'] as const).map(
+    (brand): Case => ({
+      name: `an HEVC-coded HEIC whose major brand is ${brand}`,
+      make: async () => corpus.withMajorBrand(await corpus.heic(), brand),
+      fileType: 'image/heic',
+      expected: { status: 'READY', thumbnails: heic640, upright: true, metadata: { width: 640, height: 480, format: 'heic' } },
+    }),
+  ),
   { name: 'an AVIF declared as image/heic', make: () => corpus.avif(), fileType: 'image/heic', expected: { status: 'REJECTED', code: 'CONTENT_MISMATCH' } },
   { name: 'an HEIC declared as image/avif', make: () => corpus.heic(), fileType: 'image/avif', expected: { status: 'REJECTED', code: 'CONTENT_MISMATCH' } },
   { name: 'an MP4 declared as image/heic', make: () => testVideo(ffmpegTools().ffmpeg, 1, 144), fileType: 'image/heic', expected: { status: 'REJECTED', code: 'CONTENT_MISMATCH' } },

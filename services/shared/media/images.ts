@@ -2,7 +2,7 @@ import exifReader from 'exif-reader';
 import sharp from 'sharp';
 import { crc32, deflateSync } from 'node:zlib';
 import { decodeHeic } from './heic-decoder';
-import { hasHeifTransforms } from './heif';
+import { hasHeifTransforms, heifCodec, withLibvipsMajorBrand, type HeifCodec } from './heif';
 
 // Worker pods get one libvips thread per image and run several images at once (activity
 // concurrency): on glibc two images in flight beat one image on two threads. The operation
@@ -109,18 +109,19 @@ async function toSrgb(raster: Raster, icc: Buffer): Promise<Raster> {
 }
 
 /**
- * Upright pixels of a HEIF file (HEIC or AVIF). sharp's prebuilt libvips decodes AVIF;
+ * Upright pixels of a HEIF file (HEIC or AVIF), by the `codec` of its items (not by its brands:
+ * `mif1`/`miaf` name none). sharp's prebuilt libvips decodes AV1;
  * HEVC-coded HEIF (iPhone HEIC) is decoded by libheif compiled to wasm (npm `heic-decode`, in a
  * worker thread: heic-decoder.ts), since that libvips carries no HEVC decoder. Both apply the
  * HEIF transformations (irot/imir).
  * An EXIF orientation is applied only when the file has no such transformation (Samsung writes
  * EXIF only; iPhones write both and applying both would turn the picture twice).
  */
-async function decodeHeif(input: Buffer, meta: sharp.Metadata): Promise<{ raster: Raster; orientation?: number }> {
+async function decodeHeif(input: Buffer, meta: sharp.Metadata, codec: HeifCodec): Promise<{ raster: Raster; orientation?: number }> {
   if (meta.width! * meta.height! > MAX_INPUT_PIXELS) throw new UndecodableImageError('image cannot be decoded: Input image exceeds pixel limit');
   let raster: Raster;
   try {
-    if (meta.compression === 'av1') {
+    if (codec === 'av1') {
       raster = rasterOf(await sharp(input, { failOn: 'error', limitInputPixels: MAX_INPUT_PIXELS }).raw().toBuffer({ resolveWithObject: true }));
     } else {
       const decoded = await decodeHeic(input);
@@ -139,9 +140,9 @@ async function decodeHeif(input: Buffer, meta: sharp.Metadata): Promise<{ raster
 }
 
 /** A sharp pipeline over the upright pixels of `input`, with the upright size. */
-async function uprightSource(input: Buffer, meta: sharp.Metadata): Promise<{ open: () => sharp.Sharp; width: number; height: number; orientation?: number }> {
+async function uprightSource(input: Buffer, meta: sharp.Metadata, codec: HeifCodec): Promise<{ open: () => sharp.Sharp; width: number; height: number; orientation?: number }> {
   if (meta.format === 'heif') {
-    const { raster, orientation } = await decodeHeif(input, meta);
+    const { raster, orientation } = await decodeHeif(input, meta, codec);
     const raw = { raw: { width: raster.width, height: raster.height, channels: raster.channels } };
     return { open: () => sharp(raster.data, raw), width: raster.width, height: raster.height, orientation };
   }
@@ -193,7 +194,9 @@ export async function makeThumbnails(input: Buffer, wanted: readonly number[]): 
   }
 }
 
-async function thumbnailsOf(input: Buffer, wanted: readonly number[]): Promise<{ facts: ImageFacts; thumbnails: Thumbnail[] }> {
+async function thumbnailsOf(file: Buffer, wanted: readonly number[]): Promise<{ facts: ImageFacts; thumbnails: Thumbnail[] }> {
+  const itemCodec = heifCodec(file);
+  const input = itemCodec ? withLibvipsMajorBrand(file, itemCodec) : file;
   let meta: sharp.Metadata;
   try {
     meta = await sharp(input, { failOn: 'error' }).metadata();
@@ -201,7 +204,9 @@ async function thumbnailsOf(input: Buffer, wanted: readonly number[]): Promise<{
     throw new UndecodableImageError(`image cannot be decoded: ${(err as Error).message}`);
   }
   if (!meta.width || !meta.height) throw new UndecodableImageError('image has no dimensions');
-  const source = await uprightSource(input, meta);
+  // Without item types (never seen), libvips' guess from the brands is all there is.
+  const codec = itemCodec ?? (meta.compression === 'av1' ? 'av1' : 'hevc');
+  const source = await uprightSource(input, meta, codec);
   const { width, height } = source;
   const widths = thumbnailWidths(width, wanted);
   const largest = Math.max(...widths);
@@ -222,7 +227,7 @@ async function thumbnailsOf(input: Buffer, wanted: readonly number[]): Promise<{
     thumbnails.push({ width: webp.info.width, height: webp.info.height, format: 'webp', data: webp.data });
     thumbnails.push({ width: jpeg.info.width, height: jpeg.info.height, format: 'jpeg', data: jpeg.data });
   }
-  const format = meta.format === 'heif' ? (meta.compression === 'av1' ? 'avif' : 'heic') : (meta.format ?? 'unknown');
+  const format = meta.format === 'heif' ? (codec === 'av1' ? 'avif' : 'heic') : (meta.format ?? 'unknown');
   return { facts: { width, height, format, orientation: source.orientation, ...exifFacts(meta.exif) }, thumbnails };
 }
 
