@@ -132,9 +132,9 @@ const CASES: Case[] = [
     expected: { status: 'READY', thumbnails: heic640, upright: true, metadata: { width: 640, height: 480, format: 'avif' } },
   },
   { name: 'an AVIF profile image', make: () => corpus.avif(), fileType: 'image/avif', mediaType: 'PROFILE_IMAGE', expected: { status: 'READY', thumbnails: [[150, 113], [300, 225]] } },
-  ...(['mif1', 'miaf'] as const).map(
+  ...(['mif1', 'miaf', 'avis'] as const).map(
     (brand): Case => ({
-      // libvips reads `mif1` as HEVC and does not open `miaf`: the codec comes from the item types.
+      // libvips reads `mif1` as HEVC and opens neither `miaf` nor `avis` (sharp #2504): the codec comes from the item types.
       name: `an AVIF whose major brand is ${brand} (compatible: mif1 avif miaf)`,
       make: async () => corpus.withMajorBrand(await corpus.avif(), brand),
       fileType: 'image/avif',
@@ -176,6 +176,13 @@ const CASES: Case[] = [
     make: () => corpus.extremePicture(300, 17_000, 'png'),
     fileType: 'image/png',
     expected: { status: 'READY', thumbnails: [[150, 8500], [289, 16_383]], upright: true },
+  },
+  {
+    // Immich #9509: tall and wide HEICs; this one decodes (libheif wasm) and its 600 is narrowed.
+    name: 'a 700×20000 HEIC',
+    make: () => corpus.heic({ width: 700, height: 20_000 }),
+    fileType: 'image/heic',
+    expected: { status: 'READY', thumbnails: [[150, 4286], [300, 8571], [573, 16_383]], upright: true, metadata: { width: 700, height: 20_000, format: 'heic' } },
   },
   {
     name: 'a 20000×360 panorama (JPEG)',
