@@ -3,7 +3,7 @@ import { createWriteStream } from 'node:fs';
 import { open, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { makeThumbnails, UndecodableImageError } from '../services/shared/media/images';
+import { makeThumbnails, UndecodableImageError, UnprocessableImageError } from '../services/shared/media/images';
 import { analyzePdf, DocumentLimitError, UndecodableDocumentError } from '../services/shared/media/pdf';
 import { endsLikeAPdf } from '../services/shared/media/pdf-protocol';
 import { derivedPrefix, MEDIA_TYPE_RULES } from '../services/shared/media-types';
@@ -86,6 +86,7 @@ export function createDocumentActivities(deps: ActivityDeps, settings: DocumentS
           } catch (err) {
             // MuPDF's own PNG always decodes; anything else here is a transient fault to retry.
             if (err instanceof UndecodableImageError) throw new Error(`preview PNG did not decode: ${err.message}`);
+            if (err instanceof UnprocessableImageError) throw ApplicationFailure.nonRetryable(err.message, 'UNPROCESSABLE_IMAGE');
             throw err;
           }
         }

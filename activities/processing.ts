@@ -25,7 +25,7 @@ import {
 } from '../services/shared/media/hls-args';
 import { STANDARD_INPUT_RULES, standardInput } from '../services/shared/media/standard-input';
 import { continuation, readPublishedPlaylist, type PublishedPlaylist } from '../services/shared/media/event-playlist';
-import { makeThumbnails, UndecodableImageError, type Thumbnail } from '../services/shared/media/images';
+import { makeThumbnails, UndecodableImageError, UnprocessableImageError, type Thumbnail } from '../services/shared/media/images';
 import { DERIVED_CACHE_CONTROL, derivedPrefix, MEDIA_TYPE_RULES, type MediaType } from '../services/shared/media-types';
 import type { ClamdScanner } from '../services/shared/scanner';
 import { pinnedToVerified, uploadChanged, type ActivityDeps } from './index';
@@ -106,6 +106,8 @@ export function createImageActivities(deps: ActivityDeps) {
         result = await makeThumbnails(original, MEDIA_TYPE_RULES[input.mediaType].thumbnailWidths);
       } catch (err) {
         if (err instanceof UndecodableImageError) throw ApplicationFailure.nonRetryable(err.message, 'UNDECODABLE_MEDIA');
+        // sharp fails the same way on every attempt: eight retries only delay the FAILED by minutes.
+        if (err instanceof UnprocessableImageError) throw ApplicationFailure.nonRetryable(err.message, 'UNPROCESSABLE_IMAGE');
         throw err;
       }
       // A retry starts clean: earlier partial output is removed, then every key is rewritten.

@@ -93,6 +93,7 @@ const FAILURE_MEANINGS: Record<string, string> = {
   TOO_LARGE_TO_SCAN: 'the file is too large to be scanned',
   UNDECODABLE_MEDIA: 'the file could not be decoded as an image, video or PDF (a PDF cut short is one)',
   DOCUMENT_TOO_COMPLEX: 'the PDF could not be read within the time and memory a document may take',
+  UNPROCESSABLE_IMAGE: 'the image decoded but its thumbnails could not be written',
   NO_VIDEO_STREAM: 'the file has sound (and perhaps cover art) but no video',
   UPLOAD_EXPIRED: 'the upload was not completed in time',
   CANCELLED_BY_USER: 'the upload was cancelled',

@@ -9,11 +9,12 @@
 export const MAGIC_BYTES_NEEDED = 1024;
 
 // HEIF still images (ISO/IEC 23008-12) share the ISO base media container with MP4: the `ftyp`
-// brands tell them apart. `mif1`/`msf1` are the generic image/sequence brands; the compatible
-// brands then say which codec (AV1 → AVIF, HEVC → HEIC).
+// brands tell them apart. `mif1`/`msf1` are the generic image/sequence brands (`miaf` the MIAF
+// profile's, some encoders make it the major brand); the compatible brands then say which codec
+// (AV1 → AVIF, HEVC → HEIC).
 const AVIF_BRANDS = new Set(['avif', 'avis']);
 const HEIC_BRANDS = new Set(['heic', 'heix', 'hevc', 'hevx', 'heim', 'heis', 'hevm', 'hevs']);
-const GENERIC_HEIF_BRANDS = new Set(['mif1', 'msf1']);
+const GENERIC_HEIF_BRANDS = new Set(['mif1', 'msf1', 'miaf']);
 
 /** The image type an `ftyp` box announces, or undefined for a video (MP4/QuickTime) file. */
 function heifType(b: Buffer): string | undefined {

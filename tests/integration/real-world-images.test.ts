@@ -132,6 +132,87 @@ const CASES: Case[] = [
     expected: { status: 'READY', thumbnails: heic640, upright: true, metadata: { width: 640, height: 480, format: 'avif' } },
   },
   { name: 'an AVIF profile image', make: () => corpus.avif(), fileType: 'image/avif', mediaType: 'PROFILE_IMAGE', expected: { status: 'READY', thumbnails: [[150, 113], [300, 225]] } },
+  ...(['mif1', 'miaf', 'avis'] as const).map(
+    (brand): Case => ({
+      // libvips reads `mif1` as HEVC and opens neither `miaf` nor `avis` (sharp #2504): the codec comes from the item types.
+      name: `an AVIF whose major brand is ${brand} (compatible: mif1 avif miaf)`,
+      make: async () => corpus.withMajorBrand(await corpus.avif(), brand),
+      fileType: 'image/avif',
+      expected: { status: 'READY', thumbnails: heic640, upright: true, metadata: { width: 640, height: 480, format: 'avif' } },
+    }),
+  ),
+  {
+    name: 'an AVIF profile image whose major brand is mif1',
+    make: async () => corpus.withMajorBrand(await corpus.avif(), 'mif1'),
+    fileType: 'image/avif',
+    mediaType: 'PROFILE_IMAGE',
+    expected: { status: 'READY', thumbnails: [[150, 113], [300, 225]], upright: true, metadata: { format: 'avif' } },
+  },
+  ...(['mif1', 'miaf'] as const).map(
+    (brand): Case => ({
+      name: `an HEVC-coded HEIC whose major brand is ${brand}`,
+      make: async () => corpus.withMajorBrand(await corpus.heic(), brand),
+      fileType: 'image/heic',
+      expected: { status: 'READY', thumbnails: heic640, upright: true, metadata: { width: 640, height: 480, format: 'heic' } },
+    }),
+  ),
+  // WebP stops at 16383 px a side: a rendition that would be taller is narrowed to fit, keeping
+  // the aspect ratio; one that would be thinner than 1 px stays 1 px wide.
+  {
+    name: 'a 1440×24000 scrolling screenshot (JPEG)',
+    make: () => corpus.extremePicture(1440, 24_000, 'jpeg'),
+    fileType: 'image/jpeg',
+    expected: { status: 'READY', thumbnails: [[150, 2500], [300, 5000], [600, 10_000], [983, 16_383]], upright: true, metadata: { width: 1440, height: 24_000 } },
+  },
+  {
+    name: 'a 300×17000 PNG profile image',
+    make: () => corpus.extremePicture(300, 17_000, 'png'),
+    fileType: 'image/png',
+    mediaType: 'PROFILE_IMAGE',
+    expected: { status: 'READY', thumbnails: [[150, 8500], [289, 16_383]], upright: true, metadata: { width: 300, height: 17_000 } },
+  },
+  {
+    name: 'a 300×17000 PNG',
+    make: () => corpus.extremePicture(300, 17_000, 'png'),
+    fileType: 'image/png',
+    expected: { status: 'READY', thumbnails: [[150, 8500], [289, 16_383]], upright: true },
+  },
+  {
+    // Immich #9509: tall and wide HEICs; this one decodes (libheif wasm) and its 600 is narrowed.
+    name: 'a 700×20000 HEIC',
+    make: () => corpus.heic({ width: 700, height: 20_000 }),
+    fileType: 'image/heic',
+    expected: { status: 'READY', thumbnails: [[150, 4286], [300, 8571], [573, 16_383]], upright: true, metadata: { width: 700, height: 20_000, format: 'heic' } },
+  },
+  {
+    name: 'a 20000×360 panorama (JPEG)',
+    make: () => corpus.extremePicture(20_000, 360, 'jpeg'),
+    fileType: 'image/jpeg',
+    expected: { status: 'READY', thumbnails: [[150, 3], [300, 5], [600, 11], [1200, 22]], metadata: { width: 20_000, height: 360 } },
+  },
+  ...(['POST_IMAGE', 'PROFILE_IMAGE'] as const).flatMap((mediaType): Case[] => [
+    {
+      name: `a 1×60000 PNG as ${mediaType}`,
+      make: () => corpus.extremePicture(1, 60_000, 'png'),
+      fileType: 'image/png',
+      mediaType,
+      expected: { status: 'READY', thumbnails: [[1, 16_383]], metadata: { width: 1, height: 60_000 } },
+    },
+    {
+      name: `a 1×30000 JPEG as ${mediaType}`,
+      make: () => corpus.extremePicture(1, 30_000, 'jpeg'),
+      fileType: 'image/jpeg',
+      mediaType,
+      expected: { status: 'READY', thumbnails: [[1, 16_383]] },
+    },
+    {
+      name: `a 60000×1 PNG as ${mediaType}`,
+      make: () => corpus.extremePicture(60_000, 1, 'png'),
+      fileType: 'image/png',
+      mediaType,
+      expected: { status: 'READY', thumbnails: (mediaType === 'POST_IMAGE' ? [150, 300, 600, 1200] : [150, 300]).map((w): [number, number] => [w, 1]) },
+    },
+  ]),
   { name: 'an AVIF declared as image/heic', make: () => corpus.avif(), fileType: 'image/heic', expected: { status: 'REJECTED', code: 'CONTENT_MISMATCH' } },
   { name: 'an HEIC declared as image/avif', make: () => corpus.heic(), fileType: 'image/avif', expected: { status: 'REJECTED', code: 'CONTENT_MISMATCH' } },
   { name: 'an MP4 declared as image/heic', make: () => testVideo(ffmpegTools().ffmpeg, 1, 144), fileType: 'image/heic', expected: { status: 'REJECTED', code: 'CONTENT_MISMATCH' } },
@@ -175,6 +256,13 @@ describe('real-world images end to end (fixtures made at test time)', () => {
     }
     const sizes = media.thumbnails.map((t: { width: number; height: number; format: string }) => `${t.width}x${t.height}.${t.format}`).sort();
     expect(sizes).toEqual(c.expected.thumbnails!.flatMap(([w, h]) => [`${w}x${h}.jpeg`, `${w}x${h}.webp`]).sort());
+    // Every rendition decodes whole, is what the read model says, and keeps to its format's limits.
+    for (const t of media.thumbnails as Array<{ width: number; height: number; format: 'webp' | 'jpeg'; url: string }>) {
+      const { info } = await sharp(Buffer.from(await (await fetch(t.url)).arrayBuffer()), { failOn: 'warning' }).raw().toBuffer({ resolveWithObject: true });
+      const limit = t.format === 'webp' ? 16_383 : 65_535;
+      const within = info.width >= 1 && info.height >= 1 && info.width <= limit && info.height <= limit;
+      expect({ format: t.format, width: info.width, height: info.height, within }).toEqual({ format: t.format, width: t.width, height: t.height, within: true });
+    }
     const largest = media.thumbnails.filter((t: { format: string }) => t.format === 'jpeg').sort((a: { width: number }, b: { width: number }) => b.width - a.width)[0];
     const jpeg = Buffer.from(await (await fetch(largest.url)).arrayBuffer());
     const meta = await sharp(jpeg).metadata();

@@ -1,5 +1,5 @@
 import { buildHlsArgs, buildPosterArgs, clockwiseRotation, displaySize, ladderFor, masterWithResolutions, posterTime, type ProbeResult } from '../../services/shared/media/hls-args';
-import { thumbnailWidths } from '../../services/shared/media/images';
+import { MAX_RENDITION_SIDE, renditionSize, thumbnailWidths } from '../../services/shared/media/images';
 import { ApplicationFailure } from '@temporalio/common';
 import { withoutLocalPaths } from '../../activities/processing';
 
@@ -167,6 +167,26 @@ describe('thumbnailWidths', () => {
   it('drops widths that would upscale, keeping at least the source width', () => {
     expect(thumbnailWidths(1000, [150, 300, 600, 1200])).toEqual([150, 300, 600]);
     expect(thumbnailWidths(100, [150, 300])).toEqual([100]);
+  });
+});
+
+describe('renditionSize', () => {
+  it('keeps the aspect ratio of pictures within the limit', () => {
+    expect(renditionSize({ width: 640, height: 480 }, 150)).toEqual({ width: 150, height: 113 });
+    expect(renditionSize({ width: 60_000, height: 1 }, 1200)).toEqual({ width: 1200, height: 1 });
+  });
+
+  it('narrows a rendition that would be taller than WebP allows (16383 px), never below 1 px', () => {
+    expect(MAX_RENDITION_SIDE).toBe(16383);
+    expect(renditionSize({ width: 1440, height: 24_000 }, 1200)).toEqual({ width: 983, height: 16383 });
+    expect(renditionSize({ width: 300, height: 17_000 }, 300)).toEqual({ width: 289, height: 16383 });
+    expect(renditionSize({ width: 1, height: 60_000 }, 1)).toEqual({ width: 1, height: 16383 });
+    expect(renditionSize({ width: 100, height: 10_000_000 }, 100)).toEqual({ width: 1, height: 16383 });
+  });
+
+  it('never upscales and keeps both sides within the limit', () => {
+    expect(renditionSize({ width: 100, height: 50 }, 1200)).toEqual({ width: 100, height: 50 });
+    expect(renditionSize({ width: 40_000, height: 40_000 }, 30_000)).toEqual({ width: 16383, height: 16383 });
   });
 });
 

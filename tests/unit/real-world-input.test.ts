@@ -5,7 +5,7 @@ import { MEDIA_TYPE_RULES } from '../../services/shared/media-types';
 import { MAX_TEXT_LENGTH, sanitizeForReadModel, sanitizeText } from '../../services/shared/sanitize';
 import { encodeKeyPath, pickParts, type PartCopy } from '../../services/shared/storage';
 import { ownerKeySegment } from '../../services/shared/storage-keys';
-import { hasHeifTransforms, heifPropertyTypes } from '../../services/shared/media/heif';
+import { hasHeifTransforms, heifCodec, heifPropertyTypes, withLibvipsMajorBrand } from '../../services/shared/media/heif';
 
 /** An ISO-BMFF `ftyp` box with a major brand and compatible brands, padded to 64 bytes. */
 const ftyp = (major: string, ...compatible: string[]) => {
@@ -27,6 +27,8 @@ describe('HEIF/AVIF sniffing by ftyp brands', () => {
     [ftyp('avif', 'mif1', 'miaf'), 'image/avif'],
     [ftyp('avis', 'msf1'), 'image/avif'],
     [ftyp('mif1', 'avif', 'miaf'), 'image/avif'],
+    [ftyp('miaf', 'avif', 'mif1'), 'image/avif'],
+    [ftyp('miaf', 'mif1', 'heic'), 'image/heic'],
     [ftyp('isom', 'iso2', 'avc1', 'mp41'), 'video/mp4'],
     [ftyp('mp42', 'isom'), 'video/mp4'],
     [ftyp('qt  '), 'video/quicktime'],
@@ -174,5 +176,34 @@ describe('HEIF item properties', () => {
     broken.writeUInt32BE(0xffffff, 0);
     expect(heifPropertyTypes(broken).size).toBe(0);
     expect(heifPropertyTypes(Buffer.alloc(3)).size).toBe(0);
+  });
+
+  // meta → pitm (primary item) and iinf → infe (version 2: item_ID, protection index, item_type).
+  const infe = (id: number, type: string) => box('infe', Buffer.concat([Buffer.from([2, 0, 0, 0, 0, id, 0, 0]), Buffer.from(type, 'latin1'), Buffer.from([0])]));
+  const withItems = (major: string, primary: number, ...items: Buffer[]) =>
+    Buffer.concat([
+      box('ftyp', Buffer.from(`${major}\0\0\0\0mif1miaf`, 'latin1')),
+      box('meta', Buffer.alloc(4), box('hdlr', Buffer.alloc(20)), box('pitm', Buffer.from([0, 0, 0, 0, 0, primary])), box('iinf', Buffer.from([0, 0, 0, 0, 0, items.length]), ...items)),
+      box('mdat', Buffer.alloc(32, 7)),
+    ]);
+
+  it('names the codec by the item types, whatever the brands say', () => {
+    expect(heifCodec(withItems('mif1', 1, infe(1, 'av01'), infe(2, 'Exif')))).toBe('av1');
+    expect(heifCodec(withItems('avif', 1, infe(1, 'hvc1')))).toBe('hevc');
+    // An iPhone's primary item is a grid of HEVC tiles.
+    expect(heifCodec(withItems('heic', 1, infe(1, 'grid'), infe(2, 'hvc1'), infe(3, 'hvc1')))).toBe('hevc');
+    expect(heifCodec(withItems('mif1', 1, infe(1, 'Exif')))).toBeUndefined();
+    expect(heifCodec(Buffer.from('not a heif file'))).toBeUndefined();
+  });
+
+  it('gives libvips the major brand it opens a file by, changing nothing else', () => {
+    const mif1 = withItems('mif1', 1, infe(1, 'av01'));
+    const fixed = withLibvipsMajorBrand(mif1, 'av1');
+    expect(fixed.toString('latin1', 8, 12)).toBe('avif');
+    expect(Buffer.concat([fixed.subarray(0, 8), fixed.subarray(12)])).toEqual(Buffer.concat([mif1.subarray(0, 8), mif1.subarray(12)]));
+    expect(mif1.toString('latin1', 8, 12)).toBe('mif1');
+    expect(withLibvipsMajorBrand(withItems('miaf', 1, infe(1, 'hvc1')), 'hevc').toString('latin1', 8, 12)).toBe('heic');
+    const heic = withItems('mif1', 1, infe(1, 'hvc1'));
+    expect(withLibvipsMajorBrand(heic, 'hevc')).toBe(heic);
   });
 });

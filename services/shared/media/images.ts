@@ -2,7 +2,7 @@ import exifReader from 'exif-reader';
 import sharp from 'sharp';
 import { crc32, deflateSync } from 'node:zlib';
 import { decodeHeic } from './heic-decoder';
-import { hasHeifTransforms } from './heif';
+import { hasHeifTransforms, heifCodec, withLibvipsMajorBrand, type HeifCodec } from './heif';
 
 // Worker pods get one libvips thread per image and run several images at once (activity
 // concurrency): on glibc two images in flight beat one image on two threads. The operation
@@ -21,6 +21,9 @@ export const THUMBNAIL_ENCODING = {
 } as const;
 
 export class UndecodableImageError extends Error {}
+
+/** The image decodes but its renditions cannot be written: the same on every attempt. */
+export class UnprocessableImageError extends Error {}
 
 export interface Thumbnail {
   width: number;
@@ -47,6 +50,24 @@ export interface ImageFacts {
 export function thumbnailWidths(sourceWidth: number, wanted: readonly number[]): number[] {
   const fitting = wanted.filter((w) => w <= sourceWidth);
   return fitting.length ? fitting : [sourceWidth];
+}
+
+/**
+ * The longest side of a rendition: WebP's limit (16383 px; JPEG's is 65535). The JPEG twin of
+ * each WebP has the same size, so both keep to it.
+ */
+export const MAX_RENDITION_SIDE = 0x3fff;
+
+/**
+ * The size of the rendition `width` wide of a `source` picture: the aspect ratio kept, no side
+ * above `maxSide` (a scrolling screenshot's tall renditions are narrowed to fit), never
+ * upscaled, never below 1 px (a 1×60000 strip stays 1 px wide, however thin that makes it).
+ */
+export function renditionSize(source: { width: number; height: number }, width: number, maxSide = MAX_RENDITION_SIDE): { width: number; height: number } {
+  const w = Math.min(width, source.width, maxSide);
+  const h = Math.max(1, Math.round((source.height * w) / source.width));
+  if (h <= maxSide) return { width: w, height: h };
+  return { width: Math.max(1, Math.round((source.width * maxSide) / source.height)), height: maxSide };
 }
 
 /** The decoders' pixel limit (sharp's default): a decompression bomb fails before allocating. */
@@ -109,18 +130,19 @@ async function toSrgb(raster: Raster, icc: Buffer): Promise<Raster> {
 }
 
 /**
- * Upright pixels of a HEIF file (HEIC or AVIF). sharp's prebuilt libvips decodes AVIF;
+ * Upright pixels of a HEIF file (HEIC or AVIF), by the `codec` of its items (not by its brands:
+ * `mif1`/`miaf` name none). sharp's prebuilt libvips decodes AV1;
  * HEVC-coded HEIF (iPhone HEIC) is decoded by libheif compiled to wasm (npm `heic-decode`, in a
  * worker thread: heic-decoder.ts), since that libvips carries no HEVC decoder. Both apply the
  * HEIF transformations (irot/imir).
  * An EXIF orientation is applied only when the file has no such transformation (Samsung writes
  * EXIF only; iPhones write both and applying both would turn the picture twice).
  */
-async function decodeHeif(input: Buffer, meta: sharp.Metadata): Promise<{ raster: Raster; orientation?: number }> {
+async function decodeHeif(input: Buffer, meta: sharp.Metadata, codec: HeifCodec): Promise<{ raster: Raster; orientation?: number }> {
   if (meta.width! * meta.height! > MAX_INPUT_PIXELS) throw new UndecodableImageError('image cannot be decoded: Input image exceeds pixel limit');
   let raster: Raster;
   try {
-    if (meta.compression === 'av1') {
+    if (codec === 'av1') {
       raster = rasterOf(await sharp(input, { failOn: 'error', limitInputPixels: MAX_INPUT_PIXELS }).raw().toBuffer({ resolveWithObject: true }));
     } else {
       const decoded = await decodeHeic(input);
@@ -139,9 +161,9 @@ async function decodeHeif(input: Buffer, meta: sharp.Metadata): Promise<{ raster
 }
 
 /** A sharp pipeline over the upright pixels of `input`, with the upright size. */
-async function uprightSource(input: Buffer, meta: sharp.Metadata): Promise<{ open: () => sharp.Sharp; width: number; height: number; orientation?: number }> {
+async function uprightSource(input: Buffer, meta: sharp.Metadata, codec: HeifCodec): Promise<{ open: () => sharp.Sharp; width: number; height: number; orientation?: number }> {
   if (meta.format === 'heif') {
-    const { raster, orientation } = await decodeHeif(input, meta);
+    const { raster, orientation } = await decodeHeif(input, meta, codec);
     const raw = { raw: { width: raster.width, height: raster.height, channels: raster.channels } };
     return { open: () => sharp(raster.data, raw), width: raster.width, height: raster.height, orientation };
   }
@@ -178,9 +200,11 @@ async function withEndOfImage(input: Buffer): Promise<Buffer | undefined> {
 
 /**
  * Decodes once at the largest size needed (JPEG shrink-on-load), auto-rotated by EXIF, then
- * derives every width from that raster as WebP plus a JPEG fallback. Outputs carry no EXIF.
+ * derives every width from that raster as WebP plus a JPEG fallback, each within
+ * MAX_RENDITION_SIDE (renditionSize). Outputs carry no EXIF.
  * Text read from EXIF is returned as found: the read model sanitizes it (MediaRepository).
  * @throws UndecodableImageError when the image cannot be decoded whole.
+ * @throws UnprocessableImageError when it decodes but a rendition cannot be encoded.
  */
 export async function makeThumbnails(input: Buffer, wanted: readonly number[]): Promise<{ facts: ImageFacts; thumbnails: Thumbnail[] }> {
   try {
@@ -193,7 +217,9 @@ export async function makeThumbnails(input: Buffer, wanted: readonly number[]): 
   }
 }
 
-async function thumbnailsOf(input: Buffer, wanted: readonly number[]): Promise<{ facts: ImageFacts; thumbnails: Thumbnail[] }> {
+async function thumbnailsOf(file: Buffer, wanted: readonly number[]): Promise<{ facts: ImageFacts; thumbnails: Thumbnail[] }> {
+  const itemCodec = heifCodec(file);
+  const input = itemCodec ? withLibvipsMajorBrand(file, itemCodec) : file;
   let meta: sharp.Metadata;
   try {
     meta = await sharp(input, { failOn: 'error' }).metadata();
@@ -201,28 +227,39 @@ async function thumbnailsOf(input: Buffer, wanted: readonly number[]): Promise<{
     throw new UndecodableImageError(`image cannot be decoded: ${(err as Error).message}`);
   }
   if (!meta.width || !meta.height) throw new UndecodableImageError('image has no dimensions');
-  const source = await uprightSource(input, meta);
+  // Without item types (never seen), libvips' guess from the brands is all there is.
+  const codec = itemCodec ?? (meta.compression === 'av1' ? 'av1' : 'hevc');
+  const source = await uprightSource(input, meta, codec);
   const { width, height } = source;
-  const widths = thumbnailWidths(width, wanted);
-  const largest = Math.max(...widths);
+  // Widths whose height would pass the limit narrow to the same size: one rendition of it (keys are per width).
+  const sizes = [...new Map(thumbnailWidths(width, wanted).map((w) => renditionSize({ width, height }, w)).map((s) => [s.width, s] as const)).values()];
+  sizes.sort((a, b) => b.width - a.width);
+  const largest = sizes[0]!;
   let base: { data: Buffer; info: sharp.OutputInfo };
   try {
-    base = await source.open().resize({ width: largest, withoutEnlargement: true }).raw().toBuffer({ resolveWithObject: true });
+    base = await source.open().resize({ width: largest.width, height: largest.height, fit: 'fill' }).raw().toBuffer({ resolveWithObject: true });
   } catch (err) {
     throw new UndecodableImageError(`image cannot be decoded: ${(err as Error).message}`);
   }
   const raw = { raw: { width: base.info.width, height: base.info.height, channels: base.info.channels } };
   const thumbnails: Thumbnail[] = [];
-  for (const w of widths.sort((a, b) => b - a)) {
-    const resized = sharp(base.data, raw).resize({ width: w, withoutEnlargement: true });
-    const [webp, jpeg] = await Promise.all([
-      resized.clone().webp(THUMBNAIL_ENCODING.webp).toBuffer({ resolveWithObject: true }),
-      resized.clone().flatten({ background: '#ffffff' }).jpeg(THUMBNAIL_ENCODING.jpeg).toBuffer({ resolveWithObject: true }),
-    ]);
+  for (const size of sizes) {
+    const resized = sharp(base.data, raw).resize({ width: size.width, height: size.height, fit: 'fill' });
+    let webp: { data: Buffer; info: sharp.OutputInfo };
+    let jpeg: { data: Buffer; info: sharp.OutputInfo };
+    try {
+      [webp, jpeg] = await Promise.all([
+        resized.clone().webp(THUMBNAIL_ENCODING.webp).toBuffer({ resolveWithObject: true }),
+        resized.clone().flatten({ background: '#ffffff' }).jpeg(THUMBNAIL_ENCODING.jpeg).toBuffer({ resolveWithObject: true }),
+      ]);
+    } catch (err) {
+      // The pixels are decoded and in memory: an encoder that refuses them refuses them again.
+      throw new UnprocessableImageError(`rendition ${size.width}×${size.height} cannot be encoded: ${(err as Error).message}`);
+    }
     thumbnails.push({ width: webp.info.width, height: webp.info.height, format: 'webp', data: webp.data });
     thumbnails.push({ width: jpeg.info.width, height: jpeg.info.height, format: 'jpeg', data: jpeg.data });
   }
-  const format = meta.format === 'heif' ? (meta.compression === 'av1' ? 'avif' : 'heic') : (meta.format ?? 'unknown');
+  const format = meta.format === 'heif' ? (codec === 'av1' ? 'avif' : 'heic') : (meta.format ?? 'unknown');
   return { facts: { width, height, format, orientation: source.orientation, ...exifFacts(meta.exif) }, thumbnails };
 }
 
