@@ -5,7 +5,7 @@ import { performance } from 'node:perf_hooks';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { RenditionRow } from '../services/shared/db/entities';
 import type { NewRendition } from '../services/shared/db/media-repository';
-import { probe, probeFrameSize, probeKeyframeInterval, runFfmpeg, UnplayableMediaError, type FfmpegPaths } from '../services/shared/media/ffmpeg';
+import { FfmpegExitError, probe, probeFrameSize, probeKeyframeInterval, runFfmpeg, UnplayableMediaError, type FfmpegPaths } from '../services/shared/media/ffmpeg';
 import {
   buildCopyHlsArgs,
   buildHlsArgs,
@@ -105,7 +105,10 @@ export function createImageActivities(deps: ActivityDeps) {
       try {
         result = await makeThumbnails(original, MEDIA_TYPE_RULES[input.mediaType].thumbnailWidths);
       } catch (err) {
-        if (err instanceof UndecodableImageError) throw ApplicationFailure.nonRetryable(err.message, 'UNDECODABLE_MEDIA');
+        if (err instanceof UndecodableImageError) {
+          ctx.log.warn('image rejected as undecodable', { mediaId: input.mediaId, detail: err.detail ?? err.message });
+          throw ApplicationFailure.nonRetryable(err.message, 'UNDECODABLE_MEDIA');
+        }
         throw err;
       }
       // A retry starts clean: earlier partial output is removed, then every key is rewritten.
@@ -445,6 +448,10 @@ export function createVideoActivities(deps: ActivityDeps, settings: VideoSetting
     } catch (err) {
       // ffprobe cannot tell a broken file from an unreachable one: only an object that S3
       // still serves makes it bad content; anything else is a transient fault to retry.
+      // The tools' own words (paths, URLs, many lines) go to the log; the reason carries a sentence.
+      if (err instanceof UnplayableMediaError || err instanceof FfmpegExitError) {
+        Context.current().log.warn('video step failed', { mediaId: input.mediaId, error: err.message, detail: err.detail });
+      }
       if (err instanceof UnplayableMediaError && (await storage.head(buckets.incoming, input.storageKey))) {
         throw ApplicationFailure.nonRetryable(err.message, err.code);
       }

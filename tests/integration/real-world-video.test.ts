@@ -144,6 +144,15 @@ describe('real-world video inputs end to end on the real stack', () => {
     await expectReady(media, { width: 320, height: 240, rotation: 0, renditions: [['240p', 320, 240]] });
   });
 
+  it('a truncated MP4 (no index) is REJECTED as UNDECODABLE_MEDIA with a one-line reason naming no path, URL or key', async () => {
+    const { media, session } = await run(await corpus.truncatedMp4(ffmpeg), 'truncated-mp4');
+    expect(media.status).toBe('REJECTED');
+    expect(media.failureReason).toMatch(/^UNDECODABLE_MEDIA: ffprobe could not read the file: moov atom not found/);
+    expect(media.failureReason).not.toMatch(/\/tmp\/|https?:|\n|127\.0\.0\.1|incoming/);
+    expect(media.failureReason).not.toContain(session.storageKey);
+    await expectNothingStored(p, session);
+  });
+
   it('odd sizes: 1281×719 gets a 642×360 rung, 201×113 one 200×112 rung', async () => {
     const big = await run(await corpus.oddSizeMp4(ffmpeg, 1281, 719), 'odd-big');
     await expectReady(big.media, { width: 1281, height: 719, rotation: 0, renditions: [['360p', 642, 360]] });
