@@ -29,6 +29,20 @@ export class UnplayableMediaError extends Error {
 /** An ffprobe failure on the uploaded file: a short public reason, the whole stderr (presigned URLs redacted) as detail. */
 const unreadable = (what: string, stderr: string) => new UnplayableMediaError(`ffprobe could not read the ${what}: ${publicDetail(stderr)}`, 'UNDECODABLE_MEDIA', redactPresignedUrls(stderr.trim()));
 
+/**
+ * A file the platform wrote itself (an HLS segment) could not be read back. Never bad content
+ * of the upload: a plain Error, retried, whose message names no path; `detail` is for the log.
+ */
+export class OwnOutputError extends Error {
+  constructor(
+    message: string,
+    readonly detail?: string,
+  ) {
+    super(message);
+    this.name = 'OwnOutputError';
+  }
+}
+
 /** The parts of `ffprobe -of json -show_format -show_streams` read here. */
 interface FfprobeStream {
   index: number;
@@ -241,14 +255,25 @@ export function probeKeyframeInterval(paths: FfmpegPaths, input: string, stream:
  * What a segment ffmpeg wrote shows of its variant: the width and height of its first video
  * stream, pixels, and its `CODECS` value read from the stream's own parameter sets (the SPS)
  * and the audio's AAC profile (undefined when either is unknown: see codecsAttribute).
+ * Read as MPEG-TS (`-f mpegts`), which every segment is: libavformat's format probe wants
+ * ten 204-byte blocks of a TS before it names it, so a segment of a few packets (a 1 fps
+ * solid colour, a single frame) was taken for MPEG-PS and "End of file" came back.
+ * @throws OwnOutputError when the segment cannot be read: the platform's output, not the upload.
  */
-export async function probeFrameSize(paths: FfmpegPaths, file: string): Promise<VariantFacts> {
-  const data = JSON.parse(await ffprobeJson(paths, ['-show_entries', 'stream=codec_type,width,height,profile,extradata', '-show_data', '-of', 'json', file])) as FfprobeOutput;
-  const s = data.streams?.find((x) => x.codec_type === 'video');
-  if (!s?.width || !s.height) throw new Error('written segment has no video stream');
-  const audio = data.streams?.find((x) => x.codec_type === 'audio');
-  const codecs = codecsAttribute(avcCodec(s.extradata), { present: !!audio, profile: audio?.profile });
-  return { width: s.width, height: s.height, ...(codecs ? { codecs } : {}) };
+export function probeFrameSize(paths: FfmpegPaths, file: string): Promise<VariantFacts> {
+  const args = ['-v', 'error', '-f', 'mpegts', '-show_entries', 'stream=codec_type,width,height,profile,extradata', '-show_data', '-of', 'json', file];
+  return new Promise((resolve, reject) =>
+    execFile(...diesWithParent(paths.ffprobe, args), { maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => {
+      const detail = redactPresignedUrls(String(stderr || err?.message || '').trim());
+      if (err) return reject(new OwnOutputError(`a written HLS segment could not be read back: ${publicDetail(String(stderr || err.message))}`, detail));
+      const data = JSON.parse(stdout) as FfprobeOutput;
+      const s = data.streams?.find((x) => x.codec_type === 'video');
+      if (!s?.width || !s.height) return reject(new OwnOutputError('a written HLS segment has no video stream', detail));
+      const audio = data.streams?.find((x) => x.codec_type === 'audio');
+      const codecs = codecsAttribute(avcCodec(s.extradata), { present: !!audio, profile: audio?.profile });
+      resolve({ width: s.width, height: s.height, ...(codecs ? { codecs } : {}) });
+    }),
+  );
 }
 
 /** ffmpeg ended with an error. `message` is fit for a failure reason (see publicDetail); `detail` is its stderr for the log. */
