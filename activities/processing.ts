@@ -5,7 +5,7 @@ import { performance } from 'node:perf_hooks';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { RenditionRow } from '../services/shared/db/entities';
 import type { NewRendition } from '../services/shared/db/media-repository';
-import { probe, probeFrameSize, probeKeyframeInterval, runFfmpeg, UnplayableMediaError, type FfmpegPaths } from '../services/shared/media/ffmpeg';
+import { FfmpegExitError, OwnOutputError, probe, probeFrameSize, probeKeyframeInterval, runFfmpeg, UnplayableMediaError, type FfmpegPaths } from '../services/shared/media/ffmpeg';
 import {
   buildCopyHlsArgs,
   buildHlsArgs,
@@ -26,6 +26,7 @@ import {
 import { STANDARD_INPUT_RULES, standardInput } from '../services/shared/media/standard-input';
 import { continuation, readPublishedPlaylist, type PublishedPlaylist } from '../services/shared/media/event-playlist';
 import { makeThumbnails, UndecodableImageError, UnprocessableImageError, type Thumbnail } from '../services/shared/media/images';
+import { padShortSegment } from '../services/shared/media/mpegts';
 import { DERIVED_CACHE_CONTROL, derivedPrefix, MEDIA_TYPE_RULES, type MediaType } from '../services/shared/media-types';
 import type { ClamdScanner } from '../services/shared/scanner';
 import { pinnedToVerified, uploadChanged, type ActivityDeps } from './index';
@@ -105,7 +106,10 @@ export function createImageActivities(deps: ActivityDeps) {
       try {
         result = await makeThumbnails(original, MEDIA_TYPE_RULES[input.mediaType].thumbnailWidths);
       } catch (err) {
-        if (err instanceof UndecodableImageError) throw ApplicationFailure.nonRetryable(err.message, 'UNDECODABLE_MEDIA');
+        if (err instanceof UndecodableImageError) {
+          ctx.log.warn('image rejected as undecodable', { mediaId: input.mediaId, detail: err.detail ?? err.message });
+          throw ApplicationFailure.nonRetryable(err.message, 'UNDECODABLE_MEDIA');
+        }
         // sharp fails the same way on every attempt: eight retries only delay the FAILED by minutes.
         if (err instanceof UnprocessableImageError) throw ApplicationFailure.nonRetryable(err.message, 'UNPROCESSABLE_IMAGE');
         throw err;
@@ -305,7 +309,7 @@ async function uploadTree(deps: ActivityDeps, ctx: Context, dir: string, keyPref
 /** PUTs one local file under `keyPrefix` + its path below `dir`, typed by its extension; resolves with its size, bytes. */
 async function putFile(deps: ActivityDeps, ctx: Context, dir: string, keyPrefix: string, file: string, cacheControl: string): Promise<number> {
   const rel = relative(dir, file);
-  const data = await readFile(file);
+  const data = rel.endsWith('.ts') ? padShortSegment(await readFile(file)) : await readFile(file);
   await deps.storage.put(deps.buckets.media, `${keyPrefix}${rel}`, data, streamContentType[rel.slice(rel.lastIndexOf('.'))] ?? 'application/octet-stream', { cacheControl, signal: ctx.cancellationSignal });
   return data.length;
 }
@@ -447,6 +451,10 @@ export function createVideoActivities(deps: ActivityDeps, settings: VideoSetting
     } catch (err) {
       // ffprobe cannot tell a broken file from an unreachable one: only an object that S3
       // still serves makes it bad content; anything else is a transient fault to retry.
+      // The tools' own words (paths, URLs, many lines) go to the log; the reason carries a sentence.
+      if (err instanceof UnplayableMediaError || err instanceof OwnOutputError || err instanceof FfmpegExitError) {
+        Context.current().log.warn('video step failed', { mediaId: input.mediaId, error: err.message, detail: err.detail });
+      }
       if (err instanceof UnplayableMediaError && (await storage.head(buckets.incoming, input.storageKey))) {
         throw ApplicationFailure.nonRetryable(err.message, err.code);
       }
@@ -645,7 +653,7 @@ export function createVideoActivities(deps: ActivityDeps, settings: VideoSetting
             const needed = segmentsCovering(listed, PLAYABLE_AFTER_TARGET_DURATIONS * (targetSeconds ?? Math.max(segmentSeconds, targetDuration(listed))));
             const fresh = next === undefined ? [] : listed.slice(next, progress.playable ? next + 2 * UPLOAD_CONCURRENCY : Math.max(next, needed));
             await forEachLimited(fresh, UPLOAD_CONCURRENCY, async (segment) => {
-              const data = await readFile(join(variantDir, segment.uri));
+              const data = padShortSegment(await readFile(join(variantDir, segment.uri)));
               stopIfCancelled(ctx, progress);
               await storage.put(buckets.media, `${variantKey}${rename}${segment.uri}`, data, streamContentType['.ts']!, { cacheControl: DERIVED_CACHE_CONTROL, signal: ctx.cancellationSignal });
               segmentBytes += data.length;

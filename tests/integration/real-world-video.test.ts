@@ -48,6 +48,25 @@ async function expectNothingStored(p: Platform, session: { mediaId: string; stor
   expect(await p.storage.listKeys(p.config.S3_MEDIA_BUCKET, derivedPrefix(session.mediaId))).toEqual([]);
 }
 
+async function expectReady(media: any, want: ReadyExpectation) {
+  expect({ status: media.status, failureReason: media.failureReason }).toEqual({ status: 'READY', failureReason: null });
+  expect(media.metadata).toMatchObject({ width: want.width, height: want.height, rotation: want.rotation });
+  expect(media.hls.renditions.map((r: { name: string; width: number; height: number }) => [r.name, r.width, r.height])).toEqual(want.renditions);
+  // The playlist announces, and the segments hold, exactly the sizes the API reports.
+  const master = await (await fetch(media.hls.masterUrl)).text();
+  expect(masterResolutions(master)).toEqual(Object.fromEntries(want.renditions.map(([n, w, h]) => [n, `${w}x${h}`])));
+  for (const r of media.hls.renditions) expect(probeSize(r.url)).toEqual({ width: r.width, height: r.height });
+  // The poster is the displayed picture: same orientation and aspect as the video.
+  const poster = Buffer.from(await (await fetch(media.poster.url)).arrayBuffer());
+  const { data, info } = await sharp(poster).raw().toBuffer({ resolveWithObject: true });
+  expect({ width: info.width, height: info.height }).toEqual({ width: want.width, height: want.height });
+  if (want.upright) {
+    const pixel = (y: number) => Array.from(data.subarray((y * info.width + (info.width >> 1)) * info.channels, (y * info.width + (info.width >> 1)) * info.channels + 3));
+    const [top, bottom] = [pixel(Math.round(info.height * 0.1)), pixel(Math.round(info.height * 0.9))];
+    expect({ topIsRed: top[0]! > 200 && top[2]! < 60, bottomIsBlue: bottom[2]! > 200 && bottom[0]! < 60 }).toEqual({ topIsRed: true, bottomIsBlue: true });
+  }
+}
+
 describe('real-world video inputs end to end on the real stack', () => {
   let p: Platform;
   beforeAll(async () => {
@@ -60,25 +79,6 @@ describe('real-world video inputs end to end on the real stack', () => {
     const session = await uploadFile(p, user, fx.data, fx.mimeType, 'POST_VIDEO', fx.fileName);
     const media = await waitForStatus(p, user, session.mediaId, TERMINAL, 120_000);
     return { user, session, media };
-  }
-
-  async function expectReady(media: any, want: ReadyExpectation) {
-    expect({ status: media.status, failureReason: media.failureReason }).toEqual({ status: 'READY', failureReason: null });
-    expect(media.metadata).toMatchObject({ width: want.width, height: want.height, rotation: want.rotation });
-    expect(media.hls.renditions.map((r: { name: string; width: number; height: number }) => [r.name, r.width, r.height])).toEqual(want.renditions);
-    // The playlist announces, and the segments hold, exactly the sizes the API reports.
-    const master = await (await fetch(media.hls.masterUrl)).text();
-    expect(masterResolutions(master)).toEqual(Object.fromEntries(want.renditions.map(([n, w, h]) => [n, `${w}x${h}`])));
-    for (const r of media.hls.renditions) expect(probeSize(r.url)).toEqual({ width: r.width, height: r.height });
-    // The poster is the displayed picture: same orientation and aspect as the video.
-    const poster = Buffer.from(await (await fetch(media.poster.url)).arrayBuffer());
-    const { data, info } = await sharp(poster).raw().toBuffer({ resolveWithObject: true });
-    expect({ width: info.width, height: info.height }).toEqual({ width: want.width, height: want.height });
-    if (want.upright) {
-      const pixel = (y: number) => Array.from(data.subarray((y * info.width + (info.width >> 1)) * info.channels, (y * info.width + (info.width >> 1)) * info.channels + 3));
-      const [top, bottom] = [pixel(Math.round(info.height * 0.1)), pixel(Math.round(info.height * 0.9))];
-      expect({ topIsRed: top[0]! > 200 && top[2]! < 60, bottomIsBlue: bottom[2]! > 200 && bottom[0]! < 60 }).toEqual({ topIsRed: true, bottomIsBlue: true });
-    }
   }
 
   it('phone portrait (display matrix −90, coded 1280×720): upright 720×1280, rungs 360×640 and 720×1280', async () => {
@@ -144,6 +144,15 @@ describe('real-world video inputs end to end on the real stack', () => {
     await expectReady(media, { width: 320, height: 240, rotation: 0, renditions: [['240p', 320, 240]] });
   });
 
+  it('a truncated MP4 (no index) is REJECTED as UNDECODABLE_MEDIA with a one-line reason naming no path, URL or key', async () => {
+    const { media, session } = await run(await corpus.truncatedMp4(ffmpeg), 'truncated-mp4');
+    expect(media.status).toBe('REJECTED');
+    expect(media.failureReason).toMatch(/^UNDECODABLE_MEDIA: ffprobe could not read the file: moov atom not found/);
+    expect(media.failureReason).not.toMatch(/\/tmp\/|https?:|\n|127\.0\.0\.1|incoming/);
+    expect(media.failureReason).not.toContain(session.storageKey);
+    await expectNothingStored(p, session);
+  });
+
   it('odd sizes: 1281×719 gets a 642×360 rung, 201×113 one 200×112 rung', async () => {
     const big = await run(await corpus.oddSizeMp4(ffmpeg, 1281, 719), 'odd-big');
     await expectReady(big.media, { width: 1281, height: 719, rotation: 0, renditions: [['360p', 642, 360]] });
@@ -176,6 +185,50 @@ describe('real-world video inputs end to end on the real stack', () => {
     const streams = execFileSync(ffprobe, ['-v', 'error', '-select_streams', 'v:0', '-show_entries', 'stream=codec_name,pix_fmt,color_transfer', '-of', 'csv=p=0', variant]).toString().trim().split('\n').filter(Boolean);
     expect(new Set(streams.map((l) => l.split(',').slice(0, 2).join(',')))).toEqual(new Set(['h264,yuv420p']));
     expect(new Set(streams.map((l) => l.split(',')[2] || 'unknown'))).toEqual(new Set([transfer]));
+  });
+});
+
+/** Frames ffmpeg decodes from a variant playlist (its segments, as a player reads them); throws when ffprobe cannot read it. */
+function decodedFrames(url: string): number {
+  const out = execFileSync(ffprobe, ['-v', 'error', '-select_streams', 'v:0', '-count_frames', '-show_entries', 'stream=nb_read_frames', '-of', 'csv=p=0', url]).toString();
+  // One line per program and one per stream, for the same stream.
+  return Math.max(...out.trim().split('\n').filter(Boolean).map(Number));
+}
+
+describe('low frame rates, single frames and long GOPs end to end at the default x264 preset', () => {
+  let p: Platform;
+  beforeAll(async () => {
+    // The preset production runs (veryfast): a flat picture compresses to a few TS packets a segment, where ultrafast writes more.
+    p = await startPlatform({ FFMPEG_PATH: ffmpeg, FFPROBE_PATH: ffprobe });
+  });
+  afterAll(() => p?.stop());
+
+  async function run(fx: corpus.VideoFixture, name: string) {
+    const user = uniqueUser(name);
+    const session = await uploadFile(p, user, fx.data, fx.mimeType, 'POST_VIDEO', fx.fileName);
+    return waitForStatus(p, user, session.mediaId, TERMINAL, 240_000);
+  }
+
+  // Tiny segments (a few TS packets) once made ffprobe read the platform's own output as
+  // MPEG-PS: REJECTED "UNDECODABLE_MEDIA: ffprobe could not read the file: /tmp/…/segment_000.ts: End of file".
+  it.each([
+    ['1280×720 at 1 fps for 2 s (the tester\'s clip)', { width: 1280, height: 720, fps: 1, seconds: 2 }, [['360p', 640, 360], ['720p', 1280, 720]], 2],
+    ['a single frame of 1280×720', { width: 1280, height: 720, fps: 30, frames: 1 }, [['360p', 640, 360], ['720p', 1280, 720]], 1],
+    ['0.1 s (3 frames) of 320×240', { width: 320, height: 240, fps: 30, seconds: 0.1 }, [['240p', 320, 240]], 3],
+    ['64×64 at 1 fps for 10 min', { width: 64, height: 64, fps: 1, seconds: 600 }, [['64p', 64, 64]], 600],
+    ['320×240 at 1 fps for 30 s, one keyframe per 30 s', { width: 320, height: 240, fps: 1, seconds: 30, gopFrames: 30 }, [['240p', 320, 240]], 30],
+  ] as const)('flat colour, %s: READY, every rung and the master readable by ffprobe, every frame there', async (_kind, clip: Parameters<typeof corpus.flatClip>[1], renditions, frames) => {
+    const media = await run(await corpus.flatClip(ffmpeg, clip), `flat-${clip.width}-${clip.fps}-${clip.seconds ?? clip.frames}`);
+    await expectReady(media, { width: clip.width, height: clip.height, rotation: 0, renditions: renditions.map((r) => [...r]) });
+    expect(probeSize(media.hls.masterUrl)).toEqual({ width: renditions[0]![1], height: renditions[0]![2] });
+    for (const r of media.hls.renditions) expect(decodedFrames(r.url)).toBe(frames);
+  }, 300_000);
+
+  it('a long GOP (one keyframe per 10 s) is encoded, not stream-copied, and READY', async () => {
+    const media = await run(await corpus.longGopMp4(ffmpeg), 'long-gop');
+    await expectReady(media, { width: 640, height: 360, rotation: 0, renditions: [['360p', 640, 360]] });
+    expect(media.metadata.firstRendition).toMatchObject({ path: 'fast' });
+    expect(decodedFrames(media.hls.renditions[0].url)).toBe(300);
   });
 });
 

@@ -9,7 +9,11 @@ describe('runFfmpeg', () => {
   });
 
   it('still runs when the signal has not fired (the same path fails to spawn)', async () => {
-    // Spawned directly: ENOENT; through setpriv (diesWithParent): setpriv's failed exec.
-    await expect(runFfmpeg({ ffmpeg: '/nonexistent/ffmpeg', ffprobe: '/nonexistent/ffprobe' }, ['-version'], { signal: new AbortController().signal })).rejects.toThrow(/ENOENT|failed to execute \/nonexistent\/ffmpeg/);
+    // Spawned directly: ENOENT; through setpriv (diesWithParent): setpriv's failed exec, whose
+    // path stays in the log's detail (the message becomes a failure reason: no paths).
+    const run = runFfmpeg({ ffmpeg: '/nonexistent/ffmpeg', ffprobe: '/nonexistent/ffprobe' }, ['-version'], { signal: new AbortController().signal });
+    await expect(run).rejects.toThrow(/ENOENT|failed to execute/);
+    const err = (await run.catch((e: unknown) => e)) as Error & { detail?: string };
+    expect(err.detail ?? err.message).toContain('/nonexistent/ffmpeg');
   });
 });

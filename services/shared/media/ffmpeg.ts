@@ -3,6 +3,7 @@ import { createInterface } from 'node:readline';
 import { diesWithParent } from '../child-process';
 import { redactPresignedUrls } from '../logger';
 import { avcCodec, clockwiseRotation, codecsAttribute, type ProbeResult, type VariantFacts } from './hls-args';
+import { publicDetail } from './tool-errors';
 
 export interface FfmpegPaths {
   ffmpeg: string;
@@ -12,14 +13,33 @@ export interface FfmpegPaths {
 /**
  * The file is not a playable video. `code` is the failure type the workflow records:
  * `UNDECODABLE_MEDIA` (ffprobe cannot read it, or no frame decodes) or `NO_VIDEO_STREAM`
- * (readable, but audio only: cover art is not a video).
+ * (readable, but audio only: cover art is not a video). `message` is fit for the failure
+ * reason users see (see publicDetail); `detail` is the tool's own output for the worker log.
  */
 export class UnplayableMediaError extends Error {
   constructor(
     message: string,
     readonly code: 'UNDECODABLE_MEDIA' | 'NO_VIDEO_STREAM' = 'UNDECODABLE_MEDIA',
+    readonly detail?: string,
   ) {
     super(message);
+  }
+}
+
+/** An ffprobe failure on the uploaded file: a short public reason, the whole stderr (presigned URLs redacted) as detail. */
+const unreadable = (what: string, stderr: string) => new UnplayableMediaError(`ffprobe could not read the ${what}: ${publicDetail(stderr)}`, 'UNDECODABLE_MEDIA', redactPresignedUrls(stderr.trim()));
+
+/**
+ * A file the platform wrote itself (an HLS segment) could not be read back. Never bad content
+ * of the upload: a plain Error, retried, whose message names no path; `detail` is for the log.
+ */
+export class OwnOutputError extends Error {
+  constructor(
+    message: string,
+    readonly detail?: string,
+  ) {
+    super(message);
+    this.name = 'OwnOutputError';
   }
 }
 
@@ -67,7 +87,7 @@ function ffprobeJson(paths: FfmpegPaths, args: string[]): Promise<string> {
   return new Promise((resolve, reject) =>
     execFile(...diesWithParent(paths.ffprobe, ['-v', 'error', ...args]), { maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => {
       // Errors reach Temporal's history and the logs: the presigned input URL must not.
-      if (err) reject(new UnplayableMediaError(`ffprobe could not read the file: ${redactPresignedUrls(String(stderr || err.message).trim().split('\n').slice(-2).join(' '))}`));
+      if (err) reject(unreadable('file', String(stderr || err.message)));
       else resolve(stdout);
     }),
   );
@@ -95,7 +115,7 @@ function packetEnds(paths: FfmpegPaths, input: string): Promise<Map<number, numb
     child.once('error', reject);
     child.once('close', (code) => {
       if (code === 0) resolve(ends);
-      else reject(new UnplayableMediaError(`ffprobe could not read the packets: ${redactPresignedUrls(stderr.trim().split('\n').slice(-2).join(' '))}`));
+      else reject(unreadable('packets', stderr));
     });
   });
 }
@@ -221,7 +241,7 @@ export function probeKeyframeInterval(paths: FfmpegPaths, input: string, stream:
     });
     child.once('error', reject);
     child.once('close', (code) => {
-      if (code !== 0) return reject(new UnplayableMediaError(`ffprobe could not read the packets: ${redactPresignedUrls(stderr.trim().split('\n').slice(-2).join(' '))}`));
+      if (code !== 0) return reject(unreadable('packets', stderr));
       if (first === undefined || last === undefined || firstKey === undefined || lastKey === undefined) return resolve({ seconds: Infinity, openGop, streamIndex });
       // Packets come in decode order: the window's end is the latest timestamp seen.
       const end = last - first >= windowSeconds * 0.9 ? first + windowSeconds : last;
@@ -235,14 +255,36 @@ export function probeKeyframeInterval(paths: FfmpegPaths, input: string, stream:
  * What a segment ffmpeg wrote shows of its variant: the width and height of its first video
  * stream, pixels, and its `CODECS` value read from the stream's own parameter sets (the SPS)
  * and the audio's AAC profile (undefined when either is unknown: see codecsAttribute).
+ * Read as MPEG-TS (`-f mpegts`), which every segment is: libavformat's format probe wants
+ * ten 204-byte blocks of a TS before it names it, so a segment of a few packets (a 1 fps
+ * solid colour, a single frame) was taken for MPEG-PS and "End of file" came back.
+ * @throws OwnOutputError when the segment cannot be read: the platform's output, not the upload.
  */
-export async function probeFrameSize(paths: FfmpegPaths, file: string): Promise<VariantFacts> {
-  const data = JSON.parse(await ffprobeJson(paths, ['-show_entries', 'stream=codec_type,width,height,profile,extradata', '-show_data', '-of', 'json', file])) as FfprobeOutput;
-  const s = data.streams?.find((x) => x.codec_type === 'video');
-  if (!s?.width || !s.height) throw new Error('written segment has no video stream');
-  const audio = data.streams?.find((x) => x.codec_type === 'audio');
-  const codecs = codecsAttribute(avcCodec(s.extradata), { present: !!audio, profile: audio?.profile });
-  return { width: s.width, height: s.height, ...(codecs ? { codecs } : {}) };
+export function probeFrameSize(paths: FfmpegPaths, file: string): Promise<VariantFacts> {
+  const args = ['-v', 'error', '-f', 'mpegts', '-show_entries', 'stream=codec_type,width,height,profile,extradata', '-show_data', '-of', 'json', file];
+  return new Promise((resolve, reject) =>
+    execFile(...diesWithParent(paths.ffprobe, args), { maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => {
+      const detail = redactPresignedUrls(String(stderr || err?.message || '').trim());
+      if (err) return reject(new OwnOutputError(`a written HLS segment could not be read back: ${publicDetail(String(stderr || err.message))}`, detail));
+      const data = JSON.parse(stdout) as FfprobeOutput;
+      const s = data.streams?.find((x) => x.codec_type === 'video');
+      if (!s?.width || !s.height) return reject(new OwnOutputError('a written HLS segment has no video stream', detail));
+      const audio = data.streams?.find((x) => x.codec_type === 'audio');
+      const codecs = codecsAttribute(avcCodec(s.extradata), { present: !!audio, profile: audio?.profile });
+      resolve({ width: s.width, height: s.height, ...(codecs ? { codecs } : {}) });
+    }),
+  );
+}
+
+/** ffmpeg ended with an error. `message` is fit for a failure reason (see publicDetail); `detail` is its stderr for the log. */
+export class FfmpegExitError extends Error {
+  constructor(
+    message: string,
+    readonly detail: string,
+  ) {
+    super(message);
+    this.name = 'FfmpegExitError';
+  }
 }
 
 export interface RunOptions {
@@ -285,7 +327,7 @@ export function runFfmpeg(paths: FfmpegPaths, args: string[], o: RunOptions = {}
       o.signal?.removeEventListener('abort', abort);
       if (code === 0) return resolve();
       if (o.signal?.aborted) return reject(new Error('ffmpeg cancelled'));
-      reject(new Error(`ffmpeg exited with ${code ?? signal}: ${redactPresignedUrls(stderr.split('\n').slice(-5).join(' '))}`));
+      reject(new FfmpegExitError(`ffmpeg exited with ${code ?? signal}: ${publicDetail(stderr)}`, redactPresignedUrls(stderr.trim())));
     });
   });
 }

@@ -3,6 +3,7 @@ import sharp from 'sharp';
 import { crc32, deflateSync } from 'node:zlib';
 import { decodeHeic } from './heic-decoder';
 import { hasHeifTransforms, heifCodec, withLibvipsMajorBrand, type HeifCodec } from './heif';
+import { publicDetail } from './tool-errors';
 
 // Worker pods get one libvips thread per image and run several images at once (activity
 // concurrency): on glibc two images in flight beat one image on two threads. The operation
@@ -20,7 +21,14 @@ export const THUMBNAIL_ENCODING = {
   jpeg: { quality: 82, progressive: true },
 } as const;
 
-export class UndecodableImageError extends Error {}
+export class UndecodableImageError extends Error {
+  /** `message` is fit for the failure reason users see; `detail` is the decoder's whole message, for the worker log. */
+  readonly detail?: string;
+  constructor(message: string, cause?: unknown) {
+    super(cause === undefined ? message : `${message}: ${publicDetail((cause as Error)?.message ?? String(cause))}`);
+    if (cause !== undefined) this.detail = (cause as Error)?.message ?? String(cause);
+  }
+}
 
 /** The image decodes but its renditions cannot be written: the same on every attempt. */
 export class UnprocessableImageError extends Error {}
@@ -153,7 +161,7 @@ async function decodeHeif(input: Buffer, meta: sharp.Metadata, codec: HeifCodec)
       if (meta.icc) raster = await toSrgb(decodedRaster, meta.icc).catch(() => decodedRaster);
     }
   } catch (err) {
-    throw new UndecodableImageError(`image cannot be decoded: ${(err as Error).message}`);
+    throw new UndecodableImageError('image cannot be decoded', err);
   }
   const exifOrientation = exifOrientationOf(meta.exif);
   if (!exifOrientation || exifOrientation === 1 || hasHeifTransforms(input)) return { raster };
@@ -224,7 +232,7 @@ async function thumbnailsOf(file: Buffer, wanted: readonly number[]): Promise<{ 
   try {
     meta = await sharp(input, { failOn: 'error' }).metadata();
   } catch (err) {
-    throw new UndecodableImageError(`image cannot be decoded: ${(err as Error).message}`);
+    throw new UndecodableImageError('image cannot be decoded', err);
   }
   if (!meta.width || !meta.height) throw new UndecodableImageError('image has no dimensions');
   // Without item types (never seen), libvips' guess from the brands is all there is.
@@ -239,7 +247,7 @@ async function thumbnailsOf(file: Buffer, wanted: readonly number[]): Promise<{ 
   try {
     base = await source.open().resize({ width: largest.width, height: largest.height, fit: 'fill' }).raw().toBuffer({ resolveWithObject: true });
   } catch (err) {
-    throw new UndecodableImageError(`image cannot be decoded: ${(err as Error).message}`);
+    throw new UndecodableImageError('image cannot be decoded', err);
   }
   const raw = { raw: { width: base.info.width, height: base.info.height, channels: base.info.channels } };
   const thumbnails: Thumbnail[] = [];
