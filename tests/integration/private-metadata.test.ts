@@ -1,3 +1,4 @@
+import { execFile } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -5,7 +6,7 @@ import { ExifTool } from 'exiftool-vendored';
 import sharp from 'sharp';
 import { ffmpeg as ffmpegTools } from '../../devstack/tools';
 import { decodeHeic } from '../../services/shared/media/heic-decoder';
-import { privateTagsIn } from '../../services/shared/media/private-metadata';
+import { PRIVATE_METADATA_READ_ARGS, privateTagsIn } from '../../services/shared/media/private-metadata';
 import * as corpus from '../fixtures/corpus-images';
 import { realJpeg } from '../fixtures/media';
 import { startPlatform, uniqueUser, uploadFile, waitForStatus, type Platform } from '../harness/platform';
@@ -41,13 +42,13 @@ async function withTags(data: Buffer, ext: string, tags: Record<string, unknown>
   }
 }
 
-/** ExifTool's `-G1 -a` view of `data` (`Group:Tag` keys). */
+/** ExifTool's view of `data`, embedded documents included (`Group:Tag` keys, `Doc1:Group:Tag` for those). */
 async function tagsOf(data: Buffer, ext: string): Promise<Record<string, unknown>> {
   const dir = await mkdtemp(join(tmpdir(), 'private-metadata-'));
   try {
     const file = join(dir, `out.${ext}`);
     await writeFile(file, data);
-    return await exiftool.readRaw(file, { readArgs: ['-G1', '-a', '-n'] });
+    return await exiftool.readRaw(file, { readArgs: [...PRIVATE_METADATA_READ_ARGS, '-n'] });
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
@@ -62,6 +63,25 @@ async function storedPixels(data: Buffer, ext: string): Promise<{ width: number;
   const { data: pixels, info } = await sharp(data, { animated: ext === 'gif' }).raw().toBuffer({ resolveWithObject: true });
   return { width: info.width, height: info.height, data: pixels };
 }
+
+/** A Google-style motion photo: a JPEG with its clip appended, the clip tagged with where it was shot (QuickTime ©xyz). */
+async function motionPhoto(): Promise<Buffer> {
+  const dir = await mkdtemp(join(tmpdir(), 'private-metadata-'));
+  try {
+    const clip = join(dir, 'clip.mp4');
+    await new Promise<void>((resolve, reject) =>
+      execFile(
+        ffmpegTools().ffmpeg,
+        ['-hide_banner', '-nostdin', '-v', 'error', '-y', '-f', 'lavfi', '-i', 'testsrc2=size=160x120:rate=10:duration=1', '-c:v', 'libx264', '-preset', 'ultrafast', '-metadata', `location=${CLIP_LOCATION}`, clip],
+        (err) => (err ? reject(err) : resolve()),
+      ),
+    );
+    return Buffer.concat([await corpus.orientedJpeg(1), await readFile(clip)]);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+const CLIP_LOCATION = '+48.8584+002.2945/';
 
 interface Case {
   name: string;
@@ -113,6 +133,14 @@ const CASES: Case[] = [
     icc: true,
   },
   {
+    name: 'a Samsung-style HEIC whose only orientation is EXIF (no irot)',
+    ext: 'heic',
+    fileType: 'image/heic',
+    make: async () => withTags(await corpus.heic({ exifOrientation: 6 }), 'heic', { GPSLatitude: 48.8584, GPSLatitudeRef: 'N', GPSLongitude: 2.2945, GPSLongitudeRef: 'E', ImageDescription: 'my flat' }),
+    orientation: 6,
+  },
+  { name: 'a motion photo (JPEG + located clip)', ext: 'jpg', fileType: 'image/jpeg', make: motionPhoto },
+  {
     name: 'an animated GIF with XMP',
     ext: 'gif',
     fileType: 'image/gif',
@@ -149,6 +177,7 @@ describe('published image originals', () => {
     expect(privateTagsIn(tags)).toEqual([]);
     expect(Object.keys(tags).filter((k) => /gps/i.test(k))).toEqual([]);
     expect(JSON.stringify(tags)).not.toMatch(/Secret Street|my flat|Paris/);
+    expect(served.includes(CLIP_LOCATION)).toBe(false);
     if (orientation) expect(tags['IFD0:Orientation']).toBe(orientation);
     if (icc) expect(tags['ICC_Profile:ProfileDescription']).toBe(uploaded['ICC_Profile:ProfileDescription']);
     expect(tags['File:MIMEType']).toBe(fileType);
@@ -158,7 +187,7 @@ describe('published image originals', () => {
     expect({ width: after.width, height: after.height }).toEqual({ width: before.width, height: before.height });
     expect(after.data.equals(before.data)).toBe(true);
     // The read model still read the camera from the upload; the API serves no location.
-    if (ext === 'jpg') expect(media.metadata).toMatchObject({ camera: 'TestCam Model 1', orientation: 6 });
+    if (fileType === 'image/jpeg' && orientation) expect(media.metadata).toMatchObject({ camera: 'TestCam Model 1', orientation: 6 });
     expect(JSON.stringify(media)).not.toMatch(/Secret Street|my flat|48\.85/);
   });
 

@@ -10,8 +10,9 @@ import { FILE_EXTENSIONS } from '../media-types';
  * ExifTool arguments that delete where a picture was taken and what its owner wrote about it,
  * in every metadata block an image format can carry: the EXIF GPS IFD, GPS tags in XMP (exif
  * namespace, drones), IPTC IIM and the IPTC / Photoshop XMP namespaces (city, sub-location,
- * country, caption), and free text (EXIF ImageDescription / UserComment / XP*, XMP dc:description
- * and dc:title, JPEG/GIF/PNG comments, PNG Description). What display needs is left as it is:
+ * country, caption), free text (EXIF ImageDescription / UserComment / XP*, XMP dc:description
+ * and dc:title, JPEG/GIF/PNG comments, PNG Description) and trailers (a motion photo's video).
+ * What display needs is left as it is:
  * EXIF Orientation, the ICC profile, HEIF boxes (irot/imir/colr), XMP used by HDR gain maps.
  */
 export const PRIVATE_METADATA_DELETIONS: readonly string[] = [
@@ -32,24 +33,35 @@ export const PRIVATE_METADATA_DELETIONS: readonly string[] = [
   '-XMP-exif:UserComment=',
   '-Comment=',
   '-PNG:Description=',
+  // A motion photo's video, appended to the JPEG, carries a location of its own (QuickTime ©xyz);
+  // ExifTool cannot edit inside it, so it goes and the still stays.
+  '-Trailer:all=',
 ];
 
 const LOCATION_TAG = /gps|latitude|longitude|location|^city$|country|province|sub-?location|^state$/i;
 const DESCRIPTION_TAG = /^(ImageDescription|UserComment|XPComment|XPTitle|XPSubject|Caption-Abstract|Description|Title|Comment)$/;
+/** An appended (motion photo) video, as ExifTool names it: Google/generic trailer, Samsung trailer. */
+const EMBEDDED_VIDEO_TAG = /^(EmbeddedVideo|EmbeddedVideoFile|MotionPhotoVideo)$/;
 /** Groups that describe the file or the colour profile, never the photo (ICC `ProfileDescription` and friends). */
-const NEUTRAL_GROUP = /^(ExifTool|System|File|Composite|ICC.*)$/;
+const NEUTRAL_GROUP = /^(ExifTool|System|ICC.*)$/;
+
+/** What ExifTool is asked to read: embedded documents too (`-ee`: a motion photo's video, MPF images), each key `Doc:Group:Tag`. */
+export const PRIVATE_METADATA_READ_ARGS: readonly string[] = ['-ee', '-G3:1', '-a'];
 
 /**
- * The private tags left in ExifTool's `-G1 -a` output (`Group:Tag` keys): location anywhere,
- * free-text descriptions outside the file and colour-profile groups. Empty when clean.
+ * The private tags in ExifTool's JSON (`Group:Tag` keys, or `Doc:Group:Tag` as read with
+ * PRIVATE_METADATA_READ_ARGS): location anywhere (Composite GPS included: it is computed from
+ * one), free-text descriptions outside the file and colour-profile groups, an embedded motion
+ * photo video. Empty when clean.
  */
 export function privateTagsIn(tags: Record<string, unknown>): string[] {
   return Object.keys(tags).filter((key) => {
-    const at = key.indexOf(':');
-    if (at < 0) return false;
-    const group = key.slice(0, at);
-    const name = key.slice(at + 1);
-    if (NEUTRAL_GROUP.test(group)) return false;
+    const parts = key.split(':');
+    if (parts.length < 2) return false;
+    const name = parts.at(-1)!;
+    // A video inside the image: its own location cannot be read or edited in place, only removed.
+    if (EMBEDDED_VIDEO_TAG.test(name)) return true;
+    if (parts.slice(0, -1).some((group) => NEUTRAL_GROUP.test(group))) return false;
     return LOCATION_TAG.test(name) || DESCRIPTION_TAG.test(name);
   });
 }
@@ -86,7 +98,7 @@ export function createExiftoolScrubber(options: { maxProcs?: number } = {}): Met
       return spawn(command, args, { stdio: 'pipe', env: { ...process.env, LANG: 'C' } });
     },
   });
-  const privateTags = async (file: string) => privateTagsIn(await exiftool.readRaw(file, { readArgs: ['-G1', '-a'] }));
+  const privateTags = async (file: string) => privateTagsIn(await exiftool.readRaw(file, { readArgs: [...PRIVATE_METADATA_READ_ARGS] }));
   return {
     async scrub(data, mimeType) {
       const dir = await mkdtemp(join(tmpdir(), 'scrub-'));
