@@ -1,4 +1,5 @@
 import { ApplicationFailure, Context } from '@temporalio/activity';
+import { rm } from 'node:fs/promises';
 import type { Client } from '@temporalio/client';
 import { CANCEL_REQUESTED, type MediaRepository } from '../services/shared/db/media-repository';
 import { failureCode, UPLOAD_OUTCOMES, type WorkerMetrics } from '../services/shared/metrics';
@@ -11,6 +12,7 @@ import type { createLifecycleActivities } from './lifecycle';
 import type { createDocumentActivities } from './documents';
 import type { createImageActivities, createScanActivities, createVideoActivities } from './processing';
 import { announcePlayable, type createWebhookActivities, type MediaEventName } from './webhooks';
+import { makeWorkDir } from './work-dirs';
 
 export interface ActivityDeps {
   storage: Storage;
@@ -40,9 +42,9 @@ export async function pinnedToVerified<T>(call: () => Promise<T>): Promise<T> {
 }
 
 /** The bytes to publish (MetadataScrubber.scrub); a file whose private metadata stays is rejected. */
-async function scrubOrReject(scrubber: MetadataScrubber, original: Buffer, mimeType: string): Promise<Buffer> {
+async function scrubOrReject(scrubber: MetadataScrubber, original: Buffer, mimeType: string, dir: string): Promise<Buffer> {
   try {
-    return await scrubber.scrub(original, mimeType);
+    return await scrubber.scrub(original, mimeType, dir);
   } catch (err) {
     if (err instanceof PrivateMetadataError) throw ApplicationFailure.nonRetryable(err.message, err.code);
     throw err;
@@ -191,7 +193,8 @@ export function createActivities({ storage, media, buckets, publish, metrics, sc
           // Never published unscrubbed: a worker without a scrubber fails (and retries) here.
           if (!scrubber) throw new Error('no metadata scrubber configured on this worker: image originals cannot be published');
           const original = await pinnedToVerified(() => storage.getBuffer(buckets.incoming, input.storageKey, { ifMatch: input.etag }));
-          const published = await scrubOrReject(scrubber, original, input.scrub.mimeType);
+          const dir = await makeWorkDir('scrub', input.mediaId);
+          const published = await scrubOrReject(scrubber, original, input.scrub.mimeType, dir).finally(() => rm(dir, { recursive: true, force: true }));
           if (published === original) {
             await pinnedToVerified(() => storage.copy(buckets.incoming, input.storageKey, buckets.media, input.storageKey, undefined, { ifMatch: input.etag }));
           } else {

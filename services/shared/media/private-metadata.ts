@@ -1,6 +1,5 @@
 import { spawn } from 'node:child_process';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DefaultExiftoolArgs, ExifTool, exiftoolPath } from 'exiftool-vendored';
 import { diesWithParent } from '../child-process';
@@ -75,10 +74,11 @@ export class PrivateMetadataError extends Error {
 export interface MetadataScrubber {
   /**
    * The bytes to publish: `data` itself when it carries no private tag, else a copy with those
-   * tags deleted (same pixels, orientation and colour profile).
+   * tags deleted (same pixels, orientation and colour profile). Works in `dir`, an empty
+   * directory the caller owns and removes.
    * @throws PrivateMetadataError when a private tag is still there after deleting
    */
-  scrub(data: Buffer, mimeType: string): Promise<Buffer>;
+  scrub(data: Buffer, mimeType: string, dir: string): Promise<Buffer>;
   /** Stops the ExifTool processes. */
   end(): Promise<void>;
 }
@@ -100,26 +100,21 @@ export function createExiftoolScrubber(options: { maxProcs?: number } = {}): Met
   });
   const privateTags = async (file: string) => privateTagsIn(await exiftool.readRaw(file, { readArgs: [...PRIVATE_METADATA_READ_ARGS] }));
   return {
-    async scrub(data, mimeType) {
-      const dir = await mkdtemp(join(tmpdir(), 'scrub-'));
+    async scrub(data, mimeType, dir) {
+      const file = join(dir, `original.${FILE_EXTENSIONS[mimeType] ?? 'bin'}`);
+      await writeFile(file, data);
+      // A file with nothing private is published as uploaded, byte for byte.
+      if ((await privateTags(file)).length === 0) return data;
       try {
-        const file = join(dir, `original.${FILE_EXTENSIONS[mimeType] ?? 'bin'}`);
-        await writeFile(file, data);
-        // A file with nothing private is published as uploaded, byte for byte.
-        if ((await privateTags(file)).length === 0) return data;
-        try {
-          await exiftool.write(file, {}, { writeArgs: [...PRIVATE_METADATA_DELETIONS, '-overwrite_original'] });
-        } catch (err) {
-          // ExifTool refuses to rewrite a file whose structure it cannot follow; its message names our temp file.
-          const reason = (err instanceof Error ? err.message : String(err)).split(dir).join('').split('\n')[0];
-          throw new PrivateMetadataError(`location or description could not be removed from the original: ${reason}`);
-        }
-        const left = await privateTags(file);
-        if (left.length > 0) throw new PrivateMetadataError(`location or description could not be removed from the original (${left.slice(0, 5).join(', ')})`);
-        return await readFile(file);
-      } finally {
-        await rm(dir, { recursive: true, force: true });
+        await exiftool.write(file, {}, { writeArgs: [...PRIVATE_METADATA_DELETIONS, '-overwrite_original'] });
+      } catch (err) {
+        // ExifTool refuses to rewrite a file whose structure it cannot follow; its message names our temp file.
+        const reason = (err instanceof Error ? err.message : String(err)).split(dir).join('').split('\n')[0];
+        throw new PrivateMetadataError(`location or description could not be removed from the original: ${reason}`);
       }
+      const left = await privateTags(file);
+      if (left.length > 0) throw new PrivateMetadataError(`location or description could not be removed from the original (${left.slice(0, 5).join(', ')})`);
+      return readFile(file);
     },
     end: () => exiftool.end(),
   };
