@@ -1,12 +1,16 @@
 import { execFile } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { ApplicationFailure } from '@temporalio/common';
+import { MockActivityEnvironment } from '@temporalio/testing';
 import { ExifTool } from 'exiftool-vendored';
 import sharp from 'sharp';
 import { ffmpeg as ffmpegTools } from '../../devstack/tools';
 import { decodeHeic } from '../../services/shared/media/heic-decoder';
-import { PRIVATE_METADATA_READ_ARGS, privateTagsIn } from '../../services/shared/media/private-metadata';
+import { createActivities } from '../../activities';
+import { PRIVATE_METADATA_READ_ARGS, PrivateMetadataError, privateTagsIn, type MetadataScrubber } from '../../services/shared/media/private-metadata';
 import * as corpus from '../fixtures/corpus-images';
 import { realJpeg } from '../fixtures/media';
 import { startPlatform, uniqueUser, uploadFile, waitForStatus, type Platform } from '../harness/platform';
@@ -189,6 +193,27 @@ describe('published image originals', () => {
     // The read model still read the camera from the upload; the API serves no location.
     if (fileType === 'image/jpeg' && orientation) expect(media.metadata).toMatchObject({ camera: 'TestCam Model 1', orientation: 6 });
     expect(JSON.stringify(media)).not.toMatch(/Secret Street|my flat|48\.85/);
+  });
+
+  it('never publishes an image whose location stays: REJECTED when it cannot be removed, retried when no scrubber is configured', async () => {
+    const buckets = { incoming: p.config.S3_INCOMING_BUCKET, media: p.config.S3_MEDIA_BUCKET };
+    const storageKey = `private-metadata-test/${randomUUID()}.jpg`;
+    await p.storage.put(buckets.incoming, storageKey, await withTags(await corpus.orientedJpeg(1), 'jpg', PRIVATE_TAGS), 'image/jpeg');
+    const input = { mediaId: randomUUID(), storageKey, scrub: { mimeType: 'image/jpeg' } };
+    const refusing: MetadataScrubber = {
+      scrub: () => Promise.reject(new PrivateMetadataError('location or description could not be removed from the original')),
+      end: () => Promise.resolve(),
+    };
+    try {
+      const rejected = await new MockActivityEnvironment().run(createActivities({ storage: p.storage, media: p.media, buckets, scrubber: refusing }).promoteOriginal, input).catch((err: unknown) => err);
+      expect(rejected).toBeInstanceOf(ApplicationFailure);
+      expect(rejected).toMatchObject({ type: 'PRIVATE_METADATA_NOT_REMOVABLE', nonRetryable: true });
+      const unconfigured = new MockActivityEnvironment().run(createActivities({ storage: p.storage, media: p.media, buckets }).promoteOriginal, input);
+      await expect(unconfigured).rejects.toThrow(/no metadata scrubber/);
+      expect(await p.storage.head(buckets.media, storageKey)).toBeUndefined();
+    } finally {
+      await p.storage.delete(buckets.incoming, storageKey);
+    }
   });
 
   it('publishes an image with nothing private byte for byte as uploaded', async () => {
