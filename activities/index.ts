@@ -1,15 +1,18 @@
 import { ApplicationFailure, Context } from '@temporalio/activity';
+import { rm } from 'node:fs/promises';
 import type { Client } from '@temporalio/client';
 import { CANCEL_REQUESTED, type MediaRepository } from '../services/shared/db/media-repository';
 import { failureCode, UPLOAD_OUTCOMES, type WorkerMetrics } from '../services/shared/metrics';
 import { detectMimeType, MAGIC_BYTES_NEEDED, matchesDeclaredType } from '../services/shared/magic-bytes';
 import { derivedPrefix, type MediaStatus } from '../services/shared/media-types';
 import { isPreconditionFailed, pickParts, type Storage } from '../services/shared/storage';
+import { PrivateMetadataError, type MetadataScrubber } from '../services/shared/media/private-metadata';
 import type { ConfirmedPart } from '../workflows/media-upload.workflow';
 import type { createLifecycleActivities } from './lifecycle';
 import type { createDocumentActivities } from './documents';
 import type { createImageActivities, createScanActivities, createVideoActivities } from './processing';
 import { announcePlayable, type createWebhookActivities, type MediaEventName } from './webhooks';
+import { makeWorkDir } from './work-dirs';
 
 export interface ActivityDeps {
   storage: Storage;
@@ -19,6 +22,8 @@ export interface ActivityDeps {
   publish?: (client: Client, mediaId: string, event: MediaEventName) => Promise<number>;
   /** Counts uploads reaching a terminal status (`media_uploads_finished_total`). */
   metrics?: Pick<WorkerMetrics, 'uploadsFinished'>;
+  /** Removes location and descriptions from an image original before it is published (light worker). */
+  scrubber?: MetadataScrubber;
 }
 
 /**
@@ -32,6 +37,16 @@ export async function pinnedToVerified<T>(call: () => Promise<T>): Promise<T> {
     return await call();
   } catch (err) {
     if (isPreconditionFailed(err)) throw uploadChanged();
+    throw err;
+  }
+}
+
+/** The bytes to publish (MetadataScrubber.scrub); a file whose private metadata stays is rejected. */
+async function scrubOrReject(scrubber: MetadataScrubber, original: Buffer, mimeType: string, dir: string): Promise<Buffer> {
+  try {
+    return await scrubber.scrub(original, mimeType, dir);
+  } catch (err) {
+    if (err instanceof PrivateMetadataError) throw ApplicationFailure.nonRetryable(err.message, err.code);
     throw err;
   }
 }
@@ -72,7 +87,7 @@ export async function removeEverythingStored({ storage, media, buckets }: Pick<A
  * returns a small serializable result; bad content fails non-retryably, anything else is
  * thrown as it is so Temporal retries it.
  */
-export function createActivities({ storage, media, buckets, publish, metrics }: ActivityDeps) {
+export function createActivities({ storage, media, buckets, publish, metrics, scrubber }: ActivityDeps) {
   return {
     /** Writes the read model; a status the customer hears about is also published to the webhooks. */
     async recordStatus(written: { mediaId: string; status: MediaStatus; failureReason?: string }): Promise<void> {
@@ -167,12 +182,28 @@ export function createActivities({ storage, media, buckets, publish, metrics }: 
      * Copies the scanned original to the media bucket (only the bytes verified: `etag`, see
      * pinnedToVerified), then removes it from incoming. With
      * `download`, the copy is stored as `Content-Disposition: attachment` so that no origin
-     * serving it (CDN included) shows it inline (documents may carry JavaScript).
+     * serving it (CDN included) shows it inline (documents may carry JavaScript). With `scrub`
+     * (images), what is published is the original without its location and descriptions
+     * (MetadataScrubber): same pixels, orientation and colour profile; a file that has none is
+     * copied as it is.
      */
-    async promoteOriginal(input: { mediaId: string; storageKey: string; download?: { contentType: string }; etag?: string }): Promise<void> {
+    async promoteOriginal(input: { mediaId: string; storageKey: string; download?: { contentType: string }; scrub?: { mimeType: string }; etag?: string }): Promise<void> {
       if (!(await storage.head(buckets.media, input.storageKey))) {
-        const replace = input.download ? { contentType: input.download.contentType, contentDisposition: 'attachment' } : undefined;
-        await pinnedToVerified(() => storage.copy(buckets.incoming, input.storageKey, buckets.media, input.storageKey, replace, { ifMatch: input.etag }));
+        if (input.scrub) {
+          // Never published unscrubbed: a worker without a scrubber fails (and retries) here.
+          if (!scrubber) throw new Error('no metadata scrubber configured on this worker: image originals cannot be published');
+          const original = await pinnedToVerified(() => storage.getBuffer(buckets.incoming, input.storageKey, { ifMatch: input.etag }));
+          const dir = await makeWorkDir('scrub', input.mediaId);
+          const published = await scrubOrReject(scrubber, original, input.scrub.mimeType, dir).finally(() => rm(dir, { recursive: true, force: true }));
+          if (published === original) {
+            await pinnedToVerified(() => storage.copy(buckets.incoming, input.storageKey, buckets.media, input.storageKey, undefined, { ifMatch: input.etag }));
+          } else {
+            await storage.put(buckets.media, input.storageKey, published, input.scrub.mimeType);
+          }
+        } else {
+          const replace = input.download ? { contentType: input.download.contentType, contentDisposition: 'attachment' } : undefined;
+          await pinnedToVerified(() => storage.copy(buckets.incoming, input.storageKey, buckets.media, input.storageKey, replace, { ifMatch: input.etag }));
+        }
       }
       await storage.delete(buckets.incoming, input.storageKey);
     },

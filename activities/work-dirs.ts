@@ -2,11 +2,11 @@ import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-/** What an activity's temp dir holds: a video's segments and poster, or a downloaded PDF. */
-export type WorkDirKind = 'transcode' | 'document';
+/** What an activity's temp dir holds: a video's segments and poster, a downloaded PDF, or an image original being scrubbed. */
+export type WorkDirKind = 'transcode' | 'document' | 'scrub';
 
 /** `<kind>-<pid>.<start ticks>-<mediaId>-XXXXXX`: the owner's pid and start (see startTicks). */
-const workDirName = /^(?:transcode|document)-(\d+)\.(\d+)-/;
+const workDirName = /^(?:transcode|document|scrub)-(\d+)\.(\d+)-/;
 
 /**
  * When process `pid` started, in clock ticks after boot (field 22 of /proc/<pid>/stat); undefined

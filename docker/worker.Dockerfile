@@ -11,22 +11,24 @@ ARG NODE_IMAGE=node:24.22.3-bookworm-slim
 
 FROM ${NODE_IMAGE} AS base
 SHELL ["/bin/bash", "-o", "pipefail", "-c"]
-# ffmpeg comes from the same pinned list the test provisioning installs
-# (scripts/tool-versions.env, DEBIAN_PACKAGES), so tests and image run the same version.
+# ffmpeg and perl come from the same pinned list the test provisioning installs
+# (scripts/tool-versions.env, DEBIAN_PACKAGES), so tests and image run the same version. perl
+# runs ExifTool (npm exiftool-vendored ships the script), which removes location and
+# descriptions from image originals before they are published; the slim image has perl-base only.
 # clamd is not needed here: it runs in its own Deployment. set -f hands the version globs
 # (7:5.1.*) to apt unexpanded. setpriv (util-linux, essential in Debian) ties ffmpeg and the
 # PDF analyzer to the worker process (services/shared/child-process.ts): the build checks it.
 COPY scripts/tool-versions.env /tmp/tool-versions.env
-# DL3008: ffmpeg is pinned, from tool-versions.env (the pkgs array), which hadolint cannot read.
+# DL3008: ffmpeg and perl are pinned, from tool-versions.env (the pkgs array), which hadolint cannot read.
 # hadolint ignore=DL3008
 RUN source /tmp/tool-versions.env \
  && set -f && pkgs=() \
- && for p in $DEBIAN_PACKAGES; do case "$p" in ffmpeg=*) pkgs+=("$p") ;; esac; done \
- && [ "${#pkgs[@]}" -gt 0 ] || { echo "no ffmpeg pin in DEBIAN_PACKAGES" >&2; exit 1; } \
+ && for p in $DEBIAN_PACKAGES; do case "$p" in ffmpeg=*|perl=*) pkgs+=("$p") ;; esac; done \
+ && [ "${#pkgs[@]}" -eq 2 ] || { echo "no ffmpeg or perl pin in DEBIAN_PACKAGES" >&2; exit 1; } \
  && apt-get update \
  && apt-get install -y --no-install-recommends tini=0.19.* "${pkgs[@]}" \
  && rm -rf /var/lib/apt/lists/* /tmp/tool-versions.env \
- && ffmpeg -version >/dev/null && ffprobe -version >/dev/null \
+ && ffmpeg -version >/dev/null && ffprobe -version >/dev/null && perl -MCompress::Zlib -e 1 \
  && setpriv --pdeathsig SIGKILL -- true
 WORKDIR /app
 
@@ -58,6 +60,8 @@ ENV NODE_ENV=production \
 COPY --from=prod-deps /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 COPY package.json ./
+# The vendored ExifTool runs on this image's perl.
+RUN perl node_modules/exiftool-vendored.pl/bin/exiftool -ver >/dev/null
 USER 1000:1000
 EXPOSE 9464 9465
 ENTRYPOINT ["/usr/bin/tini", "--"]

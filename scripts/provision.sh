@@ -68,6 +68,7 @@ provision_debian() {
   local missing=()
   command -v clamd >/dev/null || [ -x /usr/sbin/clamd ] || missing+=(clamav-daemon clamav)
   command -v ffmpeg >/dev/null && command -v ffprobe >/dev/null || missing+=(ffmpeg)
+  command -v perl >/dev/null || missing+=(perl)
   command -v chromium >/dev/null || [ -x "${CHROMIUM_PATH:-}" ] || missing+=(chromium)
   command -v heif-enc >/dev/null || [ -x "${HEIF_ENC_PATH:-}" ] || missing+=(libheif-examples)
   # The README walkthrough test runs the curl block as written (curl + jq), and the CLI's
@@ -87,6 +88,7 @@ provision_debian() {
   fi
   say "clamd: $( (command -v clamd || echo /usr/sbin/clamd) ) $(/usr/sbin/clamd --version 2>/dev/null || clamd --version)"
   say "ffmpeg: $(command -v ffmpeg) $(ffmpeg -version | head -1 | cut -d' ' -f3)"
+  say "perl: $(command -v perl) $(perl -e 'print $^V') (runs ExifTool)"
   say "chromium: $(command -v chromium || echo "${CHROMIUM_PATH:-}") $("${CHROMIUM_PATH:-chromium}" --version 2>/dev/null)"
   say "heif-enc: $(command -v heif-enc || echo "${HEIF_ENC_PATH:-}") (libheif-examples, HEIC test fixtures)"
 }

@@ -78,7 +78,7 @@ export const MediaOwnerKey = defineSearchAttributeKey('MediaOwner', SearchAttrib
 export const MediaTenantKey = defineSearchAttributeKey('MediaTenant', SearchAttributeType.KEYWORD);
 
 /** ApplicationFailure types that mean the content itself is unacceptable → REJECTED. */
-export const REJECTION_TYPES = ['CONTENT_MISMATCH', 'SIZE_MISMATCH', 'MALWARE', 'UNDECODABLE_MEDIA', 'NO_VIDEO_STREAM', 'UPLOAD_INCOMPLETE', 'TOO_LARGE_TO_SCAN', 'UPLOAD_CHANGED'] as const;
+export const REJECTION_TYPES = ['CONTENT_MISMATCH', 'SIZE_MISMATCH', 'MALWARE', 'UNDECODABLE_MEDIA', 'NO_VIDEO_STREAM', 'UPLOAD_INCOMPLETE', 'TOO_LARGE_TO_SCAN', 'UPLOAD_CHANGED', 'PRIVATE_METADATA_NOT_REMOVABLE'] as const;
 
 // S3, database and metadata calls: seconds each (a worker killed mid-call is retried after
 // 30 s at the latest); transient faults (S3 5xx, network, DB
@@ -246,7 +246,14 @@ export async function MediaUploadWorkflow(input: MediaUploadInput): Promise<Medi
     }
     // A video's or a document's copy can take minutes: longer than a workflow task may run.
     await (kind === 'image' ? quick : steps).promoteOriginal.executeWithOptions({ ...waitWhenCancelled(), summary: 'copy incoming → media' }, [
-      { mediaId: input.mediaId, storageKey: input.storageKey, download: kind === 'document' ? { contentType: input.mimeType } : undefined, etag: processing.etag },
+      {
+        mediaId: input.mediaId,
+        storageKey: input.storageKey,
+        download: kind === 'document' ? { contentType: input.mimeType } : undefined,
+        // The public copy of an image carries no location or description (README: image processing).
+        scrub: kind === 'image' ? { mimeType: input.mimeType } : undefined,
+        etag: processing.etag,
+      },
     ]);
     await moveTo('READY', 'published');
     return { status: 'READY' };

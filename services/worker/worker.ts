@@ -8,6 +8,7 @@ import { createWebhookActivities } from '../../activities/webhooks';
 import { createImageActivities, createScanActivities, createVideoActivities } from '../../activities/processing';
 import { presentOptions } from '../shared/media-presenter';
 import { ClamdScanner } from '../shared/scanner';
+import { createExiftoolScrubber } from '../shared/media/private-metadata';
 import type { Config } from '../shared/config';
 import { createDataSource } from '../shared/db/data-source';
 import { WORKER_DB_POOL_SIZE } from '../shared/db/pool-size';
@@ -49,7 +50,9 @@ export async function createWorker(kind: WorkerKind, config: Config, options: Cr
   const metrics = options.metrics ?? createWorkerMetrics(`${kind}-worker`, { nodeMetrics: false });
   const media = new MediaRepository(dataSource);
   const webhooks = createWebhookActivities({ endpoints: config.WEBHOOK_ENDPOINTS, media, present: presentOptions(config), taskQueue: config.TASK_QUEUE_LIGHT });
-  const deps = { storage, media, buckets: { incoming: config.S3_INCOMING_BUCKET, media: config.S3_MEDIA_BUCKET }, metrics, publish: webhooks.publish };
+  // Image originals are published by the light worker, without their location (ExifTool).
+  const scrubber = kind === 'light' ? createExiftoolScrubber() : undefined;
+  const deps = { storage, media, buckets: { incoming: config.S3_INCOMING_BUCKET, media: config.S3_MEDIA_BUCKET }, metrics, publish: webhooks.publish, scrubber };
   const activities =
     kind === 'light'
       ? {
@@ -109,6 +112,7 @@ export async function createWorker(kind: WorkerKind, config: Config, options: Cr
     await dataSource.destroy().catch(() => undefined);
     await connection.close().catch(() => undefined);
     storage.client.destroy();
+    await scrubber?.end().catch(() => undefined);
   };
   return {
     worker,

@@ -1,0 +1,226 @@
+import { execFile } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ApplicationFailure } from '@temporalio/common';
+import { MockActivityEnvironment } from '@temporalio/testing';
+import { ExifTool } from 'exiftool-vendored';
+import sharp from 'sharp';
+import { ffmpeg as ffmpegTools } from '../../devstack/tools';
+import { decodeHeic } from '../../services/shared/media/heic-decoder';
+import { createActivities } from '../../activities';
+import { PRIVATE_METADATA_READ_ARGS, PrivateMetadataError, privateTagsIn, type MetadataScrubber } from '../../services/shared/media/private-metadata';
+import * as corpus from '../fixtures/corpus-images';
+import { realJpeg } from '../fixtures/media';
+import { startPlatform, uniqueUser, uploadFile, waitForStatus, type Platform } from '../harness/platform';
+
+// A reader of its own: not the scrubber's processes.
+const exiftool = new ExifTool({ maxProcs: 1, useMWG: false });
+
+/** What a phone, an editor or a drone writes about where and what: every place a location or caption hides. */
+const PRIVATE_TAGS = {
+  GPSLatitude: 48.8584,
+  GPSLatitudeRef: 'N',
+  GPSLongitude: 2.2945,
+  GPSLongitudeRef: 'E',
+  ImageDescription: 'at home, 12 Secret Street',
+  'XMP-exif:GPSLatitude': '48.8584 N',
+  'XMP-photoshop:City': 'Paris',
+  'XMP-iptcExt:LocationShownCity': 'Paris',
+  'XMP-dc:Description': 'my flat',
+  'IPTC:City': 'Paris',
+  'IPTC:Caption-Abstract': 'my flat',
+} as const;
+
+/** `data` with the tags written by ExifTool (as a phone or an editor would). */
+async function withTags(data: Buffer, ext: string, tags: Record<string, unknown>): Promise<Buffer> {
+  const dir = await mkdtemp(join(tmpdir(), 'private-metadata-'));
+  try {
+    const file = join(dir, `in.${ext}`);
+    await writeFile(file, data);
+    await exiftool.write(file, tags, { writeArgs: ['-overwrite_original'] });
+    return await readFile(file);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/** ExifTool's view of `data`, embedded documents included (`Group:Tag` keys, `Doc1:Group:Tag` for those). */
+async function tagsOf(data: Buffer, ext: string): Promise<Record<string, unknown>> {
+  const dir = await mkdtemp(join(tmpdir(), 'private-metadata-'));
+  try {
+    const file = join(dir, `out.${ext}`);
+    await writeFile(file, data);
+    return await exiftool.readRaw(file, { readArgs: [...PRIVATE_METADATA_READ_ARGS, '-n'] });
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/** Decoded pixels as stored (no orientation applied): what "losslessly" is measured by. */
+async function storedPixels(data: Buffer, ext: string): Promise<{ width: number; height: number; data: Buffer }> {
+  if (ext === 'heic') {
+    const decoded = await decodeHeic(data);
+    return { width: decoded.width, height: decoded.height, data: Buffer.from(decoded.data) };
+  }
+  const { data: pixels, info } = await sharp(data, { animated: ext === 'gif' }).raw().toBuffer({ resolveWithObject: true });
+  return { width: info.width, height: info.height, data: pixels };
+}
+
+/** A Google-style motion photo: a JPEG with its clip appended, the clip tagged with where it was shot (QuickTime ©xyz). */
+async function motionPhoto(): Promise<Buffer> {
+  const dir = await mkdtemp(join(tmpdir(), 'private-metadata-'));
+  try {
+    const clip = join(dir, 'clip.mp4');
+    await new Promise<void>((resolve, reject) =>
+      execFile(
+        ffmpegTools().ffmpeg,
+        ['-hide_banner', '-nostdin', '-v', 'error', '-y', '-f', 'lavfi', '-i', 'testsrc2=size=160x120:rate=10:duration=1', '-c:v', 'libx264', '-preset', 'ultrafast', '-metadata', `location=${CLIP_LOCATION}`, clip],
+        (err) => (err ? reject(err) : resolve()),
+      ),
+    );
+    return Buffer.concat([await corpus.orientedJpeg(1), await readFile(clip)]);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+const CLIP_LOCATION = '+48.8584+002.2945/';
+
+interface Case {
+  name: string;
+  ext: string;
+  fileType: string;
+  make: () => Promise<Buffer>;
+  /** EXIF Orientation the published original still says (display needs it). */
+  orientation?: number;
+  icc?: boolean;
+}
+
+const CASES: Case[] = [
+  {
+    name: 'a phone JPEG (orientation 6, Display P3)',
+    ext: 'jpg',
+    fileType: 'image/jpeg',
+    make: async () => withTags(await sharp(await corpus.orientedJpeg(6)).withMetadata({ orientation: 6 }).withIccProfile('p3').withExifMerge({ IFD0: { Make: 'TestCam', Model: 'Model 1' } }).jpeg().toBuffer(), 'jpg', PRIVATE_TAGS),
+    orientation: 6,
+    icc: true,
+  },
+  {
+    name: 'a PNG with an eXIf chunk',
+    ext: 'png',
+    fileType: 'image/png',
+    make: async () => withTags(await sharp(await corpus.uprightPicture()).withMetadata({ orientation: 3 }).png().toBuffer(), 'png', { ...PRIVATE_TAGS, 'PNG:Description': 'my flat' }),
+    orientation: 3,
+    icc: true,
+  },
+  {
+    name: 'a WebP',
+    ext: 'webp',
+    fileType: 'image/webp',
+    make: async () => withTags(await sharp(await corpus.uprightPicture()).withMetadata({ orientation: 8 }).webp({ lossless: true }).toBuffer(), 'webp', PRIVATE_TAGS),
+    orientation: 8,
+    icc: true,
+  },
+  {
+    name: 'an AVIF',
+    ext: 'avif',
+    fileType: 'image/avif',
+    make: async () => withTags(await corpus.avifWithExifOrientation(6), 'avif', { GPSLatitude: 48.8584, GPSLatitudeRef: 'N', GPSLongitude: 2.2945, GPSLongitudeRef: 'E', ImageDescription: 'my flat', 'XMP-exif:GPSLatitude': '48.8584 N' }),
+    orientation: 6,
+  },
+  {
+    name: 'an iPhone-style HEIC',
+    ext: 'heic',
+    fileType: 'image/heic',
+    make: async () => withTags(await corpus.heic({ displayP3: true }), 'heic', { GPSLatitude: 48.8584, GPSLatitudeRef: 'N', GPSLongitude: 2.2945, GPSLongitudeRef: 'E', ImageDescription: 'my flat', 'XMP-exif:GPSLatitude': '48.8584 N' }),
+    icc: true,
+  },
+  {
+    name: 'a Samsung-style HEIC whose only orientation is EXIF (no irot)',
+    ext: 'heic',
+    fileType: 'image/heic',
+    make: async () => withTags(await corpus.heic({ exifOrientation: 6 }), 'heic', { GPSLatitude: 48.8584, GPSLatitudeRef: 'N', GPSLongitude: 2.2945, GPSLongitudeRef: 'E', ImageDescription: 'my flat' }),
+    orientation: 6,
+  },
+  { name: 'a motion photo (JPEG + located clip)', ext: 'jpg', fileType: 'image/jpeg', make: motionPhoto },
+  {
+    name: 'an animated GIF with XMP',
+    ext: 'gif',
+    fileType: 'image/gif',
+    make: async () => withTags(await corpus.animated(ffmpegTools().ffmpeg, 'gif'), 'gif', { 'XMP-exif:GPSLatitude': '48.8584 N', 'XMP-exif:GPSLongitude': '2.2945 E', 'XMP-dc:Description': 'my flat', Comment: 'my flat' }),
+  },
+];
+
+describe('published image originals', () => {
+  let p: Platform;
+  beforeAll(async () => {
+    p = await startPlatform({}, { videoWorker: false });
+  });
+  afterAll(async () => {
+    await p?.stop();
+    await exiftool.end();
+  });
+
+  it.each(CASES)('$name: the public original has no location or description, and the same pixels, orientation and profile', async ({ ext, fileType, make, orientation, icc }) => {
+    const upload = await make();
+    const uploaded = await tagsOf(upload, ext);
+    // The fixture does carry what must not be served.
+    expect(privateTagsIn(uploaded).length).toBeGreaterThan(0);
+
+    const user = uniqueUser('gps');
+    const { mediaId } = await uploadFile(p, user, upload, fileType, 'POST_IMAGE', `photo.${ext}`);
+    const media = await waitForStatus(p, user, mediaId, ['READY', 'FAILED', 'REJECTED']);
+    expect(media.status).toBe('READY');
+    // Fetched as anyone on the internet would: no token.
+    const res = await fetch(media.cdnUrl);
+    expect(res.status).toBe(200);
+    const served = Buffer.from(await res.arrayBuffer());
+
+    const tags = await tagsOf(served, ext);
+    expect(privateTagsIn(tags)).toEqual([]);
+    expect(Object.keys(tags).filter((k) => /gps/i.test(k))).toEqual([]);
+    expect(JSON.stringify(tags)).not.toMatch(/Secret Street|my flat|Paris/);
+    expect(served.includes(CLIP_LOCATION)).toBe(false);
+    if (orientation) expect(tags['IFD0:Orientation']).toBe(orientation);
+    if (icc) expect(tags['ICC_Profile:ProfileDescription']).toBe(uploaded['ICC_Profile:ProfileDescription']);
+    expect(tags['File:MIMEType']).toBe(fileType);
+
+    // Lossless: the stored pixels are the uploaded ones, not a re-encode.
+    const [before, after] = await Promise.all([storedPixels(upload, ext), storedPixels(served, ext)]);
+    expect({ width: after.width, height: after.height }).toEqual({ width: before.width, height: before.height });
+    expect(after.data.equals(before.data)).toBe(true);
+    // The read model still read the camera from the upload; the API serves no location.
+    if (fileType === 'image/jpeg' && orientation) expect(media.metadata).toMatchObject({ camera: 'TestCam Model 1', orientation: 6 });
+    expect(JSON.stringify(media)).not.toMatch(/Secret Street|my flat|48\.85/);
+  });
+
+  it('never publishes an image whose location stays: REJECTED when it cannot be removed, retried when no scrubber is configured', async () => {
+    const buckets = { incoming: p.config.S3_INCOMING_BUCKET, media: p.config.S3_MEDIA_BUCKET };
+    const storageKey = `private-metadata-test/${randomUUID()}.jpg`;
+    await p.storage.put(buckets.incoming, storageKey, await withTags(await corpus.orientedJpeg(1), 'jpg', PRIVATE_TAGS), 'image/jpeg');
+    const input = { mediaId: randomUUID(), storageKey, scrub: { mimeType: 'image/jpeg' } };
+    const refusing: MetadataScrubber = {
+      scrub: () => Promise.reject(new PrivateMetadataError('location or description could not be removed from the original')),
+      end: () => Promise.resolve(),
+    };
+    try {
+      const rejected = await new MockActivityEnvironment().run(createActivities({ storage: p.storage, media: p.media, buckets, scrubber: refusing }).promoteOriginal, input).catch((err: unknown) => err);
+      expect(rejected).toBeInstanceOf(ApplicationFailure);
+      expect(rejected).toMatchObject({ type: 'PRIVATE_METADATA_NOT_REMOVABLE', nonRetryable: true });
+      const unconfigured = new MockActivityEnvironment().run(createActivities({ storage: p.storage, media: p.media, buckets }).promoteOriginal, input);
+      await expect(unconfigured).rejects.toThrow(/no metadata scrubber/);
+      expect(await p.storage.head(buckets.media, storageKey)).toBeUndefined();
+    } finally {
+      await p.storage.delete(buckets.incoming, storageKey);
+    }
+  });
+
+  it('publishes an image with nothing private byte for byte as uploaded', async () => {
+    const upload = await realJpeg(64 * 1024);
+    const user = uniqueUser('gps');
+    const { mediaId, storageKey } = await uploadFile(p, user, upload, 'image/jpeg', 'POST_IMAGE', 'plain.jpg');
+    expect((await waitForStatus(p, user, mediaId, ['READY', 'FAILED', 'REJECTED'])).status).toBe('READY');
+    expect((await p.storage.getBuffer(p.config.S3_MEDIA_BUCKET, storageKey)).equals(upload)).toBe(true);
+  });
+});
