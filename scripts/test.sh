@@ -13,6 +13,8 @@ npx eslint . || { echo "lint failed"; exit 1; }
 mkdir -p test-artifacts
 npx jest --runInBand --json --outputFile=test-artifacts/jest-results.json "$@"
 status=$?
+# Jest writes no results file when its global teardown fails (e.g. a storage invariant).
+[ -f test-artifacts/jest-results.json ] || { echo "no test results written (see the error above)"; exit $status; }
 node -e '
   const r = require("./test-artifacts/jest-results.json");
   const skipped = r.numPendingTests + r.numTodoTests;

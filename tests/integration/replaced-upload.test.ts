@@ -65,7 +65,9 @@ describe('an upload replaced after verification', () => {
       expect(await rejectionType(env().run(promoteOriginal, { mediaId, storageKey, etag: verified.etag }))).toBe('UPLOAD_CHANGED');
       expect(await p.storage.head(buckets.media, storageKey)).toBeUndefined();
       expect(await p.media.renditions(mediaId)).toEqual([]);
+      // What the terminated workflow's compensation would have done: nothing stored, the row ended.
       await p.storage.delete(buckets.incoming, storageKey);
+      await p.media.setStatus(mediaId, 'REJECTED', 'UPLOAD_CHANGED: replaced in the test');
     });
   });
 
