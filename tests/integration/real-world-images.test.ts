@@ -66,6 +66,26 @@ const CASES: Case[] = [
     fileType: 'image/gif',
     expected: { status: 'READY', thumbnails: [[150, 113], [300, 225]], metadata: { width: 320, height: 240 } },
   },
+  // libvips decodes the frames a cut GIF has and says nothing: its first frame (the thumbnail) is
+  // whole, the animation is not. Refused like a cut JPEG; a GIF that only lacks its trailer byte is whole.
+  {
+    name: 'an animated GIF cut inside a later frame',
+    make: async () => {
+      const gif = await corpus.animated(ffmpegTools().ffmpeg, 'gif');
+      return gif.subarray(0, Math.floor(gif.length * 0.7));
+    },
+    fileType: 'image/gif',
+    expected: { status: 'REJECTED', code: 'UNDECODABLE_MEDIA' },
+  },
+  {
+    name: 'an animated GIF without its trailer byte',
+    make: async () => {
+      const gif = await corpus.animated(ffmpegTools().ffmpeg, 'gif');
+      return gif.subarray(0, gif.length - 1);
+    },
+    fileType: 'image/gif',
+    expected: { status: 'READY', thumbnails: [[150, 113], [300, 225]], metadata: { width: 320, height: 240 } },
+  },
   {
     name: 'an animated WebP (first frame)',
     make: () => corpus.animated(ffmpegTools().ffmpeg, 'webp'),

@@ -1,6 +1,7 @@
 import exifReader from 'exif-reader';
 import sharp from 'sharp';
 import { crc32, deflateSync } from 'node:zlib';
+import { gifIsCutShort } from './gif';
 import { decodeHeic } from './heic-decoder';
 import { hasHeifTransforms, heifCodec, withLibvipsMajorBrand, type HeifCodec } from './heif';
 import { publicDetail } from './tool-errors';
@@ -235,6 +236,8 @@ async function thumbnailsOf(file: Buffer, wanted: readonly number[]): Promise<{ 
     throw new UndecodableImageError('image cannot be decoded', err);
   }
   if (!meta.width || !meta.height) throw new UndecodableImageError('image has no dimensions');
+  // libvips decodes the frames a cut GIF has without a word; the original would be published broken.
+  if (meta.format === 'gif' && gifIsCutShort(input)) throw new UndecodableImageError('image cannot be decoded whole: the GIF ends inside a frame');
   // Without item types (never seen), libvips' guess from the brands is all there is.
   const codec = itemCodec ?? (meta.compression === 'av1' ? 'av1' : 'hevc');
   const source = await uprightSource(input, meta, codec);
