@@ -4,7 +4,7 @@ import { open, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { makeThumbnails, UndecodableImageError, UnprocessableImageError } from '../services/shared/media/images';
-import { analyzePdf, DocumentLimitError, UndecodableDocumentError } from '../services/shared/media/pdf';
+import { analyzePdf, DocumentAnalyzerError, DocumentLimitError, UndecodableDocumentError } from '../services/shared/media/pdf';
 import { endsLikeAPdf } from '../services/shared/media/pdf-protocol';
 import { derivedPrefix, MEDIA_TYPE_RULES } from '../services/shared/media-types';
 import { pinnedToVerified, type ActivityDeps } from './index';
@@ -67,6 +67,7 @@ export function createDocumentActivities(deps: ActivityDeps, settings: DocumentS
             onProgress: (phase) => ctx.heartbeat({ phase }),
           });
         } catch (err) {
+          if (err instanceof DocumentAnalyzerError) ctx.log.warn('document analysis failed', { mediaId: input.mediaId, error: err.message, detail: err.detail });
           if (err instanceof UndecodableDocumentError) throw ApplicationFailure.nonRetryable(err.message, 'UNDECODABLE_MEDIA');
           // The same bytes hit the same bound again: retrying only burns a worker.
           if (err instanceof DocumentLimitError) throw ApplicationFailure.nonRetryable(err.message, 'DOCUMENT_TOO_COMPLEX');

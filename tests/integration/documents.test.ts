@@ -2,7 +2,8 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
-import { analyzePdf, DocumentLimitError } from '../../services/shared/media/pdf';
+import { analyzePdf, DocumentAnalyzerError, DocumentLimitError, UndecodableDocumentError } from '../../services/shared/media/pdf';
+import { isPublicText } from '../../services/shared/media/tool-errors';
 import { derivedPrefix } from '../../services/shared/media-types';
 import { A4_PREVIEW, makeDocuments, type DocumentName } from '../fixtures/corpus-documents';
 import { jpegWithExif, pngHeader, bytesOfType } from '../fixtures/media';
@@ -243,6 +244,24 @@ describe('document analysis bounds', () => {
     expect(result.text.split('\f')).toHaveLength(200);
     expect(result.text.split('\f')[199]!.startsWith('Page 200: specification clause')).toBe(true);
     expect(result.textTruncated).toBe(false);
+  });
+
+  it('keeps worker paths out of its messages, and a worker-side failure is not the document\'s', async () => {
+    // Not a PDF: MuPDF's own message, one line, no path of the worker.
+    const junk = join(dir, 'junk.pdf');
+    await writeFile(junk, Buffer.from('%PDF-1.7\n' + 'not a document '.repeat(50)));
+    const undecodable = await analyzePdf(junk, { ...base, previewPath: join(dir, 'j.png') }).catch((err: Error) => err);
+    expect(undecodable).toBeInstanceOf(UndecodableDocumentError);
+    expect(isPublicText((undecodable as Error).message)).toBe(true);
+    // The preview cannot be written (a directory that is not there): an error to retry, whose
+    // message names no path while its detail (for the log) does.
+    const unwritable = join(dir, 'no-such-dir', 'p.png');
+    const failed = (await analyzePdf(pdfPath, { ...base, previewPath: unwritable }).catch((err: Error) => err)) as DocumentAnalyzerError;
+    expect(failed).toBeInstanceOf(DocumentAnalyzerError);
+    expect(failed).not.toBeInstanceOf(UndecodableDocumentError);
+    expect(failed.message).toMatch(/^PDF analyzer exited \(code 1, signal null\) part-way: .*no such file or directory/);
+    expect(isPublicText(failed.message)).toBe(true);
+    expect(failed.detail).toContain(unwritable);
   });
 
   it('stops at once when the activity is cancelled', async () => {

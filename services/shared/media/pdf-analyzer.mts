@@ -163,6 +163,12 @@ async function main(): Promise<void> {
 // yet. The callback of an empty write runs once everything before it is flushed.
 const exitWhenFlushed = () => process.stdout.write('', () => process.exit(0));
 main().then(exitWhenFlushed, (err: unknown) => {
+  // A system error (the preview not writable, a full disk) is the worker's, not the document's:
+  // exiting without an answer makes the parent fail the attempt, and it is retried.
+  if (typeof (err as NodeJS.ErrnoException).code === 'string') {
+    process.stderr.write(`${(err as Error).message}\n`, () => process.exit(1));
+    return;
+  }
   send({ kind: 'error', code: 'UNDECODABLE', message: (err as Error).message ?? String(err) });
   exitWhenFlushed();
 });

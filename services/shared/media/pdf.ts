@@ -2,15 +2,29 @@ import { spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { diesWithParent } from '../child-process';
+import { publicDetail } from './tool-errors';
 import { truncateUtf8, type AnalyzerMessage, type AnalyzerRequest, type DocumentInfo } from './pdf-protocol';
 
 // Run by Node itself, never bundled or transpiled by jest: `.mts` from source (Node strips
 // the types), `.mjs` next to the compiled `.js` in dist/.
 const analyzerPath = join(__dirname, __filename.endsWith('.ts') ? 'pdf-analyzer.mts' : 'pdf-analyzer.mjs');
 
-export class UndecodableDocumentError extends Error {}
+/**
+ * An analyzer failure. `message` is fit for a failure reason users see (one line, no worker
+ * path: see publicDetail); `detail` is MuPDF's own message and stderr tail, for the worker log.
+ */
+export class DocumentAnalyzerError extends Error {
+  constructor(
+    message: string,
+    readonly detail?: string,
+  ) {
+    super(message);
+  }
+}
+/** MuPDF cannot read the content: not a PDF, no pages, page 1 broken. */
+export class UndecodableDocumentError extends DocumentAnalyzerError {}
 /** The analyzer hit a bound before it could even read the document's structure. */
-export class DocumentLimitError extends Error {}
+export class DocumentLimitError extends DocumentAnalyzerError {}
 
 export interface AnalyzeOptions {
   /** Where page 1 is written as PNG. */
@@ -61,7 +75,8 @@ async function residentBytes(pid: number): Promise<number | undefined> {
  * Page count, document info, active-content flags, page 1 as PNG and the text of a local PDF,
  * bounded in time and memory. Throws UndecodableDocumentError for content MuPDF cannot read
  * (not a PDF, no pages, page 1 broken); DocumentLimitError when a bound stopped it before the
- * document's structure was read; a plain Error when the child died some other way (retry).
+ * document's structure was read; a plain DocumentAnalyzerError when the child died some other
+ * way (retry). Every message is fit for a failure reason (publicDetail), `detail` is for the log.
  */
 export async function analyzePdf(input: string, options: AnalyzeOptions): Promise<DocumentAnalysis> {
   const request: AnalyzerRequest = { input, previewPath: options.previewPath, previewMaxWidth: options.previewMaxWidth, textMaxBytes: options.textMaxBytes };
@@ -149,12 +164,12 @@ export async function analyzePdf(input: string, options: AnalyzeOptions): Promis
   });
 
   options.signal?.throwIfAborted();
-  if (undecodable) throw new UndecodableDocumentError(undecodable);
+  if (undecodable) throw new UndecodableDocumentError(publicDetail(undecodable, 'not a readable PDF'), [undecodable, stderr.trim()].filter(Boolean).join('\n'));
   if (!info) {
-    if (stoppedBy) throw new DocumentLimitError(`document analysis stopped by its ${stoppedBy} bound before the document could be read`);
-    throw new Error(`PDF analyzer exited (code ${exit.code}, signal ${exit.signal}) without an answer: ${stderr.trim().slice(-500)}`);
+    if (stoppedBy) throw new DocumentLimitError(`document analysis stopped by its ${stoppedBy} bound before the document could be read`, stderr.trim());
+    throw new DocumentAnalyzerError(`PDF analyzer exited (code ${exit.code}, signal ${exit.signal}) without an answer: ${publicDetail(stderr)}`, stderr.trim());
   }
-  if (!done && !stoppedBy) throw new Error(`PDF analyzer exited (code ${exit.code}, signal ${exit.signal}) part-way: ${stderr.trim().slice(-500)}`);
+  if (!done && !stoppedBy) throw new DocumentAnalyzerError(`PDF analyzer exited (code ${exit.code}, signal ${exit.signal}) part-way: ${publicDetail(stderr)}`, stderr.trim());
   const { text, truncated } = truncateUtf8(texts.join('\f'), options.textMaxBytes);
   return { info, preview, text, textTruncated: truncated || (!!stoppedBy && pagesRead < info.pageCount), pagesRead, stoppedBy, peakMemoryBytes };
 }
