@@ -95,6 +95,8 @@ interface Case {
   /** EXIF Orientation the published original still says (display needs it). */
   orientation?: number;
   icc?: boolean;
+  /** Tags that are not private and must be published as uploaded. */
+  kept?: Record<string, unknown>;
 }
 
 const CASES: Case[] = [
@@ -143,6 +145,21 @@ const CASES: Case[] = [
     make: async () => withTags(await corpus.heic({ exifOrientation: 6 }), 'heic', { GPSLatitude: 48.8584, GPSLatitudeRef: 'N', GPSLongitude: 2.2945, GPSLongitudeRef: 'E', ImageDescription: 'my flat' }),
     orientation: 6,
   },
+  // Names the deletion list does not cover are deleted by the names found; a focus point
+  // (EXIF SubjectLocation: pixel coordinates) is not a place and stays.
+  {
+    name: 'a JPEG with a description in XMP-tiff, a title in XMP-dc and a focus point',
+    ext: 'jpg',
+    fileType: 'image/jpeg',
+    make: async () => withTags(await corpus.orientedJpeg(1), 'jpg', { 'XMP-tiff:ImageDescription': 'my flat', 'XMP-dc:Title': 'my flat', 'ExifIFD:SubjectLocation': '200 120', GPSLatitude: 48.8584, GPSLatitudeRef: 'N' }),
+    kept: { 'ExifIFD:SubjectLocation': '200 120' },
+  },
+  {
+    name: 'a PNG with a Title and a Description text chunk',
+    ext: 'png',
+    fileType: 'image/png',
+    make: async () => withTags(await sharp(await corpus.uprightPicture()).png().toBuffer(), 'png', { 'PNG:Title': 'my flat', 'PNG:Description': 'my flat' }),
+  },
   { name: 'a motion photo (JPEG + located clip)', ext: 'jpg', fileType: 'image/jpeg', make: motionPhoto },
   {
     name: 'an animated GIF with XMP',
@@ -162,7 +179,7 @@ describe('published image originals', () => {
     await exiftool.end();
   });
 
-  it.each(CASES)('$name: the public original has no location or description, and the same pixels, orientation and profile', async ({ ext, fileType, make, orientation, icc }) => {
+  it.each(CASES)('$name: the public original has no location or description, and the same pixels, orientation and profile', async ({ ext, fileType, make, orientation, icc, kept }) => {
     const upload = await make();
     const uploaded = await tagsOf(upload, ext);
     // The fixture does carry what must not be served.
@@ -185,6 +202,7 @@ describe('published image originals', () => {
     if (orientation) expect(tags['IFD0:Orientation']).toBe(orientation);
     if (icc) expect(tags['ICC_Profile:ProfileDescription']).toBe(uploaded['ICC_Profile:ProfileDescription']);
     expect(tags['File:MIMEType']).toBe(fileType);
+    if (kept) expect(tags).toMatchObject(kept);
 
     // Lossless: the stored pixels are the uploaded ones, not a re-encode.
     const [before, after] = await Promise.all([storedPixels(upload, ext), storedPixels(served, ext)]);

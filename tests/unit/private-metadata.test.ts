@@ -1,4 +1,4 @@
-import { PRIVATE_METADATA_DELETIONS, privateTagsIn } from '../../services/shared/media/private-metadata';
+import { deletionsOf, PRIVATE_METADATA_DELETIONS, privateTagsIn } from '../../services/shared/media/private-metadata';
 
 describe('privateTagsIn', () => {
   it('finds location in every block ExifTool reports it from, and free-text descriptions', () => {
@@ -34,8 +34,20 @@ describe('privateTagsIn', () => {
         'File:ImageWidth': 400,
         'Composite:ImageSize': '400x240',
         'XMP-hdrgm:Version': '1.0',
+        // Points in the picture, not places.
+        'ExifIFD:SubjectLocation': '200 120',
+        'Sony:FocusLocation': '6000 4000 3000 2000',
+        'Canon:AFPointsLocation': 1,
+        'Panasonic:FaceDetectedLocation': '10 10 20 20',
       }),
     ).toEqual([]);
+  });
+
+  it('finds a place in names the deletion list does not cover, and deletes those by name', () => {
+    const tags = { 'XMP-tiff:ImageDescription': 'at home', 'PNG:Title': 'at home', 'Panasonic:City': 'Paris', 'Composite:GPSPosition': '48.85 2.29', 'Doc1:UserData:GPSCoordinates': '48.85 2.29' };
+    expect(privateTagsIn(tags)).toEqual(Object.keys(tags));
+    // Composite tags go with their sources; an embedded document goes as a whole trailer.
+    expect(deletionsOf(privateTagsIn(tags))).toEqual(['-XMP-tiff:ImageDescription=', '-PNG:Title=', '-Panasonic:City=']);
   });
 
   it('deletes whole location groups and trailers, never all metadata (orientation and ICC stay)', () => {

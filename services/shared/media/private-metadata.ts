@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { DefaultExiftoolArgs, ExifTool, exiftoolPath } from 'exiftool-vendored';
 import { diesWithParent } from '../child-process';
 import { FILE_EXTENSIONS } from '../media-types';
+import { publicDetail } from './tool-errors';
 
 /**
  * ExifTool arguments that delete where a picture was taken and what its owner wrote about it,
@@ -38,6 +39,8 @@ export const PRIVATE_METADATA_DELETIONS: readonly string[] = [
 ];
 
 const LOCATION_TAG = /gps|latitude|longitude|location|^city$|country|province|sub-?location|^state$/i;
+/** Points in the picture, not places: EXIF SubjectLocation, maker notes' focus and face locations. */
+const PICTURE_POINT_TAG = /^(Subject|Focus|AF\w*|Face\w*)Location\d*$/i;
 const DESCRIPTION_TAG = /^(ImageDescription|UserComment|XPComment|XPTitle|XPSubject|Caption-Abstract|Description|Title|Comment)$/;
 /** An appended (motion photo) video, as ExifTool names it: Google/generic trailer, Samsung trailer. */
 const EMBEDDED_VIDEO_TAG = /^(EmbeddedVideo|EmbeddedVideoFile|MotionPhotoVideo)$/;
@@ -61,8 +64,18 @@ export function privateTagsIn(tags: Record<string, unknown>): string[] {
     // A video inside the image: its own location cannot be read or edited in place, only removed.
     if (EMBEDDED_VIDEO_TAG.test(name)) return true;
     if (parts.slice(0, -1).some((group) => NEUTRAL_GROUP.test(group))) return false;
-    return LOCATION_TAG.test(name) || DESCRIPTION_TAG.test(name);
+    return (LOCATION_TAG.test(name) && !PICTURE_POINT_TAG.test(name)) || DESCRIPTION_TAG.test(name);
   });
+}
+
+/**
+ * ExifTool arguments deleting exactly `tags` (keys as privateTagsIn returns them) where they
+ * can be deleted one by one: tags of the file itself, not Composite ones (computed from others)
+ * nor those of embedded documents (`Doc1:…`, edited only as a whole trailer).
+ * @example deletionsOf(['PNG:Title', 'Composite:GPSPosition', 'Doc1:UserData:GPSCoordinates']) // ['-PNG:Title=']
+ */
+export function deletionsOf(tags: readonly string[]): string[] {
+  return tags.filter((key) => key.split(':').length === 2 && !key.startsWith('Composite:')).map((key) => `-${key}=`);
 }
 
 /** A file whose location or description ExifTool could not delete: it must not be published. */
@@ -105,14 +118,22 @@ export function createExiftoolScrubber(options: { maxProcs?: number } = {}): Met
       await writeFile(file, data);
       // A file with nothing private is published as uploaded, byte for byte.
       if ((await privateTags(file)).length === 0) return data;
-      try {
-        await exiftool.write(file, {}, { writeArgs: [...PRIVATE_METADATA_DELETIONS, '-overwrite_original'] });
-      } catch (err) {
-        // ExifTool refuses to rewrite a file whose structure it cannot follow; its message names our temp file.
-        const reason = (err instanceof Error ? err.message : String(err)).split(dir).join('').split('\n')[0];
-        throw new PrivateMetadataError(`location or description could not be removed from the original: ${reason}`);
+      const deleteTags = async (args: readonly string[]) => {
+        try {
+          await exiftool.write(file, {}, { writeArgs: [...args, '-overwrite_original'] });
+        } catch (err) {
+          // ExifTool refuses to rewrite a file whose structure it cannot follow; its message names our temp file.
+          throw new PrivateMetadataError(`location or description could not be removed from the original: ${publicDetail(err instanceof Error ? err.message : String(err))}`);
+        }
+      };
+      await deleteTags(PRIVATE_METADATA_DELETIONS);
+      let left = await privateTags(file);
+      // Blocks and names the list does not cover (XMP-tiff:ImageDescription, PNG:Title, a maker
+      // note's City): deleted by the names found, then read once more.
+      if (left.length > 0 && deletionsOf(left).length > 0) {
+        await deleteTags(deletionsOf(left));
+        left = await privateTags(file);
       }
-      const left = await privateTags(file);
       if (left.length > 0) throw new PrivateMetadataError(`location or description could not be removed from the original (${left.slice(0, 5).join(', ')})`);
       return readFile(file);
     },
