@@ -435,6 +435,15 @@ export function createVideoActivities(deps: ActivityDeps, settings: VideoSetting
     await storage.deletePrefix(buckets.media, derivedPrefix(mediaId));
   }
 
+  /**
+   * Throws UPLOAD_CHANGED when the original in `incoming` is no longer the object verification
+   * saw. ffmpeg reads it by URL, unpinned: this runs before anything made from it is announced
+   * or listed in a playlist, and when the step ends.
+   */
+  async function ensureUnchanged(input: ProcessingInput): Promise<void> {
+    if (input.etag && (await storage.head(buckets.incoming, input.storageKey))?.etag !== input.etag) throw uploadChanged();
+  }
+
   /** Presigned source URL + a work dir, with bad content and temp paths turned into the failures the workflow expects. */
   async function withSource<T>(input: ProcessingInput, work: (source: string, dir: string) => Promise<T>): Promise<T> {
     // ffmpeg reads the original over HTTP with range requests: no local copy of the source.
@@ -442,11 +451,9 @@ export function createVideoActivities(deps: ActivityDeps, settings: VideoSetting
     const dir = await makeWorkDir('transcode', input.mediaId);
     try {
       const result = await work(source, dir);
-      // ffmpeg reads by URL, unpinned: output made from an object replaced since verification
-      // fails the upload here (its compensation removes that output) instead of being kept.
-      if (input.etag && (await storage.head(buckets.incoming, input.storageKey))?.etag !== input.etag) {
-        throw uploadChanged();
-      }
+      // Output made from an object replaced since verification fails the upload here (its
+      // compensation removes that output) instead of being kept.
+      await ensureUnchanged(input);
       return result;
     } catch (err) {
       // ffprobe cannot tell a broken file from an unreachable one: only an object that S3
@@ -669,6 +676,8 @@ export function createVideoActivities(deps: ActivityDeps, settings: VideoSetting
               clock.enter('poster wait');
               posterRows ??= await publishPoster(ctx, input, await poster!);
               clock.enter('announce');
+              // Nothing made from a replaced original is listed or announced.
+              await ensureUnchanged(input);
               // Metadata before the rows that make `playback` show: a reader never sees playback without firstRendition.
               await media.mergeMetadata(input.mediaId, { ...videoMetadata(facts), firstRendition: first, [FIRST_RENDITION_IN_PROGRESS]: true });
               await publishPlaylists(all);
@@ -680,6 +689,7 @@ export function createVideoActivities(deps: ActivityDeps, settings: VideoSetting
               clock.mark('playable at', performance.now() - started);
             } else if (progress.playable && fresh.length > 0) {
               // Players of an EVENT playlist reload it (no-cache) and find the new segments.
+              await ensureUnchanged(input);
               await putPlaylist(`${variantKey}index.m3u8`, eventPlaylist(published, { targetSeconds: targetSeconds!, ended: false }));
             }
             if (all) {

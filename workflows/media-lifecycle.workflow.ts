@@ -78,7 +78,8 @@ export async function MediaCleanupWorkflow(settings: CleanupSettings, progress?:
 
   for (const [index, phase] of PHASES.entries()) {
     if (state.phase !== phase) continue;
-    // A phase added in a later release: a run that began before it goes on to the sweep.
+    // A phase added in a later release: replaying a history recorded before it, the run goes
+    // on to the sweep as it did; a run that reaches it live runs it (patched() is true then).
     if (phase === 'cancelling' && !patched(RESEND_CANCELLATIONS_PATCH)) break;
     const rule: DeletionRule = { kind: phase, before: state.cutoffs[phase] ?? new Date(now - CANCELLATION_RESEND_AFTER_MS).toISOString() };
     for (;;) {

@@ -154,7 +154,7 @@ const readModel = proxyLocalActivities<Activities>({
   retry: { initialInterval: '500 milliseconds', backoffCoefficient: 2, maximumInterval: '30 seconds' },
 });
 const cleanup = proxyActivities<Activities>(compensationActivity);
-// Quick storage checks (HEAD + magic bytes; an image's copy to the media bucket) as local
+// Quick storage checks (HEAD + magic bytes; an image's promotion to the media bucket) as local
 // activities: they run inside the workflow task that follows the status change, which saves a
 // workflow task, three history events and an activity action per step (issue 16). Same
 // timeouts and retries as `steps`; after 10 s of retrying, the SDK waits on a timer instead.
@@ -244,8 +244,11 @@ export async function MediaUploadWorkflow(input: MediaUploadInput): Promise<Medi
       }
       await steps.transcodeVideo.executeWithOptions({ ...transcodeActivity, ...waitWhenCancelled(), taskQueue: input.videoTaskQueue, summary: 'poster + HLS (ffmpeg)' }, [processing]);
     }
-    // A video's or a document's copy can take minutes: longer than a workflow task may run.
-    await (kind === 'image' ? quick : steps).promoteOriginal.executeWithOptions({ ...waitWhenCancelled(), summary: 'copy incoming → media' }, [
+    // A video's or a document's copy can take minutes: longer than a workflow task may run. An
+    // image (at most 25 MiB) is read, scrubbed by ExifTool and written back within seconds: the
+    // local activity's 30 s bound holds, and the SDK heartbeats the workflow task meanwhile.
+    const promotion = kind === 'image' ? 'publish incoming → media (location removed)' : 'copy incoming → media';
+    await (kind === 'image' ? quick : steps).promoteOriginal.executeWithOptions({ ...waitWhenCancelled(), summary: promotion }, [
       {
         mediaId: input.mediaId,
         storageKey: input.storageKey,

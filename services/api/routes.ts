@@ -480,12 +480,12 @@ export function buildRoutes(deps: ApiDeps): RouteSpec[] {
   routes.push({ ...complete, path: '/media/:id/complete-multipart', operationId: 'completeMultipartUpload', summary: `${complete.summary} (alias of /complete)` });
   return routes;
 
-  /** Starts (once per media) the workflow that deletes it if `rule` still holds. */
   /** This request's call to Temporal, bounded (withinStartDeadline). */
   function withinDeadline<T>(call: () => Promise<T>): Promise<T> {
     return withinStartDeadline(temporal, call);
   }
 
+  /** Starts (once per media) the workflow that deletes it if `rule` still holds. */
   async function startDeletion(mediaId: string, rule: DeletionRule): Promise<void> {
     await withinDeadline(() =>
       temporal.workflow.start(MediaDeletionWorkflow, { taskQueue: config.TASK_QUEUE_LIGHT, workflowId: mediaDeletionWorkflowId(mediaId), args: [{ mediaId, rule }] }),

@@ -168,7 +168,10 @@ export class UploadService {
       });
     } catch (err) {
       if (!outcomeUnknown(err)) await this.discard(prepared, { started: true });
-      const winner = options.idempotencyKey && isUniqueViolation(err) ? await media.findByIdempotencyKey(scope, options.idempotencyKey) : null;
+      // Lost to a request with the same key: its row is the answer (a replay). Near the quota
+      // the winner's row, counted in the usage, refuses this one before the unique index can.
+      const lost = isUniqueViolation(err) || (err instanceof ApiError && err.code === 'QUOTA_EXCEEDED');
+      const winner = options.idempotencyKey && lost ? await media.findByIdempotencyKey(scope, options.idempotencyKey) : null;
       if (winner) return this.replay(winner, req);
       throw err;
     }

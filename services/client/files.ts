@@ -95,6 +95,7 @@ const FAILURE_MEANINGS: Record<string, string> = {
   DOCUMENT_TOO_COMPLEX: 'the PDF could not be read within the time and memory a document may take',
   UNPROCESSABLE_IMAGE: 'the image decoded but its thumbnails could not be written',
   NO_VIDEO_STREAM: 'the file has sound (and perhaps cover art) but no video',
+  PRIVATE_METADATA_NOT_REMOVABLE: "the photo's location or description could not be removed, so it was not published; export it without location and upload it again",
   UPLOAD_EXPIRED: 'the upload was not completed in time',
   CANCELLED_BY_USER: 'the upload was cancelled',
 };

@@ -67,4 +67,22 @@ describe('per-user storage quota on the real stack', () => {
     for (const { mediaId } of listed) await p.call(user, `/media/${mediaId}`, { method: 'DELETE' });
     for (const { mediaId } of listed) await waitForStatus(p, user, mediaId, ['CANCELLED']);
   });
+
+  it('replays one session to every retry of an Idempotency-Key near the quota, never 413', async () => {
+    const user = uniqueUser('quota-retry');
+    // The quota fits one of these: the winner's row, counted in the usage, would refuse the others.
+    const fileSize = quota - 1000;
+    const headers = { 'idempotency-key': `retry-${user}` };
+    const answers = await Promise.all(
+      Array.from({ length: 6 }, () => p.call(user, '/media/upload-session', { body: { fileName: 'a.jpg', fileType: 'image/jpeg', fileSize, mediaType: 'POST_IMAGE' }, headers })),
+    );
+    expect(answers.map((a) => a.status)).toEqual(Array(6).fill(201));
+    expect(new Set(answers.map((a) => a.body.mediaId)).size).toBe(1);
+    expect((await p.call(user, '/media?limit=10')).body.items).toHaveLength(1);
+    // A new key is a new upload: over the quota.
+    const other = await p.call(user, '/media/upload-session', { body: { fileName: 'b.jpg', fileType: 'image/jpeg', fileSize, mediaType: 'POST_IMAGE' }, headers: { 'idempotency-key': `other-${user}` } });
+    expect(other.status).toBe(413);
+    await p.call(user, `/media/${answers[0]!.body.mediaId}`, { method: 'DELETE' });
+    await waitForStatus(p, user, answers[0]!.body.mediaId, ['CANCELLED']);
+  });
 });

@@ -8,8 +8,7 @@ import { ProtectMediaBeforeAttachments1764700000000 } from './migrations/1764700
 import { MediaTexts1765500000000 } from './migrations/1765500000000-media-texts';
 import { TenantsAndProjects1765600000000 } from './migrations/1765600000000-tenants-and-projects';
 
-/** pg's error when a statement outlives `query_timeout` (the server may still run it). */
-/** The message of pg's client-side `query_timeout` error (it has no code). */
+/** The message of pg's client-side `query_timeout` error (it has no code; the server may still run the statement). */
 export const QUERY_READ_TIMEOUT = 'Query read timeout';
 
 /**

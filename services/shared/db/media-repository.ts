@@ -110,11 +110,6 @@ const NEW_MEDIA_COLUMNS: Array<[column: string, type: string, value: (row: NewMe
   ['updated_at', 'timestamptz', (r) => r.createdAt],
 ];
 
-/**
- * One INSERT of any number of media rows: a column array per parameter (`unnest`), so the
- * statement and its parameter count are the same for 1 row or 100. Parameters are numbered
- * from `$first`.
- */
 type Queryable = Pick<EntityManager, 'query'>;
 
 async function writeRows(within: Queryable, rows: NewMedia[]): Promise<void> {
@@ -134,6 +129,11 @@ async function writeBatch(within: Queryable, batch: Omit<BatchRow, 'createdAt'>,
   ]);
 }
 
+/**
+ * One INSERT of any number of media rows: a column array per parameter (`unnest`), so the
+ * statement and its parameter count are the same for 1 row or 100. Parameters are numbered
+ * from `$first`.
+ */
 function insertMedia(rows: NewMedia[], first = 1): { sql: string; params: unknown[] } {
   const columns = NEW_MEDIA_COLUMNS.map(([column]) => column).join(', ');
   const arrays = NEW_MEDIA_COLUMNS.map(([, type], i) => `$${first + i}::${type}[]`).join(', ');

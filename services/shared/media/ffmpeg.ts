@@ -83,11 +83,15 @@ const clockSeconds = (v: string | undefined): number | undefined => {
 };
 const streamDuration = (s: FfprobeStream | undefined) => (s ? positive(s.duration) ?? clockSeconds(s.tags?.DURATION ?? s.tags?.duration) : undefined);
 
-function ffprobeJson(paths: FfmpegPaths, args: string[]): Promise<string> {
+/**
+ * ffprobe's stdout for `args` (at `-v error`). A failure is `failed(output)`, output being its
+ * stderr or the spawn error; by default an upload that cannot be read (UnplayableMediaError).
+ */
+function ffprobeJson(paths: FfmpegPaths, args: string[], failed: (output: string) => Error = (output) => unreadable('file', output)): Promise<string> {
   return new Promise((resolve, reject) =>
     execFile(...diesWithParent(paths.ffprobe, ['-v', 'error', ...args]), { maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => {
       // Errors reach Temporal's history and the logs: the presigned input URL must not.
-      if (err) reject(unreadable('file', String(stderr || err.message)));
+      if (err) reject(failed(String(stderr || err.message)));
       else resolve(stdout);
     }),
   );
@@ -260,20 +264,20 @@ export function probeKeyframeInterval(paths: FfmpegPaths, input: string, stream:
  * solid colour, a single frame) was taken for MPEG-PS and "End of file" came back.
  * @throws OwnOutputError when the segment cannot be read: the platform's output, not the upload.
  */
-export function probeFrameSize(paths: FfmpegPaths, file: string): Promise<VariantFacts> {
-  const args = ['-v', 'error', '-f', 'mpegts', '-show_entries', 'stream=codec_type,width,height,profile,extradata', '-show_data', '-of', 'json', file];
-  return new Promise((resolve, reject) =>
-    execFile(...diesWithParent(paths.ffprobe, args), { maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => {
-      const detail = redactPresignedUrls(String(stderr || err?.message || '').trim());
-      if (err) return reject(new OwnOutputError(`a written HLS segment could not be read back: ${publicDetail(String(stderr || err.message))}`, detail));
-      const data = JSON.parse(stdout) as FfprobeOutput;
-      const s = data.streams?.find((x) => x.codec_type === 'video');
-      if (!s?.width || !s.height) return reject(new OwnOutputError('a written HLS segment has no video stream', detail));
-      const audio = data.streams?.find((x) => x.codec_type === 'audio');
-      const codecs = codecsAttribute(avcCodec(s.extradata), { present: !!audio, profile: audio?.profile });
-      resolve({ width: s.width, height: s.height, ...(codecs ? { codecs } : {}) });
-    }),
-  );
+export async function probeFrameSize(paths: FfmpegPaths, file: string): Promise<VariantFacts> {
+  const args = ['-f', 'mpegts', '-show_entries', 'stream=codec_type,width,height,profile,extradata', '-show_data', '-of', 'json', file];
+  const stdout = await ffprobeJson(paths, args, (output) => new OwnOutputError(`a written HLS segment could not be read back: ${publicDetail(output)}`, redactPresignedUrls(output.trim())));
+  let data: FfprobeOutput;
+  try {
+    data = JSON.parse(stdout) as FfprobeOutput;
+  } catch {
+    throw new OwnOutputError('a written HLS segment could not be read back: ffprobe wrote no JSON', stdout.slice(0, 500));
+  }
+  const s = data.streams?.find((x) => x.codec_type === 'video');
+  if (!s?.width || !s.height) throw new OwnOutputError('a written HLS segment has no video stream', stdout.slice(0, 500));
+  const audio = data.streams?.find((x) => x.codec_type === 'audio');
+  const codecs = codecsAttribute(avcCodec(s.extradata), { present: !!audio, profile: audio?.profile });
+  return { width: s.width, height: s.height, ...(codecs ? { codecs } : {}) };
 }
 
 /** ffmpeg ended with an error. `message` is fit for a failure reason (see publicDetail); `detail` is its stderr for the log. */

@@ -265,7 +265,7 @@ async function thumbnailsOf(file: Buffer, wanted: readonly number[]): Promise<{ 
       ]);
     } catch (err) {
       // The pixels are decoded and in memory: an encoder that refuses them refuses them again.
-      throw new UnprocessableImageError(`rendition ${size.width}×${size.height} cannot be encoded: ${(err as Error).message}`);
+      throw new UnprocessableImageError(`rendition ${size.width}×${size.height} cannot be encoded: ${publicDetail((err as Error).message)}`);
     }
     thumbnails.push({ width: webp.info.width, height: webp.info.height, format: 'webp', data: webp.data });
     thumbnails.push({ width: jpeg.info.width, height: jpeg.info.height, format: 'jpeg', data: jpeg.data });

@@ -74,9 +74,11 @@ function activeContent(doc: MuPDF.PDFDocument): Pick<DocumentInfo, 'hasJavaScrip
 
 async function main(): Promise<void> {
   const request = JSON.parse(process.argv[2]!) as AnalyzerRequest;
+  // Outside the try: a read error is the worker's (see below), not an unreadable PDF.
+  const input = await readFile(request.input);
   let doc: MuPDF.Document;
   try {
-    doc = mupdf.Document.openDocument(await readFile(request.input), 'application/pdf');
+    doc = mupdf.Document.openDocument(input, 'application/pdf');
   } catch (err) {
     send({ kind: 'error', code: 'UNDECODABLE', message: `not a readable PDF: ${(err as Error).message}` });
     return;
@@ -165,7 +167,7 @@ const exitWhenFlushed = () => process.stdout.write('', () => process.exit(0));
 main().then(exitWhenFlushed, (err: unknown) => {
   // A system error (the preview not writable, a full disk) is the worker's, not the document's:
   // exiting without an answer makes the parent fail the attempt, and it is retried.
-  if (typeof (err as NodeJS.ErrnoException).code === 'string') {
+  if (typeof (err as NodeJS.ErrnoException).syscall === 'string') {
     process.stderr.write(`${(err as Error).message}\n`, () => process.exit(1));
     return;
   }
