@@ -5,7 +5,8 @@ import { performance } from 'node:perf_hooks';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { RenditionRow } from '../services/shared/db/entities';
 import type { NewRendition } from '../services/shared/db/media-repository';
-import { FfmpegExitError, OwnOutputError, probe, probeFrameSize, probeKeyframeInterval, runFfmpeg, UnplayableMediaError, type FfmpegPaths } from '../services/shared/media/ffmpeg';
+import { probe, probeFrameSize, probeKeyframeInterval, runFfmpeg, UnplayableMediaError, type FfmpegPaths } from '../services/shared/media/ffmpeg';
+import { ToolError } from '../services/shared/media/tool-errors';
 import {
   buildCopyHlsArgs,
   buildHlsArgs,
@@ -459,7 +460,7 @@ export function createVideoActivities(deps: ActivityDeps, settings: VideoSetting
       // ffprobe cannot tell a broken file from an unreachable one: only an object that S3
       // still serves makes it bad content; anything else is a transient fault to retry.
       // The tools' own words (paths, URLs, many lines) go to the log; the reason carries a sentence.
-      if (err instanceof UnplayableMediaError || err instanceof OwnOutputError || err instanceof FfmpegExitError) {
+      if (err instanceof ToolError) {
         Context.current().log.warn('video step failed', { mediaId: input.mediaId, error: err.message, detail: err.detail });
       }
       if (err instanceof UnplayableMediaError && (await storage.head(buckets.incoming, input.storageKey))) {

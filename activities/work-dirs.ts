@@ -3,10 +3,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 /** What an activity's temp dir holds: a video's segments and poster, a downloaded PDF, or an image original being scrubbed. */
-export type WorkDirKind = 'transcode' | 'document' | 'scrub';
+const WORK_DIR_KINDS = ['transcode', 'document', 'scrub'] as const;
+export type WorkDirKind = (typeof WORK_DIR_KINDS)[number];
 
 /** `<kind>-<pid>.<start ticks>-<mediaId>-XXXXXX`: the owner's pid and start (see startTicks). */
-const workDirName = /^(?:transcode|document|scrub)-(\d+)\.(\d+)-/;
+const workDirName = new RegExp(`^(?:${WORK_DIR_KINDS.join('|')})-(\\d+)\\.(\\d+)-`);
 
 /**
  * When process `pid` started, in clock ticks after boot (field 22 of /proc/<pid>/stat); undefined

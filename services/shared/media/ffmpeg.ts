@@ -3,7 +3,7 @@ import { createInterface } from 'node:readline';
 import { diesWithParent } from '../child-process';
 import { redactPresignedUrls } from '../logger';
 import { avcCodec, clockwiseRotation, codecsAttribute, type ProbeResult, type VariantFacts } from './hls-args';
-import { publicDetail } from './tool-errors';
+import { publicDetail, ToolError } from './tool-errors';
 
 export interface FfmpegPaths {
   ffmpeg: string;
@@ -16,13 +16,13 @@ export interface FfmpegPaths {
  * (readable, but audio only: cover art is not a video). `message` is fit for the failure
  * reason users see (see publicDetail); `detail` is the tool's own output for the worker log.
  */
-export class UnplayableMediaError extends Error {
+export class UnplayableMediaError extends ToolError {
   constructor(
     message: string,
     readonly code: 'UNDECODABLE_MEDIA' | 'NO_VIDEO_STREAM' = 'UNDECODABLE_MEDIA',
-    readonly detail?: string,
+    detail?: string,
   ) {
-    super(message);
+    super(message, detail);
   }
 }
 
@@ -33,14 +33,8 @@ const unreadable = (what: string, stderr: string) => new UnplayableMediaError(`f
  * A file the platform wrote itself (an HLS segment) could not be read back. Never bad content
  * of the upload: a plain Error, retried, whose message names no path; `detail` is for the log.
  */
-export class OwnOutputError extends Error {
-  constructor(
-    message: string,
-    readonly detail?: string,
-  ) {
-    super(message);
-    this.name = 'OwnOutputError';
-  }
+export class OwnOutputError extends ToolError {
+  override name = 'OwnOutputError';
 }
 
 /** The parts of `ffprobe -of json -show_format -show_streams` read here. */
@@ -281,14 +275,8 @@ export async function probeFrameSize(paths: FfmpegPaths, file: string): Promise<
 }
 
 /** ffmpeg ended with an error. `message` is fit for a failure reason (see publicDetail); `detail` is its stderr for the log. */
-export class FfmpegExitError extends Error {
-  constructor(
-    message: string,
-    readonly detail: string,
-  ) {
-    super(message);
-    this.name = 'FfmpegExitError';
-  }
+export class FfmpegExitError extends ToolError {
+  override name = 'FfmpegExitError';
 }
 
 export interface RunOptions {

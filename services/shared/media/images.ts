@@ -4,7 +4,7 @@ import { crc32, deflateSync } from 'node:zlib';
 import { gifIsCutShort } from './gif';
 import { decodeHeic } from './heic-decoder';
 import { hasHeifTransforms, heifCodec, withLibvipsMajorBrand, type HeifCodec } from './heif';
-import { publicDetail } from './tool-errors';
+import { publicDetail, ToolError } from './tool-errors';
 
 // Worker pods get one libvips thread per image and run several images at once (activity
 // concurrency): on glibc two images in flight beat one image on two threads. The operation
@@ -22,12 +22,11 @@ export const THUMBNAIL_ENCODING = {
   jpeg: { quality: 82, progressive: true },
 } as const;
 
-export class UndecodableImageError extends Error {
-  /** `message` is fit for the failure reason users see; `detail` is the decoder's whole message, for the worker log. */
-  readonly detail?: string;
+/** ToolError: `detail` is the decoder's whole message. */
+export class UndecodableImageError extends ToolError {
   constructor(message: string, cause?: unknown) {
-    super(cause === undefined ? message : `${message}: ${publicDetail((cause as Error)?.message ?? String(cause))}`);
-    if (cause !== undefined) this.detail = (cause as Error)?.message ?? String(cause);
+    const detail = cause === undefined ? undefined : ((cause as Error)?.message ?? String(cause));
+    super(detail === undefined ? message : `${message}: ${publicDetail(detail)}`, detail);
   }
 }
 

@@ -2,25 +2,15 @@ import { spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { diesWithParent } from '../child-process';
-import { publicDetail } from './tool-errors';
+import { publicDetail, ToolError } from './tool-errors';
 import { truncateUtf8, type AnalyzerMessage, type AnalyzerRequest, type DocumentInfo } from './pdf-protocol';
 
 // Run by Node itself, never bundled or transpiled by jest: `.mts` from source (Node strips
 // the types), `.mjs` next to the compiled `.js` in dist/.
 const analyzerPath = join(__dirname, __filename.endsWith('.ts') ? 'pdf-analyzer.mts' : 'pdf-analyzer.mjs');
 
-/**
- * An analyzer failure. `message` is fit for a failure reason users see (one line, no worker
- * path: see publicDetail); `detail` is MuPDF's own message and stderr tail, for the worker log.
- */
-export class DocumentAnalyzerError extends Error {
-  constructor(
-    message: string,
-    readonly detail?: string,
-  ) {
-    super(message);
-  }
-}
+/** An analyzer failure (ToolError: `detail` is MuPDF's own message and stderr tail). */
+export class DocumentAnalyzerError extends ToolError {}
 /** MuPDF cannot read the content: not a PDF, no pages, page 1 broken. */
 export class UndecodableDocumentError extends DocumentAnalyzerError {}
 /** The analyzer hit a bound before it could even read the document's structure. */

@@ -5,6 +5,19 @@
  * the worker log instead. Pure functions.
  */
 
+/**
+ * A media tool's failure: `message` is fit for the failure reason users see (built with
+ * publicDetail), `detail` is the tool's own output (paths, URLs, many lines) for the worker log.
+ */
+export class ToolError extends Error {
+  constructor(
+    message: string,
+    readonly detail?: string,
+  ) {
+    super(message);
+  }
+}
+
 /** Longest detail kept, characters: a failure reason is a sentence, not a log. */
 export const MAX_DETAIL_LENGTH = 160;
 
