@@ -198,8 +198,17 @@ async function withEndOfImage(input: Buffer): Promise<Buffer | undefined> {
   if (!jpeg || input.subarray(-2).equals(END_OF_IMAGE)) return undefined;
   const completed = Buffer.concat([input, END_OF_IMAGE]);
   try {
-    // A full decode (stats streams it, no raster kept): shrink-on-load would miss a cut.
-    await sharp(completed, { failOn: 'warning', limitInputPixels: MAX_INPUT_PIXELS }).stats();
+    // A full decode, read row by row, keeping only the bottom row: no raster held.
+    // Not stats(): libjpeg reports a cut with one warning, which libvips turns into an error
+    // whose text sits in libvips' global error buffer; another image finishing on another
+    // thread clears that buffer, and sharp's stats() then takes the empty error for success
+    // (2 of 8 cut copies passed when 8 ran at once). Its pipeline (toBuffer) does not.
+    const { height } = await sharp(completed, { failOn: 'warning', limitInputPixels: MAX_INPUT_PIXELS }).metadata();
+    if (!height) return undefined;
+    await sharp(completed, { failOn: 'warning', limitInputPixels: MAX_INPUT_PIXELS, sequentialRead: true })
+      .extract({ left: 0, top: height - 1, width: 1, height: 1 })
+      .raw()
+      .toBuffer();
     return completed;
   } catch {
     return undefined;
