@@ -7,6 +7,7 @@ import { detectMimeType, MAGIC_BYTES_NEEDED, matchesDeclaredType } from '../serv
 import { derivedPrefix, type MediaStatus } from '../services/shared/media-types';
 import { isPreconditionFailed, pickParts, type Storage } from '../services/shared/storage';
 import { PrivateMetadataError, type MetadataScrubber } from '../services/shared/media/private-metadata';
+import { withWholeEnding } from '../services/shared/media/images';
 import type { ConfirmedPart } from '../workflows/media-upload.workflow';
 import type { createLifecycleActivities } from './lifecycle';
 import type { createDocumentActivities } from './documents';
@@ -192,10 +193,12 @@ export function createActivities({ storage, media, buckets, publish, metrics, sc
         if (input.scrub) {
           // Never published unscrubbed: a worker without a scrubber fails (and retries) here.
           if (!scrubber) throw new Error('no metadata scrubber configured on this worker: image originals cannot be published');
-          const original = await pinnedToVerified(() => storage.getBuffer(buckets.incoming, input.storageKey, { ifMatch: input.etag }));
+          const uploaded = await pinnedToVerified(() => storage.getBuffer(buckets.incoming, input.storageKey, { ifMatch: input.etag }));
+          // The end processing restored (a JPEG's end marker, a GIF's trailer) is published too.
+          const original = await withWholeEnding(uploaded);
           const dir = await makeWorkDir('scrub', input.mediaId);
           const published = await scrubOrReject(scrubber, original, input.scrub.mimeType, dir).finally(() => rm(dir, { recursive: true, force: true }));
-          if (published === original) {
+          if (published === uploaded) {
             await pinnedToVerified(() => storage.copy(buckets.incoming, input.storageKey, buckets.media, input.storageKey, undefined, { ifMatch: input.etag }));
           } else {
             await storage.put(buckets.media, input.storageKey, published, input.scrub.mimeType);

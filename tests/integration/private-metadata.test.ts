@@ -234,6 +234,33 @@ describe('published image originals', () => {
     }
   });
 
+  it('publishes a JPEG lacking only its end marker and a GIF lacking only its trailer whole, located or not', async () => {
+    const located = await withTags(await corpus.orientedJpeg(1), 'jpg', PRIVATE_TAGS);
+    const plain = await corpus.orientedJpeg(1);
+    const gif = await corpus.animated(ffmpegTools().ffmpeg, 'gif');
+    const commented = await withTags(gif, 'gif', { Comment: 'my flat', 'XMP-exif:GPSLatitude': '48.8584 N' });
+    const cases = [
+      { name: 'located JPEG', upload: located.subarray(0, located.length - 2), ext: 'jpg', fileType: 'image/jpeg', end: 'ffd9' },
+      { name: 'plain JPEG', upload: plain.subarray(0, plain.length - 2), ext: 'jpg', fileType: 'image/jpeg', end: 'ffd9' },
+      { name: 'commented GIF', upload: commented.subarray(0, commented.length - 1), ext: 'gif', fileType: 'image/gif', end: '3b' },
+      { name: 'plain GIF', upload: gif.subarray(0, gif.length - 1), ext: 'gif', fileType: 'image/gif', end: '3b' },
+    ];
+    const outcomes = await Promise.all(
+      cases.map(async ({ name, upload, ext, fileType, end }) => {
+        const user = uniqueUser('ending');
+        const { mediaId } = await uploadFile(p, user, upload, fileType, 'POST_IMAGE', `photo.${ext}`);
+        const media = await waitForStatus(p, user, mediaId, ['READY', 'FAILED', 'REJECTED']);
+        if (media.status !== 'READY') return `${name}: ${media.status} ${media.failureReason}`;
+        const served = Buffer.from(await (await fetch(media.cdnUrl)).arrayBuffer());
+        const tags = await tagsOf(served, ext);
+        // The upload and the end it lacked: nothing else added, nothing private left.
+        const whole = served.subarray(0, upload.length).equals(upload) || privateTagsIn(await tagsOf(upload, ext)).length > 0;
+        return `${name}: ${media.status}, ends ${served.subarray(-end.length / 2).toString('hex')}, private ${privateTagsIn(tags).length}, upload kept ${whole}`;
+      }),
+    );
+    expect(outcomes).toEqual(cases.map(({ name, end }) => `${name}: READY, ends ${end}, private 0, upload kept true`));
+  });
+
   it('publishes an image with nothing private byte for byte as uploaded', async () => {
     const upload = await realJpeg(64 * 1024);
     const user = uniqueUser('gps');

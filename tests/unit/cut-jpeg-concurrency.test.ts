@@ -3,7 +3,7 @@ import { makeThumbnails, UndecodableImageError } from '../../services/shared/med
 
 /** A detailed 1280×720 JPEG (noise: entropy data all the way), as a camera writes one. */
 const detailedJpeg = () =>
-  sharp({ create: { width: 1280, height: 720, channels: 3, noise: { type: 'gaussian', mean: 128, sigma: 40 } } })
+  sharp({ create: { width: 1280, height: 720, channels: 3, background: '#808080', noise: { type: 'gaussian', mean: 128, sigma: 40 } } })
     .jpeg({ quality: 90 })
     .toBuffer();
 

@@ -1,5 +1,5 @@
 import sharp from 'sharp';
-import { gifIsCutShort } from '../../services/shared/media/gif';
+import { gifEnding, gifIsCutShort } from '../../services/shared/media/gif';
 
 /** An animated GIF of `frames` frames of 64×48 (each frame a graphic control extension and an image, plus the loop extension). */
 async function animatedGif(frames: number): Promise<Buffer> {
@@ -27,6 +27,8 @@ describe('a GIF cut short', () => {
     expect(gifIsCutShort(gif)).toBe(false);
     expect(gifIsCutShort(gif.subarray(0, gif.length - 1))).toBe(false);
     expect(gifIsCutShort(Buffer.concat([gif, Buffer.from('appended by some uploader')]))).toBe(false);
+    // Which of these lacks the trailer (publication adds it back).
+    expect([gif, gif.subarray(0, gif.length - 1), Buffer.concat([gif, Buffer.from('x')]), gif.subarray(0, 500)].map(gifEnding)).toEqual(['whole', 'no-trailer', 'whole', 'cut']);
   });
 
   it.each([0.3, 0.5, 0.7, 0.9, 0.99])('is cut at %s of its length (inside a later frame: libvips still decodes it)', async (fraction) => {

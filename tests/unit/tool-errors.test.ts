@@ -31,6 +31,13 @@ describe('publicDetail (what of a tool error reaches a failure reason)', () => {
     expect(isPublicText(detail)).toBe(true);
   });
 
+  it("keeps ExifTool's reason without the file it names after ' - '", () => {
+    expect(publicDetail('Error: JPEG EOI marker not found - /tmp/scrub-123.456-ab12-XXXX/original.jpg')).toBe('Error: JPEG EOI marker not found');
+    expect(publicDetail('Error: Format error in file - /tmp/scrub-1.2-x/original.gif\n')).toBe('Error: Format error in file');
+    // A hyphen inside a sentence stays.
+    expect(publicDetail('codec h264 - profile High')).toBe('codec h264 - profile High');
+  });
+
   it("keeps ffmpeg's reason for a failed write without any path", () => {
     const detail = publicDetail(FFMPEG_WRITE_FAILURE);
     expect(detail).toContain('No space left on device');

@@ -1,3 +1,6 @@
+/** How a GIF file ends: inside a block (`cut`), between blocks without the trailer byte, or with it (bytes after it ignored). */
+export type GifEnding = 'cut' | 'no-trailer' | 'whole';
+
 /**
  * Whether a GIF ends inside one of its blocks: a copy cut short. libvips (libnsgif) decodes the
  * frames it has and says nothing, so a cut animated GIF would pass as whole (its first frame,
@@ -14,10 +17,15 @@
  * @returns true when the data ends inside a block; false for a whole file or one that is not a GIF
  */
 export function gifIsCutShort(gif: Buffer): boolean {
-  if (gif.length < 6 || !/^GIF8[79]a$/.test(gif.toString('latin1', 0, 6))) return false;
+  return gifEnding(gif) === 'cut';
+}
+
+/** How `gif` ends (see gifIsCutShort); `whole` for a file that is not a GIF. */
+export function gifEnding(gif: Buffer): GifEnding {
+  if (gif.length < 6 || !/^GIF8[79]a$/.test(gif.toString('latin1', 0, 6))) return 'whole';
   const colourTable = (packed: number) => (packed & 0x80 ? 3 * 2 ** ((packed & 0x07) + 1) : 0);
   let pos = 13;
-  if (gif.length < pos) return true;
+  if (gif.length < pos) return 'cut';
   pos += colourTable(gif[10]!);
   /** The position after the data sub-blocks starting at `at`, or undefined when the file ends first. */
   const afterSubBlocks = (at: number): number | undefined => {
@@ -30,18 +38,18 @@ export function gifIsCutShort(gif: Buffer): boolean {
     const introducer = gif[pos];
     if (introducer === 0x21) {
       const end = afterSubBlocks(pos + 2);
-      if (end === undefined) return true;
+      if (end === undefined) return 'cut';
       pos = end;
     } else if (introducer === 0x2c) {
-      if (pos + 10 > gif.length) return true;
+      if (pos + 10 > gif.length) return 'cut';
       // Descriptor, local colour table, then the LZW minimum code size byte.
       const end = afterSubBlocks(pos + 10 + colourTable(gif[pos + 9]!) + 1);
-      if (end === undefined) return true;
+      if (end === undefined) return 'cut';
       pos = end;
     } else {
       // The trailer, or bytes after the last block that decoders ignore.
-      return false;
+      return 'whole';
     }
   }
-  return pos > gif.length;
+  return pos > gif.length ? 'cut' : 'no-trailer';
 }

@@ -1,7 +1,7 @@
 import exifReader from 'exif-reader';
 import sharp from 'sharp';
 import { crc32, deflateSync } from 'node:zlib';
-import { gifIsCutShort } from './gif';
+import { gifEnding, gifIsCutShort } from './gif';
 import { decodeHeic } from './heic-decoder';
 import { hasHeifTransforms, heifCodec, withLibvipsMajorBrand, type HeifCodec } from './heif';
 import { publicDetail, ToolError } from './tool-errors';
@@ -197,23 +197,46 @@ async function withEndOfImage(input: Buffer): Promise<Buffer | undefined> {
   const jpeg = input[0] === 0xff && input[1] === 0xd8 && input[2] === 0xff;
   if (!jpeg || input.subarray(-2).equals(END_OF_IMAGE)) return undefined;
   const completed = Buffer.concat([input, END_OF_IMAGE]);
+  return (await decodesWithoutWarning(completed)) ? completed : undefined;
+}
+
+/**
+ * Whether `input` decodes whole without a single decoder warning: a full decode, read row by
+ * row, keeping only the bottom row (no raster held).
+ * Not stats(): libjpeg reports a cut with one warning, which libvips turns into an error
+ * whose text sits in libvips' global error buffer; another image finishing on another thread
+ * clears that buffer, and sharp's stats() then takes the empty error for success (2 of 8 cut
+ * copies passed when 8 ran at once). Its pipeline (toBuffer) does not.
+ */
+async function decodesWithoutWarning(input: Buffer): Promise<boolean> {
   try {
-    // A full decode, read row by row, keeping only the bottom row: no raster held.
-    // Not stats(): libjpeg reports a cut with one warning, which libvips turns into an error
-    // whose text sits in libvips' global error buffer; another image finishing on another
-    // thread clears that buffer, and sharp's stats() then takes the empty error for success
-    // (2 of 8 cut copies passed when 8 ran at once). Its pipeline (toBuffer) does not.
-    const { height } = await sharp(completed, { failOn: 'warning', limitInputPixels: MAX_INPUT_PIXELS }).metadata();
-    if (!height) return undefined;
-    await sharp(completed, { failOn: 'warning', limitInputPixels: MAX_INPUT_PIXELS, sequentialRead: true })
+    const { height } = await sharp(input, { failOn: 'warning', limitInputPixels: MAX_INPUT_PIXELS }).metadata();
+    if (!height) return false;
+    await sharp(input, { failOn: 'warning', limitInputPixels: MAX_INPUT_PIXELS, sequentialRead: true })
       .extract({ left: 0, top: height - 1, width: 1, height: 1 })
       .raw()
       .toBuffer();
-    return completed;
+    return true;
   } catch {
-    return undefined;
+    return false;
   }
 }
+
+/**
+ * `input` with the end it lacks when that is its only flaw, as processing read it: a JPEG's
+ * end-of-image marker (see withEndOfImage), a GIF's trailer byte (0x3B). What is published, and
+ * what ExifTool must be able to rewrite ("JPEG EOI marker not found", "Format error in file"
+ * otherwise). `input` itself when nothing is missing, or when the JPEG decodes as it is (a
+ * motion photo: its clip follows the marker).
+ */
+export async function withWholeEnding(input: Buffer): Promise<Buffer> {
+  if (gifEnding(input) === 'no-trailer') return Buffer.concat([input, GIF_TRAILER]);
+  const jpeg = input[0] === 0xff && input[1] === 0xd8 && input[2] === 0xff;
+  if (!jpeg || input.subarray(-2).equals(END_OF_IMAGE) || (await decodesWithoutWarning(input))) return input;
+  return (await withEndOfImage(input)) ?? input;
+}
+
+const GIF_TRAILER = Buffer.from([0x3b]);
 
 /**
  * Decodes once at the largest size needed (JPEG shrink-on-load), auto-rotated by EXIF, then

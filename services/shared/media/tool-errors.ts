@@ -54,7 +54,8 @@ export function publicDetail(output: string, fallback = 'no detail'): string {
   for (const raw of output.split(/\r?\n/)) {
     const trimmed = raw.trim();
     if (!trimmed || NOISE.some((n) => n.test(trimmed))) continue;
-    const line = cleanLine(trimmed).replace(/[\s:]+$/, '');
+    // What a removed path leaves at the end: ExifTool writes `<message> - <file>`.
+    const line = cleanLine(trimmed).replace(/[\s:]+$|\s+-$/, '');
     if (line && !NOISE.some((n) => n.test(line)) && !lines.includes(line)) lines.push(line);
   }
   const detail = lines.slice(-2).join('; ');
