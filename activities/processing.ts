@@ -5,8 +5,8 @@ import { performance } from 'node:perf_hooks';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { RenditionRow } from '../services/shared/db/entities';
 import type { NewRendition } from '../services/shared/db/media-repository';
-import { probe, probeFrameSize, probeKeyframeInterval, runFfmpeg, UnplayableMediaError, type FfmpegPaths } from '../services/shared/media/ffmpeg';
-import { ToolError } from '../services/shared/media/tool-errors';
+import { FfmpegExitError, probe, probeFrameSize, probeKeyframeInterval, runFfmpeg, UnplayableMediaError, type FfmpegPaths } from '../services/shared/media/ffmpeg';
+import { publicDetail, ToolError } from '../services/shared/media/tool-errors';
 import {
   buildCopyHlsArgs,
   buildHlsArgs,
@@ -419,6 +419,9 @@ interface EarlierFirstRendition {
   unlisted: string[];
 }
 
+/** What ffmpeg says when packets of the upload are broken: its stream copy's bitstream filter refuses them. */
+const CORRUPT_INPUT = /Error applying bitstream filters|Invalid NAL unit size/;
+
 /**
  * Video activities (video queue): `publishFirstRendition` makes the media playable within
  * seconds of the scan, `transcodeVideo` writes the ladder (poster + thumbnails first when no
@@ -465,6 +468,13 @@ export function createVideoActivities(deps: ActivityDeps, settings: VideoSetting
       }
       if (err instanceof UnplayableMediaError && (await storage.head(buckets.incoming, input.storageKey))) {
         throw ApplicationFailure.nonRetryable(err.message, err.code);
+      }
+      // ffmpeg stopped on the upload's own data (a corrupt packet its stream copy cannot pass):
+      // the same bytes fail the same way on every attempt. Once it has failed so twice (a read
+      // cut short by a network fault can look the same once), retrying only delays the outcome.
+      const repeated = Context.current().info.attempt >= 2;
+      if (err instanceof FfmpegExitError && repeated && CORRUPT_INPUT.test(err.detail ?? '') && (await storage.head(buckets.incoming, input.storageKey))) {
+        throw ApplicationFailure.nonRetryable(`the video's data is corrupt: ${publicDetail(err.detail ?? '')}`, 'UNDECODABLE_MEDIA');
       }
       throw withoutLocalPaths(err, dir);
     } finally {

@@ -153,6 +153,16 @@ describe('real-world video inputs end to end on the real stack', () => {
     await expectNothingStored(p, session);
   });
 
+  it('an MP4 with garbage in its media data is REJECTED as UNDECODABLE_MEDIA after a second identical failure, with a reason from ffmpeg (no progress line)', async () => {
+    const { media, session } = await run(await corpus.corruptedMp4(ffmpeg), 'corrupted-mp4');
+    // What playback needs could not be made from it; either step may be the one that says so.
+    if (media.status === 'READY') throw new Error('a corrupted MP4 was published: choose other corrupt bytes for this test');
+    expect(media.status).toBe('REJECTED');
+    expect(media.failureReason).toMatch(/^UNDECODABLE_MEDIA: (the video's data is corrupt: .*(bitstream filters|NAL unit)|ffprobe could not read)/);
+    expect(media.failureReason).not.toMatch(/frame=|fps=|\/tmp\/|https?:|\n|127\.0\.0\.1|incoming|FfmpegExitError/);
+    await expectNothingStored(p, session);
+  });
+
   it('odd sizes: 1281×719 gets a 642×360 rung, 201×113 one 200×112 rung', async () => {
     const big = await run(await corpus.oddSizeMp4(ffmpeg, 1281, 719), 'odd-big');
     await expectReady(big.media, { width: 1281, height: 719, rotation: 0, renditions: [['360p', 642, 360]] });

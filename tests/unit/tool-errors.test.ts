@@ -31,6 +31,18 @@ describe('publicDetail (what of a tool error reaches a failure reason)', () => {
     expect(isPublicText(detail)).toBe(true);
   });
 
+  it("keeps ffmpeg's reason for a refused packet, not its progress and summary lines", () => {
+    const stderr = [
+      "[mpegts @ 0x5568ab3dc7c0] Error applying bitstream filters to an output packet for stream #0: Invalid data found when processing input",
+      'av_interleaved_write_frame(): Invalid data found when processing input',
+      "[hls @ 0x5568ab3adb80] Opening '/tmp/transcode-9543.4648-f685-LSkIgl/hls/source/segment_000.ts.tmp' for writing",
+      'frame=   63 fps=0.0 q=-1.0 Lsize=N/A time=00:00:02.04 bitrate=N/A speed= 482x    ',
+      'video:789kB audio:18kB subtitle:0kB other streams:0kB global headers:0kB muxing overhead: unknown',
+      'Conversion failed!',
+    ].join('\n');
+    expect(publicDetail(stderr)).toBe('Error applying bitstream filters to an output packet for stream #0: Invalid data found when processing input; av_interleaved_write_frame(): Invalid data found when processing input'.slice(0, 159) + '…');
+  });
+
   it("keeps ExifTool's reason without the file it names after ' - '", () => {
     expect(publicDetail('Error: JPEG EOI marker not found - /tmp/scrub-123.456-ab12-XXXX/original.jpg')).toBe('Error: JPEG EOI marker not found');
     expect(publicDetail('Error: Format error in file - /tmp/scrub-1.2-x/original.gif\n')).toBe('Error: Format error in file');

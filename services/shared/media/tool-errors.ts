@@ -23,7 +23,17 @@ export const MAX_DETAIL_LENGTH = 160;
 
 // Lines that say nothing to a user: libheif's retries while it reads a truncated file, libvips's
 // trailing version in parentheses, and ffmpeg's summary lines.
-const NOISE = [/^source: bad seek to \d+$/i, /^\(\d+(?:\.\d+)*\)$/, /^Conversion failed!?$/i, /^Exiting normally/i];
+const NOISE = [
+  /^source: bad seek to \d+$/i,
+  /^\(\d+(?:\.\d+)*\)$/,
+  /^Conversion failed!?$/i,
+  /^Exiting normally/i,
+  // ffmpeg's progress and summary lines, and the HLS muxer opening its files.
+  /^frame=\s*\d+ /i,
+  /^size=\s*\S+ time=/i,
+  /^video:\S+ audio:\S+ /i,
+  /^Opening '.*' for (?:writing|reading)$/i,
+];
 const URL = /\b[a-z][a-z0-9+.-]*:\/\/[^\s"'<>]*/gi;
 // An absolute path: `/` at the start or after a space, quote, `(` or `=`, up to whitespace or
 // `: ` (ffmpeg writes `<input>: <error>`).
