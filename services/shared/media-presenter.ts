@@ -35,6 +35,9 @@ const PUBLIC_METADATA = [
   'hasEmbeddedFiles',
   'textBytes',
   'textTruncated',
+  // MuPDF rebuilt a broken cross-reference table; a time or memory bound stopped the analysis early.
+  'repaired',
+  'analysisStoppedBy',
 ];
 
 /** The API's view of one media (GET /media/{id}, SSE, webhooks). */

@@ -54,6 +54,7 @@ describe('documents (PDF) on the real stack', () => {
       hasJavaScript: false,
       hasEmbeddedFiles: false,
       textTruncated: false,
+      repaired: false,
     });
     await expectPreview(media);
     const text = await p.call(user, `/media/${session.mediaId}/text`);
@@ -133,6 +134,14 @@ describe('documents (PDF) on the real stack', () => {
     const text = await p.call(user, `/media/${session.mediaId}/text`);
     expect(text.status).toBe(200);
     expect(text.body).toMatchObject({ text: '', sizeBytes: 0, pagesRead: 2 });
+  });
+
+  it('takes a PDF whose cross-reference table is broken to READY, repaired by MuPDF and saying so', async () => {
+    const broken = Buffer.from(pdfs.multipage.toString('latin1').replace(/\bxref\b/g, 'xrXf'), 'latin1');
+    expect(broken.equals(pdfs.multipage)).toBe(false);
+    const { media } = await uploadDocument('multipage', broken);
+    expect(media.status).toBe('READY');
+    expect(media.metadata).toMatchObject({ pageCount: 3, repaired: true });
   });
 
   it('accepts the %PDF- header after junk within the first 1024 bytes, as readers do', async () => {
