@@ -33,6 +33,16 @@ export function childProcesses(ppid = process.pid): ChildProcessInfo[] {
   return out;
 }
 
+/** Whether `pid` runs ExifTool (`perl …/exiftool -stay_open …`: the metadata scrubber's pool). */
+export function isExiftoolPool(pid: number): boolean {
+  try {
+    const command = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+    return command.includes('exiftool') && command.includes('-stay_open');
+  } catch {
+    return false;
+  }
+}
+
 /** Children started since `before` that are still running after up to `graceMs`. */
 export async function leftoverChildren(before: ReadonlySet<number>, graceMs = 2000): Promise<ChildProcessInfo[]> {
   const deadline = Date.now() + graceMs;

@@ -1,7 +1,7 @@
 import { cpus } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { startBenchPlatform, type BenchContext } from './platform';
-import { childProcesses, leftoverChildren, waitForQuietMachine } from './procs';
+import { childProcesses, isExiftoolPool, leftoverChildren, waitForQuietMachine } from './procs';
 import { formatTable, type SectionResult } from './report';
 import type { Section } from './section';
 import { apiMemorySection } from './sections/api-memory';
@@ -60,7 +60,10 @@ async function runSections(ctx: BenchContext, list: Section[]): Promise<SectionR
       console.error(`bench: ${section.name} failed:`, err);
       result = { name: section.name, rows: [], error: (err as Error).message, seconds: (performance.now() - t0) / 1000 };
     }
-    // Whatever a section spawned (ffmpeg, an API child) must be gone when it returns.
+    // Whatever a section spawned (ffmpeg, an API child) must be gone when it returns. The bench
+    // stack's light worker starts its ExifTool pool (perl, -stay_open) on the first image it
+    // publishes and keeps it until the stack stops: the stack's, not the section's.
+    for (const pool of childProcesses().filter((c) => isExiftoolPool(c.pid))) children.add(pool.pid);
     const leaked = await leftoverChildren(children);
     if (leaked.length) {
       console.error(`bench: ${section.name} left child processes running:`, leaked);
