@@ -13,6 +13,7 @@ import {
   buildPosterArgs,
   displaySize,
   eventPlaylist,
+  isCutShort,
   ladderFor,
   listedSegments,
   masterPlaylist,
@@ -791,6 +792,12 @@ export function createVideoActivities(deps: ActivityDeps, settings: VideoSetting
           keyPrefix: `${prefix}hls/`,
           durationSeconds: facts.durationSeconds,
         });
+        // ffmpeg encodes a video cut after an intact index as far as its data goes, and exits 0.
+        const encodedSeconds = listedSegments(await readFile(join(hlsDir, rungs[0]!.name, 'index.m3u8'), 'utf8')).reduce((sum, seg) => sum + seg.seconds, 0);
+        const declaredSeconds = facts.videoDurationSeconds ?? facts.durationSeconds;
+        if (isCutShort(encodedSeconds, declaredSeconds)) {
+          throw ApplicationFailure.nonRetryable(`the video is cut short: ${encodedSeconds.toFixed(1)} s of the ${declaredSeconds.toFixed(1)} s its index declares decode`, 'UNDECODABLE_MEDIA');
+        }
         // The sizes published are those of the segments written, read back, not computed.
         const sizes: Record<string, VariantFacts> = {};
         for (const r of rungs) sizes[r.name] = await probeFrameSize(settings.ffmpeg, join(hlsDir, r.name, 'segment_000.ts'));

@@ -163,6 +163,13 @@ describe('real-world video inputs end to end on the real stack', () => {
     await expectNothingStored(p, session);
   });
 
+  it('an MP4 cut after its index (faststart) is REJECTED as cut short instead of READY with a duration it does not play', async () => {
+    const { media, session } = await run(await corpus.cutAfterIndexMp4(ffmpeg, ffprobe), 'cut-after-index');
+    expect(media.status).toBe('REJECTED');
+    expect(media.failureReason).toMatch(/^UNDECODABLE_MEDIA: the video is cut short: \d+\.\d s of the 4\.0 s its index declares decode$/);
+    await expectNothingStored(p, session);
+  });
+
   it('odd sizes: 1281×719 gets a 642×360 rung, 201×113 one 200×112 rung', async () => {
     const big = await run(await corpus.oddSizeMp4(ffmpeg, 1281, 719), 'odd-big');
     await expectReady(big.media, { width: 1281, height: 719, rotation: 0, renditions: [['360p', 642, 360]] });

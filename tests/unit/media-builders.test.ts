@@ -1,4 +1,4 @@
-import { buildHlsArgs, buildPosterArgs, clockwiseRotation, displaySize, ladderFor, masterWithResolutions, posterTime, type ProbeResult } from '../../services/shared/media/hls-args';
+import { buildHlsArgs, buildPosterArgs, clockwiseRotation, displaySize, isCutShort, ladderFor, masterWithResolutions, posterTime, type ProbeResult } from '../../services/shared/media/hls-args';
 import { MAX_RENDITION_SIDE, renditionSize, thumbnailWidths } from '../../services/shared/media/images';
 import { ApplicationFailure } from '@temporalio/common';
 import { withoutLocalPaths } from '../../activities/processing';
@@ -205,5 +205,20 @@ describe('withoutLocalPaths', () => {
     expect(withoutLocalPaths(plain, '/tmp/x')).toBe(plain);
     const failure = ApplicationFailure.nonRetryable('no video stream', 'NO_VIDEO_STREAM');
     expect(withoutLocalPaths(failure, '/tmp/x')).toBe(failure);
+  });
+});
+
+describe('isCutShort', () => {
+  it('takes a rendition more than 1 s (or a tenth) shorter than the index declares for a cut upload', () => {
+    expect(isCutShort(1.6, 4)).toBe(true);
+    expect(isCutShort(50, 60)).toBe(true);
+  });
+
+  it('leaves timing noise alone: a frame or a segment boundary, a tenth of a long video', () => {
+    expect(isCutShort(3.967, 4)).toBe(false);
+    expect(isCutShort(3.1, 4)).toBe(false);
+    expect(isCutShort(55, 60)).toBe(false);
+    // Longer than declared (audio past the video stream): never short.
+    expect(isCutShort(6, 0.5)).toBe(false);
   });
 });

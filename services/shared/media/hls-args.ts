@@ -387,6 +387,17 @@ export function listedSegments(playlist: string): ListedSegment[] {
 }
 
 /**
+ * Whether a rendition of `encodedSeconds` (the EXTINF sum of its playlist) falls short of the
+ * `declaredSeconds` the probe read from the container's index by more than timing noise (one
+ * second, or a tenth of a long video): an upload cut after an intact index (an MP4 written with
+ * `+faststart`, its media data cut), which ffmpeg encodes as far as the data goes and exits 0.
+ * A video stream shorter than its audio is not short: the probe's video duration is the bound.
+ */
+export function isCutShort(encodedSeconds: number, declaredSeconds: number): boolean {
+  return declaredSeconds - encodedSeconds > Math.max(1, 0.1 * declaredSeconds);
+}
+
+/**
  * The `#EXT-X-TARGETDURATION` of `segments`, seconds: the longest EXTINF rounded to the nearest
  * integer (RFC 8216 §4.3.3.1: each rounded EXTINF must be ≤ it), at least 1.
  */
