@@ -18,6 +18,7 @@ import {
   listedSegments,
   masterPlaylist,
   masterWithResolutions,
+  playlistSeconds,
   posterTime,
   segmentsCovering,
   targetDuration,
@@ -683,7 +684,7 @@ export function createVideoActivities(deps: ActivityDeps, settings: VideoSetting
             if (fresh.length > 0) [next, discontinuity] = [next! + fresh.length, false];
             progress.segmentsPublished = published.length;
             const all = finished !== undefined && next === listed.length;
-            const publishedSeconds = published.reduce((sum, s) => sum + s.seconds, 0);
+            const publishedSeconds = playlistSeconds(published);
             if (!progress.playable && published.length > 0 && targetSeconds !== undefined && (publishedSeconds >= PLAYABLE_AFTER_TARGET_DURATIONS * targetSeconds - 1e-3 || all)) {
               clock.enter('poster wait');
               posterRows ??= await publishPoster(ctx, input, await poster!);
@@ -793,7 +794,7 @@ export function createVideoActivities(deps: ActivityDeps, settings: VideoSetting
           durationSeconds: facts.durationSeconds,
         });
         // ffmpeg encodes a video cut after an intact index as far as its data goes, and exits 0.
-        const encodedSeconds = listedSegments(await readFile(join(hlsDir, rungs[0]!.name, 'index.m3u8'), 'utf8')).reduce((sum, seg) => sum + seg.seconds, 0);
+        const encodedSeconds = playlistSeconds(listedSegments(await readFile(join(hlsDir, rungs[0]!.name, 'index.m3u8'), 'utf8')));
         const declaredSeconds = facts.videoDurationSeconds ?? facts.durationSeconds;
         if (isCutShort(encodedSeconds, declaredSeconds)) {
           throw ApplicationFailure.nonRetryable(`the video is cut short: ${encodedSeconds.toFixed(1)} s of the ${declaredSeconds.toFixed(1)} s its index declares decode`, 'UNDECODABLE_MEDIA');

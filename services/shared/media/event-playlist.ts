@@ -2,7 +2,7 @@
  * Continuing a published EVENT media playlist (RFC 8216 §4.3.3.5: segments may only be
  * appended) after the attempt that wrote it died: pure, unit-tested.
  */
-import { listedSegments, type ListedSegment } from './hls-args';
+import { listedSegments, playlistSeconds, type ListedSegment } from './hls-args';
 
 /** What a published EVENT media playlist holds. */
 export interface PublishedPlaylist {
@@ -55,7 +55,7 @@ export function continuation(published: ListedSegment[], rerun: ListedSegment[],
   );
   if (sameSoFar && rerun.length >= published.length) return { from: published.length, discontinuity: false };
   if (sameSoFar && !finished) return undefined;
-  const end = published.reduce((sum, s) => sum + s.seconds, 0);
+  const end = playlistSeconds(published);
   let stop = 0;
   for (let i = 0; i < rerun.length; i++) {
     stop += rerun[i]!.seconds;

@@ -386,6 +386,11 @@ export function listedSegments(playlist: string): ListedSegment[] {
   return segments;
 }
 
+/** How long `segments` play: the sum of their EXTINF, seconds. */
+export function playlistSeconds(segments: readonly ListedSegment[]): number {
+  return segments.reduce((sum, s) => sum + s.seconds, 0);
+}
+
 /**
  * Whether a rendition of `encodedSeconds` (the EXTINF sum of its playlist) falls short of the
  * `declaredSeconds` the probe read from the container's index by more than timing noise (one

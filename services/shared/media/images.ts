@@ -186,6 +186,9 @@ async function uprightSource(input: Buffer, meta: sharp.Metadata, codec: HeifCod
 
 const END_OF_IMAGE = Buffer.from([0xff, 0xd9]);
 
+/** A JPEG whose last two bytes are not the end-of-image marker. */
+const lacksEndOfImage = (input: Buffer) => input[0] === 0xff && input[1] === 0xd8 && input[2] === 0xff && !input.subarray(-2).equals(END_OF_IMAGE);
+
 /**
  * `input` with the JPEG end-of-image marker it lacks, when that is its only flaw: old iPhones
  * and some camera apps leave it out and every viewer shows the picture whole, while libvips
@@ -194,8 +197,7 @@ const END_OF_IMAGE = Buffer.from([0xff, 0xd9]);
  * Undefined when `input` is no such JPEG.
  */
 async function withEndOfImage(input: Buffer): Promise<Buffer | undefined> {
-  const jpeg = input[0] === 0xff && input[1] === 0xd8 && input[2] === 0xff;
-  if (!jpeg || input.subarray(-2).equals(END_OF_IMAGE)) return undefined;
+  if (!lacksEndOfImage(input)) return undefined;
   const completed = Buffer.concat([input, END_OF_IMAGE]);
   return (await decodesWithoutWarning(completed)) ? completed : undefined;
 }
@@ -231,8 +233,7 @@ async function decodesWithoutWarning(input: Buffer): Promise<boolean> {
  */
 export async function withWholeEnding(input: Buffer): Promise<Buffer> {
   if (gifEnding(input) === 'no-trailer') return Buffer.concat([input, GIF_TRAILER]);
-  const jpeg = input[0] === 0xff && input[1] === 0xd8 && input[2] === 0xff;
-  if (!jpeg || input.subarray(-2).equals(END_OF_IMAGE) || (await decodesWithoutWarning(input))) return input;
+  if (!lacksEndOfImage(input) || (await decodesWithoutWarning(input))) return input;
   return (await withEndOfImage(input)) ?? input;
 }
 

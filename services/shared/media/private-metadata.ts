@@ -130,8 +130,9 @@ export function createExiftoolScrubber(options: { maxProcs?: number } = {}): Met
       let left = await privateTags(file);
       // Blocks and names the list does not cover (XMP-tiff:ImageDescription, PNG:Title, a maker
       // note's City): deleted by the names found, then read once more.
-      if (left.length > 0 && deletionsOf(left).length > 0) {
-        await deleteTags(deletionsOf(left));
+      const byName = deletionsOf(left);
+      if (byName.length > 0) {
+        await deleteTags(byName);
         left = await privateTags(file);
       }
       if (left.length > 0) throw new PrivateMetadataError(`location or description could not be removed from the original (${left.slice(0, 5).join(', ')})`);
