@@ -174,12 +174,14 @@ async function sessionLoad(t: Target, tokens: string[], total: number): Promise<
 }
 
 /**
- * The Temporal work a session causes, without the API: `workflow.start` of MediaUploadWorkflow with
- * the options a session starts it with (search attributes, summary, id reuse policy: the same
- * server writes), on the target's task queue, whose worker runs the first workflow task (up to
- * the wait for the client's confirmation).
+ * Bare `workflow.start` of MediaUploadWorkflow without the API, with the options a session starts
+ * it with (search attributes, summary, id reuse policy: the same server writes), on the target's
+ * task queue. `firstTask` (the issue's comparator): without the session's start delay, so the
+ * worker runs the first workflow task at once (up to the wait for the client's confirmation), as
+ * every session did before sessions were started delayed. Without it: exactly a session's start,
+ * delayed to the deadline, no workflow task.
  */
-async function bareStarts(t: Target, clients: number, total: number): Promise<LoadResult> {
+async function bareStarts(t: Target, clients: number, total: number, { firstTask }: { firstTask: boolean }): Promise<LoadResult> {
   return closedLoop(clients, total, async (_client, i) => {
     const mediaId = randomUUID();
     const input: MediaUploadInput = {
@@ -193,7 +195,8 @@ async function bareStarts(t: Target, clients: number, total: number): Promise<Lo
       videoTaskQueue: t.config.TASK_QUEUE_VIDEO,
     };
     const row = { workflowId: mediaWorkflowId(mediaId), mediaType: 'POST_IMAGE' as const, userId: 'bench-bare', tenantId: 'default', fileName: `bare-${i}.jpg`, fileSize: 2_000_000 };
-    await t.temporal.workflow.start(MediaUploadWorkflow, workflowStartOptions(t.config, { row, input }));
+    const options = workflowStartOptions(t.config, { row, input });
+    await t.temporal.workflow.start(MediaUploadWorkflow, firstTask ? { ...options, startDelay: undefined } : options);
   });
 }
 
@@ -227,13 +230,18 @@ export async function measureIsolation(ctx: BenchContext, t: Target, options: Pa
   const quietCpu = cpuDelta(cpuBeforeQuiet, cpuSeconds());
   await waitForQuietMachine();
   const cpuBeforeBare = cpuSeconds();
-  const bare = await bareStarts(t, o.clients, throughputCalls);
+  const bare = await bareStarts(t, o.clients, throughputCalls, { firstTask: true });
   const bareCpu = cpuDelta(cpuBeforeBare, cpuSeconds());
+  await waitForQuietMachine();
+  const cpuBeforeDelayed = cpuSeconds();
+  const delayed = await bareStarts(t, o.clients, throughputCalls, { firstTask: false });
+  const delayedCpu = cpuDelta(cpuBeforeDelayed, cpuSeconds());
   for (const [status, n] of quiet.statuses) statuses.set(status, (statuses.get(status) ?? 0) + n);
   const answered = o.sessions + throughputCalls;
   const fiveXxAll = [...statuses].filter(([s]) => s >= 500).reduce((sum, [, n]) => sum + n, 0);
   const sessionRate = perSecond(quiet.result);
   const bareRate = perSecond(bare);
+  const delayedRate = perSecond(delayed);
   // With every core busy, sessions cannot outrun cores ÷ their CPU per session.
   const cpuBoundRate = availableParallelism() / (cpuTotal(quietCpu) / quiet.result.latencies.length);
   await waitForQuietMachine();
@@ -256,9 +264,14 @@ export async function measureIsolation(ctx: BenchContext, t: Target, options: Pa
       target: '≥ 0.8',
       met: sessionRate / bareRate >= 0.8,
     },
+    {
+      metric: `[${label}] sessions ÷ bare delayed workflow.start (a session's own start, no workflow task)`,
+      value: `${(sessionRate / delayedRate).toFixed(2)} (${sessionRate.toFixed(0)}/s vs ${delayedRate.toFixed(0)}/s over ${throughputCalls} each; CPU bound ${(cpuBoundRate / delayedRate).toFixed(2)})`,
+    },
     { metric: `[${label}] CPU per session with the reader beside, by process`, value: cpuPerCall(loadCpu, result.latencies.length) },
     { metric: `[${label}] CPU per session, by process`, value: cpuPerCall(quietCpu, quiet.result.latencies.length) },
-    { metric: `[${label}] CPU per bare start, by process`, value: cpuPerCall(bareCpu, bare.latencies.length) },
+    { metric: `[${label}] CPU per bare start + first task, by process`, value: cpuPerCall(bareCpu, bare.latencies.length) },
+    { metric: `[${label}] CPU per bare delayed start, by process`, value: cpuPerCall(delayedCpu, delayed.latencies.length) },
     // A batch is 100 starts with their first tasks: at the bare rate they alone take 100 ÷ that rate.
     ...(batchP95 ? [{ ...batchP95, metric: `[${label}] batch of 100 p95`, value: `${batchP95.value} (100 bare starts + first tasks at ${bareRate.toFixed(0)}/s: ${ms((100 / bareRate) * 1000)})` }] : batchRows),
   ];

@@ -1,7 +1,6 @@
 import type { Request, RequestHandler, Response } from 'express';
 import { z } from 'zod';
 import type { Client } from '@temporalio/client';
-import { WorkflowNotFoundError } from '@temporalio/client';
 import type { Config } from '../shared/config';
 import { presentMedia, presentOptions } from '../shared/media-presenter';
 import type { MediaRow } from '../shared/db/entities';
@@ -10,7 +9,7 @@ import { isTerminal, MEDIA_STATUSES, UPLOADING_STATUSES, type MediaStatus } from
 import type { Metrics } from '../shared/metrics';
 import { pickParts, type Storage } from '../shared/storage';
 import { MediaDeletionWorkflow, mediaDeletionWorkflowId } from '../../workflows/media-delete.workflow';
-import { uploadConfirmedSignal, type ConfirmedPart } from '../../workflows/media-upload.workflow';
+import type { ConfirmedPart } from '../../workflows/media-upload.workflow';
 import { ApiError, type ErrorCode } from './errors';
 import type { StatusNotifier } from './events';
 import * as s from './schemas';
@@ -184,13 +183,8 @@ export function buildRoutes(deps: ApiDeps): RouteSpec[] {
         if (!row.uploadId && !(await storage.head(config.S3_INCOMING_BUCKET, row.storageKey))) {
           throw new ApiError('UPLOAD_NOT_FOUND', 'nothing has been uploaded to the presigned URL yet');
         }
-        try {
-          await withinDeadline(() => temporal.workflow.getHandle(row.workflowId).signal(uploadConfirmedSignal, { source: 'client', parts }));
-          deps.metrics.confirmations.inc({ media_type: row.mediaType });
-        } catch (err) {
-          if (err instanceof WorkflowNotFoundError) throw new ApiError('INVALID_STATE', 'the upload is no longer in progress');
-          throw err;
-        }
+        await withinDeadline(() => uploads.confirm(row, { source: 'client', parts }));
+        deps.metrics.confirmations.inc({ media_type: row.mediaType });
         res.status(202).json({ mediaId: row.id, status: row.status });
       },
     },

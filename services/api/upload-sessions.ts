@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { S3ServiceException } from '@aws-sdk/client-s3';
 import type { Client } from '@temporalio/client';
-import { WorkflowIdReusePolicy } from '@temporalio/common';
+import { WorkflowExecutionAlreadyStartedError, WorkflowIdReusePolicy } from '@temporalio/common';
 import type { Config } from '../shared/config';
 import { QUERY_READ_TIMEOUT } from '../shared/db/data-source';
 import type { BatchRow, MediaRow } from '../shared/db/entities';
@@ -18,7 +18,9 @@ import {
   MediaTypeKey,
   MediaUploadWorkflow,
   mediaWorkflowId,
+  uploadConfirmedSignal,
   type MediaUploadInput,
+  type UploadConfirmation,
 } from '../../workflows/media-upload.workflow';
 import pLimit from 'p-limit';
 import { ApiError, dependencyError, isDependencyFault } from './errors';
@@ -306,22 +308,7 @@ export class UploadService {
       expiresAt,
       createdAt: now,
     };
-    const input: MediaUploadInput = {
-      mediaId,
-      userId,
-      mediaType: req.mediaType,
-      mimeType: req.fileType,
-      fileSize: req.fileSize,
-      storageKey,
-      uploadId: uploadId ?? undefined,
-      partCount: row.partCount ?? undefined,
-      confirmDeadline: expiresAt.getTime() + config.CONFIRM_GRACE_SECONDS * 1000,
-      videoTaskQueue: config.TASK_QUEUE_VIDEO,
-      documentTaskQueue: config.TASK_QUEUE_DOCUMENT,
-      tenantId,
-      projectId: projectId ?? undefined,
-    };
-    return { row, input };
+    return { row, input: uploadInput(config, row) };
   }
 
   /**
@@ -421,6 +408,28 @@ export class UploadService {
     return this.describe(existing);
   }
 
+  /**
+   * Sends the client's confirmation to the session's workflow with Signal-With-Start: the signal
+   * ends the workflow's start delay (see `workflowStartOptions`), where a plain signal would wait
+   * for the deadline. The start half never starts anything for a recorded session: its workflow
+   * is running (the signal goes to it) or has closed, and the id's REJECT_DUPLICATE policy refuses
+   * a second run. Throws ApiError INVALID_STATE when the workflow has closed; Temporal's errors
+   * otherwise (the caller bounds the call with its deadline).
+   */
+  async confirm(row: MediaRow, confirmation: UploadConfirmation): Promise<void> {
+    const { config, temporal } = this.deps;
+    try {
+      await temporal.workflow.signalWithStart(MediaUploadWorkflow, {
+        ...workflowStartOptions(config, { row, input: uploadInput(config, row) }),
+        signal: uploadConfirmedSignal,
+        signalArgs: [confirmation],
+      });
+    } catch (err) {
+      if (err instanceof WorkflowExecutionAlreadyStartedError) throw new ApiError('INVALID_STATE', 'the upload is no longer in progress');
+      throw err;
+    }
+  }
+
   /** Upload instructions for a session, presigned afresh (URLs are cheap, local HMACs). */
   async describe(row: MediaRow): Promise<UploadSession> {
     const { config, storage } = this.deps;
@@ -472,18 +481,52 @@ export class UploadService {
 }
 
 /**
+ * The input of a session's workflow, from its row: the deadline for the client's confirmation
+ * is the URL's expiry plus CONFIRM_GRACE_SECONDS (epoch ms).
+ */
+export function uploadInput(
+  config: Pick<Config, 'CONFIRM_GRACE_SECONDS' | 'TASK_QUEUE_VIDEO' | 'TASK_QUEUE_DOCUMENT'>,
+  row: Pick<NewMedia, 'id' | 'userId' | 'tenantId' | 'projectId' | 'mediaType' | 'mimeType' | 'fileSize' | 'storageKey' | 'uploadId' | 'partCount' | 'expiresAt'>,
+): MediaUploadInput {
+  return {
+    mediaId: row.id,
+    userId: row.userId,
+    mediaType: row.mediaType,
+    mimeType: row.mimeType,
+    fileSize: row.fileSize,
+    storageKey: row.storageKey,
+    uploadId: row.uploadId ?? undefined,
+    partCount: row.partCount ?? undefined,
+    confirmDeadline: row.expiresAt.getTime() + config.CONFIRM_GRACE_SECONDS * 1000,
+    videoTaskQueue: config.TASK_QUEUE_VIDEO,
+    documentTaskQueue: config.TASK_QUEUE_DOCUMENT,
+    tenantId: row.tenantId,
+    projectId: row.projectId ?? undefined,
+  };
+}
+
+/**
  * How a session's workflow is started: on the light task queue, its id never reused, with the
- * search attributes and summary the Web UI and `npm run ops` list it by. The bench starts its
- * "bare" workflows with these same options, so that it compares the same Temporal work.
+ * search attributes and summary the Web UI and `npm run ops` list it by.
+ *
+ * `startDelay` until the confirmation deadline: Temporal records the workflow at once but
+ * dispatches its first workflow task only when `complete` sends the confirmation with
+ * Signal-With-Start (which ends the delay), when the workflow is cancelled, or at the deadline
+ * (the workflow then looks for the upload in storage, as it did when its timer fired). A session
+ * thus costs Temporal one write and no workflow task; the timer the first task used to start is
+ * the delay itself. A plain signal would wait for the deadline (Temporal holds signals during a
+ * start delay), so confirmations go through `confirmUpload`.
  */
 export function workflowStartOptions(
   config: Pick<Config, 'TASK_QUEUE_LIGHT'>,
   { row, input }: { row: Pick<NewMedia, 'workflowId' | 'mediaType' | 'userId' | 'tenantId' | 'fileName' | 'fileSize'>; input: MediaUploadInput },
+  now = Date.now(),
 ) {
   return {
     taskQueue: config.TASK_QUEUE_LIGHT,
     workflowId: row.workflowId,
     args: [input] as [MediaUploadInput],
+    startDelay: Math.max(0, input.confirmDeadline - now),
     workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
     typedSearchAttributes: [
       { key: MediaStatusKey, value: 'AWAITING_UPLOAD' },

@@ -1,6 +1,7 @@
 import { bytesOfType, pngHeader, realJpeg, sha256Base64 } from '../fixtures/media';
 import { startPlatform, uniqueUser, waitForStatus, type Platform } from '../harness/platform';
 import { ownerKeySegment, tenantKeySegment } from '../../services/shared/storage-keys';
+import { eventTypeName } from '../../bench/temporal-actions';
 
 const MiB = 1024 * 1024;
 
@@ -114,6 +115,51 @@ describe('upload sessions on the real stack', () => {
     expect(media.failureReason).toMatch(/^CONTENT_MISMATCH/);
     expect(await objectExists(p, p.config.S3_INCOMING_BUCKET, res.body.storageKey)).toBe(false);
     expect(await objectExists(p, p.config.S3_MEDIA_BUCKET, res.body.storageKey)).toBe(false);
+  });
+
+  it('costs Temporal no workflow task until complete: the workflow is started delayed to the deadline, and complete ends the delay', async () => {
+    const user = uniqueUser('delayed');
+    const body = await realJpeg(2048);
+    const res = await p.call(user, '/media/upload-session', { body: { fileName: 'd.jpg', fileType: 'image/jpeg', fileSize: body.length, mediaType: 'POST_IMAGE' } });
+    expect(res.status).toBe(201);
+    const handle = p.temporal.workflow.getHandle(`media-upload/${res.body.mediaId}`);
+    // Recorded and running, its first workflow task held back until the confirmation deadline.
+    const started = await handle.fetchHistory();
+    expect(started.events?.map((e) => eventTypeName(e.eventType))).toEqual(['WorkflowExecutionStarted']);
+    const backoff = started.events![0]!.workflowExecutionStartedEventAttributes!.firstWorkflowTaskBackoff!;
+    const deadline = Date.parse(res.body.expiresAt) + p.config.CONFIRM_GRACE_SECONDS * 1000;
+    expect(Number(backoff.seconds)).toBeGreaterThan((deadline - Date.now()) / 1000 - 60);
+    expect(Number(backoff.seconds)).toBeLessThanOrEqual((deadline - Date.now()) / 1000 + 1);
+    expect((await handle.describe()).status.name).toBe('RUNNING');
+
+    // complete's Signal-With-Start reaches the same run and ends the delay: READY long before the deadline.
+    expect((await putTo(res.body.upload, body)).status).toBe(200);
+    expect((await p.call(user, `/media/${res.body.mediaId}/complete`, { body: {} })).status).toBe(202);
+    expect((await waitForStatus(p, user, res.body.mediaId, ['READY', 'FAILED', 'REJECTED'])).status).toBe('READY');
+    const runs: string[] = [];
+    for await (const wf of p.temporal.workflow.list({ query: `WorkflowId = "media-upload/${res.body.mediaId}"` })) runs.push(wf.runId);
+    expect(runs).toHaveLength(1);
+    const events = (await handle.fetchHistory()).events!.map((e) => eventTypeName(e.eventType));
+    expect(events.slice(0, 3)).toEqual(['WorkflowExecutionStarted', 'WorkflowExecutionSignaled', 'WorkflowTaskScheduled']);
+    // The confirmation was there when the workflow first ran: it never started a deadline timer.
+    expect(events).not.toContain('TimerStarted');
+  });
+
+  it('never starts a second run from complete: a session whose workflow has closed answers 409', async () => {
+    const user = uniqueUser('closed');
+    const body = await realJpeg(2048);
+    const res = await p.call(user, '/media/upload-session', { body: { fileName: 'e.jpg', fileType: 'image/jpeg', fileSize: body.length, mediaType: 'POST_IMAGE' } });
+    const workflowId = `media-upload/${res.body.mediaId}`;
+    // A workflow that closed without updating its row (an operator's terminate).
+    await p.temporal.workflow.getHandle(workflowId).terminate('closed by the test');
+    expect((await putTo(res.body.upload, body)).status).toBe(200);
+    const done = await p.call(user, `/media/${res.body.mediaId}/complete`, { body: {} });
+    expect({ status: done.status, code: done.body.error?.code }).toEqual({ status: 409, code: 'INVALID_STATE' });
+    const described = await p.temporal.workflow.getHandle(workflowId).describe();
+    expect(described.status.name).toBe('TERMINATED');
+    // What the terminated workflow's compensation would have done: nothing stored, the row ended.
+    await p.storage.delete(p.config.S3_INCOMING_BUCKET, res.body.storageKey);
+    await p.media.setStatus(res.body.mediaId, 'FAILED', 'terminated in the test');
   });
 
   it('cancels an upload in flight and leaves nothing in either bucket', async () => {
