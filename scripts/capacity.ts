@@ -225,10 +225,14 @@ retries on the same schedule as before (up to 10 minutes) and then fails the upl
 
 ${cutTable(c)}
 
-Left as they are: the confirmation timer (\`condition\` with the deadline: TimerStarted +
-TimerCanceled, one action) is what expires abandoned uploads; scan, thumbnails and transcodes
-are long, heartbeat, and run on other pools; the search attribute upsert per status is what the
-Web UI filters on.
+Also cut since: the confirmation timer (\`condition\` with the deadline: TimerStarted +
+TimerCanceled, one action) and the workflow task that started it at session time. A session
+starts its workflow with a start delay to the deadline, and \`complete\` confirms with
+Signal-With-Start, which ends the delay: the workflow first runs with the confirmation already
+there (README, *The upload flow*). A measurement from before that change still shows the timer
+pair and one more workflow task. Left as they are: scan, thumbnails and transcodes are long,
+heartbeat, and run on other pools; the search attribute upsert per status is what the Web UI
+filters on.
 
 CPU-seconds of each process (the whole process tree: ffmpeg counts to the video worker, backends to PostgreSQL):
 
