@@ -112,9 +112,11 @@ async function main(): Promise<void> {
     });
     await shoot(page, workflowListUrl(ui, 'MediaStatus = "AWAITING_UPLOAD"'), `media-upload/${beach.mediaId}`, 'web-ui-awaiting-upload.png');
     await shoot(page, workflowListUrl(ui, problemsQuery), broken.workflowId, 'web-ui-reported-problems.png');
-    const { runId } = await temporal.workflow.getHandle(`media-upload/${beach.mediaId}`).describe();
-    // Summary and current details (set by the workflow; the UI renders them in a frame) say what the upload waits for.
-    await shoot(page, workflowUrl(ui, `media-upload/${beach.mediaId}`, runId), 'Current Details', 'web-ui-upload-detail.png', 'User Metadata');
+    // Summary and current details (set by the workflow; the UI renders them in a frame) say what
+    // the upload is doing. A session never confirmed has run no workflow code yet (start delay):
+    // the processing video has both.
+    const { runId } = await temporal.workflow.getHandle(`media-upload/${video.mediaId}`).describe();
+    await shoot(page, workflowUrl(ui, `media-upload/${video.mediaId}`, runId), 'Current Details', 'web-ui-upload-detail.png', 'User Metadata');
   } finally {
     await browser.close();
     await broken.terminate('screenshot done').catch(() => undefined);

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { S3ServiceException } from '@aws-sdk/client-s3';
-import type { Client } from '@temporalio/client';
+import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import { WorkflowExecutionAlreadyStartedError, WorkflowIdReusePolicy } from '@temporalio/common';
 import type { Config } from '../shared/config';
 import { QUERY_READ_TIMEOUT } from '../shared/db/data-source';
@@ -30,6 +30,8 @@ import type { UploadSessionRequest } from './schemas';
 export const INITIAL_PART_URLS = 100;
 /** A session not created this long after it came in (admission wait included) answers 503. */
 export const START_DEADLINE_MS = 5000;
+/** Clock skew allowed between the API and Temporal around a start delay's end. */
+const START_DELAY_SKEW_MS = 60_000;
 
 /**
  * One call to Temporal (a signal, a cancel, a terminate, a deletion start) bounded like a
@@ -411,21 +413,34 @@ export class UploadService {
   /**
    * Sends the client's confirmation to the session's workflow with Signal-With-Start: the signal
    * ends the workflow's start delay (see `workflowStartOptions`), where a plain signal would wait
-   * for the deadline. The start half never starts anything for a recorded session: its workflow
-   * is running (the signal goes to it) or has closed, and the id's REJECT_DUPLICATE policy refuses
-   * a second run. Throws ApiError INVALID_STATE when the workflow has closed; Temporal's errors
-   * otherwise (the caller bounds the call with its deadline).
+   * for the deadline. Until the deadline (plus START_DELAY_SKEW_MS) the start half starts
+   * nothing for a recorded session: its workflow is running (the signal goes to it) or has
+   * closed within the deadline, which Temporal keeps far longer (namespace retention, a day or
+   * more), and the id's REJECT_DUPLICATE policy refuses a second run. After it, a plain signal.
+   * Throws ApiError INVALID_STATE when the workflow has closed; Temporal's errors otherwise (the
+   * caller bounds the call with its deadline).
    */
   async confirm(row: MediaRow, confirmation: UploadConfirmation): Promise<void> {
     const { config, temporal } = this.deps;
+    const input = uploadInput(config, row);
     try {
+      if (Date.now() > input.confirmDeadline + START_DELAY_SKEW_MS) {
+        // Past the deadline no start delay is pending: a plain signal, which cannot start a run
+        // for a workflow Temporal no longer keeps (retention) and answers not found instead.
+        await temporal.workflow.getHandle(row.workflowId).signal(uploadConfirmedSignal, confirmation);
+        return;
+      }
       await temporal.workflow.signalWithStart(MediaUploadWorkflow, {
-        ...workflowStartOptions(config, { row, input: uploadInput(config, row) }),
+        // Without a delay: if Temporal lost the run (its data reset), the new one works at once.
+        ...workflowStartOptions(config, { row, input }),
+        startDelay: undefined,
         signal: uploadConfirmedSignal,
         signalArgs: [confirmation],
       });
     } catch (err) {
-      if (err instanceof WorkflowExecutionAlreadyStartedError) throw new ApiError('INVALID_STATE', 'the upload is no longer in progress');
+      if (err instanceof WorkflowExecutionAlreadyStartedError || err instanceof WorkflowNotFoundError) {
+        throw new ApiError('INVALID_STATE', 'the upload is no longer in progress');
+      }
       throw err;
     }
   }
@@ -515,10 +530,11 @@ export function uploadInput(
  * (the workflow then looks for the upload in storage, as it did when its timer fired). A session
  * thus costs Temporal one write and no workflow task; the timer the first task used to start is
  * the delay itself. A plain signal would wait for the deadline (Temporal holds signals during a
- * start delay), so confirmations go through `confirmUpload`.
+ * start delay), so confirmations go through `UploadService.confirm`. UPLOAD_WORKFLOW_START_DELAY=false
+ * starts without a delay (rolling upgrades).
  */
 export function workflowStartOptions(
-  config: Pick<Config, 'TASK_QUEUE_LIGHT'>,
+  config: Pick<Config, 'TASK_QUEUE_LIGHT' | 'UPLOAD_WORKFLOW_START_DELAY'>,
   { row, input }: { row: Pick<NewMedia, 'workflowId' | 'mediaType' | 'userId' | 'tenantId' | 'fileName' | 'fileSize'>; input: MediaUploadInput },
   now = Date.now(),
 ) {
@@ -526,7 +542,7 @@ export function workflowStartOptions(
     taskQueue: config.TASK_QUEUE_LIGHT,
     workflowId: row.workflowId,
     args: [input] as [MediaUploadInput],
-    startDelay: Math.max(0, input.confirmDeadline - now),
+    startDelay: config.UPLOAD_WORKFLOW_START_DELAY ? Math.max(0, input.confirmDeadline - now) : undefined,
     workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
     typedSearchAttributes: [
       { key: MediaStatusKey, value: 'AWAITING_UPLOAD' },

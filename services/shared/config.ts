@@ -59,6 +59,14 @@ const configFields = z
      */
     TEMPORAL_START_CONCURRENCY: z.coerce.number().int().min(1).default(64),
     /**
+     * Start a session's workflow delayed to its confirmation deadline, so that Temporal runs no
+     * workflow task for it until `complete` (Signal-With-Start), a cancellation or the deadline
+     * (README: The upload flow). Default true. Set false while API pods of a release that
+     * confirmed with a plain signal still run (a rolling upgrade from it, or before rolling back
+     * to it): their signal would wait for the deadline.
+     */
+    UPLOAD_WORKFLOW_START_DELAY: bool.default(true),
+    /**
      * How long a stopping API takes at most, from SIGTERM: it drains (SHUTDOWN_DRAIN_SECONDS),
      * stops accepting, lets requests in flight finish, then closes what is left. Default 20 s.
      */

@@ -2,6 +2,7 @@ import { bytesOfType, pngHeader, realJpeg, sha256Base64 } from '../fixtures/medi
 import { startPlatform, uniqueUser, waitForStatus, type Platform } from '../harness/platform';
 import { ownerKeySegment, tenantKeySegment } from '../../services/shared/storage-keys';
 import { eventTypeName } from '../../bench/temporal-actions';
+import { until } from '../../devstack/poll';
 
 const MiB = 1024 * 1024;
 
@@ -286,6 +287,31 @@ describe('upload sessions on the real stack', () => {
     const noToken = await fetch(`${p.api.url}/api/v1/media`);
     expect(noToken.status).toBe(401);
     expect(((await noToken.json()) as any).error.code).toBe('UNAUTHENTICATED');
+  });
+});
+
+describe('sessions without the start delay (UPLOAD_WORKFLOW_START_DELAY=false, for rolling upgrades)', () => {
+  let p: Platform;
+  beforeAll(async () => {
+    p = await startPlatform({ UPLOAD_WORKFLOW_START_DELAY: 'false' }, { videoWorker: false });
+  });
+  afterAll(() => p?.stop());
+
+  it('runs the first workflow task at once, and complete still confirms', async () => {
+    const user = uniqueUser('undelayed');
+    const body = await realJpeg(2048);
+    const res = await p.call(user, '/media/upload-session', { body: { fileName: 'u.jpg', fileType: 'image/jpeg', fileSize: body.length, mediaType: 'POST_IMAGE' } });
+    expect(res.status).toBe(201);
+    const handle = p.temporal.workflow.getHandle(`media-upload/${res.body.mediaId}`);
+    const started = (await handle.fetchHistory()).events!;
+    const backoff = started[0]!.workflowExecutionStartedEventAttributes!.firstWorkflowTaskBackoff;
+    expect(Number(backoff?.seconds ?? 0) + (backoff?.nanos ?? 0)).toBe(0);
+    expect(started.map((e) => eventTypeName(e.eventType))).toContain('WorkflowTaskScheduled');
+    // Before any confirmation, the workflow runs and waits on its deadline timer, as before the delay.
+    await until('the deadline timer', async () => (await handle.fetchHistory()).events!.some((e) => eventTypeName(e.eventType) === 'TimerStarted') || undefined);
+    expect((await putTo(res.body.upload, body)).status).toBe(200);
+    expect((await p.call(user, `/media/${res.body.mediaId}/complete`, { body: {} })).status).toBe(202);
+    expect((await waitForStatus(p, user, res.body.mediaId, ['READY', 'FAILED', 'REJECTED'])).status).toBe('READY');
   });
 });
 
