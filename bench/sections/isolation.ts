@@ -50,6 +50,8 @@ export interface Target {
    * then lets the backlog drain.
    */
   lightWorker: { pause(): Promise<void>; resume(): Promise<void> };
+  /** Runs `work` against a second API process of the target with `env` over its own (stopped after). */
+  withApi<T>(env: Record<string, string>, work: (api: { url: string }) => Promise<T>): Promise<T>;
 }
 
 const sessionBody = (i: number) => ({ fileName: `iso-${i}.jpg`, fileType: 'image/jpeg', fileSize: 2_000_000 + (i % 1000), mediaType: 'POST_IMAGE' });
@@ -100,7 +102,15 @@ export async function withTarget(ctx: BenchContext, persistence: Persistence, ru
     try {
       const api = await startApiProcess(env);
       try {
-        return await run({ persistence, config, api, temporal: new Client({ connection, namespace: config.TEMPORAL_NAMESPACE }), lightWorker });
+        const withApi = async <T>(extra: Record<string, string>, work: (other: { url: string }) => Promise<T>): Promise<T> => {
+          const other = await startApiProcess({ ...env, ...extra });
+          try {
+            return await work(other);
+          } finally {
+            await other.process.stop();
+          }
+        };
+        return await run({ persistence, config, api, temporal: new Client({ connection, namespace: config.TEMPORAL_NAMESPACE }), lightWorker, withApi });
       } finally {
         await api.process.stop();
       }
@@ -196,7 +206,7 @@ async function bareStarts(t: Target, clients: number, total: number, { firstTask
     };
     const row = { workflowId: mediaWorkflowId(mediaId), mediaType: 'POST_IMAGE' as const, userId: 'bench-bare', tenantId: 'default', fileName: `bare-${i}.jpg`, fileSize: 2_000_000 };
     const options = workflowStartOptions(t.config, { row, input });
-    await t.temporal.workflow.start(MediaUploadWorkflow, firstTask ? { ...options, startDelay: undefined } : options);
+    await t.temporal.workflow.start(MediaUploadWorkflow, { ...options, startDelay: firstTask ? undefined : input.confirmDeadline - Date.now() });
   });
 }
 
@@ -228,6 +238,15 @@ export async function measureIsolation(ctx: BenchContext, t: Target, options: Pa
   const cpuBeforeQuiet = cpuSeconds();
   const quiet = await sessionLoad(t, tokens, throughputCalls);
   const quietCpu = cpuDelta(cpuBeforeQuiet, cpuSeconds());
+  // The same sessions with the start delay off (each session's first workflow task at once, as
+  // before the delay), from a second API process on the same target: what the delay changes.
+  const undelayed = await t.withApi({ UPLOAD_WORKFLOW_START_DELAY: 'false' }, async (api) => {
+    await sessionLoad({ ...t, api }, tokens, o.clients * 2);
+    await waitForQuietMachine();
+    const cpuBefore = cpuSeconds();
+    const load = await sessionLoad({ ...t, api }, tokens, throughputCalls);
+    return { ...load, cpu: cpuDelta(cpuBefore, cpuSeconds()) };
+  });
   await waitForQuietMachine();
   const cpuBeforeBare = cpuSeconds();
   const bare = await bareStarts(t, o.clients, throughputCalls, { firstTask: true });
@@ -237,7 +256,9 @@ export async function measureIsolation(ctx: BenchContext, t: Target, options: Pa
   const delayed = await bareStarts(t, o.clients, throughputCalls, { firstTask: false });
   const delayedCpu = cpuDelta(cpuBeforeDelayed, cpuSeconds());
   for (const [status, n] of quiet.statuses) statuses.set(status, (statuses.get(status) ?? 0) + n);
-  const answered = o.sessions + throughputCalls;
+  for (const [status, n] of undelayed.statuses) statuses.set(status, (statuses.get(status) ?? 0) + n);
+  const answered = o.sessions + 2 * throughputCalls;
+  const undelayedRate = perSecond(undelayed.result);
   const fiveXxAll = [...statuses].filter(([s]) => s >= 500).reduce((sum, [, n]) => sum + n, 0);
   const sessionRate = perSecond(quiet.result);
   const bareRate = perSecond(bare);
@@ -265,11 +286,16 @@ export async function measureIsolation(ctx: BenchContext, t: Target, options: Pa
       met: sessionRate / bareRate >= 0.8,
     },
     {
+      metric: `[${label}] sessions with the start delay off (UPLOAD_WORKFLOW_START_DELAY=false) ÷ bare start + first task`,
+      value: `${(undelayedRate / bareRate).toFixed(2)} (${undelayedRate.toFixed(0)}/s; with the delay ${sessionRate.toFixed(0)}/s: ${(sessionRate / undelayedRate).toFixed(2)}×)`,
+    },
+    {
       metric: `[${label}] sessions ÷ bare delayed workflow.start (a session's own start, no workflow task)`,
       value: `${(sessionRate / delayedRate).toFixed(2)} (${sessionRate.toFixed(0)}/s vs ${delayedRate.toFixed(0)}/s over ${throughputCalls} each; CPU bound ${(cpuBoundRate / delayedRate).toFixed(2)})`,
     },
     { metric: `[${label}] CPU per session with the reader beside, by process`, value: cpuPerCall(loadCpu, result.latencies.length) },
     { metric: `[${label}] CPU per session, by process`, value: cpuPerCall(quietCpu, quiet.result.latencies.length) },
+    { metric: `[${label}] CPU per session with the start delay off, by process`, value: cpuPerCall(undelayed.cpu, undelayed.result.latencies.length) },
     { metric: `[${label}] CPU per bare start + first task, by process`, value: cpuPerCall(bareCpu, bare.latencies.length) },
     { metric: `[${label}] CPU per bare delayed start, by process`, value: cpuPerCall(delayedCpu, delayed.latencies.length) },
     // A batch is 100 delayed starts: at the bare delayed rate they alone take 100 ÷ that rate.

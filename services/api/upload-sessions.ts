@@ -30,8 +30,14 @@ import type { UploadSessionRequest } from './schemas';
 export const INITIAL_PART_URLS = 100;
 /** A session not created this long after it came in (admission wait included) answers 503. */
 export const START_DEADLINE_MS = 5000;
-/** Clock skew allowed between the API and Temporal around a start delay's end. */
-const START_DELAY_SKEW_MS = 60_000;
+/**
+ * How long past a session's confirmation deadline `complete` still confirms with
+ * Signal-With-Start. The delay was fixed by the pod that started the session: this margin covers
+ * that pod's clock running behind this one, start latency, and CONFIRM_GRACE_SECONDS lowered
+ * since. It stays far inside Temporal's namespace retention (a day or more), so the start half
+ * cannot start a run for an upload whose closed workflow Temporal removed.
+ */
+const SIGNAL_WITH_START_MARGIN_MS = 3_600_000;
 
 /**
  * One call to Temporal (a signal, a cancel, a terminate, a deletion start) bounded like a
@@ -373,7 +379,7 @@ export class UploadService {
       // answer OVERLOADED if none frees up by the deadline).
       await this.startSlots(() => {
         if (Date.now() >= deadline) throw overloaded();
-        return temporal.connection.withDeadline(deadline, () => temporal.workflow.start(MediaUploadWorkflow, workflowStartOptions(config, { row, input })));
+        return temporal.connection.withDeadline(deadline, () => temporal.workflow.start(MediaUploadWorkflow, workflowStartOptions(config, { row, input }, (this.deps.now?.() ?? new Date()).getTime())));
       });
     } catch (err) {
       // A start that ran out of its deadline may still happen on the server. Such a workflow has
@@ -413,18 +419,20 @@ export class UploadService {
   /**
    * Sends the client's confirmation to the session's workflow with Signal-With-Start: the signal
    * ends the workflow's start delay (see `workflowStartOptions`), where a plain signal would wait
-   * for the deadline. Until the deadline (plus START_DELAY_SKEW_MS) the start half starts
-   * nothing for a recorded session: its workflow is running (the signal goes to it) or has
-   * closed within the deadline, which Temporal keeps far longer (namespace retention, a day or
-   * more), and the id's REJECT_DUPLICATE policy refuses a second run. After it, a plain signal.
-   * Throws ApiError INVALID_STATE when the workflow has closed; Temporal's errors otherwise (the
-   * caller bounds the call with its deadline).
+   * for the deadline. Until the deadline (plus SIGNAL_WITH_START_MARGIN_MS) the start half
+   * starts nothing for a recorded session while Temporal keeps its workflow: running, it gets
+   * the signal; closed, the id's REJECT_DUPLICATE policy refuses a second run. After that, a
+   * plain signal. (A namespace whose retention is shorter than URL TTL + grace + the margin, or
+   * a Temporal that lost its data, would get a new run, which works the upload at once.)
+   * Throws ApiError INVALID_STATE when the workflow has closed or is gone; Temporal's errors
+   * otherwise (the caller bounds the call with its deadline).
    */
   async confirm(row: MediaRow, confirmation: UploadConfirmation): Promise<void> {
     const { config, temporal } = this.deps;
     const input = uploadInput(config, row);
+    const now = this.deps.now?.() ?? new Date();
     try {
-      if (Date.now() > input.confirmDeadline + START_DELAY_SKEW_MS) {
+      if (now.getTime() > input.confirmDeadline + SIGNAL_WITH_START_MARGIN_MS) {
         // Past the deadline no start delay is pending: a plain signal, which cannot start a run
         // for a workflow Temporal no longer keeps (retention) and answers not found instead.
         await temporal.workflow.getHandle(row.workflowId).signal(uploadConfirmedSignal, confirmation);
@@ -432,7 +440,7 @@ export class UploadService {
       }
       await temporal.workflow.signalWithStart(MediaUploadWorkflow, {
         // Without a delay: if Temporal lost the run (its data reset), the new one works at once.
-        ...workflowStartOptions(config, { row, input }),
+        ...workflowStartOptions(config, { row, input }, now.getTime()),
         startDelay: undefined,
         signal: uploadConfirmedSignal,
         signalArgs: [confirmation],
