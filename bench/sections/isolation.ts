@@ -205,8 +205,7 @@ async function bareStarts(t: Target, clients: number, total: number, { firstTask
       videoTaskQueue: t.config.TASK_QUEUE_VIDEO,
     };
     const row = { workflowId: mediaWorkflowId(mediaId), mediaType: 'POST_IMAGE' as const, userId: 'bench-bare', tenantId: 'default', fileName: `bare-${i}.jpg`, fileSize: 2_000_000 };
-    const options = workflowStartOptions(t.config, { row, input });
-    await t.temporal.workflow.start(MediaUploadWorkflow, { ...options, startDelay: firstTask ? undefined : input.confirmDeadline - Date.now() });
+    await t.temporal.workflow.start(MediaUploadWorkflow, workflowStartOptions({ ...t.config, UPLOAD_WORKFLOW_START_DELAY: !firstTask }, { row, input }));
   });
 }
 
@@ -255,8 +254,7 @@ export async function measureIsolation(ctx: BenchContext, t: Target, options: Pa
   const cpuBeforeDelayed = cpuSeconds();
   const delayed = await bareStarts(t, o.clients, throughputCalls, { firstTask: false });
   const delayedCpu = cpuDelta(cpuBeforeDelayed, cpuSeconds());
-  for (const [status, n] of quiet.statuses) statuses.set(status, (statuses.get(status) ?? 0) + n);
-  for (const [status, n] of undelayed.statuses) statuses.set(status, (statuses.get(status) ?? 0) + n);
+  for (const [status, n] of [...quiet.statuses, ...undelayed.statuses]) statuses.set(status, (statuses.get(status) ?? 0) + n);
   const answered = o.sessions + 2 * throughputCalls;
   const undelayedRate = perSecond(undelayed.result);
   const fiveXxAll = [...statuses].filter(([s]) => s >= 500).reduce((sum, [, n]) => sum + n, 0);

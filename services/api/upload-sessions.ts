@@ -286,7 +286,7 @@ export class UploadService {
     options: { idempotencyKey?: string; batchId?: string },
   ): Promise<PreparedSession> {
     const { config } = this.deps;
-    const now = this.deps.now?.() ?? new Date();
+    const now = this.now();
     const mediaId = randomUUID();
     const { userId, tenantId } = scope;
     const projectId = req.projectId ?? null;
@@ -379,7 +379,7 @@ export class UploadService {
       // answer OVERLOADED if none frees up by the deadline).
       await this.startSlots(() => {
         if (Date.now() >= deadline) throw overloaded();
-        return temporal.connection.withDeadline(deadline, () => temporal.workflow.start(MediaUploadWorkflow, workflowStartOptions(config, { row, input }, (this.deps.now?.() ?? new Date()).getTime())));
+        return temporal.connection.withDeadline(deadline, () => temporal.workflow.start(MediaUploadWorkflow, workflowStartOptions(config, { row, input }, this.now().getTime())));
       });
     } catch (err) {
       // A start that ran out of its deadline may still happen on the server. Such a workflow has
@@ -430,7 +430,7 @@ export class UploadService {
   async confirm(row: MediaRow, confirmation: UploadConfirmation): Promise<void> {
     const { config, temporal } = this.deps;
     const input = uploadInput(config, row);
-    const now = this.deps.now?.() ?? new Date();
+    const now = this.now();
     try {
       if (now.getTime() > input.confirmDeadline + SIGNAL_WITH_START_MARGIN_MS) {
         // Past the deadline no start delay is pending: a plain signal, which cannot start a run
@@ -451,6 +451,11 @@ export class UploadService {
       }
       throw err;
     }
+  }
+
+  /** The service's clock (`deps.now`, injected by tests). */
+  private now(): Date {
+    return this.deps.now?.() ?? new Date();
   }
 
   /** Upload instructions for a session, presigned afresh (URLs are cheap, local HMACs). */

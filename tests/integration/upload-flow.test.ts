@@ -1,3 +1,4 @@
+import type { WorkflowHandle } from '@temporalio/client';
 import { bytesOfType, pngHeader, realJpeg, sha256Base64 } from '../fixtures/media';
 import { startPlatform, uniqueUser, waitForStatus, type Platform } from '../harness/platform';
 import { ownerKeySegment, tenantKeySegment } from '../../services/shared/storage-keys';
@@ -9,6 +10,11 @@ const MiB = 1024 * 1024;
 
 async function putTo(upload: { url: string; headers: Record<string, string> }, body: Buffer, extraHeaders: Record<string, string> = {}) {
   return fetch(upload.url, { method: 'PUT', body, headers: { ...upload.headers, ...extraHeaders } });
+}
+
+/** The event types of a workflow's history, in order (`WorkflowExecutionStarted`, …). */
+async function eventNames(handle: WorkflowHandle): Promise<string[]> {
+  return ((await handle.fetchHistory()).events ?? []).map((e) => eventTypeName(e.eventType));
 }
 
 async function objectExists(p: Platform, bucket: string, key: string) {
@@ -141,7 +147,7 @@ describe('upload sessions on the real stack', () => {
     expect((await waitForStatus(p, user, res.body.mediaId, ['READY', 'FAILED', 'REJECTED'])).status).toBe('READY');
     // The run the session started did the work (no other run took its place).
     expect((await handle.describe()).runId).toBe(runId);
-    const events = (await handle.fetchHistory()).events!.map((e) => eventTypeName(e.eventType));
+    const events = await eventNames(handle);
     expect(events.slice(0, 3)).toEqual(['WorkflowExecutionStarted', 'WorkflowExecutionSignaled', 'WorkflowTaskScheduled']);
     // The confirmation was there when the workflow first ran: it never started a deadline timer.
     expect(events).not.toContain('TimerStarted');
@@ -309,7 +315,7 @@ describe('sessions without the start delay (UPLOAD_WORKFLOW_START_DELAY=false, f
     expect(Number(backoff?.seconds ?? 0) + (backoff?.nanos ?? 0)).toBe(0);
     expect(started.map((e) => eventTypeName(e.eventType))).toContain('WorkflowTaskScheduled');
     // Before any confirmation, the workflow runs and waits on its deadline timer, as before the delay.
-    await until('the deadline timer', async () => (await handle.fetchHistory()).events!.some((e) => eventTypeName(e.eventType) === 'TimerStarted') || undefined);
+    await until('the deadline timer', async () => (await eventNames(handle)).includes('TimerStarted') || undefined);
     expect((await putTo(res.body.upload, body)).status).toBe(200);
     // What `complete` of an earlier release sends: a plain signal, acted on at once (the deadline is minutes away).
     await handle.signal(uploadConfirmedSignal, { source: 'client' });
