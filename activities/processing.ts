@@ -239,6 +239,8 @@ const FIRST_RENDITION_SEGMENT_SECONDS = 2;
 const SEGMENT_POLL_MS = 200;
 /** Private metadata key: set while the first rendition is announced but not yet complete. */
 const FIRST_RENDITION_IN_PROGRESS = 'firstRenditionInProgress';
+/** Metadata key: ffmpeg's words when the first rendition's stream copy stopped on corrupt packets (the next attempt encodes). */
+const FIRST_RENDITION_COPY_REFUSED = 'firstRenditionCopyRefused';
 /**
  * Playlists that change: the first rendition's EVENT media playlist grows as segments land and
  * its master is rewritten then and when the ladder is done. Caches and players revalidate them
@@ -450,8 +452,12 @@ export function createVideoActivities(deps: ActivityDeps, settings: VideoSetting
     if (input.etag && (await storage.head(buckets.incoming, input.storageKey))?.etag !== input.etag) throw uploadChanged();
   }
 
-  /** Presigned source URL + a work dir, with bad content and temp paths turned into the failures the workflow expects. */
-  async function withSource<T>(input: ProcessingInput, work: (source: string, dir: string) => Promise<T>): Promise<T> {
+  /**
+   * Presigned source URL + a work dir, with bad content and temp paths turned into the failures
+   * the workflow expects. `onCorruptPackets` runs when ffmpeg stopped on the upload's own broken
+   * packets (the object is still there); it may throw a failure of its own instead of the default.
+   */
+  async function withSource<T>(input: ProcessingInput, work: (source: string, dir: string) => Promise<T>, onCorruptPackets?: (err: FfmpegExitError) => Promise<void>): Promise<T> {
     // ffmpeg reads the original over HTTP with range requests: no local copy of the source.
     const source = (await storage.presignGet(buckets.incoming, input.storageKey, 6 * 3600)).url;
     const dir = await makeWorkDir('transcode', input.mediaId);
@@ -474,9 +480,9 @@ export function createVideoActivities(deps: ActivityDeps, settings: VideoSetting
       // ffmpeg stopped on the upload's own data (a corrupt packet its stream copy cannot pass):
       // the same bytes fail the same way on every attempt. Once it has failed so twice (a read
       // cut short by a network fault can look the same once), retrying only delays the outcome.
-      const repeated = Context.current().info.attempt >= 2;
-      if (err instanceof FfmpegExitError && repeated && CORRUPT_INPUT.test(err.detail ?? '') && (await storage.head(buckets.incoming, input.storageKey))) {
-        throw ApplicationFailure.nonRetryable(`the video's data is corrupt: ${publicDetail(err.detail ?? '')}`, 'UNDECODABLE_MEDIA');
+      if (err instanceof FfmpegExitError && CORRUPT_INPUT.test(err.detail ?? '') && (await storage.head(buckets.incoming, input.storageKey))) {
+        await onCorruptPackets?.(err);
+        if (Context.current().info.attempt >= 2) throw ApplicationFailure.nonRetryable(`the video's data is corrupt: ${publicDetail(err.detail ?? '')}`, 'UNDECODABLE_MEDIA');
       }
       throw withoutLocalPaths(err, dir);
     } finally {
@@ -549,10 +555,23 @@ export function createVideoActivities(deps: ActivityDeps, settings: VideoSetting
       const metadata = (await media.findById(input.mediaId))?.metadata;
       const recorded = completeFirstRendition(metadata);
       if (recorded) return recorded;
+      // An attempt whose stream copy stopped on the upload's corrupt packets: this one encodes
+      // (the decoder conceals what the copy's bitstream filter refuses), starting clean, since
+      // copying on would stop at the same packet.
+      const copyRefused = metadata?.[FIRST_RENDITION_COPY_REFUSED] as string | undefined;
       // An attempt that died after publishing: its segments stay and this one appends to them.
-      const earlier = await earlierFirstRendition(input.mediaId, metadata);
+      const continued = await earlierFirstRendition(input.mediaId, metadata);
+      const earlier = copyRefused && continued?.first.path === 'copy' ? undefined : continued;
       const clock = phaseClock();
       const started = performance.now();
+      let chosen: FirstRendition | undefined;
+      /** A stream copy that ffmpeg stopped on broken packets: recorded, and retried as an encode (not counted against the upload). */
+      const encodeNextTime = async (err: FfmpegExitError) => {
+        if (chosen?.path !== 'copy') return;
+        const detail = publicDetail(err.detail ?? '');
+        await media.mergeMetadata(input.mediaId, { [FIRST_RENDITION_COPY_REFUSED]: detail });
+        throw ApplicationFailure.retryable(`the stream copy stopped on corrupt packets (${detail}); the next attempt encodes`, 'COPY_REFUSED');
+      };
       return withSource(input, async (source, work) => {
         ctx.heartbeat({ phase: 'probe' });
         clock.enter('probe + keyframes');
@@ -566,7 +585,9 @@ export function createVideoActivities(deps: ActivityDeps, settings: VideoSetting
         const keyframes = seen?.streamIndex === videoStreamIndex ? seen : await probeKeyframeInterval(settings.ffmpeg, source, videoStreamIndex, KEYFRAME_WINDOW_SECONDS);
         const decision = standardInput({ ...facts, keyframeIntervalSeconds: keyframes.seconds, openGop: keyframes.openGop });
         // A continued rendition keeps its path, whatever the rules now say: its segments are published.
-        const first: FirstRendition = earlier?.first ?? { path: decision.standard ? 'copy' : 'fast', reasons: decision.reasons, rendition: decision.standard ? 'source' : 'fast' };
+        const copy = decision.standard && !copyRefused;
+        const reasons = copyRefused ? [...decision.reasons, `the stream copy stopped on corrupt packets: ${copyRefused}`] : decision.reasons;
+        const first: FirstRendition = (chosen = earlier?.first ?? { path: copy ? 'copy' : 'fast', reasons, rendition: copy ? 'source' : 'fast' });
         // The poster is taken while the rendition is written (two ffmpeg reading the source at once): it is published with it.
         const poster = earlier?.shownRows ? undefined : takePoster(settings, facts, source, join(work, 'poster.jpg'), ctx.cancellationSignal);
         // Settled here so that a failure of the rendition's ffmpeg never leaves it unhandled; rethrown below.
@@ -727,7 +748,7 @@ export function createVideoActivities(deps: ActivityDeps, settings: VideoSetting
         }
         clock.enter();
         return { ...first, phasesMs: clock.phasesMs };
-      });
+      }, encodeNextTime);
     },
 
     /**
