@@ -1,11 +1,12 @@
 import { ApplicationFailure, Context } from '@temporalio/activity';
-import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { createReadStream } from 'node:fs';
+import { mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { RenditionRow } from '../services/shared/db/entities';
 import type { NewRendition } from '../services/shared/db/media-repository';
-import { FfmpegExitError, probe, probeFrameSize, probeKeyframeInterval, runFfmpeg, UnplayableMediaError, type FfmpegPaths } from '../services/shared/media/ffmpeg';
+import { FfmpegExitError, probe, probeFrameSize, probeKeyframeInterval, probePrivateContainerMetadata, remuxWithoutMetadataArgs, runFfmpeg, UnplayableMediaError, type FfmpegPaths } from '../services/shared/media/ffmpeg';
 import { publicDetail, ToolError } from '../services/shared/media/tool-errors';
 import {
   buildCopyHlsArgs,
@@ -522,6 +523,41 @@ export function createVideoActivities(deps: ActivityDeps, settings: VideoSetting
     };
   }
 
+  /**
+   * A video original is published as uploaded (`promoteOriginal` copies it server-side) unless
+   * its container says where it was taken or carries its owner's words (`privateContainerMetadata`:
+   * a phone's location, a title, XMP, a telemetry track). Such an original is re-written here,
+   * where ffmpeg is, its streams copied untouched without that metadata, and put in the media
+   * bucket under its key, so `promoteOriginal` finds it published and only removes the upload.
+   * Records the tag names removed as `metadata.originalMetadataRemoved` (names, never values).
+   * @throws PRIVATE_METADATA_NOT_REMOVABLE (non-retryable) when the re-written file still has some.
+   */
+  async function publishOriginalWithoutPrivateMetadata(ctx: Context, input: ProcessingInput, source: string, work: string, durationSeconds: number | undefined): Promise<void> {
+    const found = await probePrivateContainerMetadata(settings.ffmpeg, source);
+    if (found.length === 0) return;
+    const mimeType = (await media.findById(input.mediaId))?.mimeType;
+    if (!mimeType) throw new Error(`media ${input.mediaId} has no row`);
+    const file = join(work, 'original');
+    ctx.heartbeat({ phase: 'original without private metadata', percent: 0 });
+    await runFfmpeg(settings.ffmpeg, remuxWithoutMetadataArgs(source, file, mimeType), {
+      signal: ctx.cancellationSignal,
+      durationSeconds,
+      onProgress: (percent) => ctx.heartbeat({ phase: 'original without private metadata', percent: Math.round(percent) }),
+    }).catch((err: unknown) => {
+      // Never published with its location: a stream ffmpeg cannot copy into the container twice
+      // over (not a read cut short once) rejects the upload, as an image ExifTool cannot rewrite does.
+      if (err instanceof FfmpegExitError && ctx.info.attempt >= 2) {
+        throw ApplicationFailure.nonRetryable(`the original could not be re-written without ${found.join(', ')}: ${publicDetail(err.detail ?? '')}`, 'PRIVATE_METADATA_NOT_REMOVABLE');
+      }
+      throw err;
+    });
+    const left = await probePrivateContainerMetadata(settings.ffmpeg, file);
+    if (left.length > 0) throw ApplicationFailure.nonRetryable(`the original's container still carries ${left.join(', ')} after it was re-written`, 'PRIVATE_METADATA_NOT_REMOVABLE');
+    stopIfCancelled(ctx, { phase: 'original without private metadata' });
+    await storage.put(buckets.media, input.storageKey, createReadStream(file), mimeType, { contentLength: (await stat(file)).size, signal: ctx.cancellationSignal });
+    await media.mergeMetadata(input.mediaId, { originalMetadataRemoved: found });
+  }
+
   /** Poster + thumbnails into the media bucket; their rendition rows. */
   async function publishPoster(ctx: Context, input: ProcessingInput, posterData: Buffer): Promise<NewRendition[]> {
     const prefix = derivedPrefix(input.mediaId);
@@ -835,6 +871,7 @@ export function createVideoActivities(deps: ActivityDeps, settings: VideoSetting
         for (const r of rungs) {
           renditions.push({ mediaId: input.mediaId, kind: 'hls', label: r.name, width: sizes[r.name]!.width, height: sizes[r.name]!.height, storageKey: `${prefix}hls/${r.name}/index.m3u8`, contentType: streamContentType['.m3u8']!, sizeBytes: null });
         }
+        await publishOriginalWithoutPrivateMetadata(ctx, input, source, work, facts.durationSeconds);
         await media.mergeMetadata(input.mediaId, videoMetadata(facts));
         await media.replaceRenditions(input.mediaId, renditions);
         return { renditions: rungs.map((r) => r.name) };

@@ -25,6 +25,8 @@ const PUBLIC_METADATA = [
   'rotation',
   // Videos: how the first playable rendition was made (stream copy or a fast rung, and why).
   'firstRendition',
+  // Names (never values) of the container tags removed from the published original (location, title, XMP).
+  'originalMetadataRemoved',
   // Documents (activities/documents.ts).
   'pageCount',
   'title',

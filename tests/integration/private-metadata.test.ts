@@ -169,15 +169,14 @@ const CASES: Case[] = [
   },
 ];
 
+afterAll(() => exiftool.end());
+
 describe('published image originals', () => {
   let p: Platform;
   beforeAll(async () => {
     p = await startPlatform({}, { videoWorker: false });
   });
-  afterAll(async () => {
-    await p?.stop();
-    await exiftool.end();
-  });
+  afterAll(() => p?.stop());
 
   it.each(CASES)('$name: the public original has no location or description, and the same pixels, orientation and profile', async ({ ext, fileType, make, orientation, icc, kept }) => {
     const upload = await make();
@@ -266,6 +265,140 @@ describe('published image originals', () => {
     const user = uniqueUser('gps');
     const { mediaId, storageKey } = await uploadFile(p, user, upload, 'image/jpeg', 'POST_IMAGE', 'plain.jpg');
     expect((await waitForStatus(p, user, mediaId, ['READY', 'FAILED', 'REJECTED'])).status).toBe('READY');
+    expect((await p.storage.getBuffer(p.config.S3_MEDIA_BUCKET, storageKey)).equals(upload)).toBe(true);
+  });
+});
+
+/** ffmpeg in a temp dir: `args` write `out` there (`{dir}` names the dir); the file's bytes. */
+async function ffmpegFile(out: string, args: string[]): Promise<Buffer> {
+  const dir = await mkdtemp(join(tmpdir(), 'private-metadata-'));
+  try {
+    await new Promise<void>((resolve, reject) =>
+      execFile(ffmpegTools().ffmpeg, ['-hide_banner', '-nostdin', '-v', 'error', '-y', ...args.map((a) => a.replace('{dir}', dir)), join(dir, out)], (err) => (err ? reject(err) : resolve())),
+    );
+    return await readFile(join(dir, out));
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/** Runs ffprobe/ffmpeg on `data` written to a temp file; stdout. */
+async function onFile(data: Buffer, ext: string, tool: 'ffprobe' | 'ffmpeg', args: (file: string) => string[]): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'private-metadata-'));
+  try {
+    const file = join(dir, `in.${ext}`);
+    await writeFile(file, data);
+    return await new Promise<string>((resolve, reject) =>
+      execFile(ffmpegTools()[tool], args(file), { maxBuffer: 16 * 1024 * 1024 }, (err, stdout) => (err ? reject(err) : resolve(stdout))),
+    );
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/** MD5 of each stream's packets as stored (`-c copy`): equal when the streams were not re-encoded. */
+const streamDigests = (data: Buffer, ext: string) => onFile(data, ext, 'ffmpeg', (file) => ['-hide_banner', '-nostdin', '-v', 'error', '-i', file, '-map', '0:V', '-map', '0:a?', '-c', 'copy', '-f', 'streamhash', '-hash', 'md5', '-']);
+/** Clockwise rotation of the first video stream's display matrix, 0 when none. */
+const rotation = async (data: Buffer, ext: string) => {
+  const out = JSON.parse(await onFile(data, ext, 'ffprobe', (file) => ['-v', 'error', '-select_streams', 'v:0', '-show_entries', 'stream_side_data=rotation', '-of', 'json', file])) as { streams: Array<{ side_data_list?: Array<{ rotation?: number }> }> };
+  return out.streams[0]?.side_data_list?.find((d) => d.rotation !== undefined)?.rotation ?? 0;
+};
+
+const clip = ['-f', 'lavfi', '-i', 'testsrc2=size=320x240:rate=30:duration=2', '-f', 'lavfi', '-i', 'sine=f=440:d=2', '-shortest'];
+const h264 = ['-c:v', 'libx264', '-preset', 'ultrafast', '-pix_fmt', 'yuv420p', '-c:a', 'aac'];
+
+interface VideoCase {
+  name: string;
+  ext: string;
+  fileType: string;
+  make: () => Promise<Buffer>;
+  /** Tag names `metadata.originalMetadataRemoved` lists (at least). */
+  removed: string[];
+  rotation?: number;
+}
+
+/** What phones, editors and browsers write about where and what into a video container. */
+const VIDEO_CASES: VideoCase[] = [
+  {
+    name: "an Android phone's MP4 (©xyz location, title)",
+    ext: 'mp4',
+    fileType: 'video/mp4',
+    make: () => ffmpegFile('a.mp4', [...clip, ...h264, '-metadata', `location=${CLIP_LOCATION}`, '-metadata', 'title=my flat']),
+    removed: ['location', 'title'],
+  },
+  {
+    name: "an iPhone's MOV, portrait (QuickTime keys: ISO 6709 location, description; display matrix 90°)",
+    ext: 'mov',
+    fileType: 'video/quicktime',
+    make: async () => {
+      const plain = await ffmpegFile('p.mov', [...clip, ...h264]);
+      const dir = await mkdtemp(join(tmpdir(), 'private-metadata-'));
+      try {
+        await writeFile(join(dir, 'p.mov'), plain);
+        return await ffmpegFile('i.mov', ['-i', join(dir, 'p.mov'), '-c', 'copy', '-metadata:s:v', 'rotate=90', '-movflags', 'use_metadata_tags', '-metadata', `com.apple.quicktime.location.ISO6709=${CLIP_LOCATION}`, '-metadata', 'com.apple.quicktime.description=my flat', '-metadata', 'com.apple.quicktime.make=Apple']);
+      } finally {
+        await rm(dir, { recursive: true, force: true });
+      }
+    },
+    removed: ['com.apple.quicktime.location.ISO6709', 'com.apple.quicktime.description'],
+    rotation: 90,
+  },
+  {
+    name: 'an MP4 an editor tagged with XMP GPS and a description',
+    ext: 'mp4',
+    fileType: 'video/mp4',
+    make: async () => withTags(await ffmpegFile('x.mp4', [...clip, ...h264]), 'mp4', { 'XMP-exif:GPSLatitude': '48.8584 N', 'XMP-exif:GPSLongitude': '2.2945 E', 'XMP-dc:Description': 'my flat' }),
+    removed: ['xmp'],
+  },
+  {
+    name: 'a WebM with a title',
+    ext: 'webm',
+    fileType: 'video/webm',
+    make: () => ffmpegFile('w.webm', [...clip, '-c:v', 'libvpx', '-deadline', 'realtime', '-c:a', 'libopus', '-metadata', 'title=my flat']),
+    removed: ['title'],
+  },
+];
+
+describe('published video originals', () => {
+  let p: Platform;
+  beforeAll(async () => {
+    const { ffmpeg, ffprobe } = ffmpegTools();
+    p = await startPlatform({ FFMPEG_PATH: ffmpeg, FFPROBE_PATH: ffprobe, HLS_X264_PRESET: 'ultrafast' });
+  });
+  afterAll(() => p?.stop());
+
+  it.each(VIDEO_CASES)('$name: the public original has no location, title or description, and the same streams', async ({ ext, fileType, make, removed, rotation: turned }) => {
+    const upload = await make();
+    // The fixture does carry what must not be served (ExifTool reads it, independently of ffprobe).
+    expect(JSON.stringify(await tagsOf(upload, ext))).toMatch(/my flat/);
+
+    const user = uniqueUser('video-gps');
+    const { mediaId } = await uploadFile(p, user, upload, fileType, 'POST_VIDEO', `clip.${ext}`);
+    const media = await waitForStatus(p, user, mediaId, ['READY', 'FAILED', 'REJECTED'], 120_000);
+    expect({ status: media.status, failureReason: media.failureReason }).toEqual({ status: 'READY', failureReason: null });
+    expect(media.metadata.originalMetadataRemoved).toEqual(expect.arrayContaining(removed));
+    const res = await fetch(media.cdnUrl);
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toBe(fileType);
+    const served = Buffer.from(await res.arrayBuffer());
+
+    const tags = await tagsOf(served, ext);
+    expect(Object.keys(tags).filter((k) => /gps|location|description|title/i.test(k) && !/:HandlerDescription$/.test(k))).toEqual([]);
+    expect(JSON.stringify(tags)).not.toMatch(/my flat|48\.85|2\.29/);
+    expect(served.includes(CLIP_LOCATION)).toBe(false);
+    // Lossless: every stream's packets as uploaded, and what display needs kept.
+    expect(await streamDigests(served, ext)).toBe(await streamDigests(upload, ext));
+    expect(await rotation(served, ext)).toBe(turned ?? 0);
+    expect(JSON.stringify(media)).not.toMatch(/my flat|48\.85/);
+  });
+
+  it('publishes a video with nothing private byte for byte as uploaded (a server-side copy)', async () => {
+    const upload = await ffmpegFile('plain.mp4', [...clip, ...h264]);
+    const user = uniqueUser('video-gps');
+    const { mediaId, storageKey } = await uploadFile(p, user, upload, 'video/mp4', 'POST_VIDEO', 'plain.mp4');
+    const media = await waitForStatus(p, user, mediaId, ['READY', 'FAILED', 'REJECTED'], 120_000);
+    expect(media.status).toBe('READY');
+    expect(media.metadata.originalMetadataRemoved).toBeUndefined();
     expect((await p.storage.getBuffer(p.config.S3_MEDIA_BUCKET, storageKey)).equals(upload)).toBe(true);
   });
 });

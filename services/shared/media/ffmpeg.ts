@@ -92,6 +92,53 @@ function ffprobeJson(paths: FfmpegPaths, args: string[], failed: (output: string
 }
 
 /**
+ * Format- and stream-level tag names that say where a video was taken or what its owner wrote
+ * about it, as ffprobe names them: Android's `location` (QuickTime `©xyz`), Apple's
+ * `com.apple.quicktime.location.ISO6709` and friends, title, description, comment, keywords.
+ * `xmp` is the whole XMP packet (`-export_xmp 1`), where editors and drones put GPS tags.
+ */
+const PRIVATE_CONTAINER_TAG = /location|iso6709|gps|©xyz|^xyz|description|comment|title|keywords|synopsis|caption|^xmp$/i;
+
+/**
+ * What a published copy of this video container would give away, from ffprobe's JSON
+ * (`-show_entries format_tags:stream=codec_type:stream_tags`, `-export_xmp 1`): the names of
+ * private tags (format-level as they are, a stream's as `stream N: name`), and `data stream N`
+ * for each data track (GoPro GPMF and camera telemetry carry GPS; a remux keeps only video and
+ * audio). Empty when there is nothing to remove. Pure; the values are never returned.
+ */
+export function privateContainerMetadata(probed: { format?: { tags?: Record<string, string> }; streams?: Array<{ index?: number; codec_type?: string; tags?: Record<string, string> }> }): string[] {
+  const found = Object.keys(probed.format?.tags ?? {}).filter((name) => PRIVATE_CONTAINER_TAG.test(name));
+  (probed.streams ?? []).forEach((stream, i) => {
+    const n = stream.index ?? i;
+    if (stream.codec_type === 'data') found.push(`data stream ${n}`);
+    for (const name of Object.keys(stream.tags ?? {})) if (PRIVATE_CONTAINER_TAG.test(name)) found.push(`stream ${n}: ${name}`);
+  });
+  return found;
+}
+
+/** `privateContainerMetadata` of the video at `input` (a file or URL); ffprobe reads the container's index, not its media data. */
+export async function probePrivateContainerMetadata(paths: FfmpegPaths, input: string): Promise<string[]> {
+  const out = await ffprobeJson(paths, ['-export_xmp', '1', '-show_entries', 'format_tags:stream=index,codec_type:stream_tags', '-of', 'json', input]);
+  return privateContainerMetadata(JSON.parse(out) as Parameters<typeof privateContainerMetadata>[0]);
+}
+
+/** ffmpeg's muxer for a re-written original, by the MIME type it was uploaded as. */
+const REMUX_FORMAT: Record<string, string> = { 'video/mp4': 'mp4', 'video/quicktime': 'mov', 'video/webm': 'webm' };
+
+/**
+ * ffmpeg arguments that copy `input`'s video (not cover art) and audio streams, untouched, into
+ * `output` with no container metadata: no global or stream tags, no chapters, no data tracks,
+ * no XMP. What display needs is stream side data and stays (a phone's display matrix).
+ * MP4/MOV get their index in front (`+faststart`), so the published file plays while it loads.
+ * @throws Error for a MIME type that is not a video type the platform accepts.
+ */
+export function remuxWithoutMetadataArgs(input: string, output: string, mimeType: string): string[] {
+  const format = REMUX_FORMAT[mimeType.split(';')[0]!.trim().toLowerCase()];
+  if (!format) throw new Error(`no container to re-write ${mimeType} in`);
+  return ['-hide_banner', '-nostdin', '-v', 'error', '-i', input, '-map', '0:V', '-map', '0:a?', '-c', 'copy', '-map_metadata', '-1', '-map_chapters', '-1', ...(format === 'webm' ? [] : ['-movflags', '+faststart']), '-f', format, '-y', output];
+}
+
+/**
  * Where each stream's last packet ends, in seconds (stream index → end), read packet by
  * packet in constant memory. Used when the container states no duration: WebM from the
  * browser's MediaRecorder is written live and has none.
