@@ -78,6 +78,9 @@ export const MediaOwnerKey = defineSearchAttributeKey('MediaOwner', SearchAttrib
 export const MediaTenantKey = defineSearchAttributeKey('MediaTenant', SearchAttributeType.KEYWORD);
 
 /** ApplicationFailure types that mean the content itself is unacceptable → REJECTED. */
+/** `patched()` id: a run whose deadline has passed when it first waits starts no timer. */
+const NO_TIMER_PAST_DEADLINE_PATCH = 'no-timer-past-deadline';
+
 export const REJECTION_TYPES = ['CONTENT_MISMATCH', 'SIZE_MISMATCH', 'MALWARE', 'UNDECODABLE_MEDIA', 'NO_VIDEO_STREAM', 'UPLOAD_INCOMPLETE', 'TOO_LARGE_TO_SCAN', 'UPLOAD_CHANGED', 'PRIVATE_METADATA_NOT_REMOVABLE'] as const;
 
 // S3, database and metadata calls: seconds each (a worker killed mid-call is retried after
@@ -192,7 +195,12 @@ export async function MediaUploadWorkflow(input: MediaUploadInput): Promise<Medi
 
   setCurrentDetails(`**AWAITING_UPLOAD** — waiting for the client to upload \`${input.storageKey}\` and call complete`);
   try {
-    const confirmedInTime = await condition(() => confirmation !== undefined, Math.max(0, input.confirmDeadline - Date.now()));
+    // Started delayed to its deadline (README: the upload flow), a session never confirmed runs
+    // its first task at the deadline with nothing left to wait for: `condition(…, 0)` would still
+    // start a 1 ms timer and cost a workflow task more. Runs from before this patch replay it.
+    const remaining = input.confirmDeadline - Date.now();
+    const confirmedInTime =
+      remaining <= 0 && patched(NO_TIMER_PAST_DEADLINE_PATCH) ? confirmation !== undefined : await condition(() => confirmation !== undefined, Math.max(0, remaining));
     if (!confirmedInTime) {
       // A client that crashed after uploading still gets its media.
       const found = await steps.inspectUpload.executeWithOptions({ summary: 'deadline: look for the upload' }, [

@@ -339,6 +339,10 @@ describe('upload deadlines', () => {
     expect((await putTo(res.body.upload.parts[0], body.subarray(0, 5 * MiB))).status).toBe(200);
     const media = await waitForStatus(p, user, res.body.mediaId, ['EXPIRED', 'READY', 'FAILED'], 30_000);
     expect(media.status).toBe('EXPIRED');
+    // Its first workflow task ran at the deadline and waited for nothing: no timer.
+    const events = await eventNames(p.temporal.workflow.getHandle(`media-upload/${res.body.mediaId}`));
+    expect(events[0]).toBe('WorkflowExecutionStarted');
+    expect(events.filter((e) => e.startsWith('Timer'))).toEqual([]);
     expect(await p.storage.listParts(p.config.S3_INCOMING_BUCKET, res.body.storageKey, res.body.upload.uploadId)).toBeUndefined();
     expect(await objectExists(p, p.config.S3_INCOMING_BUCKET, res.body.storageKey)).toBe(false);
   });
