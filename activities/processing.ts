@@ -6,7 +6,7 @@ import { performance } from 'node:perf_hooks';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { RenditionRow } from '../services/shared/db/entities';
 import type { NewRendition } from '../services/shared/db/media-repository';
-import { FfmpegExitError, probe, probeFrameSize, probeKeyframeInterval, probePrivateContainerMetadata, remuxWithoutMetadataArgs, runFfmpeg, UnplayableMediaError, type FfmpegPaths } from '../services/shared/media/ffmpeg';
+import { FfmpegExitError, probe, probeFrameSize, probeKeyframeInterval, privateContainerMetadata, probeContainer, remuxFormat, remuxWithoutMetadataArgs, runFfmpeg, UnplayableMediaError, type FfmpegPaths } from '../services/shared/media/ffmpeg';
 import { publicDetail, ToolError } from '../services/shared/media/tool-errors';
 import {
   buildCopyHlsArgs,
@@ -34,7 +34,7 @@ import { padShortSegment } from '../services/shared/media/mpegts';
 import { DERIVED_CACHE_CONTROL, derivedPrefix, MEDIA_TYPE_RULES, type MediaType } from '../services/shared/media-types';
 import type { ClamdScanner } from '../services/shared/scanner';
 import { pinnedToVerified, uploadChanged, type ActivityDeps } from './index';
-import { heartbeatPerChunk } from './progress';
+import { heartbeatPerChunk, heartbeatWhile } from './progress';
 import { announcePlayable } from './webhooks';
 import { makeWorkDir } from './work-dirs';
 
@@ -81,11 +81,14 @@ export function createScanActivities({ storage, media, buckets }: ActivityDeps, 
         Context.current().log.warn('published without a virus scan by configuration (SCAN_OVERSIZE_ACTION=skip)', { mediaId: input.mediaId });
         return { verdict: 'SKIPPED' };
       }
-      // Heartbeats as bytes flow to clamd: a worker killed mid-scan is noticed in seconds.
-      const progress = heartbeatPerChunk(Context.current(), (scanned) => ({ scanned }));
+      // Heartbeats as bytes flow to clamd and while it works on its verdict after the last one:
+      // a worker killed mid-scan is noticed in seconds, a long verdict is not taken for one.
+      const ctx = Context.current();
+      let scanned = 0;
+      const progress = heartbeatPerChunk(ctx, (bytes) => ({ scanned: (scanned = bytes) }));
       // The bytes verification saw, or none: a replaced object is never scanned in their place.
       const source = await pinnedToVerified(() => storage.getStream(buckets.incoming, input.storageKey, { ifMatch: input.etag }));
-      const result = await scanner.scan(source.pipe(progress));
+      const result = await heartbeatWhile(ctx, () => ({ scanned, phase: 'verdict' }), scanner.scan(source.pipe(progress)));
       await media.mergeMetadata(input.mediaId, {
         scan: { status: result.infected ? 'INFECTED' : 'CLEAN', signatures: result.signatures, at: new Date().toISOString() },
       });
@@ -240,7 +243,7 @@ const FIRST_RENDITION_SEGMENT_SECONDS = 2;
 const SEGMENT_POLL_MS = 200;
 /** Private metadata key: set while the first rendition is announced but not yet complete. */
 const FIRST_RENDITION_IN_PROGRESS = 'firstRenditionInProgress';
-/** Metadata key: ffmpeg's words when the first rendition's stream copy stopped on corrupt packets (the next attempt encodes). */
+/** Metadata key: `{ detail: ffmpeg's words, attempt }` when the first rendition's stream copy stopped on corrupt packets (the next attempt encodes). */
 const FIRST_RENDITION_COPY_REFUSED = 'firstRenditionCopyRefused';
 /**
  * Playlists that change: the first rendition's EVENT media playlist grows as segments land and
@@ -456,9 +459,10 @@ export function createVideoActivities(deps: ActivityDeps, settings: VideoSetting
   /**
    * Presigned source URL + a work dir, with bad content and temp paths turned into the failures
    * the workflow expects. `onCorruptPackets` runs when ffmpeg stopped on the upload's own broken
-   * packets (the object is still there); it may throw a failure of its own instead of the default.
+   * packets (the object is still there); it may throw a failure of its own instead of the
+   * default, or answer `retry` to have this failure retried rather than taken as final.
    */
-  async function withSource<T>(input: ProcessingInput, work: (source: string, dir: string) => Promise<T>, onCorruptPackets?: (err: FfmpegExitError) => Promise<void>): Promise<T> {
+  async function withSource<T>(input: ProcessingInput, work: (source: string, dir: string) => Promise<T>, onCorruptPackets?: (err: FfmpegExitError) => Promise<'retry' | undefined>): Promise<T> {
     // ffmpeg reads the original over HTTP with range requests: no local copy of the source.
     const source = (await storage.presignGet(buckets.incoming, input.storageKey, 6 * 3600)).url;
     const dir = await makeWorkDir('transcode', input.mediaId);
@@ -482,8 +486,8 @@ export function createVideoActivities(deps: ActivityDeps, settings: VideoSetting
       // the same bytes fail the same way on every attempt. Once it has failed so twice (a read
       // cut short by a network fault can look the same once), retrying only delays the outcome.
       if (err instanceof FfmpegExitError && CORRUPT_INPUT.test(err.detail ?? '') && (await storage.head(buckets.incoming, input.storageKey))) {
-        await onCorruptPackets?.(err);
-        if (Context.current().info.attempt >= 2) throw ApplicationFailure.nonRetryable(`the video's data is corrupt: ${publicDetail(err.detail ?? '')}`, 'UNDECODABLE_MEDIA');
+        const retry = (await onCorruptPackets?.(err)) === 'retry';
+        if (!retry && Context.current().info.attempt >= 2) throw ApplicationFailure.nonRetryable(`the video's data is corrupt: ${publicDetail(err.detail ?? '')}`, 'UNDECODABLE_MEDIA');
       }
       throw withoutLocalPaths(err, dir);
     } finally {
@@ -526,35 +530,49 @@ export function createVideoActivities(deps: ActivityDeps, settings: VideoSetting
   /**
    * A video original is published as uploaded (`promoteOriginal` copies it server-side) unless
    * its container says where it was taken or carries its owner's words (`privateContainerMetadata`:
-   * a phone's location, a title, XMP, a telemetry track). Such an original is re-written here,
-   * where ffmpeg is, its streams copied untouched without that metadata, and put in the media
-   * bucket under its key, so `promoteOriginal` finds it published and only removes the upload.
-   * Records the tag names removed as `metadata.originalMetadataRemoved` (names, never values).
-   * @throws PRIVATE_METADATA_NOT_REMOVABLE (non-retryable) when the re-written file still has some.
+   * a phone's location, a title, XMP, a telemetry or subtitle track). Such an original is
+   * re-written here, where ffmpeg is, its video and audio streams copied untouched without that
+   * metadata into the container it is (`remuxFormat`), and put in the media bucket under its
+   * key, so `promoteOriginal` finds it published and only removes the upload. Records the tag
+   * names removed as `metadata.originalMetadataRemoved` (names, never values).
+   * A re-write that comes out shorter than the original (ffmpeg reading over HTTP exits 0 when
+   * the connection drops) is retried, never published.
+   * @throws PRIVATE_METADATA_NOT_REMOVABLE (non-retryable) when the re-written file still has
+   * some, or when ffmpeg fails to write it twice in a row on an upload S3 still serves.
    */
-  async function publishOriginalWithoutPrivateMetadata(ctx: Context, input: ProcessingInput, source: string, work: string, durationSeconds: number | undefined): Promise<void> {
-    const found = await probePrivateContainerMetadata(settings.ffmpeg, source);
+  async function publishOriginalWithoutPrivateMetadata(ctx: Context, input: ProcessingInput, source: string, work: string, sourceSeconds: number | undefined): Promise<void> {
+    const container = await probeContainer(settings.ffmpeg, source);
+    const found = privateContainerMetadata(container);
     if (found.length === 0) return;
     const mimeType = (await media.findById(input.mediaId))?.mimeType;
     if (!mimeType) throw new Error(`media ${input.mediaId} has no row`);
+    const phase = 'original without private metadata';
     const file = join(work, 'original');
-    ctx.heartbeat({ phase: 'original without private metadata', percent: 0 });
-    await runFfmpeg(settings.ffmpeg, remuxWithoutMetadataArgs(source, file, mimeType), {
-      signal: ctx.cancellationSignal,
-      durationSeconds,
-      onProgress: (percent) => ctx.heartbeat({ phase: 'original without private metadata', percent: Math.round(percent) }),
-    }).catch((err: unknown) => {
-      // Never published with its location: a stream ffmpeg cannot copy into the container twice
-      // over (not a read cut short once) rejects the upload, as an image ExifTool cannot rewrite does.
-      if (err instanceof FfmpegExitError && ctx.info.attempt >= 2) {
-        throw ApplicationFailure.nonRetryable(`the original could not be re-written without ${found.join(', ')}: ${publicDetail(err.detail ?? '')}`, 'PRIVATE_METADATA_NOT_REMOVABLE');
-      }
-      throw err;
+    const args = remuxWithoutMetadataArgs(source, file, remuxFormat(container));
+    const rewrite = () =>
+      // Also heartbeats while ffmpeg reports nothing (its +faststart pass moves the index to the front).
+      heartbeatWhile(ctx, () => ({ phase }), runFfmpeg(settings.ffmpeg, args, { signal: ctx.cancellationSignal, durationSeconds: sourceSeconds, onProgress: (percent) => ctx.heartbeat({ phase, percent: Math.round(percent) }) }));
+    await rewrite().catch(async (first: unknown) => {
+      if (!(first instanceof FfmpegExitError)) throw first;
+      // Once more before deciding: a read cut short by a network fault can fail it once.
+      await rewrite().catch(async (second: unknown) => {
+        if (second instanceof FfmpegExitError && second.detail === first.detail && (await storage.head(buckets.incoming, input.storageKey))) {
+          // Never published with its location, as an image ExifTool cannot rewrite is not.
+          throw ApplicationFailure.nonRetryable(`the original could not be re-written without ${found.join(', ')}: ${publicDetail(second.detail ?? '')}`, 'PRIVATE_METADATA_NOT_REMOVABLE');
+        }
+        throw second;
+      });
     });
-    const left = await probePrivateContainerMetadata(settings.ffmpeg, file);
+    const written = await probe(settings.ffmpeg, file);
+    if (sourceSeconds !== undefined && sourceSeconds - written.durationSeconds > Math.max(0.5, 0.01 * sourceSeconds)) {
+      throw new Error(`the re-written original holds ${written.durationSeconds.toFixed(1)} s of the ${sourceSeconds.toFixed(1)} s uploaded: its read was cut short`);
+    }
+    const left = privateContainerMetadata(await probeContainer(settings.ffmpeg, file));
     if (left.length > 0) throw ApplicationFailure.nonRetryable(`the original's container still carries ${left.join(', ')} after it was re-written`, 'PRIVATE_METADATA_NOT_REMOVABLE');
-    stopIfCancelled(ctx, { phase: 'original without private metadata' });
-    await storage.put(buckets.media, input.storageKey, createReadStream(file), mimeType, { contentLength: (await stat(file)).size, signal: ctx.cancellationSignal });
+    stopIfCancelled(ctx, { phase });
+    const size = (await stat(file)).size;
+    const body = createReadStream(file).pipe(heartbeatPerChunk(ctx, (bytes) => ({ phase: `${phase}: upload`, percent: Math.round((100 * bytes) / size) })));
+    await storage.put(buckets.media, input.storageKey, body, mimeType, { contentLength: size, signal: ctx.cancellationSignal });
     await media.mergeMetadata(input.mediaId, { originalMetadataRemoved: found });
   }
 
@@ -594,18 +612,22 @@ export function createVideoActivities(deps: ActivityDeps, settings: VideoSetting
       // An attempt whose stream copy stopped on the upload's corrupt packets: this one encodes
       // (the decoder conceals what the copy's bitstream filter refuses), starting clean, since
       // copying on would stop at the same packet.
-      const copyRefused = metadata?.[FIRST_RENDITION_COPY_REFUSED] as string | undefined;
+      const copyRefused = metadata?.[FIRST_RENDITION_COPY_REFUSED] as { detail: string; attempt: number } | undefined;
       // An attempt that died after publishing: its segments stay and this one appends to them.
       const continued = await earlierFirstRendition(input.mediaId, metadata);
       const earlier = copyRefused && continued?.first.path === 'copy' ? undefined : continued;
       const clock = phaseClock();
       const started = performance.now();
       let chosen: FirstRendition | undefined;
-      /** A stream copy that ffmpeg stopped on broken packets: recorded, and retried as an encode (not counted against the upload). */
-      const encodeNextTime = async (err: FfmpegExitError) => {
-        if (chosen?.path !== 'copy') return;
+      /**
+       * A stream copy that ffmpeg stopped on broken packets: recorded, and retried as an encode.
+       * The encode right after it gets the second chance any first failure gets (a read cut
+       * short can look alike once) before corrupt input is taken as final.
+       */
+      const encodeNextTime = async (err: FfmpegExitError): Promise<'retry' | undefined> => {
+        if (chosen?.path !== 'copy') return copyRefused && ctx.info.attempt === copyRefused.attempt + 1 ? 'retry' : undefined;
         const detail = publicDetail(err.detail ?? '');
-        await media.mergeMetadata(input.mediaId, { [FIRST_RENDITION_COPY_REFUSED]: detail });
+        await media.mergeMetadata(input.mediaId, { [FIRST_RENDITION_COPY_REFUSED]: { detail, attempt: ctx.info.attempt } });
         throw ApplicationFailure.retryable(`the stream copy stopped on corrupt packets (${detail}); the next attempt encodes`, 'COPY_REFUSED');
       };
       return withSource(input, async (source, work) => {
@@ -622,7 +644,7 @@ export function createVideoActivities(deps: ActivityDeps, settings: VideoSetting
         const decision = standardInput({ ...facts, keyframeIntervalSeconds: keyframes.seconds, openGop: keyframes.openGop });
         // A continued rendition keeps its path, whatever the rules now say: its segments are published.
         const copy = decision.standard && !copyRefused;
-        const reasons = copyRefused ? [...decision.reasons, `the stream copy stopped on corrupt packets: ${copyRefused}`] : decision.reasons;
+        const reasons = copyRefused ? [...decision.reasons, `the stream copy stopped on corrupt packets: ${copyRefused.detail}`] : decision.reasons;
         const first: FirstRendition = (chosen = earlier?.first ?? { path: copy ? 'copy' : 'fast', reasons, rendition: copy ? 'source' : 'fast' });
         // The poster is taken while the rendition is written (two ffmpeg reading the source at once): it is published with it.
         const poster = earlier?.shownRows ? undefined : takePoster(settings, facts, source, join(work, 'poster.jpg'), ctx.cancellationSignal);

@@ -16,3 +16,20 @@ export function heartbeatPerChunk(ctx: Context, details: (bytes: number) => unkn
     },
   });
 }
+
+/**
+ * Resolves or rejects as `work` does, heartbeating `details()` every `everyMs` meanwhile. For a
+ * step that waits on another service's answer with no bytes flowing: clamd gives its verdict
+ * only after the last byte, tens of seconds later for a decompression bomb, longer than the
+ * heartbeat timeout, so per-chunk heartbeats alone had the scan timed out and run again. A dead
+ * worker still stops heartbeating; a hung service is bounded by the call's own timeout and the
+ * activity's startToCloseTimeout.
+ */
+export async function heartbeatWhile<T>(ctx: Context, details: () => unknown, work: Promise<T>, everyMs = 5_000): Promise<T> {
+  const timer = setInterval(() => ctx.heartbeat(details()), everyMs);
+  try {
+    return await work;
+  } finally {
+    clearInterval(timer);
+  }
+}

@@ -77,10 +77,10 @@ export const MediaOwnerKey = defineSearchAttributeKey('MediaOwner', SearchAttrib
 /** The uploader's tenant: operators filter stuck uploads per tenant (Web UI, `npm run ops stuck --tenant`). */
 export const MediaTenantKey = defineSearchAttributeKey('MediaTenant', SearchAttributeType.KEYWORD);
 
-/** ApplicationFailure types that mean the content itself is unacceptable → REJECTED. */
 /** `patched()` id: a run whose deadline has passed when it first waits starts no timer. */
 const NO_TIMER_PAST_DEADLINE_PATCH = 'no-timer-past-deadline';
 
+/** ApplicationFailure types that mean the content itself is unacceptable → REJECTED. */
 export const REJECTION_TYPES = ['CONTENT_MISMATCH', 'SIZE_MISMATCH', 'MALWARE', 'UNDECODABLE_MEDIA', 'NO_VIDEO_STREAM', 'UPLOAD_INCOMPLETE', 'TOO_LARGE_TO_SCAN', 'UPLOAD_CHANGED', 'PRIVATE_METADATA_NOT_REMOVABLE'] as const;
 
 // S3, database and metadata calls: seconds each (a worker killed mid-call is retried after

@@ -351,6 +351,22 @@ const VIDEO_CASES: VideoCase[] = [
     removed: ['xmp'],
   },
   {
+    // Any EBML file passes as video/webm: it is re-written as the Matroska it is.
+    name: 'an H.264 + AAC Matroska file declared video/webm, with a title',
+    ext: 'mkv',
+    fileType: 'video/webm',
+    make: () => ffmpegFile('m.mkv', [...clip, ...h264, '-metadata', 'title=my flat']),
+    removed: ['title'],
+  },
+  {
+    // A QuickTime file passes as video/mp4; MP4 has no sample entry for its PCM audio.
+    name: 'a MOV with PCM audio declared video/mp4, with a location',
+    ext: 'mov',
+    fileType: 'video/mp4',
+    make: () => ffmpegFile('pcm.mov', [...clip, '-c:v', 'libx264', '-preset', 'ultrafast', '-pix_fmt', 'yuv420p', '-c:a', 'pcm_s16le', '-metadata', `location=${CLIP_LOCATION}`, '-metadata', 'comment=my flat']),
+    removed: ['location', 'comment'],
+  },
+  {
     name: 'a WebM with a title',
     ext: 'webm',
     fileType: 'video/webm',

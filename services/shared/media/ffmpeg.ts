@@ -92,50 +92,78 @@ function ffprobeJson(paths: FfmpegPaths, args: string[], failed: (output: string
 }
 
 /**
- * Format- and stream-level tag names that say where a video was taken or what its owner wrote
- * about it, as ffprobe names them: Android's `location` (QuickTime `©xyz`), Apple's
+ * Format-, stream- and chapter-level tag names that say where a video was taken or what its
+ * owner wrote about it, as ffprobe names them: Android's `location` (QuickTime `©xyz`), Apple's
  * `com.apple.quicktime.location.ISO6709` and friends, title, description, comment, keywords.
  * `xmp` is the whole XMP packet (`-export_xmp 1`), where editors and drones put GPS tags.
  */
 const PRIVATE_CONTAINER_TAG = /location|iso6709|gps|©xyz|^xyz|description|comment|title|keywords|synopsis|caption|^xmp$/i;
 
+/** ffprobe's JSON for `privateContainerMetadata` (see `probeContainer`). */
+export interface ContainerProbe {
+  format?: { format_name?: string; tags?: Record<string, string> };
+  streams?: Array<{ index?: number; codec_type?: string; codec_name?: string; codec_tag_string?: string; tags?: Record<string, string> }>;
+  chapters?: Array<{ tags?: Record<string, string> }>;
+}
+
 /**
- * What a published copy of this video container would give away, from ffprobe's JSON
- * (`-show_entries format_tags:stream=codec_type:stream_tags`, `-export_xmp 1`): the names of
- * private tags (format-level as they are, a stream's as `stream N: name`), and `data stream N`
- * for each data track (GoPro GPMF and camera telemetry carry GPS; a remux keeps only video and
- * audio). Empty when there is nothing to remove. Pure; the values are never returned.
+ * What a published copy of this video container would give away: the names of private tags
+ * (format-level as they are, a stream's as `stream N: name`, a chapter's as `chapter N: name`)
+ * and each track a re-write drops because it can carry a place: data tracks (GoPro GPMF and
+ * camera telemetry; not a QuickTime timecode track, `tmcd`), subtitle tracks (DJI drones and
+ * dash cams write GPS as subtitles) and attachments. Empty when there is nothing to remove.
+ * Pure; the values are never returned.
  */
-export function privateContainerMetadata(probed: { format?: { tags?: Record<string, string> }; streams?: Array<{ index?: number; codec_type?: string; tags?: Record<string, string> }> }): string[] {
+export function privateContainerMetadata(probed: ContainerProbe): string[] {
   const found = Object.keys(probed.format?.tags ?? {}).filter((name) => PRIVATE_CONTAINER_TAG.test(name));
   (probed.streams ?? []).forEach((stream, i) => {
     const n = stream.index ?? i;
-    if (stream.codec_type === 'data') found.push(`data stream ${n}`);
+    if (stream.codec_type === 'data' && stream.codec_tag_string !== 'tmcd') found.push(`data stream ${n}`);
+    if (stream.codec_type === 'subtitle' || stream.codec_type === 'attachment') found.push(`${stream.codec_type} stream ${n}`);
     for (const name of Object.keys(stream.tags ?? {})) if (PRIVATE_CONTAINER_TAG.test(name)) found.push(`stream ${n}: ${name}`);
+  });
+  (probed.chapters ?? []).forEach((chapter, n) => {
+    for (const name of Object.keys(chapter.tags ?? {})) if (PRIVATE_CONTAINER_TAG.test(name)) found.push(`chapter ${n}: ${name}`);
   });
   return found;
 }
 
-/** `privateContainerMetadata` of the video at `input` (a file or URL); ffprobe reads the container's index, not its media data. */
-export async function probePrivateContainerMetadata(paths: FfmpegPaths, input: string): Promise<string[]> {
-  const out = await ffprobeJson(paths, ['-export_xmp', '1', '-show_entries', 'format_tags:stream=index,codec_type:stream_tags', '-of', 'json', input]);
-  return privateContainerMetadata(JSON.parse(out) as Parameters<typeof privateContainerMetadata>[0]);
+/** What ffprobe reads of the container at `input` (a file or URL): its index, not its media data. */
+export async function probeContainer(paths: FfmpegPaths, input: string): Promise<ContainerProbe> {
+  const out = await ffprobeJson(paths, ['-export_xmp', '1', '-show_entries', 'format=format_name:format_tags:stream=index,codec_type,codec_name,codec_tag_string:stream_tags:chapter_tags', '-of', 'json', input]);
+  return JSON.parse(out) as ContainerProbe;
 }
 
-/** ffmpeg's muxer for a re-written original, by the MIME type it was uploaded as. */
-const REMUX_FORMAT: Record<string, string> = { 'video/mp4': 'mp4', 'video/quicktime': 'mov', 'video/webm': 'webm' };
+/** Codecs a WebM file may hold (the WebM container guidelines); anything else needs Matroska. */
+const WEBM_CODECS = new Set(['vp8', 'vp9', 'av1', 'opus', 'vorbis']);
+/** Video and audio codecs ffmpeg's MP4 muxer has a sample entry for; others (PCM, ProRes) need MOV. */
+const MP4_CODECS = new Set(['h264', 'hevc', 'av1', 'vp9', 'mpeg4', 'aac', 'mp3', 'opus', 'flac', 'ac3', 'eac3', 'alac']);
+const avCodecs = (probed: ContainerProbe) => (probed.streams ?? []).filter((s) => s.codec_type === 'video' || s.codec_type === 'audio').map((s) => s.codec_name ?? '');
+
+/**
+ * ffmpeg's muxer for a re-written original: the container the upload is, not the one its MIME
+ * type names (any EBML file passes as `video/webm` and a QuickTime file as `video/mp4`): MOV for
+ * a QuickTime major brand (`qt  `) or a codec MP4 has no sample entry for (PCM, ProRes), MP4 for
+ * other ISO-BMFF files, WebM when every video and audio codec is one WebM allows, else Matroska.
+ * @throws Error for a container it has no muxer for (the upload checks only let these through).
+ */
+export function remuxFormat(probed: ContainerProbe): 'mp4' | 'mov' | 'webm' | 'matroska' {
+  const name = probed.format?.format_name ?? '';
+  if (name.startsWith('mov,mp4')) return probed.format?.tags?.major_brand?.trim() === 'qt' || !avCodecs(probed).every((c) => MP4_CODECS.has(c)) ? 'mov' : 'mp4';
+  if (name.startsWith('matroska')) return avCodecs(probed).every((c) => WEBM_CODECS.has(c)) ? 'webm' : 'matroska';
+  throw new Error(`no muxer to re-write a ${name || 'unknown'} container with`);
+}
 
 /**
  * ffmpeg arguments that copy `input`'s video (not cover art) and audio streams, untouched, into
- * `output` with no container metadata: no global or stream tags, no chapters, no data tracks,
- * no XMP. What display needs is stream side data and stays (a phone's display matrix).
- * MP4/MOV get their index in front (`+faststart`), so the published file plays while it loads.
- * @throws Error for a MIME type that is not a video type the platform accepts.
+ * `output` with no container metadata: no global or stream tags, no chapters, no data,
+ * subtitle or attachment tracks, no XMP. What display needs is stream side data and stays (a
+ * phone's display matrix). MP4/MOV get their index in front (`+faststart`), so the published
+ * file plays while it loads.
  */
-export function remuxWithoutMetadataArgs(input: string, output: string, mimeType: string): string[] {
-  const format = REMUX_FORMAT[mimeType.split(';')[0]!.trim().toLowerCase()];
-  if (!format) throw new Error(`no container to re-write ${mimeType} in`);
-  return ['-hide_banner', '-nostdin', '-v', 'error', '-i', input, '-map', '0:V', '-map', '0:a?', '-c', 'copy', '-map_metadata', '-1', '-map_chapters', '-1', ...(format === 'webm' ? [] : ['-movflags', '+faststart']), '-f', format, '-y', output];
+export function remuxWithoutMetadataArgs(input: string, output: string, format: ReturnType<typeof remuxFormat>): string[] {
+  const faststart = format === 'mp4' || format === 'mov' ? ['-movflags', '+faststart'] : [];
+  return ['-hide_banner', '-nostdin', '-v', 'error', '-i', input, '-map', '0:V', '-map', '0:a?', '-c', 'copy', '-map_metadata', '-1', '-map_chapters', '-1', ...faststart, '-f', format, '-y', output];
 }
 
 /**
