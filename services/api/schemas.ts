@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { MEDIA_STATUSES, MEDIA_TYPES, type MediaStatus } from '../shared/media-types';
+import { MAX_FILE_NAME_LENGTH, MEDIA_STATUSES, MEDIA_TYPES, type MediaStatus } from '../shared/media-types';
 import { isWellFormedText } from '../shared/sanitize';
 import { invalidScopeIdReason, MAX_SCOPE_ID_BYTES } from './auth';
 
@@ -28,8 +28,11 @@ export const uploadSessionRequest = z
     fileName: z
       .string()
       .min(1)
-      .max(255)
-      .refine((n) => !unsafeFileName.test(n) && isWellFormedText(n) && n !== '.' && n !== '..', 'file name has path separators, control characters or lone surrogates'),
+      .max(MAX_FILE_NAME_LENGTH)
+      .refine((n) => !unsafeFileName.test(n) && isWellFormedText(n) && n !== '.' && n !== '..' && n.trim() !== '', 'file name has path separators, control characters or lone surrogates, or is blank')
+      .describe(
+        'Display name, 1-255 characters (code points; emoji and joined emoji count per code point). Refused with 400 VALIDATION_FAILED: `/` or `\\`, control characters (C0, DEL, C1), bidi overrides and isolates (U+202A-U+202E, U+2066-U+2069), lone surrogates, `.`, `..` and names of spaces only. Stored and returned as sent, never rewritten.',
+      ),
     fileType: z.string().min(3).max(100),
     fileSize: z.number().int().positive(),
     mediaType: z.enum(MEDIA_TYPES),

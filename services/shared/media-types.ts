@@ -3,6 +3,9 @@
  * API, the activities and the workflow alike.
  */
 export const MEDIA_TYPES = ['PROFILE_IMAGE', 'POST_IMAGE', 'POST_VIDEO', 'DOCUMENT'] as const;
+
+/** Longest file name the API accepts, in characters (code points: 255 emoji are 510 UTF-16 units). */
+export const MAX_FILE_NAME_LENGTH = 255;
 export type MediaType = (typeof MEDIA_TYPES)[number];
 
 const MiB = 1024 * 1024;

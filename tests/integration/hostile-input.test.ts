@@ -84,6 +84,8 @@ const cases: Case[] = [
   { name: 'right-to-left override name', body: { ...ok, fileName: 'invoice\u202egpj.exe' }, status: 400, code: 'VALIDATION_FAILED' },
   { name: 'empty name', body: { ...ok, fileName: '' }, status: 400, code: 'VALIDATION_FAILED' },
   { name: 'dot-dot name', body: { ...ok, fileName: '..' }, status: 400, code: 'VALIDATION_FAILED' },
+  { name: 'blank name', body: { ...ok, fileName: '   ' }, status: 400, code: 'VALIDATION_FAILED' },
+  { name: '256-emoji name', body: { ...ok, fileName: '🌅'.repeat(256) }, status: 400, code: 'VALIDATION_FAILED' },
   { name: 'bad checksum', body: { ...ok, checksumSha256: 'abc' }, status: 400, code: 'VALIDATION_FAILED' },
   { name: 'unknown field', body: { ...ok, isAdmin: true }, status: 400, code: 'VALIDATION_FAILED' },
   { name: 'missing fields', body: {}, status: 400, code: 'VALIDATION_FAILED' },
@@ -171,6 +173,15 @@ describe('hostile and malformed input', () => {
     expect((await fetch(`${p.api.url}/healthz`)).status).toBe(200);
     expect((await p.call(user, '/media/upload-session', { body: ok })).status).toBe(201);
     console.log(`hostile input: ${outcomes.length} cases\n${outcomes.join('\n')}`);
+  });
+
+  it('stores a name of 255 characters whole, emoji (two UTF-16 units each) and joined emoji included', async () => {
+    const user = uniqueUser('names');
+    for (const fileName of ['🌅'.repeat(251) + '.jpg', `${'👨‍👩‍👧'.repeat(50)}.jpg`, `${'é'.repeat(251)}.jpg`]) {
+      const res = await p.call(user, '/media/upload-session', { body: { ...ok, fileName } });
+      expect(res.status).toBe(201);
+      expect((await p.call(user, `/media/${res.body.mediaId}`, { method: 'GET' })).body.fileName).toBe(fileName);
+    }
   });
 
   it('lets S3 refuse presigned URLs that were tampered with, reused after expiry or given a larger body', async () => {

@@ -1,5 +1,5 @@
 import type { DataSource, EntityManager, ObjectLiteral, SelectQueryBuilder } from 'typeorm';
-import { TERMINAL_STATUSES, UPLOADING_STATUSES, type DeletionRule, type MediaStatus, type MediaType } from '../media-types';
+import { MAX_FILE_NAME_LENGTH, TERMINAL_STATUSES, UPLOADING_STATUSES, type DeletionRule, type MediaStatus, type MediaType } from '../media-types';
 import { sanitizeForReadModel, sanitizeText } from '../sanitize';
 
 export type { DeletionRule };
@@ -92,8 +92,10 @@ const NEW_MEDIA_COLUMNS: Array<[column: string, type: string, value: (row: NewMe
   ['project_id', 'text', (r) => r.projectId],
   ['batch_id', 'uuid', (r) => r.batchId],
   ['media_type', 'text', (r) => r.mediaType],
-  // The API rejects unsafe names (400); this keeps any other caller from storing one.
-  ['file_name', 'text', (r) => sanitizeText(r.fileName, 255)],
+  // The API rejects unsafe names (400); this keeps any other caller from storing one. The API
+  // allows 255 characters (code points, as zod and JSON Schema's maxLength count them), which
+  // are at most 510 UTF-16 units: a name it accepted is stored whole, never cut.
+  ['file_name', 'text', (r) => sanitizeText(r.fileName, 2 * MAX_FILE_NAME_LENGTH)],
   ['mime_type', 'text', (r) => r.mimeType],
   ['file_size', 'bigint', (r) => r.fileSize],
   ['checksum_sha256', 'text', (r) => r.checksumSha256],
