@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { MAX_FILE_NAME_LENGTH, MEDIA_STATUSES, MEDIA_TYPES, type MediaStatus } from '../shared/media-types';
+import { canonicalMimeType, MAX_FILE_NAME_LENGTH, MEDIA_STATUSES, MEDIA_TYPES, type MediaStatus } from '../shared/media-types';
 import { isWellFormedText } from '../shared/sanitize';
 import { invalidScopeIdReason, MAX_SCOPE_ID_BYTES } from './auth';
 
@@ -33,7 +33,12 @@ export const uploadSessionRequest = z
       .describe(
         'Display name, 1-255 characters (code points; emoji and joined emoji count per code point). Refused with 400 VALIDATION_FAILED: `/` or `\\`, control characters (C0, DEL, C1), bidi overrides and isolates (U+202A-U+202E, U+2066-U+2069), lone surrogates, `.`, `..` and names of spaces only. Stored and returned as sent, never rewritten.',
       ),
-    fileType: z.string().min(3).max(100),
+    fileType: z
+      .string()
+      .min(3)
+      .max(100)
+      .transform(canonicalMimeType)
+      .describe('MIME type of the file; parameters, case and legacy spellings are normalised (`video/webm;codecs=vp8,opus` → `video/webm`, `IMAGE/JPG` → `image/jpeg`), and the session answers with the type to send in the PUT'),
     fileSize: z.number().int().positive(),
     mediaType: z.enum(MEDIA_TYPES),
     checksumSha256: checksumSha256.optional(),

@@ -1,4 +1,4 @@
-import { FILE_EXTENSIONS, MEDIA_TYPE_RULES, type MediaType } from '../shared/media-types';
+import { canonicalMimeType, FILE_EXTENSIONS, MEDIA_TYPE_RULES, type MediaType } from '../shared/media-types';
 
 /** File extension → MIME type: the server's own table, plus the common spellings it does not emit. */
 const MIME_BY_EXTENSION: Record<string, string> = {
@@ -21,7 +21,7 @@ export function mimeTypeFromFileName(fileName: string): string | undefined {
  * extension implies (browsers give HEIC files no type); '' when neither says.
  */
 export function fileTypeOf(type: string | undefined, fileName: string): string {
-  return (type ?? '').split(';')[0]!.trim().toLowerCase() || mimeTypeFromFileName(fileName) || '';
+  return canonicalMimeType(type ?? '') || mimeTypeFromFileName(fileName) || '';
 }
 
 /** Images go to POST_IMAGE, videos to POST_VIDEO, PDFs to DOCUMENT; PROFILE_IMAGE is only ever chosen explicitly. */

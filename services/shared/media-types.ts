@@ -4,6 +4,25 @@
  */
 export const MEDIA_TYPES = ['PROFILE_IMAGE', 'POST_IMAGE', 'POST_VIDEO', 'DOCUMENT'] as const;
 
+/** Spellings clients send for a type the rules name otherwise: legacy and non-standard ones seen in the wild. */
+const MIME_ALIASES: Readonly<Record<string, string>> = {
+  'image/jpg': 'image/jpeg',
+  'image/pjpeg': 'image/jpeg',
+  'image/x-png': 'image/png',
+  'video/x-m4v': 'video/mp4',
+  'application/x-pdf': 'application/pdf',
+};
+
+/**
+ * The type a client declared, as the rules and S3 name it: without parameters (a MediaRecorder
+ * Blob is typed `video/webm;codecs=vp8,opus`), in lower case (RFC 2045 §5.1: type and subtype
+ * are case-insensitive), legacy spellings mapped (`image/jpg` → `image/jpeg`).
+ */
+export function canonicalMimeType(type: string): string {
+  const bare = type.split(';')[0]!.trim().toLowerCase();
+  return MIME_ALIASES[bare] ?? bare;
+}
+
 /** Longest file name the API accepts, in characters (code points: 255 emoji are 510 UTF-16 units). */
 export const MAX_FILE_NAME_LENGTH = 255;
 export type MediaType = (typeof MEDIA_TYPES)[number];
