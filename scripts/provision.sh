@@ -19,7 +19,7 @@ source scripts/tool-versions.env
 say() { printf '[provision] %s\n' "$*"; }
 die() { printf '[provision] ERROR: %s\n' "$*" >&2; exit 1; }
 
-want=${1:-all}   # all | node | python | debian | helm | crds | tusd | temporal-server
+want=${1:-all}   # all | dev | node | python | debian | helm | crds | tusd | temporal-server
 
 provision_python() {
   command -v python3 >/dev/null || die "python3 is missing: install Python 3.9+ (apt-get install python3 python3-venv)"
@@ -185,6 +185,8 @@ provision_node() {
 
 case "$want" in
   all) provision_node; provision_python; provision_debian; provision_helm; provision_crds ;;
+  # What `npm run dev` runs on: no Go (helm and the CRDs are for the chart tests).
+  dev) provision_node; provision_python; provision_debian ;;
   node) provision_node ;;
   python) provision_python ;;
   debian) provision_debian ;;
@@ -192,5 +194,5 @@ case "$want" in
   crds) provision_crds ;;
   tusd) provision_tusd ;;
   temporal-server) provision_temporal_server ;;
-  *) die "unknown target $want (all|node|python|debian|helm|crds|tusd|temporal-server)" ;;
+  *) die "unknown target $want (all|dev|node|python|debian|helm|crds|tusd|temporal-server)" ;;
 esac
