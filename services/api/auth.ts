@@ -16,6 +16,7 @@ const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
  * it raw (services/shared/storage-keys.ts).
  */
 export function invalidSubReason(sub: string): string | undefined {
+  if (sub.length === 0) return 'sub claim is empty';
   if (Buffer.byteLength(sub, 'utf8') > MAX_SUB_BYTES) return `sub claim is longer than ${MAX_SUB_BYTES} bytes`;
   if (CONTROL.test(sub) || !isWellFormedText(sub)) return 'sub claim has control characters or lone surrogates';
   return undefined;
@@ -125,7 +126,7 @@ export function authenticate(config: Pick<Config, 'JWT_SECRET' | 'JWT_JWKS_URL' 
     const verify = typeof key === 'function' ? jwtVerify(token, key, options) : key.then((secret) => jwtVerify(token, secret, options));
     verify
       .then(({ payload }) => {
-        if (typeof payload.sub !== 'string' || payload.sub.length === 0) throw new ApiError('UNAUTHENTICATED', 'token has no valid sub claim');
+        if (typeof payload.sub !== 'string') throw new ApiError('UNAUTHENTICATED', 'token has no sub claim');
         const invalid = invalidSubReason(payload.sub);
         if (invalid) throw new ApiError('INVALID_TOKEN_SUBJECT', invalid);
         req.user = { userId: payload.sub, ...scopeOf(payload, config) };

@@ -95,6 +95,7 @@ describe('any JWT sub uploads to READY (keys carry a hash of the sub, never the 
   });
 
   it.each([
+    ['nothing in it (an empty string)', '""'],
     ['256 bytes', JSON.stringify(`${'é'.repeat(128)}`)],
     ['a NUL', '"a\\u0000b"'],
     ['a line feed', '"a\\nb"'],
