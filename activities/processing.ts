@@ -548,7 +548,9 @@ export function createVideoActivities(deps: ActivityDeps, settings: VideoSetting
     if (!mimeType) throw new Error(`media ${input.mediaId} has no row`);
     const phase = 'original without private metadata';
     const file = join(work, 'original');
-    const args = remuxWithoutMetadataArgs(source, file, remuxFormat(container));
+    const head = await pinnedToVerified(() => storage.readHead(buckets.incoming, input.storageKey, 12, { ifMatch: input.etag }));
+    const ftypBrand = head.subarray(4, 8).toString('latin1') === 'ftyp' ? head.subarray(8, 12).toString('latin1') : undefined;
+    const args = remuxWithoutMetadataArgs(source, file, remuxFormat(container, ftypBrand));
     const rewrite = () =>
       // Also heartbeats while ffmpeg reports nothing (its +faststart pass moves the index to the front).
       heartbeatWhile(ctx, () => ({ phase }), runFfmpeg(settings.ffmpeg, args, { signal: ctx.cancellationSignal, durationSeconds: sourceSeconds, onProgress: (percent) => ctx.heartbeat({ phase, percent: Math.round(percent) }) }));

@@ -331,11 +331,13 @@ const VIDEO_CASES: VideoCase[] = [
     ext: 'mov',
     fileType: 'video/quicktime',
     make: async () => {
-      const plain = await ffmpegFile('p.mov', [...clip, ...h264]);
+      // Re-muxed from an MP4, as an editor does: ffprobe then reports the MP4's major brand (a
+      // copied metadata key) though the file's ftyp box says QuickTime.
+      const plain = await ffmpegFile('p.mp4', [...clip, ...h264]);
       const dir = await mkdtemp(join(tmpdir(), 'private-metadata-'));
       try {
-        await writeFile(join(dir, 'p.mov'), plain);
-        return await ffmpegFile('i.mov', ['-i', join(dir, 'p.mov'), '-c', 'copy', '-metadata:s:v', 'rotate=90', '-movflags', 'use_metadata_tags', '-metadata', `com.apple.quicktime.location.ISO6709=${CLIP_LOCATION}`, '-metadata', 'com.apple.quicktime.description=my flat', '-metadata', 'com.apple.quicktime.make=Apple']);
+        await writeFile(join(dir, 'p.mp4'), plain);
+        return await ffmpegFile('i.mov', ['-i', join(dir, 'p.mp4'), '-c', 'copy', '-metadata:s:v', 'rotate=90', '-movflags', 'use_metadata_tags', '-metadata', `com.apple.quicktime.location.ISO6709=${CLIP_LOCATION}`, '-metadata', 'com.apple.quicktime.description=my flat', '-metadata', 'com.apple.quicktime.make=Apple']);
       } finally {
         await rm(dir, { recursive: true, force: true });
       }
@@ -405,6 +407,8 @@ describe('published video originals', () => {
     // Lossless: every stream's packets as uploaded, and what display needs kept.
     expect(await streamDigests(served, ext)).toBe(await streamDigests(upload, ext));
     expect(await rotation(served, ext)).toBe(turned ?? 0);
+    // The same container: an ISO-BMFF file keeps its ftyp major brand (`qt  ` for a MOV), an EBML one its first bytes.
+    expect(served.subarray(0, 12).toString('latin1').slice(4)).toBe(upload.subarray(0, 12).toString('latin1').slice(4));
     expect(JSON.stringify(media)).not.toMatch(/my flat|48\.85/);
   });
 

@@ -57,6 +57,9 @@ describe('remuxFormat', () => {
     expect(remuxFormat({ format: { format_name: isoBmff, tags: { major_brand: 'isom' } } })).toBe('mp4');
     expect(remuxFormat({ format: { format_name: isoBmff, tags: { major_brand: 'mp42' } } })).toBe('mp4');
     expect(remuxFormat({ format: { format_name: isoBmff } })).toBe('mp4');
+    // A MOV made from an MP4 by ffmpeg carries the MP4's major_brand as a metadata key, which ffprobe reports over the ftyp box's.
+    expect(remuxFormat({ format: { format_name: isoBmff, tags: { major_brand: 'isom' } } }, 'qt  ')).toBe('mov');
+    expect(remuxFormat({ format: { format_name: isoBmff, tags: { major_brand: 'qt  ' } } }, 'isom')).toBe('mp4');
     // QuickTime's PCM audio under an ISO brand (a converter's output declared video/mp4).
     expect(remuxFormat({ format: { format_name: isoBmff, tags: { major_brand: 'isom' } }, streams: [{ codec_type: 'video', codec_name: 'h264' }, { codec_type: 'audio', codec_name: 'pcm_s16le' }] })).toBe('mov');
   });

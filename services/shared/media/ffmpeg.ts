@@ -141,15 +141,19 @@ const MP4_CODECS = new Set(['h264', 'hevc', 'av1', 'vp9', 'mpeg4', 'aac', 'mp3',
 const avCodecs = (probed: ContainerProbe) => (probed.streams ?? []).filter((s) => s.codec_type === 'video' || s.codec_type === 'audio').map((s) => s.codec_name ?? '');
 
 /**
- * ffmpeg's muxer for a re-written original: the container the upload is, not the one its MIME
+ * ffmpeg's muxer for a re-written original (`ftypBrand`: the major brand in the file's ftyp
+ * box, when it has one): the container the upload is, not the one its MIME
  * type names (any EBML file passes as `video/webm` and a QuickTime file as `video/mp4`): MOV for
  * a QuickTime major brand (`qt  `) or a codec MP4 has no sample entry for (PCM, ProRes), MP4 for
  * other ISO-BMFF files, WebM when every video and audio codec is one WebM allows, else Matroska.
  * @throws Error for a container it has no muxer for (the upload checks only let these through).
  */
-export function remuxFormat(probed: ContainerProbe): 'mp4' | 'mov' | 'webm' | 'matroska' {
+export function remuxFormat(probed: ContainerProbe, ftypBrand?: string): 'mp4' | 'mov' | 'webm' | 'matroska' {
   const name = probed.format?.format_name ?? '';
-  if (name.startsWith('mov,mp4')) return probed.format?.tags?.major_brand?.trim() === 'qt' || !avCodecs(probed).every((c) => MP4_CODECS.has(c)) ? 'mov' : 'mp4';
+  // ffprobe's `major_brand` is a tag: a `major_brand` key in the file's metadata (ffmpeg copies
+  // one when it re-muxes an MP4 into a MOV) overrides the ftyp box, so the box's own brand wins.
+  const brand = (ftypBrand ?? probed.format?.tags?.major_brand)?.trim();
+  if (name.startsWith('mov,mp4')) return brand === 'qt' || !avCodecs(probed).every((c) => MP4_CODECS.has(c)) ? 'mov' : 'mp4';
   if (name.startsWith('matroska')) return avCodecs(probed).every((c) => WEBM_CODECS.has(c)) ? 'webm' : 'matroska';
   throw new Error(`no muxer to re-write a ${name || 'unknown'} container with`);
 }
