@@ -160,7 +160,7 @@ export const batchResponse = z.object({
 
 export const batchDetailResponse = z.object({
   batchId: z.string().uuid(),
-  itemCount: z.number().int(),
+  itemCount: z.number().int().describe('Files in the batch request, refused ones included; `items` and `counts` hold the media that were created (a refused file never became one: its error was in the batch answer)'),
   createdAt: z.string(),
   /** Items per status, every status listed (0 when none). */
   counts: z.object(Object.fromEntries(MEDIA_STATUSES.map((status) => [status, z.number().int()])) as Record<MediaStatus, z.ZodNumber>),
