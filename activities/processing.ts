@@ -540,7 +540,7 @@ export function createVideoActivities(deps: ActivityDeps, settings: VideoSetting
    * @throws PRIVATE_METADATA_NOT_REMOVABLE (non-retryable) when the re-written file still has
    * some, or when ffmpeg fails to write it twice in a row on an upload S3 still serves.
    */
-  async function publishOriginalWithoutPrivateMetadata(ctx: Context, input: ProcessingInput, source: string, work: string, sourceSeconds: number | undefined): Promise<void> {
+  async function publishOriginalWithoutPrivateMetadata(ctx: Context, input: ProcessingInput, source: string, work: string, sourceSeconds: number | undefined /* of the video stream */): Promise<void> {
     const container = await probeContainer(settings.ffmpeg, source);
     const found = privateContainerMetadata(container);
     if (found.length === 0) return;
@@ -565,9 +565,11 @@ export function createVideoActivities(deps: ActivityDeps, settings: VideoSetting
         throw second;
       });
     });
+    // Video against video: the tracks the re-write drops (data, subtitles) may run longer.
     const written = await probe(settings.ffmpeg, file);
-    if (sourceSeconds !== undefined && sourceSeconds - written.durationSeconds > Math.max(0.5, 0.01 * sourceSeconds)) {
-      throw new Error(`the re-written original holds ${written.durationSeconds.toFixed(1)} s of the ${sourceSeconds.toFixed(1)} s uploaded: its read was cut short`);
+    const writtenSeconds = written.videoDurationSeconds ?? written.durationSeconds;
+    if (sourceSeconds !== undefined && sourceSeconds - writtenSeconds > Math.max(0.5, 0.01 * sourceSeconds)) {
+      throw new Error(`the re-written original holds ${writtenSeconds.toFixed(1)} s of the ${sourceSeconds.toFixed(1)} s of video uploaded: its read was cut short`);
     }
     const left = privateContainerMetadata(await probeContainer(settings.ffmpeg, file));
     if (left.length > 0) throw ApplicationFailure.nonRetryable(`the original's container still carries ${left.join(', ')} after it was re-written`, 'PRIVATE_METADATA_NOT_REMOVABLE');
@@ -895,7 +897,7 @@ export function createVideoActivities(deps: ActivityDeps, settings: VideoSetting
         for (const r of rungs) {
           renditions.push({ mediaId: input.mediaId, kind: 'hls', label: r.name, width: sizes[r.name]!.width, height: sizes[r.name]!.height, storageKey: `${prefix}hls/${r.name}/index.m3u8`, contentType: streamContentType['.m3u8']!, sizeBytes: null });
         }
-        await publishOriginalWithoutPrivateMetadata(ctx, input, source, work, facts.durationSeconds);
+        await publishOriginalWithoutPrivateMetadata(ctx, input, source, work, facts.videoDurationSeconds ?? facts.durationSeconds);
         await media.mergeMetadata(input.mediaId, videoMetadata(facts));
         await media.replaceRenditions(input.mediaId, renditions);
         return { renditions: rungs.map((r) => r.name) };

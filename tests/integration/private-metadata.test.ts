@@ -369,6 +369,23 @@ const VIDEO_CASES: VideoCase[] = [
     removed: ['location', 'comment'],
   },
   {
+    // DJI drones and dash cams write where they are as subtitles; here the track runs 7 s past
+    // the 2 s of video, so the re-write (video and audio only) is shorter than the file.
+    name: 'an MP4 with a GPS subtitle track that runs past the video',
+    ext: 'mp4',
+    fileType: 'video/mp4',
+    make: async () => {
+      const dir = await mkdtemp(join(tmpdir(), 'private-metadata-'));
+      try {
+        await writeFile(join(dir, 'gps.srt'), '1\n00:00:00,000 --> 00:00:09,000\nGPS 48.8584 N 2.2945 E my flat\n');
+        return await ffmpegFile('s.mp4', ['-f', 'lavfi', '-i', 'testsrc2=size=320x240:rate=30:duration=2', '-f', 'lavfi', '-i', 'sine=f=440:d=2', '-i', join(dir, 'gps.srt'), '-map', '0:v', '-map', '1:a', '-map', '2:s', ...h264, '-c:s', 'mov_text']);
+      } finally {
+        await rm(dir, { recursive: true, force: true });
+      }
+    },
+    removed: ['subtitle stream 2'],
+  },
+  {
     name: 'a WebM with a title',
     ext: 'webm',
     fileType: 'video/webm',
