@@ -540,11 +540,10 @@ export function createVideoActivities(deps: ActivityDeps, settings: VideoSetting
    * @throws PRIVATE_METADATA_NOT_REMOVABLE (non-retryable) when the re-written file still has
    * some, or when ffmpeg fails to write it twice in a row on an upload S3 still serves.
    */
-  async function publishOriginalWithoutPrivateMetadata(ctx: Context, input: ProcessingInput, source: string, work: string, sourceSeconds: number | undefined /* of the video stream */): Promise<void> {
+  async function publishOriginalWithoutPrivateMetadata(ctx: Context, input: ProcessingInput, mimeType: string | undefined, source: string, work: string, sourceSeconds: number | undefined /* of the video stream */): Promise<void> {
     const container = await probeContainer(settings.ffmpeg, source);
     const found = privateContainerMetadata(container);
     if (found.length === 0) return;
-    const mimeType = (await media.findById(input.mediaId))?.mimeType;
     if (!mimeType) throw new Error(`media ${input.mediaId} has no row`);
     const phase = 'original without private metadata';
     const file = join(work, 'original');
@@ -554,17 +553,18 @@ export function createVideoActivities(deps: ActivityDeps, settings: VideoSetting
     const rewrite = () =>
       // Also heartbeats while ffmpeg reports nothing (its +faststart pass moves the index to the front).
       heartbeatWhile(ctx, () => ({ phase }), runFfmpeg(settings.ffmpeg, args, { signal: ctx.cancellationSignal, durationSeconds: sourceSeconds, onProgress: (percent) => ctx.heartbeat({ phase, percent: Math.round(percent) }) }));
-    await rewrite().catch(async (first: unknown) => {
+    const failed = () => rewrite().then(() => undefined, (err: unknown) => err);
+    const first = await failed();
+    if (first !== undefined) {
       if (!(first instanceof FfmpegExitError)) throw first;
       // Once more before deciding: a read cut short by a network fault can fail it once.
-      await rewrite().catch(async (second: unknown) => {
-        if (second instanceof FfmpegExitError && second.detail === first.detail && (await storage.head(buckets.incoming, input.storageKey))) {
-          // Never published with its location, as an image ExifTool cannot rewrite is not.
-          throw ApplicationFailure.nonRetryable(`the original could not be re-written without ${found.join(', ')}: ${publicDetail(second.detail ?? '')}`, 'PRIVATE_METADATA_NOT_REMOVABLE');
-        }
-        throw second;
-      });
-    });
+      const second = await failed();
+      if (second instanceof FfmpegExitError && second.detail === first.detail && (await storage.head(buckets.incoming, input.storageKey))) {
+        // Never published with its location, as an image ExifTool cannot rewrite is not.
+        throw ApplicationFailure.nonRetryable(`the original could not be re-written without ${found.join(', ')}: ${publicDetail(second.detail ?? '')}`, 'PRIVATE_METADATA_NOT_REMOVABLE');
+      }
+      if (second !== undefined) throw second;
+    }
     // Video against video: the tracks the re-write drops (data, subtitles) may run longer.
     const written = await probe(settings.ffmpeg, file);
     const writtenSeconds = written.videoDurationSeconds ?? written.durationSeconds;
@@ -821,7 +821,8 @@ export function createVideoActivities(deps: ActivityDeps, settings: VideoSetting
      */
     async transcodeVideo(input: ProcessingInput): Promise<{ renditions: string[] }> {
       const ctx = Context.current();
-      const metadata = (await media.findById(input.mediaId))?.metadata;
+      const row = await media.findById(input.mediaId);
+      const metadata = row?.metadata;
       const first = completeFirstRendition(metadata);
       return withSource(input, async (source, work) => {
         const facts = await probe(settings.ffmpeg, source);
@@ -897,7 +898,7 @@ export function createVideoActivities(deps: ActivityDeps, settings: VideoSetting
         for (const r of rungs) {
           renditions.push({ mediaId: input.mediaId, kind: 'hls', label: r.name, width: sizes[r.name]!.width, height: sizes[r.name]!.height, storageKey: `${prefix}hls/${r.name}/index.m3u8`, contentType: streamContentType['.m3u8']!, sizeBytes: null });
         }
-        await publishOriginalWithoutPrivateMetadata(ctx, input, source, work, facts.videoDurationSeconds ?? facts.durationSeconds);
+        await publishOriginalWithoutPrivateMetadata(ctx, input, row?.mimeType, source, work, facts.videoDurationSeconds ?? facts.durationSeconds);
         await media.mergeMetadata(input.mediaId, videoMetadata(facts));
         await media.replaceRenditions(input.mediaId, renditions);
         return { renditions: rungs.map((r) => r.name) };

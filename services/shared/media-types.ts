@@ -4,6 +4,8 @@
  */
 export const MEDIA_TYPES = ['PROFILE_IMAGE', 'POST_IMAGE', 'POST_VIDEO', 'DOCUMENT'] as const;
 
+export type MediaType = (typeof MEDIA_TYPES)[number];
+
 /** Spellings clients send for a type the rules name otherwise: legacy and non-standard ones seen in the wild. */
 const MIME_ALIASES: Readonly<Record<string, string>> = {
   'image/jpg': 'image/jpeg',
@@ -25,7 +27,6 @@ export function canonicalMimeType(type: string): string {
 
 /** Longest file name the API accepts, in characters (code points: 255 emoji are 510 UTF-16 units). */
 export const MAX_FILE_NAME_LENGTH = 255;
-export type MediaType = (typeof MEDIA_TYPES)[number];
 
 const MiB = 1024 * 1024;
 

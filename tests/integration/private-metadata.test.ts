@@ -12,6 +12,7 @@ import { decodeHeic } from '../../services/shared/media/heic-decoder';
 import { createActivities } from '../../activities';
 import { PRIVATE_METADATA_READ_ARGS, PrivateMetadataError, privateTagsIn, type MetadataScrubber } from '../../services/shared/media/private-metadata';
 import * as corpus from '../fixtures/corpus-images';
+import { generate } from '../fixtures/corpus-video';
 import { realJpeg } from '../fixtures/media';
 import { startPlatform, uniqueUser, uploadFile, waitForStatus, type Platform } from '../harness/platform';
 
@@ -269,18 +270,8 @@ describe('published image originals', () => {
   });
 });
 
-/** ffmpeg in a temp dir: `args` write `out` there (`{dir}` names the dir); the file's bytes. */
-async function ffmpegFile(out: string, args: string[]): Promise<Buffer> {
-  const dir = await mkdtemp(join(tmpdir(), 'private-metadata-'));
-  try {
-    await new Promise<void>((resolve, reject) =>
-      execFile(ffmpegTools().ffmpeg, ['-hide_banner', '-nostdin', '-v', 'error', '-y', ...args.map((a) => a.replace('{dir}', dir)), join(dir, out)], (err) => (err ? reject(err) : resolve())),
-    );
-    return await readFile(join(dir, out));
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
-}
+/** ffmpeg in a temp dir (`{dir}` in an argument names it, `inputs` are written there first): the bytes of `out`. */
+const ffmpegFile = (out: string, args: string[], inputs: Record<string, Buffer> = {}) => generate(ffmpegTools().ffmpeg, out, args, inputs);
 
 /** Runs ffprobe/ffmpeg on `data` written to a temp file; stdout. */
 async function onFile(data: Buffer, ext: string, tool: 'ffprobe' | 'ffmpeg', args: (file: string) => string[]): Promise<string> {
@@ -330,18 +321,12 @@ const VIDEO_CASES: VideoCase[] = [
     name: "an iPhone's MOV, portrait (QuickTime keys: ISO 6709 location, description; display matrix 90°)",
     ext: 'mov',
     fileType: 'video/quicktime',
-    make: async () => {
-      // Re-muxed from an MP4, as an editor does: ffprobe then reports the MP4's major brand (a
-      // copied metadata key) though the file's ftyp box says QuickTime.
-      const plain = await ffmpegFile('p.mp4', [...clip, ...h264]);
-      const dir = await mkdtemp(join(tmpdir(), 'private-metadata-'));
-      try {
-        await writeFile(join(dir, 'p.mp4'), plain);
-        return await ffmpegFile('i.mov', ['-i', join(dir, 'p.mp4'), '-c', 'copy', '-metadata:s:v', 'rotate=90', '-movflags', 'use_metadata_tags', '-metadata', `com.apple.quicktime.location.ISO6709=${CLIP_LOCATION}`, '-metadata', 'com.apple.quicktime.description=my flat', '-metadata', 'com.apple.quicktime.make=Apple']);
-      } finally {
-        await rm(dir, { recursive: true, force: true });
-      }
-    },
+    // Re-muxed from an MP4, as an editor does: ffprobe then reports the MP4's major brand (a
+    // copied metadata key) though the file's ftyp box says QuickTime.
+    make: async () =>
+      ffmpegFile('i.mov', ['-i', '{dir}/p.mp4', '-c', 'copy', '-metadata:s:v', 'rotate=90', '-movflags', 'use_metadata_tags', '-metadata', `com.apple.quicktime.location.ISO6709=${CLIP_LOCATION}`, '-metadata', 'com.apple.quicktime.description=my flat', '-metadata', 'com.apple.quicktime.make=Apple'], {
+        'p.mp4': await ffmpegFile('p.mp4', [...clip, ...h264]),
+      }),
     removed: ['com.apple.quicktime.location.ISO6709', 'com.apple.quicktime.description'],
     rotation: 90,
   },
@@ -374,15 +359,10 @@ const VIDEO_CASES: VideoCase[] = [
     name: 'an MP4 with a GPS subtitle track that runs past the video',
     ext: 'mp4',
     fileType: 'video/mp4',
-    make: async () => {
-      const dir = await mkdtemp(join(tmpdir(), 'private-metadata-'));
-      try {
-        await writeFile(join(dir, 'gps.srt'), '1\n00:00:00,000 --> 00:00:09,000\nGPS 48.8584 N 2.2945 E my flat\n');
-        return await ffmpegFile('s.mp4', ['-f', 'lavfi', '-i', 'testsrc2=size=320x240:rate=30:duration=2', '-f', 'lavfi', '-i', 'sine=f=440:d=2', '-i', join(dir, 'gps.srt'), '-map', '0:v', '-map', '1:a', '-map', '2:s', ...h264, '-c:s', 'mov_text']);
-      } finally {
-        await rm(dir, { recursive: true, force: true });
-      }
-    },
+    make: () =>
+      ffmpegFile('s.mp4', ['-f', 'lavfi', '-i', 'testsrc2=size=320x240:rate=30:duration=2', '-f', 'lavfi', '-i', 'sine=f=440:d=2', '-i', '{dir}/gps.srt', '-map', '0:v', '-map', '1:a', '-map', '2:s', ...h264, '-c:s', 'mov_text'], {
+        'gps.srt': Buffer.from('1\n00:00:00,000 --> 00:00:09,000\nGPS 48.8584 N 2.2945 E my flat\n'),
+      }),
     removed: ['subtitle stream 2'],
   },
   {
