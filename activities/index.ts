@@ -5,7 +5,7 @@ import { CANCEL_REQUESTED, type MediaRepository } from '../services/shared/db/me
 import { failureCode, UPLOAD_OUTCOMES, type WorkerMetrics } from '../services/shared/metrics';
 import { detectMimeType, MAGIC_BYTES_NEEDED, matchesDeclaredType } from '../services/shared/magic-bytes';
 import { derivedPrefix, type MediaStatus } from '../services/shared/media-types';
-import { isPreconditionFailed, pickParts, type Storage } from '../services/shared/storage';
+import { isPreconditionFailed, pickParts, REFUSED_PART_CLAIMS, type Storage } from '../services/shared/storage';
 import { PrivateMetadataError, type MetadataScrubber } from '../services/shared/media/private-metadata';
 import { withWholeEnding } from '../services/shared/media/images';
 import type { ConfirmedPart } from '../workflows/media-upload.workflow';
@@ -122,11 +122,20 @@ export function createActivities({ storage, media, buckets, publish, metrics, sc
       await announcePlayable({ media, publish }, Context.current().client, input.mediaId);
     },
 
-    /** At the deadline: is the whole upload there even though nobody confirmed it? */
-    async inspectUpload(input: { storageKey: string; uploadId?: string; fileSize: number; partCount?: number }): Promise<InspectUploadResult> {
+    /**
+     * At the deadline: is the whole upload there even though nobody confirmed it? A multipart
+     * upload is not when a part's latest copies cannot be ordered (`pickParts`' ambiguous), nor
+     * when a refused `complete` named other bytes for a part than its latest copy
+     * (REFUSED_PART_CLAIMS, read by `mediaId`; workflows started before it pass none).
+     */
+    async inspectUpload(input: { mediaId?: string; storageKey: string; uploadId?: string; fileSize: number; partCount?: number }): Promise<InspectUploadResult> {
       if (input.uploadId) {
-        const parts = await storage.listParts(buckets.incoming, input.storageKey, input.uploadId);
-        if (parts) {
+        const copies = await storage.listPartCopies(buckets.incoming, input.storageKey, input.uploadId);
+        if (copies) {
+          const row = input.mediaId ? await media.findById(input.mediaId) : null;
+          const refused = row?.metadata?.[REFUSED_PART_CLAIMS] as ConfirmedPart[] | undefined;
+          const { parts, mismatched, ambiguous } = pickParts(copies, refused);
+          if (mismatched.length || ambiguous.length) return { complete: false };
           const total = parts.reduce((sum, p) => sum + p.size, 0);
           const complete = parts.length === input.partCount && total === input.fileSize;
           return complete ? { complete, parts: parts.map(({ partNumber, etag }) => ({ partNumber, etag })) } : { complete: false };

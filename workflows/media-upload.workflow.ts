@@ -204,7 +204,7 @@ export async function MediaUploadWorkflow(input: MediaUploadInput): Promise<Medi
     if (!confirmedInTime) {
       // A client that crashed after uploading still gets its media.
       const found = await steps.inspectUpload.executeWithOptions({ summary: 'deadline: look for the upload' }, [
-        { storageKey: input.storageKey, uploadId: input.uploadId, fileSize: input.fileSize, partCount: input.partCount },
+        { mediaId: input.mediaId, storageKey: input.storageKey, uploadId: input.uploadId, fileSize: input.fileSize, partCount: input.partCount },
       ]);
       if (!found.complete) {
         await compensate(input, 'confirmation deadline passed');

@@ -7,7 +7,7 @@ import type { MediaRow } from '../shared/db/entities';
 import { CANCEL_REQUESTED, InvalidCursorError, type DeletionRule, type MediaRepository, type Scope } from '../shared/db/media-repository';
 import { isTerminal, MEDIA_STATUSES, UPLOADING_STATUSES, type MediaStatus } from '../shared/media-types';
 import type { Metrics } from '../shared/metrics';
-import { pickParts, type Storage } from '../shared/storage';
+import { pickParts, REFUSED_PART_CLAIMS, type Storage } from '../shared/storage';
 import { MediaDeletionWorkflow, mediaDeletionWorkflowId } from '../../workflows/media-delete.workflow';
 import type { ConfirmedPart } from '../../workflows/media-upload.workflow';
 import { ApiError, type ErrorCode } from './errors';
@@ -166,7 +166,11 @@ export function buildRoutes(deps: ApiDeps): RouteSpec[] {
         202: { description: 'confirmation sent to the workflow', schema: s.completeResponse },
         403: uploaderOnly,
         404: notFound,
-        409: { description: 'not uploaded yet, parts missing, or the media is finished', codes: ['INVALID_STATE', 'UPLOAD_NOT_FOUND', 'PARTS_MISMATCH'] },
+        409: {
+          description:
+            'not uploaded yet, or the media is finished; PARTS_MISMATCH: parts missing (`details.missing`), an ETag that is not that of the latest upload of its part (`details.wrongEtag`), or a part uploaded twice within one second with other bytes, which only its ETag can decide (`details.ambiguous`: name it in `parts`, or upload it again)',
+          codes: ['INVALID_STATE', 'UPLOAD_NOT_FOUND', 'PARTS_MISMATCH'],
+        },
       },
       async handler(req, res) {
         const row = await uploaded(req);
@@ -498,9 +502,16 @@ export function buildRoutes(deps: ApiDeps): RouteSpec[] {
   async function confirmedParts(row: MediaRow, claimed: ConfirmedPart[] | undefined): Promise<ConfirmedPart[]> {
     const copies = await storage.listPartCopies(config.S3_INCOMING_BUCKET, row.storageKey, row.uploadId!);
     if (!copies) throw new ApiError('UPLOAD_NOT_FOUND', 'the multipart upload no longer exists');
-    const { parts: listed, mismatched } = pickParts(copies, claimed);
-    const missing = Array.from({ length: row.partCount! }, (_, i) => i + 1).filter((n) => !listed.some((p) => p.partNumber === n));
+    const { parts: listed, mismatched, ambiguous } = pickParts(copies, claimed);
+    const missing = Array.from({ length: row.partCount! }, (_, i) => i + 1).filter((n) => !listed.some((p) => p.partNumber === n) && !ambiguous.includes(n));
     if (missing.length) throw new ApiError('PARTS_MISMATCH', `${missing.length} part(s) not uploaded yet`, { missing: missing.slice(0, 100) });
+    if (ambiguous.length) {
+      throw new ApiError(
+        'PARTS_MISMATCH',
+        `${ambiguous.length} part(s) were uploaded twice within one second with different bytes, and S3 cannot tell which came last: send the parts with their ETags, or upload those parts again`,
+        { ambiguous: ambiguous.slice(0, 100) },
+      );
+    }
     if (claimed) {
       // A part listed twice with the same ETag is the same part (clients have sent such lists
       // after retries); listed with two ETags, the list contradicts itself.
@@ -508,6 +519,12 @@ export function buildRoutes(deps: ApiDeps): RouteSpec[] {
       for (const p of claimed) claimedEtags.set(p.partNumber, (claimedEtags.get(p.partNumber) ?? new Set()).add(p.etag.replace(/"/g, '')));
       const contradictory = [...claimedEtags.values()].some((etags) => etags.size > 1);
       if (mismatched.length || contradictory || claimedEtags.size !== row.partCount) {
+        // The client's last word on these parts: the upload is not taken as complete at its
+        // deadline while their latest copies are other bytes (inspectUpload).
+        if (mismatched.length) {
+          const refused = claimed.filter((p) => mismatched.includes(p.partNumber)).map(({ partNumber, etag }) => ({ partNumber, etag }));
+          await media.mergeMetadata(row.id, { [REFUSED_PART_CLAIMS]: refused });
+        }
         throw new ApiError('PARTS_MISMATCH', 'the part list does not match the uploaded parts (each ETag must be that of the latest upload of its part)', {
           wrongEtag: mismatched.slice(0, 100),
         });

@@ -179,7 +179,9 @@ export const uploadedPartsResponse = z.object({
   uploadId: z.string(),
   partSize: z.number().int().nullable(),
   partCount: z.number().int().nullable(),
-  parts: z.array(z.object({ partNumber: z.number().int(), etag: z.string(), size: z.number().int(), checksumSha256: z.string().optional() })),
+  parts: z
+    .array(z.object({ partNumber: z.number().int(), etag: z.string(), size: z.number().int(), checksumSha256: z.string().optional() }))
+    .describe('the latest upload of each part number; a part uploaded twice within one second with different bytes is left out (S3 cannot order the copies): send it again'),
 });
 
 /** DELETE /media/{id}: `CANCELLING` an upload in flight, `DELETING` a finished media. */

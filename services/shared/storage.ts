@@ -203,7 +203,9 @@ export class Storage {
 
   /**
    * Parts already uploaded, one per part number (the latest upload of it, see `pickParts`), in
-   * order; undefined when the multipart upload no longer exists.
+   * order; undefined when the multipart upload no longer exists. A part sent twice within one
+   * second with different bytes is left out (`pickParts`' ambiguous): a resuming client sends
+   * it again, and the upload is not taken as complete at its deadline.
    */
   async listParts(bucket: string, key: string, uploadId: string): Promise<UploadedPart[] | undefined> {
     const copies = await this.listPartCopies(bucket, key, uploadId);
@@ -400,6 +402,14 @@ export function encodeKeyPath(key: string): string {
     .join('/');
 }
 
+/**
+ * Private metadata key (never served): `[{ partNumber, etag }]`, the ETags a refused
+ * `complete` named for parts whose latest copies were other bytes (409 PARTS_MISMATCH). A
+ * client that walks away after that refusal has said which bytes it meant: at the deadline
+ * the upload is only taken as complete if those parts' latest copies are the ones it named.
+ */
+export const REFUSED_PART_CLAIMS = 'refusedPartClaims';
+
 /** One upload of a part as S3 lists it; `lastModified` in epoch ms (S3 dates parts to the second). */
 export type PartCopy = UploadedPart & { lastModified: number };
 
@@ -407,28 +417,40 @@ const bareEtag = (etag: string) => etag.replace(/"/g, '');
 
 /**
  * One part per part number, in order. The latest upload of a part number counts: the copies
- * with the newest `lastModified`. S3 dates parts to the second, so copies sent within the same
- * second cannot be ordered; among those, the ETag the client `claimed` (it knows what it sent
- * last) decides, else the first listed. `mismatched` lists the part numbers whose claimed ETag
- * is not a latest copy (a stale or unknown ETag: the completion must be refused).
+ * with the newest `lastModified`. S3 dates parts to the second and SeaweedFS lists the copies
+ * of a part by a random name, so copies sent within the same second cannot be ordered: among
+ * those the ETag the client `claimed` (it knows what it sent last) decides. Unclaimed, copies of
+ * that second with different ETags are `ambiguous` and left out of `parts` (guessing published
+ * the bytes a client had replaced half the time): the part counts as not uploaded until the
+ * client names its ETag or sends it again. `mismatched` lists the part numbers whose claimed
+ * ETag is not a latest copy (a stale or unknown ETag: the completion must be refused).
+ * `claimed` may name some parts only; the others are taken as above.
  */
-export function pickParts(copies: PartCopy[], claimed?: ReadonlyArray<{ partNumber: number; etag: string }>): { parts: UploadedPart[]; mismatched: number[] } {
+export function pickParts(
+  copies: PartCopy[],
+  claimed?: ReadonlyArray<{ partNumber: number; etag: string }>,
+): { parts: UploadedPart[]; mismatched: number[]; ambiguous: number[] } {
   const byNumber = new Map<number, PartCopy[]>();
   for (const copy of copies) byNumber.set(copy.partNumber, [...(byNumber.get(copy.partNumber) ?? []), copy]);
   const wanted = new Map((claimed ?? []).map((p) => [p.partNumber, bareEtag(p.etag)]));
   const parts: UploadedPart[] = [];
   const mismatched: number[] = [];
+  const ambiguous: number[] = [];
   for (const [partNumber, all] of [...byNumber].sort(([a], [b]) => a - b)) {
     const newest = Math.max(...all.map((c) => c.lastModified));
     const latest = all.filter((c) => c.lastModified === newest);
     const etag = wanted.get(partNumber);
+    if (etag === undefined && new Set(latest.map((c) => bareEtag(c.etag))).size > 1) {
+      ambiguous.push(partNumber);
+      continue;
+    }
     const chosen = etag === undefined ? latest[0]! : latest.find((c) => bareEtag(c.etag) === etag);
     if (!chosen) mismatched.push(partNumber);
     const { lastModified: _at, ...part } = chosen ?? latest[0]!;
     parts.push(part);
   }
   for (const partNumber of wanted.keys()) if (!byNumber.has(partNumber)) mismatched.push(partNumber);
-  return { parts, mismatched: mismatched.sort((a, b) => a - b) };
+  return { parts, mismatched: mismatched.sort((a, b) => a - b), ambiguous };
 }
 
 export function isS3Error(err: unknown, name: string, status?: number): boolean {

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { WorkflowHandle } from '@temporalio/client';
 import { bytesOfType, pngHeader, realJpeg, sha256Base64 } from '../fixtures/media';
 import { startPlatform, uniqueUser, waitForStatus, type Platform } from '../harness/platform';
@@ -354,6 +355,43 @@ describe('upload deadlines', () => {
     expect((await putTo(res.body.upload, body)).status).toBe(200);
     const media = await waitForStatus(p, user, res.body.mediaId, ['EXPIRED', 'READY', 'FAILED'], 30_000);
     expect(media.status).toBe('READY');
+  });
+
+  it("does not finish at the deadline a multipart upload whose complete was refused for a part's bytes, unless the client sent those bytes again", async () => {
+    const body = await realJpeg(7 * MiB);
+    const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+    // Two uploads side by side: the client walks away after the refusal; or it sends part 2
+    // again (the bytes it named), then walks away.
+    const run = async (user: string, resend: boolean) => {
+      const res = await p.call(user, '/media/upload-session', { body: { fileName: 'r.jpg', fileType: 'image/jpeg', fileSize: body.length, mediaType: 'POST_IMAGE' } });
+      const [one, two] = res.body.upload.parts as Array<{ url: string; headers: Record<string, string> }>;
+      const put = async (part: typeof one, bytes: Buffer) => {
+        const r = await putTo(part!, bytes);
+        expect(r.status).toBe(200);
+        return r.headers.get('etag')!;
+      };
+      const etags = [await put(one, body.subarray(0, 5 * MiB)), await put(two, body.subarray(5 * MiB))];
+      // Another copy of part 2, in a later second (S3 dates parts to the second): other bytes.
+      await new Promise((r) => setTimeout(r, 1100));
+      await put(two, Buffer.alloc(body.length - 5 * MiB, 0x5a));
+      const refused = await p.call(user, `/media/${res.body.mediaId}/complete`, { body: { parts: etags.map((etag, i) => ({ partNumber: i + 1, etag })) } });
+      expect(refused.status).toBe(409);
+      expect(refused.body.error).toMatchObject({ code: 'PARTS_MISMATCH', details: { wrongEtag: [2] } });
+      if (resend) {
+        await new Promise((r) => setTimeout(r, 1100));
+        expect(await put(two, body.subarray(5 * MiB))).toBe(etags[1]);
+      }
+      return { user, mediaId: res.body.mediaId as string, storageKey: res.body.storageKey as string };
+    };
+    const [walkedAway, resent] = await Promise.all([run(uniqueUser('refused'), false), run(uniqueUser('resent'), true)]);
+    // Before REFUSED_PART_CLAIMS the first was assembled at the deadline from the bytes its
+    // client had refused, and published.
+    const [a, b] = await Promise.all([walkedAway, resent].map((u) => waitForStatus(p, u.user, u.mediaId, ['EXPIRED', 'READY', 'FAILED', 'REJECTED'], 30_000)));
+    expect(a!.status).toBe('EXPIRED');
+    expect(await p.storage.head(p.config.S3_MEDIA_BUCKET, walkedAway.storageKey)).toBeUndefined();
+    expect(await objectExists(p, p.config.S3_INCOMING_BUCKET, walkedAway.storageKey)).toBe(false);
+    expect(b!.status).toBe('READY');
+    expect(sha(await p.storage.getBuffer(p.config.S3_MEDIA_BUCKET, resent.storageKey))).toBe(sha(body));
   });
 
   it('refuses a presigned URL used after it expired', async () => {

@@ -136,6 +136,7 @@ describe('pickParts: one part per part number, the latest upload', () => {
     expect(pickParts(copies, [{ partNumber: 1, etag: 'new' }, { partNumber: 2, etag: '"b"' }])).toEqual({
       parts: [{ partNumber: 1, etag: '"new"', size: 5 }, { partNumber: 2, etag: '"b"', size: 5 }],
       mismatched: [],
+      ambiguous: [],
     });
   });
 
@@ -143,6 +144,25 @@ describe('pickParts: one part per part number, the latest upload', () => {
     const copies = [copy(1, 'x', 1000), copy(1, 'y', 1000)];
     expect(pickParts(copies, [{ partNumber: 1, etag: 'y' }]).parts[0]!.etag).toBe('"y"');
     expect(pickParts(copies, [{ partNumber: 1, etag: 'x' }]).parts[0]!.etag).toBe('"x"');
+  });
+
+  it('leaves out, as ambiguous, a part whose copies of its newest second differ and that nobody claimed', () => {
+    // SeaweedFS lists copies by a random name: either order may come.
+    for (const copies of [
+      [copy(1, 'a', 1000), copy(2, 'x', 2000), copy(2, 'y', 2000), copy(3, 'c', 1000)],
+      [copy(1, 'a', 1000), copy(2, 'y', 2000), copy(2, 'x', 2000), copy(3, 'c', 1000)],
+    ]) {
+      const { parts, ambiguous, mismatched } = pickParts(copies);
+      expect(parts.map((p) => p.partNumber)).toEqual([1, 3]);
+      expect(ambiguous).toEqual([2]);
+      expect(mismatched).toEqual([]);
+      // A claim of another part leaves it ambiguous; a claim of it decides.
+      expect(pickParts(copies, [{ partNumber: 1, etag: 'a' }]).ambiguous).toEqual([2]);
+      expect(pickParts(copies, [{ partNumber: 2, etag: 'y' }])).toMatchObject({ ambiguous: [], mismatched: [] });
+    }
+    // Same bytes twice in one second, or an older copy that differs: nothing ambiguous.
+    expect(pickParts([copy(1, 'x', 1000), copy(1, 'x', 1000)]).ambiguous).toEqual([]);
+    expect(pickParts([copy(1, 'old', 1000), copy(1, 'x', 2000), copy(1, 'x', 2000)])).toMatchObject({ ambiguous: [], parts: [{ etag: '"x"' }] });
   });
 });
 
