@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { makeThumbnails, UndecodableImageError, UnprocessableImageError } from '../services/shared/media/images';
 import { analyzePdf, DocumentAnalyzerError, DocumentLimitError, UndecodableDocumentError } from '../services/shared/media/pdf';
-import { endsLikeAPdf } from '../services/shared/media/pdf-protocol';
+import { endsLikeAPdf, PDF_TAIL_BYTES } from '../services/shared/media/pdf-protocol';
 import { derivedPrefix, MEDIA_TYPE_RULES } from '../services/shared/media-types';
 import { pinnedToVerified, type ActivityDeps } from './index';
 import { storeThumbnails, type ProcessingInput } from './processing';
@@ -52,7 +52,7 @@ export function createDocumentActivities(deps: ActivityDeps, settings: DocumentS
         ctx.heartbeat({ phase: 'download', downloaded: 0 });
         const progress = heartbeatPerChunk(ctx, (downloaded) => ({ phase: 'download', downloaded }));
         await pipeline(await pinnedToVerified(() => storage.getStream(buckets.incoming, input.storageKey, { ifMatch: input.etag })), progress, createWriteStream(source));
-        if (!endsLikeAPdf(await readTail(source, 1024))) {
+        if (!endsLikeAPdf(await readTail(source, PDF_TAIL_BYTES))) {
           throw ApplicationFailure.nonRetryable('the PDF is truncated: no %%EOF in its last 1024 bytes', 'UNDECODABLE_MEDIA');
         }
         let analysis;

@@ -73,35 +73,37 @@ export async function createWorker(kind: WorkerKind, config: Config, options: Cr
   const bundlePath = options.workflowBundlePath;
   const workflows: Pick<WorkerOptions, 'workflowBundle' | 'workflowsPath'> =
     bundlePath && existsSync(bundlePath) ? { workflowBundle: { codePath: bundlePath } } : { workflowsPath: require.resolve('../../workflows') };
-  const worker = await Worker.create({
+  // Options of every Worker of the process (the document worker's too: without them a DELETE
+  // waited ~20 s for the analysis it cancels, the default throttle, in a document slot).
+  const common = {
     connection,
     namespace: config.TEMPORAL_NAMESPACE,
-    taskQueue: kind === 'light' ? config.TASK_QUEUE_LIGHT : config.TASK_QUEUE_VIDEO,
-    ...(kind === 'light' ? workflows : {}),
-    activities,
     interceptors: { activity: [activityObservability(metrics), reportRequestedCancellation] },
-    maxConcurrentActivityTaskExecutions: kind === 'light' ? config.LIGHT_MAX_CONCURRENT_ACTIVITIES : config.VIDEO_MAX_CONCURRENT_ACTIVITIES,
     shutdownGraceTime: `${config.WORKER_SHUTDOWN_GRACE_SECONDS} seconds`,
     // A cancellation reaches a running activity with the answer to a heartbeat: at most every
     // 2 s (not 80 % of the heartbeat timeout), so a DELETE stops a transcode within seconds.
     maxHeartbeatThrottleInterval: `${MAX_HEARTBEAT_THROTTLE_SECONDS} seconds`,
+  } satisfies Partial<WorkerOptions>;
+  const worker = await Worker.create({
+    ...common,
+    taskQueue: kind === 'light' ? config.TASK_QUEUE_LIGHT : config.TASK_QUEUE_VIDEO,
+    ...(kind === 'light' ? workflows : {}),
+    activities,
+    maxConcurrentActivityTaskExecutions: kind === 'light' ? config.LIGHT_MAX_CONCURRENT_ACTIVITIES : config.VIDEO_MAX_CONCURRENT_ACTIVITIES,
   });
   // Documents: the light worker process polls their queue too, with a concurrency of its own,
   // so tasks beyond it wait in Temporal (not in a slot, not against their timeouts).
   const documentWorker =
     kind === 'light'
       ? await Worker.create({
-          connection,
-          namespace: config.TEMPORAL_NAMESPACE,
+          ...common,
           taskQueue: config.TASK_QUEUE_DOCUMENT,
           activities: createDocumentActivities(deps, {
             timeoutMs: config.DOCUMENT_ANALYSIS_TIMEOUT_SECONDS * 1000,
             maxMemoryBytes: config.DOCUMENT_ANALYSIS_MAX_MEMORY_MB * 1024 * 1024,
             textMaxBytes: config.DOCUMENT_TEXT_MAX_BYTES,
           }),
-          interceptors: { activity: [activityObservability(metrics)] },
           maxConcurrentActivityTaskExecutions: config.DOCUMENT_MAX_CONCURRENT_ACTIVITIES,
-          shutdownGraceTime: `${config.WORKER_SHUTDOWN_GRACE_SECONDS} seconds`,
         })
       : undefined;
   if (kind === 'light') await ensureCleanupSchedule(new Client({ connection, namespace: config.TEMPORAL_NAMESPACE }), config);

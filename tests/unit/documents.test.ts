@@ -48,13 +48,22 @@ describe('truncateUtf8', () => {
 });
 
 describe('endsLikeAPdf', () => {
-  it('finds %%EOF in the last 1024 bytes, trailing whitespace included', () => {
+  it('finds %%EOF in the last 1024 bytes, trailing junk included', () => {
     expect(endsLikeAPdf(Buffer.from('...trailer<<>>\nstartxref\n9\n%%EOF\r\n'))).toBe(true);
-    expect(endsLikeAPdf(Buffer.concat([Buffer.from('%%EOF'), Buffer.alloc(1000, 0x20)]))).toBe(true);
+    expect(endsLikeAPdf(Buffer.concat([Buffer.from('%%EOF'), Buffer.alloc(1000, 0x78)]))).toBe(true);
   });
-  it('finds none in a file cut short', () => {
+  it('counts the 1024 bytes before padding: NULs and white space after %%EOF', () => {
+    expect(endsLikeAPdf(Buffer.concat([Buffer.from('%%EOF'), Buffer.alloc(2048, 0)]))).toBe(true);
+    expect(endsLikeAPdf(Buffer.concat([Buffer.from('%%EOF'), Buffer.alloc(4000, 0x20), Buffer.from('\r\n\f\t'.repeat(500))]))).toBe(true);
+    // The tail as read: a view into a larger buffer.
+    const file = Buffer.concat([Buffer.alloc(100, 0x41), Buffer.from('%%EOF'), Buffer.alloc(3000, 0)]);
+    expect(endsLikeAPdf(file.subarray(50))).toBe(true);
+  });
+  it('finds none in a file cut short, or with more than 1024 bytes of content after it', () => {
     expect(endsLikeAPdf(Buffer.from('%PDF-1.7\n1 0 obj\n<< /Type /Catalog'))).toBe(false);
-    expect(endsLikeAPdf(Buffer.concat([Buffer.from('%%EOF'), Buffer.alloc(1024, 0x20)]))).toBe(false);
+    expect(endsLikeAPdf(Buffer.concat([Buffer.from('%%EOF'), Buffer.alloc(1024, 0x78)]))).toBe(false);
+    expect(endsLikeAPdf(Buffer.concat([Buffer.from('%%EOF'), Buffer.alloc(1024, 0x78), Buffer.alloc(2048, 0)]))).toBe(false);
+    expect(endsLikeAPdf(Buffer.alloc(4096, 0))).toBe(false);
   });
 });
 
