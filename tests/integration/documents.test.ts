@@ -150,6 +150,17 @@ describe('documents (PDF) on the real stack', () => {
     expect(media.metadata.pageCount).toBe(3);
   });
 
+  it.each([
+    ['2 KiB of NULs', Buffer.alloc(2048, 0)],
+    ['blank lines and form feeds', Buffer.from('\r\n\f '.repeat(1000), 'latin1')],
+    ['60 KiB of NULs', Buffer.alloc(60 * 1024, 0)],
+  ])('accepts a PDF padded after %%%%EOF with %s, as readers do', async (_what, padding) => {
+    const { media } = await uploadDocument('multipage', Buffer.concat([pdfs.multipage, padding]));
+    expect(media.status).toBe('READY');
+    expect(media.metadata.pageCount).toBe(3);
+    await expectPreview(media);
+  });
+
   it('rejects a truncated PDF and leaves nothing behind', async () => {
     const { session, media } = await uploadDocument('truncated', pdfs.truncated);
     expect(media.status).toBe('REJECTED');
