@@ -24,13 +24,32 @@ export async function mintDevToken(secret: string, userId: string, ttl = '24h', 
  * JWT_SECRET, else the dev stack's secret. Tenant and projects go in the default claims
  * (`tenant`, `projects`).
  */
+const USAGE = 'usage: npm run token -- --user <id> [--tenant <id>] [--project <id>]... [--ttl 24h]  (needs JWT_SECRET, or a dev stack started once with npm run dev)';
+
 async function main(): Promise<void> {
-  const { values } = parseArgs({
-    options: { user: { type: 'string' }, tenant: { type: 'string' }, project: { type: 'string', multiple: true }, ttl: { type: 'string', default: '24h' } },
-  });
+  let values;
+  try {
+    ({ values } = parseArgs({
+      options: {
+        user: { type: 'string' },
+        tenant: { type: 'string' },
+        project: { type: 'string', multiple: true },
+        ttl: { type: 'string', default: '24h' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    }));
+  } catch (err) {
+    // An unknown or incomplete option: its one line and the usage, not a stack trace.
+    console.error(`${(err as Error).message}\n${USAGE}`);
+    process.exit(2);
+  }
+  if (values.help) {
+    console.log(USAGE);
+    return;
+  }
   const secret = process.env.JWT_SECRET ?? (existsSync(devSecretFile) ? readFileSync(devSecretFile, 'utf8').trim() : undefined);
   if (!values.user || !secret) {
-    console.error('usage: npm run token -- --user <id> [--tenant <id>] [--project <id>]... [--ttl 24h]  (needs JWT_SECRET, or a dev stack started once with npm run dev)');
+    console.error(USAGE);
     process.exit(2);
   }
   const claims = { ...(values.tenant ? { tenant: values.tenant } : {}), ...(values.project?.length ? { projects: values.project } : {}) };
