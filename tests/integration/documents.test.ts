@@ -5,7 +5,7 @@ import sharp from 'sharp';
 import { analyzePdf, DocumentAnalyzerError, DocumentLimitError, UndecodableDocumentError } from '../../services/shared/media/pdf';
 import { isPublicText } from '../../services/shared/media/tool-errors';
 import { derivedPrefix } from '../../services/shared/media-types';
-import { A4_PREVIEW, makeDocuments, type DocumentName } from '../fixtures/corpus-documents';
+import { A4_PREVIEW, makeDocuments, manyObjectsPdf, type DocumentName } from '../fixtures/corpus-documents';
 import { jpegWithExif, pngHeader, bytesOfType } from '../fixtures/media';
 import { startPlatform, uniqueUser, uploadFile, waitForStatus, type Platform } from '../harness/platform';
 
@@ -229,6 +229,23 @@ describe('document analysis bounds', () => {
   it('does not flag a plain document', async () => {
     const result = await analyzePdf(pdfPath, { ...base, previewPath: join(dir, 'plain.png') });
     expect(result.info).toMatchObject({ hasJavaScript: false, hasEmbeddedFiles: false, pageCount: 3 });
+  });
+
+  it('keeps page count, preview and text when a bound stops the object walk, and does not call the flags clean', async () => {
+    // 150,000 small objects: ~130 MB resident for the page, ~450 MB once every object is read.
+    const input = join(dir, 'many-objects.pdf');
+    await writeFile(input, manyObjectsPdf(150_000));
+    const whole = await analyzePdf(input, { ...base, previewPath: join(dir, 'many-whole.png') });
+    expect(whole.stoppedBy).toBeUndefined();
+    expect(whole.info).toMatchObject({ pageCount: 1, hasJavaScript: false, hasEmbeddedFiles: false });
+    const bound = 256 * 1024 * 1024;
+    expect(whole.peakMemoryBytes).toBeGreaterThan(bound);
+    // Under a bound between the two it used to fail whole (DocumentLimitError: nothing read).
+    const stopped = await analyzePdf(input, { ...base, previewPath: join(dir, 'many-stopped.png'), maxMemoryBytes: bound, memoryCheckIntervalMs: 20 });
+    expect(stopped.stoppedBy).toBe('memory');
+    expect(stopped.info).toMatchObject({ pageCount: 1, hasJavaScript: true, hasEmbeddedFiles: true });
+    expect(stopped.preview).toMatchObject({ width: A4_PREVIEW.width, height: A4_PREVIEW.height });
+    expect((await sharp(stopped.preview!.path).metadata()).width).toBe(A4_PREVIEW.width);
   });
 
   it('kills the analyzer at its memory bound and reports the bound', async () => {

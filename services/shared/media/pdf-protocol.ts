@@ -25,7 +25,11 @@ export interface DocumentInfo {
   passwordRequired: boolean;
   title?: string;
   author?: string;
-  /** Any JavaScript action (/S /JavaScript or a /JS entry) anywhere in the file. */
+  /**
+   * Any JavaScript action (/S /JavaScript or a /JS entry) anywhere in the file. Both flags are
+   * true when a bound stopped the analysis before every object was read: what was not read
+   * cannot be called clean.
+   */
   hasJavaScript: boolean;
   /** Any embedded file (a file specification with /EF): the names tree or attachment annotations. */
   hasEmbeddedFiles: boolean;
@@ -33,15 +37,19 @@ export interface DocumentInfo {
   repaired: boolean;
 }
 
+export type ActiveContentFlags = 'hasJavaScript' | 'hasEmbeddedFiles';
+
 /**
  * One line of JSON each on the child's stdout, in this order; the child may be killed between
  * two (time or memory bound), and what arrived before stays valid.
  */
 export type AnalyzerMessage =
-  | { kind: 'info'; info: DocumentInfo }
+  | { kind: 'info'; info: Omit<DocumentInfo, ActiveContentFlags> }
   | { kind: 'preview'; width: number; height: number }
   /** One per page with text, in page order (1-based `page`). */
   | { kind: 'text'; page: number; text: string }
+  /** After the text: the walk over every object (see DocumentInfo.hasJavaScript). */
+  | ({ kind: 'activeContent' } & Pick<DocumentInfo, ActiveContentFlags>)
   | { kind: 'done'; pagesRead: number }
   | { kind: 'error'; code: 'UNDECODABLE'; message: string };
 

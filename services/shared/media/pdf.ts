@@ -3,7 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { diesWithParent } from '../child-process';
 import { publicDetail, ToolError } from './tool-errors';
-import { truncateUtf8, type AnalyzerMessage, type AnalyzerRequest, type DocumentInfo } from './pdf-protocol';
+import { truncateUtf8, type ActiveContentFlags, type AnalyzerMessage, type AnalyzerRequest, type DocumentInfo } from './pdf-protocol';
 
 // Run by Node itself, never bundled or transpiled by jest: `.mts` from source (Node strips
 // the types), `.mjs` next to the compiled `.js` in dist/.
@@ -71,7 +71,8 @@ async function residentBytes(pid: number): Promise<number | undefined> {
 export async function analyzePdf(input: string, options: AnalyzeOptions): Promise<DocumentAnalysis> {
   const request: AnalyzerRequest = { input, previewPath: options.previewPath, previewMaxWidth: options.previewMaxWidth, textMaxBytes: options.textMaxBytes };
   const child = spawn(...diesWithParent(process.execPath, [analyzerPath, JSON.stringify(request)]), { stdio: ['ignore', 'pipe', 'pipe'] });
-  let info: DocumentInfo | undefined;
+  let info: Omit<DocumentInfo, ActiveContentFlags> | undefined;
+  let activeContent: Pick<DocumentInfo, ActiveContentFlags> | undefined;
   let preview: DocumentAnalysis['preview'];
   const texts: string[] = [];
   let pagesRead = 0;
@@ -123,6 +124,9 @@ export async function analyzePdf(input: string, options: AnalyzeOptions): Promis
         case 'info':
           info = message.info;
           break;
+        case 'activeContent':
+          activeContent = { hasJavaScript: message.hasJavaScript, hasEmbeddedFiles: message.hasEmbeddedFiles };
+          break;
         case 'preview':
           preview = { path: options.previewPath, width: message.width, height: message.height };
           break;
@@ -161,5 +165,8 @@ export async function analyzePdf(input: string, options: AnalyzeOptions): Promis
   }
   if (!done && !stoppedBy) throw new DocumentAnalyzerError(`PDF analyzer exited (code ${exit.code}, signal ${exit.signal}) part-way: ${publicDetail(stderr)}`, stderr.trim());
   const { text, truncated } = truncateUtf8(texts.join('\f'), options.textMaxBytes);
-  return { info, preview, text, textTruncated: truncated || (!!stoppedBy && pagesRead < info.pageCount), pagesRead, stoppedBy, peakMemoryBytes };
+  if (done && !activeContent) throw new DocumentAnalyzerError('PDF analyzer finished without its active-content scan', stderr.trim());
+  // Stopped before every object was read: not called clean (DocumentInfo.hasJavaScript).
+  const flags = activeContent ?? { hasJavaScript: true, hasEmbeddedFiles: true };
+  return { info: { ...info, ...flags }, preview, text, textTruncated: truncated || (!!stoppedBy && pagesRead < info.pageCount), pagesRead, stoppedBy, peakMemoryBytes };
 }
