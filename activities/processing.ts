@@ -1,4 +1,5 @@
 import { ApplicationFailure, Context } from '@temporalio/activity';
+import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
@@ -87,7 +88,12 @@ export function createScanActivities({ storage, media, buckets }: ActivityDeps, 
       let scanned = 0;
       const progress = heartbeatPerChunk(ctx, (bytes) => ({ scanned: (scanned = bytes) }));
       // The bytes verification saw, or none: a replaced object is never scanned in their place.
+      // The client's whole-file SHA-256, checked on the bytes clamd reads: S3 enforces it on a
+      // single PUT (it is signed into the URL), not on a multipart upload's assembled object.
+      const expected = (await media.findById(input.mediaId))?.checksumSha256 ?? undefined;
+      const hash = expected ? createHash('sha256') : undefined;
       const source = await pinnedToVerified(() => storage.getStream(buckets.incoming, input.storageKey, { ifMatch: input.etag }));
+      if (hash) source.on('data', (chunk: Buffer) => hash.update(chunk));
       const result = await heartbeatWhile(ctx, () => ({ scanned, phase: 'verdict' }), scanner.scan(source.pipe(progress)));
       await media.mergeMetadata(input.mediaId, {
         scan: { status: result.infected ? 'INFECTED' : 'CLEAN', signatures: result.signatures, at: new Date().toISOString() },
@@ -95,6 +101,10 @@ export function createScanActivities({ storage, media, buckets }: ActivityDeps, 
       if (result.infected) {
         // The object is deleted by the workflow's compensation, which runs next.
         throw ApplicationFailure.nonRetryable(`malware found: ${result.signatures.join(', ')}`, 'MALWARE', { signatures: result.signatures });
+      }
+      const actual = hash?.digest('base64');
+      if (actual !== expected) {
+        throw ApplicationFailure.nonRetryable(`the uploaded file's SHA-256 is ${actual}, the session declared ${expected}`, 'CHECKSUM_MISMATCH');
       }
       return { verdict: 'CLEAN' };
     },

@@ -81,7 +81,7 @@ export const MediaTenantKey = defineSearchAttributeKey('MediaTenant', SearchAttr
 const NO_TIMER_PAST_DEADLINE_PATCH = 'no-timer-past-deadline';
 
 /** ApplicationFailure types that mean the content itself is unacceptable → REJECTED. */
-export const REJECTION_TYPES = ['CONTENT_MISMATCH', 'SIZE_MISMATCH', 'MALWARE', 'UNDECODABLE_MEDIA', 'NO_VIDEO_STREAM', 'UPLOAD_INCOMPLETE', 'TOO_LARGE_TO_SCAN', 'UPLOAD_CHANGED', 'PRIVATE_METADATA_NOT_REMOVABLE'] as const;
+export const REJECTION_TYPES = ['CONTENT_MISMATCH', 'SIZE_MISMATCH', 'MALWARE', 'UNDECODABLE_MEDIA', 'NO_VIDEO_STREAM', 'UPLOAD_INCOMPLETE', 'TOO_LARGE_TO_SCAN', 'UPLOAD_CHANGED', 'PRIVATE_METADATA_NOT_REMOVABLE', 'CHECKSUM_MISMATCH'] as const;
 
 // S3, database and metadata calls: seconds each (a worker killed mid-call is retried after
 // 30 s at the latest); transient faults (S3 5xx, network, DB

@@ -41,7 +41,11 @@ export const uploadSessionRequest = z
       .describe('MIME type of the file; parameters, case and legacy spellings are normalised (`video/webm;codecs=vp8,opus` → `video/webm`, `IMAGE/JPG` → `image/jpeg`), and the session answers with the type to send in the PUT'),
     fileSize: z.number().int().positive(),
     mediaType: z.enum(MEDIA_TYPES),
-    checksumSha256: checksumSha256.optional(),
+    checksumSha256: checksumSha256
+      .optional()
+      .describe(
+        "SHA-256 of the whole file (base64 or hex). A single PUT: signed into the URL, S3 refuses other bytes. A multipart upload: checked on the assembled file by the virus scan after complete (REJECTED, CHECKSUM_MISMATCH)",
+      ),
     /** Upload into this project (one the token grants; 403 PROJECT_FORBIDDEN otherwise) instead of the user's own space. */
     projectId: projectId.optional(),
   })

@@ -89,6 +89,7 @@ const FAILURE_MEANINGS: Record<string, string> = {
   SIZE_MISMATCH: 'the stored file does not have the declared size',
   UPLOAD_INCOMPLETE: 'the upload never completed',
   UPLOAD_CHANGED: 'the file was uploaded again after it had been checked; upload it as a new file',
+  CHECKSUM_MISMATCH: 'the uploaded bytes are not the file whose checksum was declared (a part was corrupted or replaced); upload it again',
   MALWARE: 'the virus scanner flagged the file',
   TOO_LARGE_TO_SCAN: 'the file is too large to be scanned',
   UNDECODABLE_MEDIA: 'the file could not be decoded as an image, video or PDF (a PDF cut short is one)',

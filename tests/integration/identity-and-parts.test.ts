@@ -253,6 +253,34 @@ describe('a part uploaded more than once counts once (the latest upload of it)',
     expect(sha256Hex(await p.storage.getBuffer(p.config.S3_MEDIA_BUCKET, s.storageKey))).toBe(sha256Hex(file));
   });
 
+  it.each([
+    ['right', (file: Buffer) => sha256Base64(file), 'READY'],
+    ['right, in hex', (file: Buffer) => sha256Hex(file), 'READY'],
+    ['wrong', (file: Buffer) => sha256Base64(Buffer.concat([file, Buffer.from('x')])), 'REJECTED'],
+  ] as const)("a multipart upload's whole-file checksumSha256 is checked (%s)", async (_what, checksumOf, expected) => {
+    const user = uniqueUser('whole-sum');
+    const file = await realJpeg(11 * MiB);
+    const res = await p.call(user, '/media/upload-session', {
+      body: { fileName: 'w.jpg', fileType: 'image/jpeg', fileSize: file.length, mediaType: 'POST_IMAGE', checksumSha256: checksumOf(file) },
+    });
+    expect(res.status).toBe(201);
+    const { partSize, parts } = res.body.upload as { partSize: number; parts: Array<{ partNumber: number; url: string; headers: Record<string, string> }> };
+    for (const part of parts) {
+      const put = await fetch(part.url, { method: 'PUT', body: file.subarray((part.partNumber - 1) * partSize, part.partNumber * partSize), headers: part.headers });
+      expect(put.status).toBe(200);
+    }
+    expect((await p.call(user, `/media/${res.body.mediaId}/complete`, { body: {} })).status).toBe(202);
+    const media = await waitForStatus(p, user, res.body.mediaId, ['READY', 'FAILED', 'REJECTED']);
+    expect(media.status).toBe(expected);
+    if (expected === 'REJECTED') {
+      expect(media.failureReason).toMatch(/^CHECKSUM_MISMATCH: /);
+      expect(await p.storage.head(p.config.S3_INCOMING_BUCKET, res.body.storageKey)).toBeUndefined();
+      expect(await p.storage.head(p.config.S3_MEDIA_BUCKET, res.body.storageKey)).toBeUndefined();
+    } else {
+      expect(sha256Hex(await p.storage.getBuffer(p.config.S3_MEDIA_BUCKET, res.body.storageKey))).toBe(sha256Hex(file));
+    }
+  });
+
   it('a retried part with a signed checksum is listed once too', async () => {
     const user = uniqueUser('retry-sum');
     const file = await realJpeg(11 * MiB);
