@@ -117,6 +117,49 @@ export function errorResponseWith(codes: readonly [string, ...string[]]) {
   });
 }
 
+const n = (description: string) => z.number().nullable().optional().describe(description);
+const str = (description: string) => z.string().nullable().optional().describe(description);
+const bool = (description: string) => z.boolean().nullable().optional().describe(description);
+
+/**
+ * The public metadata keys (PUBLIC_METADATA in services/shared/media-presenter.ts: nothing else
+ * leaves the service, GPS and raw EXIF never). Which appear depends on the media type and on
+ * what processing found; null where a step found nothing (a document without a title).
+ */
+export const mediaMetadata = z
+  .object({
+    width: n('pixels as displayed (EXIF orientation or the video display matrix applied)'),
+    height: n('pixels as displayed'),
+    format: str('image: the format read from the bytes (jpeg, png, webp, gif, heic, avif, …)'),
+    orientation: n('image: the EXIF Orientation of the original (1–8); thumbnails are upright'),
+    camera: str('image: EXIF Make and Model'),
+    takenAt: str('image: EXIF capture time, ISO 8601'),
+    durationSeconds: n('video: seconds'),
+    videoCodec: str('video: ffprobe codec name of the original (h264, hevc, vp8, …)'),
+    audioCodec: str('video: ffprobe codec name of the original audio, if any'),
+    frameRate: n('video: frames per second of the original'),
+    hasAudio: bool('video: whether the original has an audio stream'),
+    rotation: n('video: clockwise degrees the display matrix turns the coded frames (0, 90, 180, 270)'),
+    firstRendition: z
+      .object({ path: z.enum(['copy', 'fast']), reasons: z.array(z.string()), rendition: z.string() })
+      .passthrough()
+      .optional()
+      .describe('video: how the first playable rendition was made: `copy` (the original stream-copied) or `fast` (one low rung), and why not copied'),
+    originalMetadataRemoved: z.array(z.string()).optional().describe('video: names (never values) of the container tags removed from the published original'),
+    pageCount: n('document: pages; null when a password is required'),
+    title: str('document: /Title of the document info'),
+    author: str('document: /Author of the document info'),
+    encrypted: bool('document: /Encrypt in the trailer'),
+    passwordRequired: bool('document: opening needs a password (no preview, no text)'),
+    hasJavaScript: bool('document: any JavaScript action or XFA form; true when the analysis stopped before every object was read'),
+    hasEmbeddedFiles: bool('document: any embedded file; true when the analysis stopped before every object was read'),
+    textBytes: n('document: UTF-8 bytes of the extracted text kept (GET /media/{id}/text)'),
+    textTruncated: bool('document: the text was cut at DOCUMENT_TEXT_MAX_BYTES or by a bound'),
+    repaired: bool('document: MuPDF rebuilt a broken cross-reference table'),
+    analysisStoppedBy: z.enum(['timeout', 'memory']).nullable().optional().describe('document: the bound that stopped the analysis early (what was read is kept)'),
+  })
+  .passthrough();
+
 export const mediaResponse = z.object({
   mediaId: z.string().uuid(),
   status: z.enum(MEDIA_STATUSES),
@@ -141,7 +184,7 @@ export const mediaResponse = z.object({
     .describe(
       'Video only, set before READY: the HLS that plays now. While PROCESSING it lists the first rendition (`source`, the original stream-copied, or `fast`, one low rung; see metadata.firstRendition), set as soon as its first three segments are published: its media playlist is an EVENT playlist (RFC 8216 §4.3.3.5) that grows while the rendition is written, starts players at 0 (`#EXT-X-START:TIME-OFFSET=0`) and ends with `#EXT-X-ENDLIST`; master and that playlist are served `Cache-Control: no-cache`. Once READY the whole ladder (same masterUrl, rewritten). null for images, private types and unplayable states.',
     ),
-  metadata: z.record(z.string(), z.unknown()),
+  metadata: mediaMetadata,
   failureReason: z.string().nullable(),
   batchId: z.string().nullable(),
   /** The project the media was uploaded to; null for the uploader's own media. */

@@ -195,6 +195,8 @@ describe('the OpenAPI document', () => {
     expect((await call('GET', `/api/v1/media/${notUploaded}/text`, { user })).body.error.code).toBe('MEDIA_NOT_READY');
     await waitForStatus(p, user, document.body.mediaId, ['READY']);
     expect((await call('GET', `/api/v1/media/${document.body.mediaId}/text`, { user })).body.pagesRead).toBe(3);
+    // A document's metadata against its typed schema (the image's is checked below).
+    expect((await call('GET', `/api/v1/media/${document.body.mediaId}`, { user })).body.metadata).toMatchObject({ pageCount: 3, hasJavaScript: false, analysisStoppedBy: null });
     expect((await call('DELETE', `/api/v1/media/${document.body.mediaId}`, { user })).body.action).toBe('DELETING');
 
     // The same confirmation through the multipart alias, for a second image.
