@@ -1,15 +1,16 @@
 import { ApplicationFailure, Context } from '@temporalio/activity';
-import { createWriteStream } from 'node:fs';
+import { createReadStream, createWriteStream } from 'node:fs';
 import { open, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { makeThumbnails, UndecodableImageError, UnprocessableImageError } from '../services/shared/media/images';
-import { analyzePdf, DocumentAnalyzerError, DocumentLimitError, UndecodableDocumentError } from '../services/shared/media/pdf';
+import { analyzePdf, DocumentAnalyzerError, DocumentLimitError, UndecodableDocumentError, type DocumentAnalysis } from '../services/shared/media/pdf';
+import type { ClamdScanner } from '../services/shared/scanner';
 import { endsLikeAPdf, PDF_TAIL_BYTES } from '../services/shared/media/pdf-protocol';
 import { derivedPrefix, MEDIA_TYPE_RULES } from '../services/shared/media-types';
 import { pinnedToVerified, type ActivityDeps } from './index';
-import { storeThumbnails, type ProcessingInput } from './processing';
-import { heartbeatPerChunk } from './progress';
+import { storeThumbnails, type ProcessingInput, type ScanPolicy } from './processing';
+import { heartbeatPerChunk, heartbeatWhile } from './progress';
 import { makeWorkDir } from './work-dirs';
 
 export interface DocumentSettings {
@@ -19,6 +20,45 @@ export interface DocumentSettings {
   maxMemoryBytes: number;
   /** Extracted text kept per document, UTF-8 bytes. */
   textMaxBytes: number;
+  /**
+   * clamd for the embedded files (attachments) the analysis extracts, with the limit and policy
+   * of the original's scan: ClamAV's PDF parser misses some compressed attachments that MuPDF
+   * reads. Without it (the bench) embedded files are not extracted.
+   */
+  embeddedFileScan?: { scanner: ClamdScanner } & ScanPolicy;
+}
+
+/**
+ * clamd over each embedded file the analysis wrote (decompressed by MuPDF): an infected one
+ * rejects the document as MALWARE, like the original's scan; one over the scanner's limit
+ * follows SCAN_OVERSIZE_ACTION (TOO_LARGE_TO_SCAN, or published and recorded as unscanned).
+ * Recorded in the private `embeddedFileScan`: files scanned, and whether every embedded file
+ * was (not when a bound stopped the analysis before its object walk ended).
+ */
+async function scanEmbeddedFiles(ctx: Context, { media }: ActivityDeps, mediaId: string, analysis: DocumentAnalysis, scan: { scanner: ClamdScanner } & ScanPolicy): Promise<void> {
+  let scanned = 0;
+  let skipped = 0;
+  for (const file of analysis.embeddedFiles) {
+    if (!file.path) {
+      if (file.bytes > scan.maxBytes && scan.oversizeAction === 'reject') {
+        throw ApplicationFailure.nonRetryable(`an embedded file of ${file.bytes} bytes exceeds the scanner limit of ${scan.maxBytes}`, 'TOO_LARGE_TO_SCAN');
+      }
+      skipped++;
+      continue;
+    }
+    ctx.heartbeat({ phase: 'scan embedded files', scanned });
+    const result = await heartbeatWhile(ctx, () => ({ phase: 'scan embedded files', scanned }), scan.scanner.scan(createReadStream(file.path)));
+    scanned++;
+    if (result.infected) {
+      await media.mergeMetadata(mediaId, { embeddedFileScan: { status: 'INFECTED', signatures: result.signatures, at: new Date().toISOString() } });
+      // The object is deleted by the workflow's compensation, which runs next.
+      throw ApplicationFailure.nonRetryable(`malware found in an embedded file: ${result.signatures.join(', ')}`, 'MALWARE', { signatures: result.signatures });
+    }
+  }
+  if (analysis.embeddedFiles.length || analysis.stoppedBy) {
+    const complete = !analysis.stoppedBy && skipped === 0;
+    await media.mergeMetadata(mediaId, { embeddedFileScan: { status: 'CLEAN', scanned, skipped, complete, at: new Date().toISOString() } });
+  }
 }
 
 /** Last bytes of a local file (the `%%EOF` check). */
@@ -63,6 +103,7 @@ export function createDocumentActivities(deps: ActivityDeps, settings: DocumentS
             textMaxBytes: settings.textMaxBytes,
             timeoutMs: settings.timeoutMs,
             maxMemoryBytes: settings.maxMemoryBytes,
+            ...(settings.embeddedFileScan ? { embeddedDir: work, embeddedMaxBytes: settings.embeddedFileScan.maxBytes } : {}),
             signal: ctx.cancellationSignal,
             onProgress: (phase) => ctx.heartbeat({ phase }),
           });
@@ -74,6 +115,7 @@ export function createDocumentActivities(deps: ActivityDeps, settings: DocumentS
           throw err;
         }
         const { info } = analysis;
+        if (settings.embeddedFileScan) await scanEmbeddedFiles(ctx, deps, input.mediaId, analysis, settings.embeddedFileScan);
         if (analysis.stoppedBy) ctx.log.warn('document analysis stopped early; keeping what was read', { mediaId: input.mediaId, stoppedBy: analysis.stoppedBy, pagesRead: analysis.pagesRead });
 
         // A retry starts clean: earlier partial output is removed, then every key is rewritten.

@@ -53,16 +53,15 @@ export async function createWorker(kind: WorkerKind, config: Config, options: Cr
   // Image originals are published by the light worker, without their location (ExifTool).
   const scrubber = kind === 'light' ? createExiftoolScrubber() : undefined;
   const deps = { storage, media, buckets: { incoming: config.S3_INCOMING_BUCKET, media: config.S3_MEDIA_BUCKET }, metrics, publish: webhooks.publish, scrubber };
+  const scanner = new ClamdScanner({ host: config.CLAMD_HOST, port: config.CLAMD_PORT });
+  const scanPolicy = { maxBytes: config.CLAMD_STREAM_MAX_BYTES, oversizeAction: config.SCAN_OVERSIZE_ACTION };
   const activities =
     kind === 'light'
       ? {
           ...createActivities(deps),
           ...createLifecycleActivities(deps),
           ...webhooks.activities,
-          ...createScanActivities(deps, new ClamdScanner({ host: config.CLAMD_HOST, port: config.CLAMD_PORT }), {
-            maxBytes: config.CLAMD_STREAM_MAX_BYTES,
-            oversizeAction: config.SCAN_OVERSIZE_ACTION,
-          }),
+          ...createScanActivities(deps, scanner, scanPolicy),
           ...createImageActivities(deps),
         }
       : createVideoActivities(deps, {
@@ -102,6 +101,7 @@ export async function createWorker(kind: WorkerKind, config: Config, options: Cr
             timeoutMs: config.DOCUMENT_ANALYSIS_TIMEOUT_SECONDS * 1000,
             maxMemoryBytes: config.DOCUMENT_ANALYSIS_MAX_MEMORY_MB * 1024 * 1024,
             textMaxBytes: config.DOCUMENT_TEXT_MAX_BYTES,
+            embeddedFileScan: { scanner, ...scanPolicy },
           }),
           maxConcurrentActivityTaskExecutions: config.DOCUMENT_MAX_CONCURRENT_ACTIVITIES,
         })

@@ -5,8 +5,8 @@ import sharp from 'sharp';
 import { analyzePdf, DocumentAnalyzerError, DocumentLimitError, UndecodableDocumentError } from '../../services/shared/media/pdf';
 import { isPublicText } from '../../services/shared/media/tool-errors';
 import { derivedPrefix } from '../../services/shared/media-types';
-import { A4_PREVIEW, makeDocuments, manyObjectsPdf, type DocumentName } from '../fixtures/corpus-documents';
-import { jpegWithExif, pngHeader, bytesOfType } from '../fixtures/media';
+import { A4_PREVIEW, makeDocuments, manyObjectsPdf, pdfWithAttachment, type DocumentName } from '../fixtures/corpus-documents';
+import { eicar, jpegWithExif, pngHeader, bytesOfType } from '../fixtures/media';
 import { startPlatform, uniqueUser, uploadFile, waitForStatus, type Platform } from '../harness/platform';
 
 const FINISHED = ['READY', 'REJECTED', 'FAILED'];
@@ -168,6 +168,28 @@ describe('documents (PDF) on the real stack', () => {
     expect(await p.storage.head(p.config.S3_INCOMING_BUCKET, session.storageKey)).toBeUndefined();
     expect(await p.storage.head(p.config.S3_MEDIA_BUCKET, session.storageKey)).toBeUndefined();
     expect(await p.media.findText(session.mediaId)).toBeNull();
+  });
+
+  it('rejects a PDF whose compressed attachment is malware that clamd alone does not see, and leaves nothing behind', async () => {
+    const infected = pdfWithAttachment(eicar);
+    const user = uniqueUser('attachment');
+    const session = await uploadFile(p, user, infected, 'application/pdf', 'DOCUMENT', 'with-attachment.pdf');
+    const media = await waitForStatus(p, user, session.mediaId, FINISHED);
+    expect(media.status).toBe('REJECTED');
+    // The original's scan passed it (ClamAV 1.4 does not inflate this stream); the attachment's caught it.
+    expect(media.failureReason).toMatch(/^MALWARE: malware found in an embedded file: Eicar/);
+    expect(await p.storage.head(p.config.S3_INCOMING_BUCKET, session.storageKey)).toBeUndefined();
+    expect(await p.storage.head(p.config.S3_MEDIA_BUCKET, session.storageKey)).toBeUndefined();
+    expect(await p.storage.listKeys(p.config.S3_MEDIA_BUCKET, derivedPrefix(session.mediaId))).toEqual([]);
+    const row = await p.media.findById(session.mediaId);
+    expect(row?.metadata).toMatchObject({ scan: { status: 'CLEAN' }, embeddedFileScan: { status: 'INFECTED' } });
+  });
+
+  it('publishes a PDF with a clean compressed attachment, its attachment scanned', async () => {
+    const { session, media } = await uploadDocument('multipage', pdfWithAttachment(Buffer.from('bill of quantities, rev. 3\n'.repeat(50)), 'boq.txt'));
+    expect(media.status).toBe('READY');
+    expect(media.metadata).toMatchObject({ hasEmbeddedFiles: true, pageCount: 1 });
+    expect((await p.media.findById(session.mediaId))?.metadata).toMatchObject({ embeddedFileScan: { status: 'CLEAN', scanned: 1, skipped: 0, complete: true } });
   });
 
   it('rejects a file declared as PDF that is not one', async () => {

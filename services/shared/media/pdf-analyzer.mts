@@ -37,7 +37,7 @@ const NODE_BUDGET_PER_OBJECT = 100_000;
  * /AcroForm with /XFA) counts as JavaScript: its XML carries scripts MuPDF does not parse.
  * The walk uses an explicit stack, so no nesting depth overflows or hides anything.
  */
-function activeContent(doc: MuPDF.PDFDocument): Pick<DocumentInfo, 'hasJavaScript' | 'hasEmbeddedFiles'> {
+function activeContent(doc: MuPDF.PDFDocument, onEmbeddedFile?: (filespec: MuPDF.PDFObject) => void): Pick<DocumentInfo, 'hasJavaScript' | 'hasEmbeddedFiles'> {
   const found = { hasJavaScript: false, hasEmbeddedFiles: Object.keys(doc.getEmbeddedFiles()).length > 0 };
   const isName = (obj: MuPDF.PDFObject, name: string) => obj.isName() && obj.asName() === name;
   try {
@@ -68,7 +68,9 @@ function activeContent(doc: MuPDF.PDFDocument): Pick<DocumentInfo, 'hasJavaScrip
       const obj = stack.pop()!;
       if (obj.isDictionary()) {
         if (has(obj, 'S', (v) => isName(v, 'JavaScript')) || has(obj, 'JS', present)) found.hasJavaScript = true;
-        if (has(obj, 'EF', present) || has(obj, 'Type', (v) => isName(v, 'EmbeddedFile'))) found.hasEmbeddedFiles = true;
+        const filespec = has(obj, 'EF', present);
+        if (filespec || has(obj, 'Type', (v) => isName(v, 'EmbeddedFile'))) found.hasEmbeddedFiles = true;
+        if (filespec) onEmbeddedFile?.(obj);
       }
       // Indirect references are visited as objects of their own.
       if (obj.isDictionary() || obj.isArray()) obj.forEach((child) => (child.isIndirect() ? child.destroy() : stack.push(child)));
@@ -76,7 +78,8 @@ function activeContent(doc: MuPDF.PDFDocument): Pick<DocumentInfo, 'hasJavaScrip
     }
   };
   const count = doc.countObjects();
-  for (let num = 1; num < count && !(found.hasJavaScript && found.hasEmbeddedFiles); num++) {
+  // With embedded files to hand over, every object is read: each one counts, not only the first.
+  for (let num = 1; num < count && (onEmbeddedFile || !(found.hasJavaScript && found.hasEmbeddedFiles)); num++) {
     const ref = doc.newIndirect(num);
     try {
       walk(ref.resolve());
@@ -87,6 +90,33 @@ function activeContent(doc: MuPDF.PDFDocument): Pick<DocumentInfo, 'hasJavaScrip
     }
   }
   return found;
+}
+
+let embeddedFiles = 0;
+
+/**
+ * Writes one embedded file's decompressed bytes for the worker's virus scan: clamd's own PDF
+ * parser misses some Flate streams (ClamAV 1.4 passes an attachment whose stream dictionary
+ * starts with a /Params dictionary, as pikepdf writes it). A file over the bound, or one MuPDF
+ * cannot read, is reported without a path.
+ */
+function writeEmbeddedFile(doc: MuPDF.PDFDocument, filespec: MuPDF.PDFObject, request: AnalyzerRequest): void {
+  let contents: MuPDF.Buffer | null = null;
+  try {
+    contents = doc.getEmbeddedFileContents(filespec);
+  } catch {
+    // Unreadable: reported as not written.
+  }
+  const bytes = contents?.getLength() ?? 0;
+  if (!contents || bytes > (request.embeddedMaxBytes ?? Infinity)) {
+    contents?.destroy();
+    send({ kind: 'embeddedFile', bytes });
+    return;
+  }
+  const path = `${request.embeddedDir}/embedded-${++embeddedFiles}`;
+  writeFileSync(path, contents.asUint8Array());
+  contents.destroy();
+  send({ kind: 'embeddedFile', path, bytes });
 }
 
 async function main(): Promise<void> {
@@ -177,7 +207,7 @@ async function main(): Promise<void> {
   }
   // Last: every object is read (hundreds of MB for a file of 100,000 small objects), so a bound
   // that stops it finds page count, preview and text already sent.
-  send({ kind: 'activeContent', ...activeContent(pdf) });
+  send({ kind: 'activeContent', ...activeContent(pdf, request.embeddedDir ? (filespec) => writeEmbeddedFile(pdf, filespec, request) : undefined) });
   send({ kind: 'done', pagesRead });
 }
 

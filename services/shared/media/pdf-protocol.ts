@@ -14,6 +14,12 @@ export interface AnalyzerRequest {
   previewMaxWidth: number;
   /** The child stops reading pages once it has sent this many UTF-8 bytes of text; the parent cuts exactly. */
   textMaxBytes: number;
+  /**
+   * Where the object walk writes each embedded file it finds (decompressed), for the worker to
+   * scan; none written without it. Files larger than `embeddedMaxBytes` are reported, not written.
+   */
+  embeddedDir?: string;
+  embeddedMaxBytes?: number;
 }
 
 /** Facts read from the document before anything is rendered. */
@@ -48,6 +54,12 @@ export type AnalyzerMessage =
   | { kind: 'preview'; width: number; height: number }
   /** One per page with text, in page order (1-based `page`). */
   | { kind: 'text'; page: number; text: string }
+  /**
+   * During the object walk, one per embedded file (an /EF file specification): `path` of its
+   * decompressed bytes under `embeddedDir`, absent when it was larger than `embeddedMaxBytes`
+   * or could not be read (`bytes` then what is known: its size, or 0).
+   */
+  | { kind: 'embeddedFile'; path?: string; bytes: number }
   /** After the text: the walk over every object (see DocumentInfo.hasJavaScript). */
   | ({ kind: 'activeContent' } & Pick<DocumentInfo, ActiveContentFlags>)
   | { kind: 'done'; pagesRead: number }

@@ -31,6 +31,10 @@ export interface AnalyzeOptions {
   memoryCheckIntervalMs?: number;
   /** Aborts (kills the child) on activity cancellation. */
   signal?: AbortSignal;
+  /** Where embedded files are written for scanning (AnalyzerRequest.embeddedDir); none without it. */
+  embeddedDir?: string;
+  /** Embedded files larger than this are reported, not written (bytes). */
+  embeddedMaxBytes?: number;
   /** Called on every message and every memory check, so the caller can heartbeat. */
   onProgress?: (phase: string) => void;
 }
@@ -46,6 +50,8 @@ export interface DocumentAnalysis {
   pagesRead: number;
   /** The bound that stopped the analysis early, if any: what arrived before it is kept. */
   stoppedBy?: 'timeout' | 'memory';
+  /** Embedded files the object walk found, in the order found: `path` under `embeddedDir`, absent when not written (over the bound, unreadable). */
+  embeddedFiles: Array<{ path?: string; bytes: number }>;
   /** Largest resident size of the child seen by the 200 ms memory checks (0 when it ended before the first). */
   peakMemoryBytes: number;
 }
@@ -69,12 +75,20 @@ async function residentBytes(pid: number): Promise<number | undefined> {
  * way (retry). Every message is fit for a failure reason (publicDetail), `detail` is for the log.
  */
 export async function analyzePdf(input: string, options: AnalyzeOptions): Promise<DocumentAnalysis> {
-  const request: AnalyzerRequest = { input, previewPath: options.previewPath, previewMaxWidth: options.previewMaxWidth, textMaxBytes: options.textMaxBytes };
+  const request: AnalyzerRequest = {
+    input,
+    previewPath: options.previewPath,
+    previewMaxWidth: options.previewMaxWidth,
+    textMaxBytes: options.textMaxBytes,
+    embeddedDir: options.embeddedDir,
+    embeddedMaxBytes: options.embeddedMaxBytes,
+  };
   const child = spawn(...diesWithParent(process.execPath, [analyzerPath, JSON.stringify(request)]), { stdio: ['ignore', 'pipe', 'pipe'] });
   let info: Omit<DocumentInfo, ActiveContentFlags> | undefined;
   let activeContent: Pick<DocumentInfo, ActiveContentFlags> | undefined;
   let preview: DocumentAnalysis['preview'];
   const texts: string[] = [];
+  const embeddedFiles: DocumentAnalysis['embeddedFiles'] = [];
   let pagesRead = 0;
   let done = false;
   let undecodable: string | undefined;
@@ -124,6 +138,9 @@ export async function analyzePdf(input: string, options: AnalyzeOptions): Promis
         case 'info':
           info = message.info;
           break;
+        case 'embeddedFile':
+          embeddedFiles.push({ path: message.path, bytes: message.bytes });
+          break;
         case 'activeContent':
           activeContent = { hasJavaScript: message.hasJavaScript, hasEmbeddedFiles: message.hasEmbeddedFiles };
           break;
@@ -168,5 +185,5 @@ export async function analyzePdf(input: string, options: AnalyzeOptions): Promis
   if (done && !activeContent) throw new DocumentAnalyzerError('PDF analyzer finished without its active-content scan', stderr.trim());
   // Stopped before every object was read: not called clean (DocumentInfo.hasJavaScript).
   const flags = activeContent ?? { hasJavaScript: true, hasEmbeddedFiles: true };
-  return { info: { ...info, ...flags }, preview, text, textTruncated: truncated || (!!stoppedBy && pagesRead < info.pageCount), pagesRead, stoppedBy, peakMemoryBytes };
+  return { info: { ...info, ...flags }, preview, text, textTruncated: truncated || (!!stoppedBy && pagesRead < info.pageCount), pagesRead, stoppedBy, embeddedFiles, peakMemoryBytes };
 }
