@@ -141,6 +141,7 @@ export function createDocumentActivities(deps: ActivityDeps, settings: DocumentS
           author: info.author ?? null,
           encrypted: info.encrypted,
           passwordRequired: info.passwordRequired,
+          restrictions: info.restrictions,
           hasJavaScript: info.hasJavaScript,
           hasEmbeddedFiles: info.hasEmbeddedFiles,
           repaired: info.repaired,

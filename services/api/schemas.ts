@@ -151,6 +151,10 @@ export const mediaMetadata = z
     author: str('document: /Author of the document info'),
     encrypted: bool('document: /Encrypt in the trailer'),
     passwordRequired: bool('document: opening needs a password (no preview, no text)'),
+    restrictions: z
+      .array(z.enum(['print', 'copy', 'edit', 'annotate', 'form', 'accessibility', 'assemble', 'print-hq']))
+      .optional()
+      .describe("document: what an owner password's permissions deny (ISO 32000-1 Table 22); the preview and text are made regardless"),
     hasJavaScript: bool('document: any JavaScript action or XFA form; true when the analysis stopped before every object was read'),
     hasEmbeddedFiles: bool('document: any embedded file; true when the analysis stopped before every object was read'),
     textBytes: n('document: UTF-8 bytes of the extracted text kept (GET /media/{id}/text)'),

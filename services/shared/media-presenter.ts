@@ -33,6 +33,7 @@ const PUBLIC_METADATA = [
   'author',
   'encrypted',
   'passwordRequired',
+  'restrictions',
   'hasJavaScript',
   'hasEmbeddedFiles',
   'textBytes',

@@ -51,6 +51,7 @@ describe('documents (PDF) on the real stack', () => {
       title: 'Site plan level 2',
       author: 'Jane Architect',
       encrypted: false,
+      restrictions: [],
       hasJavaScript: false,
       hasEmbeddedFiles: false,
       textTruncated: false,
@@ -108,7 +109,8 @@ describe('documents (PDF) on the real stack', () => {
   it('renders a PDF encrypted with an owner password only (restrictions, no user password)', async () => {
     const { user, session, media } = await uploadDocument('owner-password', pdfs['owner-password']);
     expect(media.status).toBe('READY');
-    expect(media.metadata).toMatchObject({ encrypted: true, passwordRequired: false, pageCount: 1 });
+    // What the owner denied is said; the preview and the text are made regardless.
+    expect(media.metadata).toMatchObject({ encrypted: true, passwordRequired: false, pageCount: 1, restrictions: ['print', 'copy'] });
     await expectPreview(media);
     expect((await p.call(user, `/media/${session.mediaId}/text`)).body.text.trim()).toBe('Page 1: no printing');
   });

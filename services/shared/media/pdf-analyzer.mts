@@ -92,6 +92,8 @@ function activeContent(doc: MuPDF.PDFDocument, onEmbeddedFile?: (filespec: MuPDF
   return found;
 }
 
+const PERMISSIONS: MuPDF.DocumentPermission[] = ['print', 'copy', 'edit', 'annotate', 'form', 'accessibility', 'assemble', 'print-hq'];
+
 let embeddedFiles = 0;
 
 /**
@@ -138,7 +140,7 @@ async function main(): Promise<void> {
   const encrypted = !pdf.getTrailer().get('Encrypt').isNull();
   if (doc.needsPassword()) {
     // Without the password the page tree, the info and the text are all ciphertext.
-    send({ kind: 'info', info: { pageCount: 0, encrypted, passwordRequired: true, repaired: pdf.wasRepaired() } });
+    send({ kind: 'info', info: { pageCount: 0, encrypted, passwordRequired: true, restrictions: [], repaired: pdf.wasRepaired() } });
     send({ kind: 'activeContent', hasJavaScript: false, hasEmbeddedFiles: false });
     send({ kind: 'done', pagesRead: 0 });
     return;
@@ -161,6 +163,7 @@ async function main(): Promise<void> {
       pageCount,
       encrypted,
       passwordRequired: false,
+      restrictions: encrypted ? PERMISSIONS.filter((permission) => !doc.hasPermission(permission)) : [],
       title: meta(mupdf.Document.META_INFO_TITLE),
       author: meta(mupdf.Document.META_INFO_AUTHOR),
       repaired: pdf.wasRepaired(),

@@ -29,6 +29,14 @@ export interface DocumentInfo {
   encrypted: boolean;
   /** Opening needs a password: nothing is rendered or extracted. */
   passwordRequired: boolean;
+  /**
+   * What the document's permissions deny its reader (ISO 32000-1 §7.6.3.2, Table 22: an owner
+   * password's restrictions), in MuPDF's names: `print`, `copy`, `edit`, `annotate`, `form`,
+   * `accessibility`, `assemble`, `print-hq`. Empty when not encrypted or nothing is denied.
+   * Informational: the platform renders the preview and extracts the text regardless, as
+   * readers that honour only the user password do; an integrator decides what to show.
+   */
+  restrictions: string[];
   title?: string;
   author?: string;
   /**
