@@ -7,7 +7,7 @@ import { Connection } from '@temporalio/client';
 import { stringify } from 'yaml';
 import { createDatabaseIfMissing } from './postgres';
 import { startProcess, waitFor } from './process';
-import { searchAttributes, waitForFrontend, type TemporalServer } from './temporal';
+import { searchAttributes, stackDynamicConfig, waitForFrontend, type TemporalServer } from './temporal';
 import { temporalCli, temporalSchemaDir, temporalServerBinary, temporalSqlTool } from './tools';
 
 const run = promisify(execFile);
@@ -30,8 +30,7 @@ export const temporalDatabases = { persistence: 'temporal', visibility: 'tempora
  * or has them as its own defaults.
  */
 export const serverDynamicConfig: Record<string, unknown> = {
-  // Workflows whose tasks keep failing are flagged as TemporalReportedProblems (npm run ops --problems, Web UI).
-  'system.numConsecutiveWorkflowTaskProblemsToTriggerSearchAttribute': 5,
+  ...stackDynamicConfig,
   // The cleanup and orphan sweep run as a Temporal Schedule (services/worker/cleanup-schedule.ts).
   'frontend.enableSchedules': true,
 };

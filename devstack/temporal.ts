@@ -9,6 +9,21 @@ import { temporalCli } from './tools';
 export const searchAttributes = { MediaStatus: 'Keyword', MediaType: 'Keyword', MediaOwner: 'Keyword', MediaTenant: 'Keyword' } as const;
 
 /**
+ * Dynamic config both Temporal modes of the stack run with (the dev server as
+ * `--dynamic-config-value`, the production server in its dynamic-config file):
+ * - workflows whose tasks keep failing are flagged as TemporalReportedProblems (npm run ops --problems, Web UI);
+ * - task queue fairness (Temporal 1.29+, the priority matcher): a session's workflow and
+ *   activities carry its uploader as fairness key (`workflowStartOptions`), so one uploader's
+ *   backlog of slow documents or long videos shares the workers with others' uploads instead of
+ *   holding them back in arrival order. Without it the key is ignored.
+ */
+export const stackDynamicConfig: Record<string, unknown> = {
+  'system.numConsecutiveWorkflowTaskProblemsToTriggerSearchAttribute': 5,
+  'matching.useNewMatcher': true,
+  'matching.enableFairness': true,
+};
+
+/**
  * The dev server's SQLite file in WAL mode with `synchronous=normal`: no fsync per commit, so
  * about 3× the workflow starts and signals per second of SQLite's defaults (rollback journal,
  * full sync) on the 2-core dev machine. A crash of the machine itself may lose the last
@@ -26,6 +41,8 @@ export interface TemporalDevServerOptions {
   sqlitePragmas?: readonly string[];
   /** Prometheus `/metrics` port (loopback); omitted → none. */
   metricsPort?: number;
+  /** Dynamic config over stackDynamicConfig (tests: one task queue partition, so dispatch order is observable). */
+  dynamicConfig?: Record<string, unknown>;
   logFile?: string;
 }
 
@@ -65,8 +82,7 @@ export async function startTemporalDevServer(options: TemporalDevServerOptions):
   if (options.metricsPort) args.push('--metrics-port', String(options.metricsPort));
   for (const pragma of options.dbFile ? (options.sqlitePragmas ?? SQLITE_PRAGMAS) : []) args.push('--sqlite-pragma', pragma);
   for (const [name, type] of Object.entries(searchAttributes)) args.push('--search-attribute', `${name}=${type}`);
-  // Surfaces workflows whose tasks keep failing as TemporalReportedProblems in the Web UI.
-  args.push('--dynamic-config-value', 'system.numConsecutiveWorkflowTaskProblemsToTriggerSearchAttribute=5');
+  for (const [key, value] of Object.entries({ ...stackDynamicConfig, ...options.dynamicConfig })) args.push('--dynamic-config-value', `${key}=${JSON.stringify(value)}`);
   const proc = startProcess('temporal', temporalCli(), args, { logFile: options.logFile });
   const address = `127.0.0.1:${options.port}`;
   await waitForFrontend('Temporal dev server', address, proc, 60_000);

@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { S3ServiceException } from '@aws-sdk/client-s3';
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
@@ -564,7 +564,18 @@ export function workflowStartOptions(
       { key: MediaTenantKey, value: row.tenantId },
     ],
     staticSummary: `${row.mediaType} ${row.fileName} (${row.fileSize} bytes) for ${row.userId}`,
+    // Inherited by every activity of the session: task queue fairness per uploader (servers with
+    // matching.enableFairness, see devstack/temporal.ts; ignored elsewhere).
+    priority: { fairnessKey: uploaderFairnessKey(row) },
   };
+}
+
+/**
+ * Temporal fairness key of an uploader: fairness keys are at most 64 bytes and a `sub` may be
+ * 255, so the tenant and user are hashed (SHA-256, 128 bits as hex), never written as they are.
+ */
+export function uploaderFairnessKey({ tenantId, userId }: { tenantId: string; userId: string }): string {
+  return `uploader-${createHash('sha256').update(`${tenantId}\0${userId}`).digest('hex').slice(0, 32)}`;
 }
 
 /** 413 QUOTA_EXCEEDED: the user's (details without `scope`, as before tenants) or the tenant's quota. */

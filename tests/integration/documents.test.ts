@@ -5,7 +5,10 @@ import sharp from 'sharp';
 import { analyzePdf, DocumentAnalyzerError, DocumentLimitError, UndecodableDocumentError } from '../../services/shared/media/pdf';
 import { isPublicText } from '../../services/shared/media/tool-errors';
 import { derivedPrefix } from '../../services/shared/media-types';
-import { A4_PREVIEW, makeDocuments, manyObjectsPdf, pdfWithAttachment, type DocumentName } from '../fixtures/corpus-documents';
+import { A4_PREVIEW, makeDocuments, manyObjectsPdf, pdfWithAttachment, slowPagePdf, type DocumentName } from '../fixtures/corpus-documents';
+import { freePort } from '../../devstack/ports';
+import { until } from '../../devstack/poll';
+import { startTemporalDevServer, type TemporalServer } from '../../devstack/temporal';
 import { eicar, jpegWithExif, pngHeader, bytesOfType } from '../fixtures/media';
 import { startPlatform, uniqueUser, uploadFile, waitForStatus, type Platform } from '../harness/platform';
 
@@ -330,4 +333,56 @@ describe('document analysis bounds', () => {
     controller.abort();
     await expect(analyzePdf(pdfPath, { ...base, previewPath: join(dir, 'c.png'), signal: controller.signal })).rejects.toThrow();
   });
+});
+
+describe('document queue fairness: one uploader\'s backlog does not hold back another\'s document', () => {
+  let temporal: TemporalServer;
+  let p: Platform;
+  beforeAll(async () => {
+    // One task queue partition: dispatch order is then the queue's own (with four, the
+    // partition a task lands in reorders it and the test could pass by chance).
+    temporal = await startTemporalDevServer({
+      port: await freePort(),
+      dynamicConfig: { 'matching.numTaskqueueReadPartitions': 1, 'matching.numTaskqueueWritePartitions': 1 },
+    });
+    p = await startPlatform(
+      { TEMPORAL_ADDRESS: temporal.address, DOCUMENT_MAX_CONCURRENT_ACTIVITIES: '1', DOCUMENT_ANALYSIS_TIMEOUT_SECONDS: '2' },
+      { videoWorker: false },
+    );
+  });
+  afterAll(async () => {
+    await p?.stop();
+    await temporal?.process.stop();
+  });
+
+  /** When processDocument of a media's workflow was scheduled and started (epoch ms), as far as its history says yet. */
+  async function analysisEvents(mediaId: string): Promise<{ scheduled: boolean; startedAt?: number }> {
+    const events = (await p.temporal.workflow.getHandle(`media-upload/${mediaId}`).fetchHistory()).events ?? [];
+    const scheduled = events.find((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'processDocument');
+    const started = scheduled && events.find((e) => String(e.activityTaskStartedEventAttributes?.scheduledEventId ?? '') === String(scheduled.eventId));
+    const at = started?.eventTime && Number(started.eventTime.seconds) * 1000 + Math.floor((started.eventTime.nanos ?? 0) / 1e6);
+    return { scheduled: !!scheduled, startedAt: at || undefined };
+  }
+
+  it("takes another uploader's document ahead of the rest of the first uploader's backlog", async () => {
+    // Each analysed for the 2 s bound (MuPDF needs longer for its page), scanned in under 1 s:
+    // alice's backlog grows while her first one is analysed.
+    const slow = slowPagePdf(1_000_000);
+    const alice = uniqueUser('alice-backlog');
+    const bob = uniqueUser('bob-one');
+    const alices: string[] = [];
+    for (let i = 0; i < 5; i++) alices.push((await uploadFile(p, alice, slow, 'application/pdf', 'DOCUMENT', `slow-${i}.pdf`)).mediaId);
+    await until('alice\'s analyses scheduled', async () => ((await Promise.all(alices.map(analysisEvents))).every((e) => e.scheduled) ? true : undefined), { timeoutMs: 60_000 });
+    // Alice's not yet READY: one analysed, the rest queued (a running activity's start is in its history only once it ends).
+    const waiting = (await Promise.all(alices.map(async (id) => (await p.call(alice, `/media/${id}`)).body.status))).filter((status) => status !== 'READY').length;
+    const bobs = (await uploadFile(p, bob, makeDocuments().multipage, 'application/pdf', 'DOCUMENT', 'quick.pdf')).mediaId;
+    for (const [user, id] of [...alices.map((id) => [alice, id] as const), [bob, bobs] as const]) expect((await waitForStatus(p, user, id, FINISHED, 120_000)).status).toBe('READY');
+    // In arrival order (one partition, no fairness) bob's would start after every one of
+    // alice's scheduled before it; with fairness it goes ahead of some she had waiting.
+    expect(waiting).toBeGreaterThanOrEqual(3);
+    const bobStarted = (await analysisEvents(bobs)).startedAt!;
+    const aliceAfterBob = (await Promise.all(alices.map(analysisEvents))).filter((e) => e.startedAt! > bobStarted).length;
+    expect(aliceAfterBob).toBeGreaterThanOrEqual(1);
+  });
+
 });
