@@ -1,12 +1,12 @@
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { open, readFile, rm } from 'node:fs/promises';
+import { mkdir, open, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { makeThumbnails, UndecodableImageError, UnprocessableImageError } from '../services/shared/media/images';
 import { analyzePdf, DocumentAnalyzerError, DocumentLimitError, UndecodableDocumentError, type DocumentAnalysis } from '../services/shared/media/pdf';
 import type { ClamdScanner } from '../services/shared/scanner';
-import { endsLikeAPdf, PDF_TAIL_BYTES } from '../services/shared/media/pdf-protocol';
+import { endsLikeAPdf, isPdfPadding } from '../services/shared/media/pdf-protocol';
 import { derivedPrefix, MEDIA_TYPE_RULES } from '../services/shared/media-types';
 import { pinnedToVerified, type ActivityDeps } from './index';
 import { storeThumbnails, type ProcessingInput, type ScanPolicy } from './processing';
@@ -28,48 +28,109 @@ export interface DocumentSettings {
   embeddedFileScan?: { scanner: ClamdScanner } & ScanPolicy;
 }
 
+/** Attachments inside attachments are opened up to this depth; a PDF nested deeper is not scanned. */
+const MAX_ATTACHMENT_DEPTH = 3;
+
 /**
  * clamd over each embedded file the analysis wrote (decompressed by MuPDF): an infected one
- * rejects the document as MALWARE, like the original's scan; one over the scanner's limit
- * follows SCAN_OVERSIZE_ACTION (TOO_LARGE_TO_SCAN, or published and recorded as unscanned).
- * Recorded in the private `embeddedFileScan`: files scanned, and whether every embedded file
- * was (not when a bound stopped the analysis before its object walk ended).
+ * rejects the document as MALWARE, like the original's scan. An attachment that is itself a
+ * PDF is analysed in turn (`analyzeAttachment`), since clamd's PDF parser is what misses the
+ * layout, down to MAX_ATTACHMENT_DEPTH. Fails closed: an attachment that could not be scanned
+ * (over CLAMD_STREAM_MAX_BYTES, unreadable to MuPDF, nested too deep) or a walk a bound stopped
+ * before it read every object (so attachments may be unseen) follows SCAN_OVERSIZE_ACTION:
+ * `REJECTED TOO_LARGE_TO_SCAN`, or published and recorded as not scanned. The outcome is kept
+ * in the private `embeddedFileScan`.
  */
-async function scanEmbeddedFiles(ctx: Context, { media }: ActivityDeps, mediaId: string, analysis: DocumentAnalysis, scan: { scanner: ClamdScanner } & ScanPolicy): Promise<void> {
-  let scanned = 0;
-  let skipped = 0;
-  for (const file of analysis.embeddedFiles) {
-    if (!file.path) {
-      if (file.bytes > scan.maxBytes && scan.oversizeAction === 'reject') {
-        throw ApplicationFailure.nonRetryable(`an embedded file of ${file.bytes} bytes exceeds the scanner limit of ${scan.maxBytes}`, 'TOO_LARGE_TO_SCAN');
+async function scanEmbeddedFiles(
+  ctx: Context,
+  { media }: ActivityDeps,
+  mediaId: string,
+  analysis: DocumentAnalysis,
+  scan: { scanner: ClamdScanner } & ScanPolicy,
+  analyzeAttachment: (path: string, depth: number) => Promise<DocumentAnalysis>,
+): Promise<void> {
+  const tally = { scanned: 0, notScanned: [] as string[] };
+  const notScanned = (reason: string) => {
+    if (scan.oversizeAction === 'reject') throw ApplicationFailure.nonRetryable(`${reason}: its attachments cannot all be virus-scanned`, 'TOO_LARGE_TO_SCAN');
+    tally.notScanned.push(reason);
+  };
+  const walk = async (found: DocumentAnalysis, depth: number): Promise<void> => {
+    if (!found.objectWalkComplete) notScanned(`the document's objects were not all read (stopped by its ${found.stoppedBy ?? 'analysis'} bound)`);
+    for (const file of found.embeddedFiles) {
+      if (!file.path) {
+        notScanned(file.bytes > scan.maxBytes ? `an embedded file of ${file.bytes} bytes exceeds the scanner limit of ${scan.maxBytes}` : 'an embedded file cannot be read');
+        continue;
       }
-      skipped++;
-      continue;
+      const result = await heartbeatWhile(ctx, () => ({ phase: 'scan embedded files', scanned: tally.scanned }), scan.scanner.scan(createReadStream(file.path)));
+      tally.scanned++;
+      if (result.infected) {
+        await media.mergeMetadata(mediaId, { embeddedFileScan: { status: 'INFECTED', signatures: result.signatures, at: new Date().toISOString() } });
+        // The object is deleted by the workflow's compensation, which runs next.
+        throw ApplicationFailure.nonRetryable(`malware found in an embedded file: ${result.signatures.join(', ')}`, 'MALWARE', { signatures: result.signatures });
+      }
+      if (!(await looksLikeAPdf(file.path))) continue;
+      if (depth >= MAX_ATTACHMENT_DEPTH) {
+        notScanned(`a PDF attachment is nested more than ${MAX_ATTACHMENT_DEPTH} deep`);
+        continue;
+      }
+      let inner: DocumentAnalysis;
+      try {
+        inner = await analyzeAttachment(file.path, depth + 1);
+      } catch (err) {
+        // MuPDF cannot read it as a PDF: clamd has scanned it as the bytes it is.
+        if (err instanceof UndecodableDocumentError) continue;
+        if (err instanceof DocumentLimitError) {
+          notScanned('a PDF attachment could not be read within the analysis bounds');
+          continue;
+        }
+        throw err;
+      }
+      await walk(inner, depth + 1);
     }
-    ctx.heartbeat({ phase: 'scan embedded files', scanned });
-    const result = await heartbeatWhile(ctx, () => ({ phase: 'scan embedded files', scanned }), scan.scanner.scan(createReadStream(file.path)));
-    scanned++;
-    if (result.infected) {
-      await media.mergeMetadata(mediaId, { embeddedFileScan: { status: 'INFECTED', signatures: result.signatures, at: new Date().toISOString() } });
-      // The object is deleted by the workflow's compensation, which runs next.
-      throw ApplicationFailure.nonRetryable(`malware found in an embedded file: ${result.signatures.join(', ')}`, 'MALWARE', { signatures: result.signatures });
-    }
-  }
-  if (analysis.embeddedFiles.length || analysis.stoppedBy) {
-    const complete = !analysis.stoppedBy && skipped === 0;
-    await media.mergeMetadata(mediaId, { embeddedFileScan: { status: 'CLEAN', scanned, skipped, complete, at: new Date().toISOString() } });
+  };
+  await walk(analysis, 0);
+  if (analysis.embeddedFiles.length || tally.notScanned.length) {
+    await media.mergeMetadata(mediaId, {
+      embeddedFileScan: { status: tally.notScanned.length ? 'NOT_SCANNED' : 'CLEAN', scanned: tally.scanned, notScanned: tally.notScanned, at: new Date().toISOString() },
+    });
   }
 }
 
-/** Last bytes of a local file (the `%%EOF` check). */
-async function readTail(path: string, length: number): Promise<Buffer> {
+/** A PDF by its header: `%PDF-` within the first 1024 bytes (readers allow junk before it). */
+async function looksLikeAPdf(path: string): Promise<boolean> {
   const file = await open(path, 'r');
   try {
-    const { size } = await file.stat();
-    const start = Math.max(0, size - length);
-    const buffer = Buffer.alloc(size - start);
-    await file.read(buffer, 0, buffer.length, start);
-    return buffer;
+    const head = Buffer.alloc(1024);
+    const { bytesRead } = await file.read(head, 0, head.length, 0);
+    return head.subarray(0, bytesRead).includes('%PDF-', 0, 'latin1');
+  } finally {
+    await file.close();
+  }
+}
+
+/**
+ * A local PDF's end as `endsLikeAPdf` reads it: the 1024 bytes before its trailing padding,
+ * however long that padding is (read backwards 64 KiB at a time).
+ */
+async function pdfTail(path: string): Promise<Buffer> {
+  const file = await open(path, 'r');
+  try {
+    let end = (await file.stat()).size;
+    const chunk = Buffer.alloc(64 * 1024);
+    padding: while (end > 0) {
+      const start = Math.max(0, end - chunk.length);
+      const { bytesRead } = await file.read(chunk, 0, end - start, start);
+      for (let i = bytesRead - 1; i >= 0; i--) {
+        if (!isPdfPadding(chunk[i]!)) {
+          end = start + i + 1;
+          break padding;
+        }
+      }
+      end = start;
+    }
+    const tail = Buffer.alloc(Math.min(end, 1024));
+    await file.read(tail, 0, tail.length, end - tail.length);
+    return tail;
   } finally {
     await file.close();
   }
@@ -92,7 +153,7 @@ export function createDocumentActivities(deps: ActivityDeps, settings: DocumentS
         ctx.heartbeat({ phase: 'download', downloaded: 0 });
         const progress = heartbeatPerChunk(ctx, (downloaded) => ({ phase: 'download', downloaded }));
         await pipeline(await pinnedToVerified(() => storage.getStream(buckets.incoming, input.storageKey, { ifMatch: input.etag })), progress, createWriteStream(source));
-        if (!endsLikeAPdf(await readTail(source, PDF_TAIL_BYTES))) {
+        if (!endsLikeAPdf(await pdfTail(source))) {
           throw ApplicationFailure.nonRetryable('the PDF is truncated: no %%EOF in its last 1024 bytes', 'UNDECODABLE_MEDIA');
         }
         let analysis;
@@ -115,7 +176,27 @@ export function createDocumentActivities(deps: ActivityDeps, settings: DocumentS
           throw err;
         }
         const { info } = analysis;
-        if (settings.embeddedFileScan) await scanEmbeddedFiles(ctx, deps, input.mediaId, analysis, settings.embeddedFileScan);
+        if (settings.embeddedFileScan) {
+          // An attachment that is a PDF: only its own attachments are wanted (no preview worth
+          // the name, no text), under the same bounds, in a directory of its own.
+          let attachments = 0;
+          const analyzeAttachment = async (path: string, depth: number) => {
+            const dir = join(work, `attachment-${++attachments}-depth-${depth}`);
+            await mkdir(dir);
+            return analyzePdf(path, {
+              previewPath: join(dir, 'preview.png'),
+              previewMaxWidth: 16,
+              textMaxBytes: 0,
+              timeoutMs: settings.timeoutMs,
+              maxMemoryBytes: settings.maxMemoryBytes,
+              embeddedDir: dir,
+              embeddedMaxBytes: settings.embeddedFileScan!.maxBytes,
+              signal: ctx.cancellationSignal,
+              onProgress: (phase) => ctx.heartbeat({ phase: `attachment ${phase}` }),
+            });
+          };
+          await scanEmbeddedFiles(ctx, deps, input.mediaId, analysis, settings.embeddedFileScan, analyzeAttachment);
+        }
         if (analysis.stoppedBy) ctx.log.warn('document analysis stopped early; keeping what was read', { mediaId: input.mediaId, stoppedBy: analysis.stoppedBy, pagesRead: analysis.pagesRead });
 
         // A retry starts clean: earlier partial output is removed, then every key is rewritten.

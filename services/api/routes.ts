@@ -503,8 +503,17 @@ export function buildRoutes(deps: ApiDeps): RouteSpec[] {
     const copies = await storage.listPartCopies(config.S3_INCOMING_BUCKET, row.storageKey, row.uploadId!);
     if (!copies) throw new ApiError('UPLOAD_NOT_FOUND', 'the multipart upload no longer exists');
     const { parts: listed, mismatched, ambiguous } = pickParts(copies, claimed);
+    // The client's last word on these parts, whatever else the list lacks: the upload is not
+    // taken as complete at its deadline while their latest copies are other bytes (inspectUpload).
+    const wrongEtag = mismatched.slice(0, 100);
+    if (claimed && mismatched.length) {
+      const refused = claimed.filter((p) => mismatched.includes(p.partNumber)).map(({ partNumber, etag }) => ({ partNumber, etag }));
+      await media.mergeMetadata(row.id, { [REFUSED_PART_CLAIMS]: refused });
+    }
     const missing = Array.from({ length: row.partCount! }, (_, i) => i + 1).filter((n) => !listed.some((p) => p.partNumber === n) && !ambiguous.includes(n));
-    if (missing.length) throw new ApiError('PARTS_MISMATCH', `${missing.length} part(s) not uploaded yet`, { missing: missing.slice(0, 100) });
+    if (missing.length) {
+      throw new ApiError('PARTS_MISMATCH', `${missing.length} part(s) not uploaded yet`, { missing: missing.slice(0, 100), ...(wrongEtag.length ? { wrongEtag } : {}) });
+    }
     if (ambiguous.length) {
       throw new ApiError(
         'PARTS_MISMATCH',
@@ -519,15 +528,7 @@ export function buildRoutes(deps: ApiDeps): RouteSpec[] {
       for (const p of claimed) claimedEtags.set(p.partNumber, (claimedEtags.get(p.partNumber) ?? new Set()).add(p.etag.replace(/"/g, '')));
       const contradictory = [...claimedEtags.values()].some((etags) => etags.size > 1);
       if (mismatched.length || contradictory || claimedEtags.size !== row.partCount) {
-        // The client's last word on these parts: the upload is not taken as complete at its
-        // deadline while their latest copies are other bytes (inspectUpload).
-        if (mismatched.length) {
-          const refused = claimed.filter((p) => mismatched.includes(p.partNumber)).map(({ partNumber, etag }) => ({ partNumber, etag }));
-          await media.mergeMetadata(row.id, { [REFUSED_PART_CLAIMS]: refused });
-        }
-        throw new ApiError('PARTS_MISMATCH', 'the part list does not match the uploaded parts (each ETag must be that of the latest upload of its part)', {
-          wrongEtag: mismatched.slice(0, 100),
-        });
+        throw new ApiError('PARTS_MISMATCH', 'the part list does not match the uploaded parts (each ETag must be that of the latest upload of its part)', { wrongEtag });
       }
     }
     return listed.map(({ partNumber, etag }) => ({ partNumber, etag }));

@@ -159,6 +159,7 @@ describe('documents (PDF) on the real stack', () => {
     ['2 KiB of NULs', Buffer.alloc(2048, 0)],
     ['blank lines and form feeds', Buffer.from('\r\n\f '.repeat(1000), 'latin1')],
     ['60 KiB of NULs', Buffer.alloc(60 * 1024, 0)],
+    ['2 MiB of NULs, read back in 64 KiB steps', Buffer.alloc(2 * 1024 * 1024, 0)],
   ])('accepts a PDF padded after %%%%EOF with %s, as readers do', async (_what, padding) => {
     const { media } = await uploadDocument('multipage', Buffer.concat([pdfs.multipage, padding]));
     expect(media.status).toBe('READY');
@@ -190,11 +191,23 @@ describe('documents (PDF) on the real stack', () => {
     expect(row?.metadata).toMatchObject({ scan: { status: 'CLEAN' }, embeddedFileScan: { status: 'INFECTED' } });
   });
 
+  it.each([
+    ['a PDF attached to a PDF', pdfWithAttachment(pdfWithAttachment(eicar), 'inner.pdf')],
+    ['a PDF in a PDF in a PDF', pdfWithAttachment(pdfWithAttachment(pdfWithAttachment(eicar), 'middle.pdf'), 'outer.pdf')],
+  ])('finds malware in the attachment of %s (the inner PDF is opened too)', async (_what, file) => {
+    const user = uniqueUser('nested');
+    const session = await uploadFile(p, user, file, 'application/pdf', 'DOCUMENT', 'nested.pdf');
+    const media = await waitForStatus(p, user, session.mediaId, FINISHED);
+    expect(media.status).toBe('REJECTED');
+    expect(media.failureReason).toMatch(/^MALWARE: malware found in an embedded file: Eicar/);
+    expect(await p.storage.head(p.config.S3_MEDIA_BUCKET, session.storageKey)).toBeUndefined();
+  });
+
   it('publishes a PDF with a clean compressed attachment, its attachment scanned', async () => {
     const { session, media } = await uploadDocument('multipage', pdfWithAttachment(Buffer.from('bill of quantities, rev. 3\n'.repeat(50)), 'boq.txt'));
     expect(media.status).toBe('READY');
     expect(media.metadata).toMatchObject({ hasEmbeddedFiles: true, pageCount: 1 });
-    expect((await p.media.findById(session.mediaId))?.metadata).toMatchObject({ embeddedFileScan: { status: 'CLEAN', scanned: 1, skipped: 0, complete: true } });
+    expect((await p.media.findById(session.mediaId))?.metadata).toMatchObject({ embeddedFileScan: { status: 'CLEAN', scanned: 1, notScanned: [] } });
   });
 
   it('rejects a file declared as PDF that is not one', async () => {
@@ -373,10 +386,16 @@ describe('document queue fairness: one uploader\'s backlog does not hold back an
     const alices: string[] = [];
     for (let i = 0; i < 5; i++) alices.push((await uploadFile(p, alice, slow, 'application/pdf', 'DOCUMENT', `slow-${i}.pdf`)).mediaId);
     await until('alice\'s analyses scheduled', async () => ((await Promise.all(alices.map(analysisEvents))).every((e) => e.scheduled) ? true : undefined), { timeoutMs: 60_000 });
-    // Alice's not yet READY: one analysed, the rest queued (a running activity's start is in its history only once it ends).
-    const waiting = (await Promise.all(alices.map(async (id) => (await p.call(alice, `/media/${id}`)).body.status))).filter((status) => status !== 'READY').length;
+    // Alice's not finished yet: one analysed, the rest queued (a running activity's start is in its history only once it ends).
+    const waiting = (await Promise.all(alices.map(async (id) => (await p.call(alice, `/media/${id}`)).body.status))).filter((status) => !FINISHED.includes(status)).length;
     const bobs = (await uploadFile(p, bob, makeDocuments().multipage, 'application/pdf', 'DOCUMENT', 'quick.pdf')).mediaId;
-    for (const [user, id] of [...alices.map((id) => [alice, id] as const), [bob, bobs] as const]) expect((await waitForStatus(p, user, id, FINISHED, 120_000)).status).toBe('READY');
+    // Each of alice's stopped at the 2 s bound before the object walk: attachments unseen, so
+    // not published (fail closed under SCAN_OVERSIZE_ACTION=reject); bob's is READY.
+    for (const id of alices) {
+      const media = await waitForStatus(p, alice, id, FINISHED, 120_000);
+      expect([media.status, media.failureReason]).toEqual(['REJECTED', expect.stringMatching(/^TOO_LARGE_TO_SCAN: the document's objects were not all read \(stopped by its timeout bound\)/)]);
+    }
+    expect((await waitForStatus(p, bob, bobs, FINISHED, 120_000)).status).toBe('READY');
     // In arrival order (one partition, no fairness) bob's would start after every one of
     // alice's scheduled before it; with fairness it goes ahead of some she had waiting.
     expect(waiting).toBeGreaterThanOrEqual(3);

@@ -394,6 +394,24 @@ describe('upload deadlines', () => {
     expect(sha(await p.storage.getBuffer(p.config.S3_MEDIA_BUCKET, resent.storageKey))).toBe(sha(body));
   });
 
+  it('remembers a stale ETag even when the same complete was refused for a missing part', async () => {
+    const body = await realJpeg(7 * MiB);
+    const user = uniqueUser('stale-and-missing');
+    const res = await p.call(user, '/media/upload-session', { body: { fileName: 's.jpg', fileType: 'image/jpeg', fileSize: body.length, mediaType: 'POST_IMAGE' } });
+    const [one, two] = res.body.upload.parts as Array<{ url: string; headers: Record<string, string> }>;
+    const named = (await putTo(one!, body.subarray(0, 5 * MiB))).headers.get('etag')!;
+    await new Promise((r) => setTimeout(r, 1100));
+    expect((await putTo(one!, Buffer.alloc(5 * MiB, 0x5a))).status).toBe(200);
+    // Part 2 not sent yet, part 1 named by its older copy: both are said.
+    const refused = await p.call(user, `/media/${res.body.mediaId}/complete`, { body: { parts: [{ partNumber: 1, etag: named }] } });
+    expect(refused.status).toBe(409);
+    expect(refused.body.error).toMatchObject({ code: 'PARTS_MISMATCH', details: { missing: [2], wrongEtag: [1] } });
+    // Then the rest is sent and the client walks away: not assembled from the other part 1.
+    expect((await putTo(two!, body.subarray(5 * MiB))).status).toBe(200);
+    expect((await waitForStatus(p, user, res.body.mediaId, ['EXPIRED', 'READY', 'FAILED', 'REJECTED'], 30_000)).status).toBe('EXPIRED');
+    expect(await p.storage.head(p.config.S3_MEDIA_BUCKET, res.body.storageKey)).toBeUndefined();
+  });
+
   it('refuses a presigned URL used after it expired', async () => {
     const user = uniqueUser('ned');
     const body = await realJpeg(900);

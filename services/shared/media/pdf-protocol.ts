@@ -83,24 +83,20 @@ export function truncateUtf8(text: string, maxBytes: number): { text: string; tr
   return { text: cut, truncated: true };
 }
 
-/**
- * Bytes read from a PDF's end for `endsLikeAPdf`: the 1024 of the rule plus the padding some
- * writers and transfer tools append (NULs to a block size, blank lines).
- */
-export const PDF_TAIL_BYTES = 64 * 1024;
-
-/** PDF white-space characters (ISO 32000-1 §7.2.2, Table 1), NUL included. */
+/** PDF white-space characters (ISO 32000-1 §7.2.2, Table 1), NUL included: what writers and transfer tools pad a file with. */
 const PADDING = new Set([0x00, 0x09, 0x0a, 0x0c, 0x0d, 0x20]);
+
+export const isPdfPadding = (byte: number): boolean => PADDING.has(byte);
 
 /**
  * A complete PDF ends with `%%EOF`; readers look for it in the last 1024 bytes (ISO 32000-1
  * §7.5.5, Implementation note 18 of Annex H), trailing junk from transfer tools included.
  * White space and NULs after it are padding, not content: the 1024 count from the last byte
  * that is neither (a file padded with 2 KiB of NULs opens in every viewer). An upload cut short
- * has no `%%EOF` there. `tail`: the file's last PDF_TAIL_BYTES (or all of it).
+ * has no `%%EOF` there. `tail`: the file's end, from at least 1024 bytes before its padding.
  */
 export function endsLikeAPdf(tail: Uint8Array): boolean {
   let end = tail.length;
-  while (end > 0 && PADDING.has(tail[end - 1]!)) end--;
+  while (end > 0 && isPdfPadding(tail[end - 1]!)) end--;
   return Buffer.from(tail.buffer, tail.byteOffset, end).subarray(-1024).includes('%%EOF', 0, 'latin1');
 }

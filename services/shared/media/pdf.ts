@@ -50,6 +50,8 @@ export interface DocumentAnalysis {
   pagesRead: number;
   /** The bound that stopped the analysis early, if any: what arrived before it is kept. */
   stoppedBy?: 'timeout' | 'memory';
+  /** The object walk read every object (false when a bound stopped it first: attachments may be unseen). */
+  objectWalkComplete: boolean;
   /** Embedded files the object walk found, in the order found: `path` under `embeddedDir`, absent when not written (over the bound, unreadable). */
   embeddedFiles: Array<{ path?: string; bytes: number }>;
   /** Largest resident size of the child seen by the 200 ms memory checks (0 when it ended before the first). */
@@ -185,5 +187,5 @@ export async function analyzePdf(input: string, options: AnalyzeOptions): Promis
   if (done && !activeContent) throw new DocumentAnalyzerError('PDF analyzer finished without its active-content scan', stderr.trim());
   // Stopped before every object was read: not called clean (DocumentInfo.hasJavaScript).
   const flags = activeContent ?? { hasJavaScript: true, hasEmbeddedFiles: true };
-  return { info: { ...info, ...flags }, preview, text, textTruncated: truncated || (!!stoppedBy && pagesRead < info.pageCount), pagesRead, stoppedBy, embeddedFiles, peakMemoryBytes };
+  return { info: { ...info, ...flags }, preview, text, textTruncated: truncated || (!!stoppedBy && pagesRead < info.pageCount), pagesRead, stoppedBy, objectWalkComplete: !!activeContent, embeddedFiles, peakMemoryBytes };
 }
