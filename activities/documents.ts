@@ -156,6 +156,7 @@ export function createDocumentActivities(deps: ActivityDeps, settings: DocumentS
         if (!endsLikeAPdf(await pdfTail(source))) {
           throw ApplicationFailure.nonRetryable('the PDF is truncated: no %%EOF in its last 1024 bytes', 'UNDECODABLE_MEDIA');
         }
+        const scan = settings.embeddedFileScan;
         let analysis;
         try {
           analysis = await analyzePdf(source, {
@@ -164,7 +165,7 @@ export function createDocumentActivities(deps: ActivityDeps, settings: DocumentS
             textMaxBytes: settings.textMaxBytes,
             timeoutMs: settings.timeoutMs,
             maxMemoryBytes: settings.maxMemoryBytes,
-            ...(settings.embeddedFileScan ? { embeddedDir: work, embeddedMaxBytes: settings.embeddedFileScan.maxBytes } : {}),
+            ...(scan ? { embeddedDir: work, embeddedMaxBytes: scan.maxBytes } : {}),
             signal: ctx.cancellationSignal,
             onProgress: (phase) => ctx.heartbeat({ phase }),
           });
@@ -176,7 +177,7 @@ export function createDocumentActivities(deps: ActivityDeps, settings: DocumentS
           throw err;
         }
         const { info } = analysis;
-        if (settings.embeddedFileScan) {
+        if (scan) {
           // An attachment that is a PDF: only its own attachments are wanted (no preview worth
           // the name, no text), under the same bounds, in a directory of its own.
           let attachments = 0;
@@ -190,12 +191,12 @@ export function createDocumentActivities(deps: ActivityDeps, settings: DocumentS
               timeoutMs: settings.timeoutMs,
               maxMemoryBytes: settings.maxMemoryBytes,
               embeddedDir: dir,
-              embeddedMaxBytes: settings.embeddedFileScan!.maxBytes,
+              embeddedMaxBytes: scan.maxBytes,
               signal: ctx.cancellationSignal,
               onProgress: (phase) => ctx.heartbeat({ phase: `attachment ${phase}` }),
             });
           };
-          await scanEmbeddedFiles(ctx, deps, input.mediaId, analysis, settings.embeddedFileScan, analyzeAttachment);
+          await scanEmbeddedFiles(ctx, deps, input.mediaId, analysis, scan, analyzeAttachment);
         }
         if (analysis.stoppedBy) ctx.log.warn('document analysis stopped early; keeping what was read', { mediaId: input.mediaId, stoppedBy: analysis.stoppedBy, pagesRead: analysis.pagesRead });
 

@@ -25,7 +25,8 @@ describe('documents (PDF) on the real stack', () => {
   });
   afterAll(() => p?.stop());
 
-  async function uploadDocument(name: DocumentName | 'not-a-pdf', file: Buffer) {
+  /** Uploads `file` as `<name>.pdf` for a user of its own, and waits until it is finished. */
+  async function uploadDocument(name: string, file: Buffer) {
     const user = uniqueUser(name);
     const session = await uploadFile(p, user, file, 'application/pdf', 'DOCUMENT', `${name}.pdf`);
     const media = await waitForStatus(p, user, session.mediaId, FINISHED);
@@ -177,10 +178,7 @@ describe('documents (PDF) on the real stack', () => {
   });
 
   it('rejects a PDF whose compressed attachment is malware that clamd alone does not see, and leaves nothing behind', async () => {
-    const infected = pdfWithAttachment(eicar);
-    const user = uniqueUser('attachment');
-    const session = await uploadFile(p, user, infected, 'application/pdf', 'DOCUMENT', 'with-attachment.pdf');
-    const media = await waitForStatus(p, user, session.mediaId, FINISHED);
+    const { session, media } = await uploadDocument('with-attachment', pdfWithAttachment(eicar));
     expect(media.status).toBe('REJECTED');
     // The original's scan passed it (ClamAV 1.4 does not inflate this stream); the attachment's caught it.
     expect(media.failureReason).toMatch(/^MALWARE: malware found in an embedded file: Eicar/);
@@ -195,9 +193,7 @@ describe('documents (PDF) on the real stack', () => {
     ['a PDF attached to a PDF', pdfWithAttachment(pdfWithAttachment(eicar), 'inner.pdf')],
     ['a PDF in a PDF in a PDF', pdfWithAttachment(pdfWithAttachment(pdfWithAttachment(eicar), 'middle.pdf'), 'outer.pdf')],
   ])('finds malware in the attachment of %s (the inner PDF is opened too)', async (_what, file) => {
-    const user = uniqueUser('nested');
-    const session = await uploadFile(p, user, file, 'application/pdf', 'DOCUMENT', 'nested.pdf');
-    const media = await waitForStatus(p, user, session.mediaId, FINISHED);
+    const { session, media } = await uploadDocument('nested', file);
     expect(media.status).toBe('REJECTED');
     expect(media.failureReason).toMatch(/^MALWARE: malware found in an embedded file: Eicar/);
     expect(await p.storage.head(p.config.S3_MEDIA_BUCKET, session.storageKey)).toBeUndefined();
